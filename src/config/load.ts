@@ -1,0 +1,64 @@
+// Reads the config from a YAML file, or from Contrast's environment variables
+// when no file is given.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { ConfigInvalidError, type ConfigError } from './errors.js';
+import { validateConfig } from './validate.js';
+import { contrastToRaw, hasContrastEnv } from './contrast.js';
+import type { MeshConfig } from './model.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
+
+export interface LoadedConfig {
+  config: MeshConfig;
+  /** Where it came from: a file path, or "environment (CONTRAST_*)". */
+  source: string;
+  warnings: string[];
+}
+
+export function parseYaml(text: string, source: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const errors: ConfigError[] = doc.errors.map((e) => ({
+      path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(yaml)',
+      value: undefined,
+      rule: `YAML syntax: ${e.message.split('\n')[0] ?? e.code}`,
+    }));
+    throw new ConfigInvalidError(source, errors);
+  }
+  return doc.toJS() as unknown;
+}
+
+export function loadConfigText(text: string, source: string): MeshConfig {
+  const raw = parseYaml(text, source);
+  const result = validateConfig(raw);
+  if (!result.ok) throw new ConfigInvalidError(source, result.errors);
+  return result.config;
+}
+
+export function loadConfigFile(path: string): MeshConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found; pass --config FILE or set CONTRAST_* variables' : (err as Error).message;
+    throw new ConfigInvalidError(path, [{ path: '(file)', value: path, rule: why }]);
+  }
+  return loadConfigText(text, path);
+}
+
+/**
+ * The config file if one is given; otherwise Contrast's environment variables
+ * if any is set; otherwise the default file path.
+ */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  if (path !== undefined) return { config: loadConfigFile(path), source: path, warnings: [] };
+  if (hasContrastEnv(env)) {
+    const { raw, warnings, errors, source } = contrastToRaw(env);
+    const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
+    if (errors.length > 0 || !result.ok) throw new ConfigInvalidError(source, [...errors, ...(result.ok ? [] : result.errors)]);
+    return { config: result.config, source, warnings };
+  }
+  return { config: loadConfigFile(DEFAULT_CONFIG_PATH), source: DEFAULT_CONFIG_PATH, warnings: [] };
+}

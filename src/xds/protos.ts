@@ -1,0 +1,170 @@
+// The one place that knows protobuf: which Envoy API files we load, the type
+// URLs, and the packing of resources into `Any`. Builders emit Envoy's JSON
+// form (proto3 JSON, as in Envoy's docs and bootstrap files); `toMessage`
+// turns it into protobufjs messages. Unlike protobufjs's own Any wrapper,
+// which silently encodes an unknown `@type` as an empty Any, packing here
+// throws for a type that was not loaded.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+
+const require = createRequire(import.meta.url);
+const DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+export const INCLUDE_DIRS = [
+  ...['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(DEPS, d)),
+  // google/protobuf/descriptor.proto, which the annotation files extend.
+  path.dirname(require.resolve('protobufjs/package.json')),
+];
+
+/** Every file we load; see proto/README.md for why each is here. */
+export const PROTO_FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
+  'envoy/extensions/filters/network/set_filter_state/v3/set_filter_state.proto',
+  'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
+] as const;
+
+export const TYPE = {
+  listener: 'envoy.config.listener.v3.Listener',
+  cluster: 'envoy.config.cluster.v3.Cluster',
+  secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+  downstreamTls: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  upstreamTls: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+  setFilterState: 'envoy.extensions.filters.network.set_filter_state.v3.Config',
+  originalDst: 'envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
+  tlsInspector: 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+  dfpCluster: 'envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig',
+  discoveryRequest: 'envoy.service.discovery.v3.DiscoveryRequest',
+  discoveryResponse: 'envoy.service.discovery.v3.DiscoveryResponse',
+  deltaRequest: 'envoy.service.discovery.v3.DeltaDiscoveryRequest',
+  deltaResponse: 'envoy.service.discovery.v3.DeltaDiscoveryResponse',
+} as const;
+
+export const typeUrl = (name: string): string => `type.googleapis.com/${name}`;
+
+export const TYPE_URL = {
+  listener: typeUrl(TYPE.listener),
+  cluster: typeUrl(TYPE.cluster),
+  secret: typeUrl(TYPE.secret),
+} as const;
+
+export type ResourceTypeUrl = (typeof TYPE_URL)[keyof typeof TYPE_URL];
+/** The order a full push goes out in: clusters before the listeners that use them, secrets first of all. */
+export const PUSH_ORDER: readonly ResourceTypeUrl[] = [TYPE_URL.secret, TYPE_URL.cluster, TYPE_URL.listener];
+
+let cached: protobuf.Root | undefined;
+
+export function root(): protobuf.Root {
+  if (cached) return cached;
+  const r = new protobuf.Root();
+  r.resolvePath = (_origin: string, target: string): string | null => {
+    if (path.isAbsolute(target)) return target;
+    for (const dir of INCLUDE_DIRS) {
+      const full = path.join(dir, target);
+      try {
+        require.resolve(full);
+        return full;
+      } catch {
+        /* try the next include dir */
+      }
+    }
+    return null;
+  };
+  r.loadSync([...PROTO_FILES], { keepCase: true });
+  r.resolveAll();
+  cached = r;
+  return r;
+}
+
+export function lookupType(name: string): protobuf.Type {
+  const t = root().lookup(name);
+  if (!(t instanceof protobuf.Type)) throw new Error(`protobuf type ${name} is not loaded; add its file to PROTO_FILES in src/xds/protos.ts`);
+  return t;
+}
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type JsonObject = { [k: string]: Json };
+
+const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map((n) => `google.protobuf.${n}`));
+
+function parseDuration(s: string, where: string): { seconds: number; nanos: number } {
+  const m = /^(-?)(\d+)(?:\.(\d{1,9}))?s$/.exec(s);
+  if (!m) throw new Error(`${where}: duration "${s}" must look like "1.5s"`);
+  const sign = m[1] === '-' ? -1 : 1;
+  return { seconds: sign * Number(m[2]), nanos: sign * Number((m[3] ?? '').padEnd(9, '0')) };
+}
+
+/** Converts Envoy's JSON form into a protobufjs plain object for `type`. */
+function fromJson(type: protobuf.Type, json: JsonObject, where: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(json)) {
+    if (key === '@type') continue;
+    const field = type.fields[key];
+    if (!field) throw new Error(`${where}: ${type.fullName.slice(1)} has no field "${key}"`);
+    field.resolve();
+    const convert = (v: Json, i?: number): unknown => fieldFromJson(field, v, `${where}.${key}${i === undefined ? '' : `[${i}]`}`);
+    if (field.repeated && Array.isArray(value)) out[key] = value.map((v, i) => convert(v, i));
+    else if (field.map && value && typeof value === 'object' && !Array.isArray(value)) {
+      out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, convert(v)]));
+    } else out[key] = convert(value);
+  }
+  return out;
+}
+
+function fieldFromJson(field: protobuf.Field, value: Json, where: string): unknown {
+  const rt = field.resolvedType;
+  if (!(rt instanceof protobuf.Type)) return value;
+  const name = rt.fullName.slice(1);
+  if (name === 'google.protobuf.Any') return packAny(value as JsonObject, where);
+  if (name === 'google.protobuf.Duration' && typeof value === 'string') return parseDuration(value, where);
+  if (WRAPPERS.has(name)) return { value };
+  if (name === 'google.protobuf.Struct' || name === 'google.protobuf.Value') throw new Error(`${where}: Struct fields are not supported by toMessage`);
+  return fromJson(rt, value as JsonObject, where);
+}
+
+/** Packs `{ "@type": url, ...fields }` into `{ type_url, value }`, refusing unknown types. */
+export function packAny(json: JsonObject, where = 'Any'): { type_url: string; value: Uint8Array } {
+  const url = json['@type'];
+  if (typeof url !== 'string') throw new Error(`${where}: an Any needs "@type"`);
+  const type = lookupType(url.slice(url.lastIndexOf('/') + 1));
+  return { type_url: url, value: encode(type, json, where) };
+}
+
+function encode(type: protobuf.Type, json: JsonObject, where: string): Uint8Array {
+  const obj = fromJson(type, json, where);
+  const err = type.verify(obj);
+  if (err) throw new Error(`${where}: ${err}`);
+  return type.encode(type.fromObject(obj)).finish();
+}
+
+/** Encodes a resource (Envoy JSON form, with "@type") to bytes. */
+export function encodeResource(json: JsonObject): Uint8Array {
+  return packAny(json, typeof json['name'] === 'string' ? json['name'] : 'resource').value;
+}
+
+const TO_OBJECT: protobuf.IConversionOptions = { json: true, enums: String, longs: String, bytes: String, defaults: false };
+
+/** Decodes an Any back to Envoy's JSON form, nested Anys included, for dumps and tests. */
+export function decodeAny(any: { type_url: string; value: Uint8Array }): JsonObject {
+  const type = lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
+  const obj = type.toObject(type.decode(any.value), TO_OBJECT) as JsonObject;
+  return { '@type': any.type_url, ...obj };
+}
+
+const WIRE_OPTIONS: protobuf.IConversionOptions = { enums: String, longs: String, defaults: true, oneofs: true };
+
+/** grpc-js serializers for one message type, in the plain-object form grpc code works with. */
+export function codec<T>(typeName: string): { serialize: (value: T) => Buffer; deserialize: (bytes: Buffer) => T } {
+  const type = lookupType(typeName);
+  return {
+    serialize: (value: T) => Buffer.from(type.encode(type.fromObject(value as Record<string, unknown>)).finish()),
+    deserialize: (bytes: Buffer) => type.toObject(type.decode(bytes), WIRE_OPTIONS) as T,
+  };
+}

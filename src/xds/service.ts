@@ -1,0 +1,88 @@
+// The AggregatedDiscoveryService definition for grpc-js, built from the same
+// protobufjs root that packs our resources (one load, not two).
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { codec, TYPE } from './protos.js';
+
+export interface Node {
+  id?: string;
+  cluster?: string;
+}
+
+export interface Status {
+  code?: number;
+  message?: string;
+}
+
+export interface AnyBytes {
+  type_url: string;
+  value: Uint8Array;
+}
+
+export interface DiscoveryRequest {
+  version_info: string;
+  node?: Node | null;
+  resource_names: string[];
+  type_url: string;
+  response_nonce: string;
+  error_detail?: Status | null;
+}
+
+export interface DiscoveryResponse {
+  version_info: string;
+  resources: AnyBytes[];
+  type_url: string;
+  nonce: string;
+}
+
+export interface DeltaDiscoveryRequest {
+  node?: Node | null;
+  type_url: string;
+  resource_names_subscribe: string[];
+  resource_names_unsubscribe: string[];
+  initial_resource_versions: Record<string, string>;
+  response_nonce: string;
+  error_detail?: Status | null;
+}
+
+export interface DeltaResource {
+  name: string;
+  version: string;
+  resource: AnyBytes;
+}
+
+export interface DeltaDiscoveryResponse {
+  system_version_info: string;
+  resources: DeltaResource[];
+  type_url: string;
+  removed_resources: string[];
+  nonce: string;
+}
+
+const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+export function adsServiceDefinition(): ServiceDefinition {
+  const req = codec<DiscoveryRequest>(TYPE.discoveryRequest);
+  const res = codec<DiscoveryResponse>(TYPE.discoveryResponse);
+  const dreq = codec<DeltaDiscoveryRequest>(TYPE.deltaRequest);
+  const dres = codec<DeltaDiscoveryResponse>(TYPE.deltaResponse);
+  return {
+    StreamAggregatedResources: {
+      path: `${SERVICE}/StreamAggregatedResources`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: req.serialize,
+      requestDeserialize: req.deserialize,
+      responseSerialize: res.serialize,
+      responseDeserialize: res.deserialize,
+    },
+    DeltaAggregatedResources: {
+      path: `${SERVICE}/DeltaAggregatedResources`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: dreq.serialize,
+      requestDeserialize: dreq.deserialize,
+      responseSerialize: dres.serialize,
+      responseDeserialize: dres.deserialize,
+    },
+  };
+}
