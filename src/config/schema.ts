@@ -2,6 +2,7 @@
 // (`RawConfig`) and the JSON Schema in config/meshlet.schema.json are both
 // derived from this zod schema, so they cannot drift apart.
 import { z } from 'zod';
+import { isError, parseCidrField, parseListen, parseLoopback, parseRemote, type Parsed } from './addresses.js';
 
 export const CONTRAST_CERT_DIR = '/contrast/tls-config';
 
@@ -13,6 +14,14 @@ const sanList = z.array(z.string().min(1)).describe('Subject Alternative Names (
 
 export const policySchema = z.enum(['mtls', 'tls', 'plaintext']);
 
+/** A string field whose rule is one of the parsers in addresses.ts. */
+function parsed(parse: (v: string) => Parsed<unknown>) {
+  return z.string().check((ctx) => {
+    const r = parse(ctx.value);
+    if (isError(r)) ctx.issues.push({ code: 'custom', message: r.error, input: ctx.value });
+  });
+}
+
 const ingressPort = z.strictObject({
   name: name.describe('Informational name, used in Envoy resource names and errors'),
   port: port.describe('The application port inside the pod'),
@@ -23,8 +32,8 @@ const ingressPort = z.strictObject({
 
 const egressRoute = z.strictObject({
   name: name,
-  listen: z.string().describe('Where the app dials: "127.x.y.z:port", or "127.x.y.z" for every port (kept as dialled)'),
-  remote: z.string().describe('Where Envoy dials over mTLS: "host:port", or "host" to keep the dialled port'),
+  listen: parsed(parseListen).describe('Where the app dials: "127.x.y.z:port", or "127.x.y.z" for every port (kept as dialled)'),
+  remote: parsed(parseRemote).describe('Where Envoy dials over mTLS: "host:port", or "host" to keep the dialled port'),
   sni: z.string().min(1).optional().describe('SNI to send to the remote'),
   expectedSans: sanList.optional().describe('Pin the remote certificate to these SANs'),
 });
@@ -53,7 +62,7 @@ export const configSchema = z
         exclude: z
           .strictObject({
             ports: z.array(port).default([]).describe('Destination ports that bypass capture'),
-            cidrs: z.array(z.string()).default([]).describe('Destination CIDRs that bypass capture'),
+            cidrs: z.array(parsed(parseCidrField)).default([]).describe('Destination CIDRs that bypass capture'),
           })
           .prefault({}),
       })
@@ -62,7 +71,7 @@ export const configSchema = z
       .strictObject({
         uid: z.int().min(1).max(2147483647).default(1337).describe('uid Envoy runs as; its traffic is never captured'),
         gid: z.int().min(1).max(2147483647).default(1337),
-        adminAddress: z.string().default('127.0.0.1:15000').describe('Envoy admin, loopback only; meshlet reads readiness from it'),
+        adminAddress: parsed(parseLoopback).default('127.0.0.1:15000').describe('Envoy admin, loopback only; meshlet reads readiness from it'),
         inboundPort: port.default(15006),
         outboundPort: port.default(15001),
         portlessEgressPort: port.default(15002).describe('Where portless egress routes are redirected to'),
@@ -72,7 +81,7 @@ export const configSchema = z
       .prefault({}),
     debug: z
       .strictObject({
-        address: z.string().default('127.0.0.1:15020').describe('meshlet debug/ready endpoint, loopback only'),
+        address: parsed(parseLoopback).default('127.0.0.1:15020').describe('meshlet debug/ready endpoint, loopback only'),
       })
       .prefault({}),
   })

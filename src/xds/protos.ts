@@ -154,7 +154,7 @@ const TO_OBJECT: protobuf.IConversionOptions = { json: true, enums: String, long
 /** Decodes an Any back to Envoy's JSON form, nested Anys included, for dumps and tests. */
 export function decodeAny(any: { type_url: string; value: Uint8Array }): JsonObject {
   const type = lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
-  const obj = type.toObject(type.decode(any.value), TO_OBJECT) as JsonObject;
+  const obj = type.toObject(type.decode(any.value), TO_OBJECT);
   return { '@type': any.type_url, ...obj };
 }
 
