@@ -1,0 +1,146 @@
+// Runs Envoy as a child process under the proxy uid, restarts it with backoff
+// when it dies, and drains it gracefully on stop. Spawning is behind the
+// `Spawner` seam so tests can also drive a real Envoy directly.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+
+export interface SupervisorOptions {
+  envoyPath: string;
+  bootstrapPath: string;
+  /** Run Envoy as this uid/gid. Needs root; when meshlet already runs as uid, Envoy is spawned directly. */
+  uid: number;
+  gid: number;
+  adminUrl: string;
+  logLevel?: string;
+  /** Extra Envoy arguments, e.g. --concurrency. */
+  extraArgs?: string[];
+  backoff?: { initialMs: number; maxMs: number; resetAfterMs: number };
+  logger: Logger;
+}
+
+export interface SupervisorEvents {
+  start: [pid: number, restarts: number];
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+}
+
+/**
+ * The argv that starts Envoy as the proxy uid with only CAP_NET_ADMIN (for
+ * IP_TRANSPARENT listeners and original-destination sockets), through setpriv.
+ */
+export function envoyCommand(opts: Pick<SupervisorOptions, 'envoyPath' | 'bootstrapPath' | 'uid' | 'gid' | 'logLevel' | 'extraArgs'>, currentUid: number): string[] {
+  const envoy = [
+    opts.envoyPath,
+    '-c', opts.bootstrapPath,
+    '--log-level', opts.logLevel ?? 'warning',
+    // Several Envoys may share a host in tests; meshlet never hot-restarts.
+    '--disable-hot-restart',
+    ...(opts.extraArgs ?? []),
+  ];
+  if (currentUid === opts.uid) return envoy;
+  if (currentUid !== 0) throw new Error(`cannot start Envoy as uid ${opts.uid}: meshlet runs as uid ${currentUid}; run meshlet as root or as uid ${opts.uid}`);
+  return [
+    'setpriv',
+    `--reuid=${opts.uid}`,
+    `--regid=${opts.gid}`,
+    '--clear-groups',
+    '--inh-caps=-all,+net_admin',
+    '--ambient-caps=-all,+net_admin',
+    '--bounding-set=-all,+net_admin',
+    '--',
+    ...envoy,
+  ];
+}
+
+export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
+  private child: ChildProcess | undefined;
+  private restarts = 0;
+  private stopping = false;
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private delayMs: number;
+  private readonly backoff: NonNullable<SupervisorOptions['backoff']>;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    super();
+    this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000, resetAfterMs: 30_000 };
+    this.delayMs = this.backoff.initialMs;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  start(): void {
+    const argv = envoyCommand(this.opts, process.getuid?.() ?? 0);
+    const [cmd = '', ...args] = argv;
+    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    this.child = child;
+    this.startedAt = Date.now();
+    child.once('spawn', () => {
+      this.opts.logger.info({ pid: child.pid, restarts: this.restarts }, 'envoy started');
+      this.emit('start', child.pid ?? 0, this.restarts);
+    });
+    child.once('error', (err) => this.opts.logger.error({ err: err.message, cmd }, 'envoy failed to spawn'));
+    child.once('exit', (code, signal) => this.onExit(child, code, signal));
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    this.emit('exit', code, signal);
+    if (this.stopping) return;
+    if (Date.now() - this.startedAt > this.backoff.resetAfterMs) this.delayMs = this.backoff.initialMs;
+    this.opts.logger.warn({ code, signal, restartInMs: this.delayMs }, 'envoy exited; restarting');
+    this.timer = setTimeout(() => {
+      this.restarts += 1;
+      this.start();
+    }, this.delayMs);
+    this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
+  }
+
+  /**
+   * Graceful stop: ask Envoy to drain its listeners (new connections are
+   * refused by the drain, existing ones may finish), wait up to drainMs, then
+   * SIGTERM, and SIGKILL after killMs.
+   */
+  async stop(drainMs = 5_000, killMs = 5_000): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (drainMs > 0) {
+      try {
+        await fetch(`${this.opts.adminUrl}/drain_listeners?graceful`, { method: 'POST', signal: AbortSignal.timeout(1_000) });
+        await Promise.race([exited, this.waitNoConnections(drainMs)]);
+      } catch (err) {
+        this.opts.logger.warn({ err: (err as Error).message }, 'envoy drain request failed; stopping it anyway');
+      }
+    }
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), killMs);
+    await exited;
+    clearTimeout(killer);
+  }
+
+  /** Resolves when Envoy reports no active downstream connections, or after ms. */
+  private async waitNoConnections(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`${this.opts.adminUrl}/stats?filter=downstream_cx_active$&format=json`, { signal: AbortSignal.timeout(500) });
+        const body = (await res.json()) as { stats?: { name: string; value?: number }[] };
+        const active = (body.stats ?? []).filter((s) => s.name.startsWith('listener.') && !s.name.includes('admin')).reduce((n, s) => n + (s.value ?? 0), 0);
+        if (active === 0) return;
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

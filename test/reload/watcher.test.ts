@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, renameSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { FileWatcher } from '../../src/reload/watcher.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()?.();
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'meshlet-watch-'));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+function watcher(files: string[], opts = {}): FileWatcher {
+  const w = new FileWatcher(files, opts);
+  cleanups.push(() => w.close());
+  return w;
+}
+
+/** Lays out a directory the way the kubelet mounts a ConfigMap. */
+function configMapDir(dir: string, version: string, content: string): void {
+  const data = path.join(dir, `..${version}`);
+  mkdirSync(data);
+  writeFileSync(path.join(data, 'config.yaml'), content);
+  const tmp = path.join(dir, '..data_tmp');
+  symlinkSync(`..${version}`, tmp);
+  renameSync(tmp, path.join(dir, '..data')); // atomic swap, as the kubelet does
+}
+
+describe('FileWatcher', () => {
+  it('sees a Kubernetes ConfigMap update made by swapping the ..data symlink', async () => {
+    const dir = tempDir();
+    configMapDir(dir, 'v1', 'a: 1\n');
+    symlinkSync('..data/config.yaml', path.join(dir, 'config.yaml'));
+    const file = path.join(dir, 'config.yaml');
+    const w = watcher([file], { pollMs: 0 });
+    await w.start();
+    const changed = once(w, 'change');
+    configMapDir(dir, 'v2', 'a: 2\n');
+    const [contents] = (await changed) as [Map<string, string>];
+    expect(contents.get(file)).toBe('a: 2\n');
+  });
+
+  it('falls back to polling when no inotify event arrives', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'a: 1\n');
+    // Watch a path whose directory watch we never get events from: start with
+    // polling only by closing the inotify watchers right away.
+    const w = watcher([file], { pollMs: 50 });
+    await w.start();
+    (w as unknown as { watchers: { close(): void }[] }).watchers.forEach((x) => x.close());
+    const changed = once(w, 'change');
+    writeFileSync(file, 'a: 3\n');
+    const [contents] = (await changed) as [Map<string, string>];
+    expect(contents.get(file)).toBe('a: 3\n');
+  });
+
+  it('does not report a file while it is still being written, only the finished bytes', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'a: 1\n');
+    const w = watcher([file], { pollMs: 0, debounceMs: 5, settleMs: 30 });
+    await w.start();
+    const seen: string[] = [];
+    w.on('change', (c) => seen.push(c.get(file) ?? ''));
+    const fd = openSync(file, 'w');
+    const full = `routes:\n${Array.from({ length: 50 }, (_, i) => `  - r${i}\n`).join('')}`;
+    for (let i = 0; i < full.length; i += 40) {
+      writeSync(fd, full.slice(i, i + 40));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    closeSync(fd);
+    await once(w, 'change');
+    expect(seen.at(-1)).toBe(full);
+    expect(seen.every((s) => s === full)).toBe(true);
+  });
+
+  it('stays quiet when the bytes did not change', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'a: 1\n');
+    const w = watcher([file, path.join(dir, 'other.pem')], { pollMs: 0 });
+    await w.start();
+    let changes = 0;
+    w.on('change', () => changes++);
+    writeFileSync(file, 'a: 1\n');
+    writeFileSync(path.join(dir, 'unrelated'), 'x');
+    const changed = once(w, 'change');
+    writeFileSync(path.join(dir, 'other.pem'), 'new');
+    const [contents] = (await changed) as [Map<string, string>];
+    expect(contents.get(path.join(dir, 'other.pem'))).toBe('new');
+    expect(changes).toBe(1);
+  });
+});
