@@ -1,20 +1,35 @@
-// meshlet check: validate the config (and, when present, the certificates),
-// then print what would be configured.
+// meshlet check: validate the config and the certificates, then print what
+// would be configured. Exit 1 lists every problem, one per line.
 import { loadConfig } from '../config/load.js';
 import { describeConfig } from '../config/describe.js';
+import { CertError, describeCerts, formatCertProblem, loadCerts } from '../certs/index.js';
 import type { Command } from './main.js';
 
 export const checkCommand: Command = {
-  options: {},
+  options: { 'skip-certs': { type: 'boolean' } },
   run(values) {
     const { config, source, warnings } = loadConfig(values['config'] as string | undefined);
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    let certs: ReturnType<typeof describeCerts> | undefined;
+    if (!values['skip-certs']) {
+      try {
+        certs = describeCerts(loadCerts(config.certs));
+      } catch (err) {
+        if (!(err instanceof CertError)) throw err;
+        process.stderr.write(`meshlet: config OK (${source}), but the certificates are not usable:\n`);
+        for (const p of err.problems) process.stderr.write(`${formatCertProblem(p)}\n`);
+        return Promise.resolve(1);
+      }
+    }
     if (values['json']) {
-      process.stdout.write(`${JSON.stringify({ source, config }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ source, config, certs: certs ?? null }, null, 2)}\n`);
       return Promise.resolve(0);
     }
     process.stdout.write(`config OK (${source})\n`);
     for (const line of describeConfig(config)) process.stdout.write(`${line}\n`);
+    const leaf = certs?.leaf;
+    if (leaf) process.stdout.write(`certificate: ${leaf.subject}, SANs ${leaf.sans.join(', ')}, ${leaf.keyType}, valid until ${leaf.notAfter}, chains to the mesh CA\n`);
+    else process.stdout.write('certificates: not checked (--skip-certs)\n');
     return Promise.resolve(0);
   },
 };

@@ -1,0 +1,67 @@
+// The debug endpoint, loopback only: /healthz, /ready, /xds, /metrics and,
+// when enabled, /config_dump (Envoy's own, keys redacted).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import type { Metrics } from './metrics.js';
+import { redact } from './redact.js';
+
+export interface ReadyCheck {
+  ok: boolean;
+  detail: string;
+}
+
+export interface ReadyReport {
+  ready: boolean;
+  checks: Record<string, ReadyCheck>;
+}
+
+export interface DebugSources {
+  ready(): Promise<ReadyReport>;
+  xds(): unknown;
+  metrics: Metrics;
+  /** Envoy's /config_dump, when the operator enabled the passthrough. */
+  envoyConfigDump?: () => Promise<unknown>;
+}
+
+function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+const json = (v: unknown): string => `${JSON.stringify(redact(v), null, 2)}\n`;
+
+async function route(req: IncomingMessage, res: ServerResponse, src: DebugSources): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  switch (url.pathname) {
+    case '/healthz':
+      return send(res, 200, 'ok\n', 'text/plain');
+    case '/ready': {
+      const report = await src.ready();
+      src.metrics.ready.set(report.ready ? 1 : 0);
+      return send(res, report.ready ? 200 : 503, json(report));
+    }
+    case '/xds':
+      return send(res, 200, json(src.xds()));
+    case '/metrics':
+      return send(res, 200, src.metrics.render(), 'text/plain; version=0.0.4');
+    case '/config_dump':
+      if (!src.envoyConfigDump) return send(res, 404, json({ error: 'Envoy config_dump passthrough is off; start meshlet run with --debug-envoy-config-dump' }));
+      return send(res, 200, json(await src.envoyConfigDump()));
+    default:
+      return send(res, 404, json({ error: 'not found', paths: ['/healthz', '/ready', '/xds', '/metrics', '/config_dump'] }));
+  }
+}
+
+export async function startDebugServer(address: { ip: string; port: number }, src: DebugSources): Promise<Server> {
+  if (!(address.ip.startsWith('127.') || address.ip === '::1') || isIP(address.ip) === 0) {
+    throw new Error(`debug endpoint must bind to loopback, not ${address.ip}`);
+  }
+  const server = createServer((req, res) => {
+    route(req, res, src).catch((err: unknown) => send(res, 500, json({ error: (err as Error).message })));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.ip, () => resolve());
+  });
+  return server;
+}
