@@ -28,6 +28,7 @@ export const PROTO_FILES = [
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
+  'envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto',
 ] as const;
 
 export const TYPE = {
@@ -120,6 +121,12 @@ function fromJson(type: protobuf.Type, json: JsonObject, where: string): Record<
 
 function fieldFromJson(field: protobuf.Field, value: Json, where: string): unknown {
   const rt = field.resolvedType;
+  // Type.verify accepts only numeric enum values, so map Envoy's JSON names ("STATIC") here.
+  if (rt instanceof protobuf.Enum && typeof value === 'string') {
+    const n = rt.values[value];
+    if (n === undefined) throw new Error(`${where}: "${value}" is not a value of ${rt.fullName.slice(1)}`);
+    return n;
+  }
   if (!(rt instanceof protobuf.Type)) return value;
   const name = rt.fullName.slice(1);
   if (name === 'google.protobuf.Any') return packAny(value as JsonObject, where);

@@ -1,0 +1,177 @@
+// The ADS gRPC server on a Unix socket: owns the current snapshot and the
+// connected streams, and fans each new snapshot out to every stream.
+import path from 'node:path';
+import { Server, ServerCredentials, status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from '../log.js';
+import { adsServiceDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './service.js';
+import { emptySnapshot, type Snapshot } from './snapshot.js';
+import { Signal, type AckEvent, type AdsStatus, type DisconnectEvent, type Listener, type NackEvent, type RequestEvent, type ResponseEvent, type XdsSignals } from './events.js';
+import { SotwStream } from './sotw.js';
+import { DeltaStream } from './delta.js';
+import type { StreamContext } from './stream.js';
+import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
+
+export interface AdsServerOptions {
+  /** Absolute path of the Unix socket Envoy connects to. */
+  socketPath: string;
+  /** A component logger; each stream logs through a child of it. */
+  logger: Logger;
+  /** Served until the first setSnapshot; defaults to an empty snapshot. */
+  snapshot?: Snapshot;
+  /** Clock for status timestamps. */
+  now?: () => Date;
+}
+
+interface Attached {
+  stream: SotwStream | DeltaStream;
+  end: () => void;
+}
+
+export class AdsServer {
+  private readonly server = new Server();
+  private readonly socketPath: string;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly signals: XdsSignals;
+  private readonly streams = new Map<number, Attached>();
+  private snapshot: Snapshot;
+  private streamCounter = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(opts: AdsServerOptions) {
+    this.socketPath = path.resolve(opts.socketPath);
+    this.log = opts.logger;
+    this.now = opts.now ?? (() => new Date());
+    this.snapshot = opts.snapshot ?? emptySnapshot();
+    const onListenerError = (err: unknown): void => this.log.error({ err }, 'xDS event listener threw');
+    this.signals = {
+      request: new Signal(onListenerError),
+      response: new Signal(onListenerError),
+      ack: new Signal(onListenerError),
+      nack: new Signal(onListenerError),
+      disconnect: new Signal(onListenerError),
+    };
+    this.server.addService(adsServiceDefinition(), {
+      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.attachSotw(call),
+      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => this.attachDelta(call),
+    });
+  }
+
+  onRequest(listener: Listener<RequestEvent>): () => void {
+    return this.signals.request.on(listener);
+  }
+  onResponse(listener: Listener<ResponseEvent>): () => void {
+    return this.signals.response.on(listener);
+  }
+  onAck(listener: Listener<AckEvent>): () => void {
+    return this.signals.ack.on(listener);
+  }
+  onNack(listener: Listener<NackEvent>): () => void {
+    return this.signals.nack.on(listener);
+  }
+  /** A stream ended (Envoy went away, or close()). */
+  onDisconnect(listener: Listener<DisconnectEvent>): () => void {
+    return this.signals.disconnect.on(listener);
+  }
+
+  /** Binds the socket (mode 0600) and starts serving. */
+  async listen(): Promise<void> {
+    await prepareSocketPath(this.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      this.server.bindAsync(`unix:${this.socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+    await restrictSocket(this.socketPath);
+    this.log.info({ socket: this.socketPath }, 'xDS server listening');
+  }
+
+  /** Replaces the served snapshot and pushes what changed to every stream. */
+  setSnapshot(snapshot: Snapshot): void {
+    this.snapshot = snapshot;
+    for (const { stream } of this.streams.values()) stream.onSnapshot();
+  }
+
+  currentSnapshot(): Snapshot {
+    return this.snapshot;
+  }
+
+  status(): AdsStatus {
+    const types: AdsStatus['types'] = {};
+    for (const t of Object.values(this.snapshot.types)) types[t.typeUrl] = { version: t.version, names: [...t.resources.keys()] };
+    return { types, envoys: [...this.streams.values()].map((a) => a.stream.status()) };
+  }
+
+  /** Ends every stream, stops the server (forcing it after graceMs) and removes the socket. */
+  close(graceMs = 2000): Promise<void> {
+    this.closing ??= this.shutdown(graceMs);
+    return this.closing;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    for (const a of this.streams.values()) a.end();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn({ graceMs }, 'xDS server did not drain in time; forcing shutdown');
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await removeSocket(this.socketPath);
+    this.log.info({ socket: this.socketPath }, 'xDS server closed');
+  }
+
+  private context(): StreamContext {
+    this.streamCounter += 1;
+    const streamId = this.streamCounter;
+    return { streamId, log: this.log, signals: this.signals, snapshot: () => this.snapshot, now: this.now };
+  }
+
+  private attachSotw(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+    const stream = new SotwStream(this.context(), (res) => writeTo(call, res));
+    this.attach(call, stream, (req) => stream.handle(req));
+  }
+
+  private attachDelta(call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+    const stream = new DeltaStream(this.context(), (res) => writeTo(call, res));
+    this.attach(call, stream, (req) => stream.handle(req));
+  }
+
+  private attach<Req extends { type_url: string; response_nonce: string }, Res>(call: ServerDuplexStream<Req, Res>, stream: SotwStream | DeltaStream, handle: (req: Req) => void): void {
+    const id = stream.streamId;
+    if (this.closing) return void call.end();
+    this.streams.set(id, { stream, end: () => call.end() });
+    let detached = false;
+    const detach = (reason: string): void => {
+      if (detached) return;
+      detached = true;
+      this.streams.delete(id);
+      stream.closed(reason);
+    };
+    call.on('data', (req: Req) => {
+      try {
+        handle(req);
+      } catch (err) {
+        const fields = { streamId: id, nodeId: stream.nodeId, typeUrl: req.type_url, version: '', nonce: req.response_nonce };
+        this.log.error({ err, ...fields }, 'xDS stream failed handling a request; ending it so Envoy reconnects');
+        detach('internal error');
+        call.emit('error', Object.assign(new Error('internal error'), { code: grpcStatus.INTERNAL, details: 'meshlet: internal error handling the request' }));
+      }
+    });
+    // Envoy half-closed its side: finish ours, as the stream is over.
+    call.on('end', () => {
+      detach('client ended the stream');
+      call.end();
+    });
+    call.on('cancelled', () => detach('client cancelled'));
+    call.on('error', (err: Error) => detach(`error: ${err.message}`));
+    call.on('close', () => detach('closed'));
+  }
+}
+
+function writeTo<Req, Res>(call: ServerDuplexStream<Req, Res>, res: Res): void {
+  if (call.cancelled || call.writableEnded) return;
+  call.write(res);
+}

@@ -1,0 +1,104 @@
+// An immutable snapshot of everything the ADS server serves: per type URL, the
+// resources by name, each encoded once. Streams send the stored bytes, so a
+// resource that did not change goes out byte-identical and Envoy does not
+// drain it (DESIGN.md section 3).
+import { encodeResource, TYPE_URL, type JsonObject, type Json, type ResourceTypeUrl } from './protos.js';
+import type { AnyBytes } from './service.js';
+import { canonicalJson, hashBytes, setVersion } from './version.js';
+
+export interface SnapshotResource {
+  readonly name: string;
+  /** Envoy's JSON form with "@type", keys sorted; deep-frozen. */
+  readonly json: Readonly<JsonObject>;
+  /** The bytes sent on the wire, encoded once from `json`. */
+  readonly any: Readonly<AnyBytes>;
+  /** Content hash of the encoded bytes. */
+  readonly version: string;
+}
+
+export interface TypeSnapshot {
+  readonly typeUrl: ResourceTypeUrl;
+  /** Hash over the sorted (name, resource version) pairs. */
+  readonly version: string;
+  /** Sorted by name. */
+  readonly resources: ReadonlyMap<string, SnapshotResource>;
+}
+
+export interface Snapshot {
+  readonly types: Readonly<Record<ResourceTypeUrl, TypeSnapshot>>;
+}
+
+export interface SnapshotInput {
+  readonly listeners?: readonly JsonObject[];
+  readonly clusters?: readonly JsonObject[];
+  readonly secrets?: readonly JsonObject[];
+}
+
+/** Every problem in a snapshot input, reported together. */
+export class SnapshotError extends Error {
+  constructor(readonly errors: readonly string[]) {
+    super(`invalid xDS snapshot:\n  ${errors.join('\n  ')}`);
+    this.name = 'SnapshotError';
+  }
+}
+
+const BUCKETS: readonly (readonly [keyof SnapshotInput, ResourceTypeUrl])[] = [
+  ['listeners', TYPE_URL.listener],
+  ['clusters', TYPE_URL.cluster],
+  ['secrets', TYPE_URL.secret],
+];
+
+export function isResourceType(url: string): url is ResourceTypeUrl {
+  return BUCKETS.some(([, t]) => t === url);
+}
+
+/** One type of a snapshot; a type the snapshot lacks reads as empty. */
+export function typeOf(snapshot: Snapshot, typeUrl: ResourceTypeUrl): TypeSnapshot {
+  return snapshot.types[typeUrl] ?? { typeUrl, version: setVersion([]), resources: new Map() };
+}
+
+export function buildSnapshot(input: SnapshotInput): Snapshot {
+  const errors: string[] = [];
+  const types = {} as Record<ResourceTypeUrl, TypeSnapshot>;
+  for (const [bucket, typeUrl] of BUCKETS) {
+    types[typeUrl] = buildType(typeUrl, input[bucket] ?? [], bucket, errors);
+  }
+  if (errors.length > 0) throw new SnapshotError(errors);
+  return Object.freeze({ types: Object.freeze(types) });
+}
+
+export function emptySnapshot(): Snapshot {
+  return buildSnapshot({});
+}
+
+function buildType(typeUrl: ResourceTypeUrl, list: readonly JsonObject[], bucket: string, errors: string[]): TypeSnapshot {
+  const byName = new Map<string, SnapshotResource>();
+  list.forEach((json, i) => {
+    const name = json['name'];
+    const where = `${bucket}[${i}]${typeof name === 'string' ? ` (${name})` : ''}`;
+    if (typeof name !== 'string' || name === '') return void errors.push(`${where}: a resource needs a non-empty "name"`);
+    if (json['@type'] !== typeUrl) return void errors.push(`${where}: "@type" is ${JSON.stringify(json['@type'])}, expected ${typeUrl}`);
+    if (byName.has(name)) return void errors.push(`${where}: duplicate name "${name}"`);
+    try {
+      byName.set(name, buildResource(name, typeUrl, json));
+    } catch (err) {
+      errors.push(`${where}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  const resources = new Map([...byName].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return Object.freeze({ typeUrl, version: setVersion(resources.values()), resources });
+}
+
+function buildResource(name: string, typeUrl: string, json: JsonObject): SnapshotResource {
+  const canonical = deepFreeze(canonicalJson(json));
+  const value = encodeResource(canonical);
+  return Object.freeze({ name, json: canonical, any: Object.freeze({ type_url: typeUrl, value }), version: hashBytes(value) });
+}
+
+function deepFreeze<T extends Json>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

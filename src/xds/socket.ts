@@ -1,0 +1,42 @@
+// File-system side of the xDS Unix socket: the parent directory, a stale
+// socket from a previous run, the 0600 mode, and removal on close.
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+
+export const SOCKET_MODE = 0o600;
+
+/** Creates the parent directory (0700 if we create it) and removes a stale socket left by a dead process. */
+export async function prepareSocketPath(socketPath: string): Promise<void> {
+  await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  const st = await lstat(socketPath).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!st) return;
+  if (!st.isSocket()) throw new Error(`xDS socket path ${socketPath} exists and is not a socket; refusing to remove it`);
+  if (await isLive(socketPath)) throw new Error(`xDS socket ${socketPath} is in use by another process`);
+  await unlink(socketPath);
+}
+
+/** Owner-only access: anyone who can connect can reconfigure Envoy. */
+export async function restrictSocket(socketPath: string): Promise<void> {
+  await chmod(socketPath, SOCKET_MODE);
+}
+
+export async function removeSocket(socketPath: string): Promise<void> {
+  await unlink(socketPath).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
+
+function isLive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = net.connect(socketPath);
+    conn.once('connect', () => {
+      conn.destroy();
+      resolve(true);
+    });
+    conn.once('error', () => resolve(false));
+  });
+}
