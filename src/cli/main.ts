@@ -21,6 +21,12 @@ const COMMON = {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   version: () => Promise.resolve({ options: {}, run: () => { process.stdout.write(`meshlet ${VERSION}\n`); return Promise.resolve(0); } }),
   check: async () => (await import('./check.js')).checkCommand,
+  init: async () => (await import('./init.js')).initCommand,
+  cleanup: async () => (await import('./init.js')).cleanupCommand,
+  run: async () => (await import('./run.js')).runCommand,
+  bootstrap: async () => (await import('./bootstrap.js')).bootstrapCommand,
+  'wait-ready': async () => (await import('./wait-ready.js')).waitReadyCommand,
+  dump: async () => (await import('./wait-ready.js')).dumpCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -11,8 +11,18 @@ export const HELP = `meshlet - a per-pod service-mesh sidecar for Envoy
 Usage: meshlet <command> [options]
 
 Commands:
-  check      Validate the config and certificates, then print what would be configured
-  version    Print meshlet's version
+  check       Validate the config and certificates, then print what would be configured
+              [--skip-certs]
+  init        Install the iptables/ip6tables rules (needs NET_ADMIN)
+              [--dry-run] [--verify] [--backend auto|nft|legacy]
+  cleanup     Remove everything init added [--dry-run] [--backend ...]
+  run         Serve xDS, write Envoy's bootstrap, start and supervise Envoy
+              [--envoy PATH] [--no-envoy] [--sotw] [--skip-iptables-check]
+              [--debug-envoy-config-dump] [--node-id ID] [--drain-seconds N]
+  bootstrap   Write Envoy's bootstrap [--out FILE] [--static] [--sotw]
+  wait-ready  Block until /ready answers 200 [--timeout S] (exec startupProbe)
+  dump        Show the xDS snapshot, ACK/NACK state and readiness [--json]
+  version     Print meshlet's version
 
 Common options:
   --config FILE   Config file (YAML). Without it, meshlet reads Contrast's

@@ -1,0 +1,23 @@
+// meshlet bootstrap: write Envoy's bootstrap (ADS by default; --static for a
+// Contrast-equivalent config with every resource inline and no xDS).
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { loadConfig } from '../config/load.js';
+import { loadCerts } from '../certs/index.js';
+import { buildBootstrap, buildStaticBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
+import type { Command } from './main.js';
+
+export const bootstrapCommand: Command = {
+  options: { out: { type: 'string' }, static: { type: 'boolean' }, sotw: { type: 'boolean' }, 'node-id': { type: 'string' } },
+  run(values) {
+    const { config } = loadConfig(values['config'] as string | undefined);
+    const nodeId = (values['node-id'] as string | undefined) ?? `meshlet~${hostname()}`;
+    const json = values['static'] ? buildStaticBootstrap(config, loadCerts(config.certs), { nodeId }) : buildBootstrap(config, { nodeId, cluster: 'meshlet', delta: values['sotw'] !== true });
+    const text = renderBootstrap(json);
+    const out = values['out'] as string | undefined;
+    // The static form carries the private key inline: keep it owner-only.
+    if (out) writeFileSync(out, text, { mode: values['static'] ? 0o600 : 0o644 });
+    else process.stdout.write(text);
+    return Promise.resolve(0);
+  },
+};

@@ -1,0 +1,88 @@
+// /ready: 200 only when the iptables rules are in place, every connected Envoy
+// has ACKed the current version of every type it subscribes to, and Envoy
+// reports every listener of the snapshot active on the current LDS version.
+import type { ReadyCheck, ReadyReport } from '../debug/server.js';
+import type { AdsStatus } from '../xds/events.js';
+import { TYPE_URL } from '../xds/protos.js';
+
+export interface ReadinessSources {
+  /** Absent when the operator turned the iptables check off. */
+  rules?: () => Promise<{ ok: boolean; missing: string[] }>;
+  status: () => AdsStatus;
+  /** Listener name → versions that count as current. */
+  listeners: () => ReadonlyMap<string, readonly string[]>;
+  adminUrl: string;
+  fetch?: typeof fetch;
+}
+
+export function ackedCheck(status: AdsStatus): ReadyCheck {
+  if (status.envoys.length === 0) return { ok: false, detail: 'no Envoy is connected to the xDS socket' };
+  const lagging: string[] = [];
+  for (const envoy of status.envoys) {
+    for (const typeUrl of [TYPE_URL.cluster, TYPE_URL.listener, TYPE_URL.secret]) {
+      const t = envoy.types[typeUrl];
+      const short = typeUrl.slice(typeUrl.lastIndexOf('.') + 1);
+      // Secrets are requested by name once a listener or cluster needs them.
+      if (!t) {
+        if (typeUrl !== TYPE_URL.secret || (status.types[typeUrl]?.names.length ?? 0) === 0) continue;
+        lagging.push(`${envoy.nodeId}: ${short} not requested yet`);
+        continue;
+      }
+      if (!t.inSync) lagging.push(`${envoy.nodeId}: ${short} wants ${t.desiredVersion}, ACKed ${t.ackedVersion ?? 'nothing'}${t.lastError ? ` (NACK: ${t.lastError})` : ''}`);
+    }
+    for (const typeUrl of [TYPE_URL.cluster, TYPE_URL.listener]) {
+      if (!envoy.types[typeUrl]) lagging.push(`${envoy.nodeId}: ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)} not requested yet`);
+    }
+  }
+  return lagging.length === 0 ? { ok: true, detail: 'every type ACKed at the current version' } : { ok: false, detail: lagging.join('; ') };
+}
+
+interface DynamicListener {
+  name: string;
+  active_state?: { version_info?: string };
+  warming_state?: unknown;
+  error_state?: { details?: string };
+}
+
+/** With ?resource=dynamic_listeners, `configs` lists DynamicListener entries directly. */
+interface ListenerDump {
+  configs?: DynamicListener[];
+}
+
+/**
+ * `expected` maps each listener name to the versions that count as current:
+ * SotW reports the type's version, Delta the resource's own.
+ */
+export async function listenersCheck(adminUrl: string, expected: ReadonlyMap<string, readonly string[]>, doFetch: typeof fetch = fetch): Promise<ReadyCheck> {
+  let dump: ListenerDump;
+  try {
+    const res = await doFetch(`${adminUrl}/config_dump?resource=dynamic_listeners`, { signal: AbortSignal.timeout(1_000) });
+    if (!res.ok) return { ok: false, detail: `Envoy admin answered ${res.status}` };
+    dump = (await res.json()) as ListenerDump;
+  } catch (err) {
+    return { ok: false, detail: `Envoy admin ${adminUrl} unreachable: ${(err as Error).message}` };
+  }
+  const listeners = new Map((dump.configs ?? []).map((l) => [l.name, l]));
+  const bad: string[] = [];
+  for (const [name, versions] of expected) {
+    const l = listeners.get(name);
+    if (!l?.active_state) bad.push(`${name} ${l?.warming_state ? 'warming' : l?.error_state ? `failed: ${l.error_state.details ?? ''}` : 'missing'}`);
+    else if (l.warming_state) bad.push(`${name} has a warming update`);
+    else if (!versions.includes(l.active_state.version_info ?? '')) bad.push(`${name} active at version ${l.active_state.version_info ?? '?'}, not the current one`);
+  }
+  return bad.length === 0 ? { ok: true, detail: `${expected.size} listeners active` } : { ok: false, detail: bad.join('; ') };
+}
+
+export async function readiness(src: ReadinessSources): Promise<ReadyReport> {
+  const status = src.status();
+  const [rules, listeners] = await Promise.all([
+    src.rules ? src.rules() : Promise.resolve({ ok: true, missing: [] as string[] }),
+    listenersCheck(src.adminUrl, src.listeners(), src.fetch),
+  ]);
+  const checks: Record<string, ReadyCheck> = {
+    iptables: src.rules ? { ok: rules.ok, detail: rules.ok ? 'meshlet rules in place' : rules.missing.join('; ') } : { ok: true, detail: 'not checked (--skip-iptables-check)' },
+    xdsAcked: ackedCheck(status),
+    envoyListeners: listeners,
+  };
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
+}

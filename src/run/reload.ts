@@ -1,0 +1,71 @@
+// Turning new file contents into a new snapshot, or into a refusal that keeps
+// the last good config serving. Pure apart from reading the cert files.
+import { ConfigInvalidError, formatError } from '../config/errors.js';
+import { loadConfigText } from '../config/load.js';
+import type { MeshConfig } from '../config/model.js';
+import { formatCertProblem, readCerts } from '../certs/index.js';
+import type { CertState } from '../certs/types.js';
+import { buildResources } from '../xds/builders/index.js';
+import { buildSnapshot, type Snapshot } from '../xds/snapshot.js';
+import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
+import { generateRules } from '../iptables/index.js';
+
+export interface Desired {
+  config: MeshConfig;
+  certs: CertState;
+  snapshot: Snapshot;
+}
+
+export type Outcome = { ok: true; desired: Desired } | { ok: false; error: string };
+
+export function snapshotFor(config: MeshConfig, certs: CertState): Snapshot {
+  return buildSnapshot(buildResources(config, certs));
+}
+
+/**
+ * Parts of the config that live outside xDS: the iptables rules (applied
+ * once by `meshlet init`) and Envoy's bootstrap. A reload cannot change
+ * them, so it is refused instead of half-applied.
+ */
+function restartOnlyChange(prev: MeshConfig, next: MeshConfig): string | undefined {
+  if (JSON.stringify(generateRules(prev)) !== JSON.stringify(generateRules(next))) {
+    return 'this edit changes the iptables rules (ingress mode, plaintext or mapped ports, capture, exclusions, portless routes or proxy ports), which only `meshlet init` applies; restart the pod to apply it';
+  }
+  const boot = (c: MeshConfig): string => renderBootstrap(buildBootstrap(c, { nodeId: '', cluster: '' }));
+  if (boot(prev) !== boot(next)) return "this edit changes Envoy's bootstrap (admin address or xDS socket); restart the pod to apply it";
+  return undefined;
+}
+
+export function reloadConfig(text: string, source: string, prev: Desired): Outcome {
+  let config: MeshConfig;
+  try {
+    config = loadConfigText(text, source);
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) return { ok: false, error: err.errors.map(formatError).join('; ') };
+    throw err;
+  }
+  const restart = restartOnlyChange(prev.config, config);
+  if (restart) return { ok: false, error: restart };
+  const certPathsChanged = JSON.stringify(config.certs) !== JSON.stringify(prev.config.certs);
+  let certs = prev.certs;
+  if (certPathsChanged) {
+    const read = readCerts(config.certs);
+    if (!read.state) return { ok: false, error: read.problems.map(formatCertProblem).join('; ') };
+    certs = read.state;
+  }
+  return build(config, certs);
+}
+
+export function reloadCerts(prev: Desired): Outcome {
+  const read = readCerts(prev.config.certs);
+  if (!read.state) return { ok: false, error: read.problems.map(formatCertProblem).join('; ') };
+  return build(prev.config, read.state);
+}
+
+function build(config: MeshConfig, certs: CertState): Outcome {
+  try {
+    return { ok: true, desired: { config, certs, snapshot: snapshotFor(config, certs) } };
+  } catch (err) {
+    return { ok: false, error: `building resources failed: ${(err as Error).message}` };
+  }
+}
