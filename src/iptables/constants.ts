@@ -1,0 +1,44 @@
+// Names and numbers meshlet owns in the pod's network namespace. Everything
+// meshlet installs is recognisable by these, so cleanup and the readiness
+// check never touch anything else.
+
+/** Every chain meshlet creates starts with this; nothing else may. */
+export const CHAIN_PREFIX = 'MESHLET_';
+
+export const CHAINS = {
+  /** mangle PREROUTING: inbound TCP, TPROXY'd to the proxy (tproxy mode). */
+  inbound: 'MESHLET_INBOUND',
+  /** mangle: marks packets of existing flows and lets them through. */
+  divert: 'MESHLET_DIVERT',
+  /** filter INPUT: drops direct connections to app ports (mapped mode). */
+  input: 'MESHLET_INPUT',
+  /** filter OUTPUT: the proxy may never dial its own listeners (Contrast bug #1142). */
+  loopGuard: 'MESHLET_LOOPGUARD',
+  /** nat OUTPUT: outbound capture and portless egress routes. */
+  outbound: 'MESHLET_OUTBOUND',
+} as const;
+
+/**
+ * Packet mark for TPROXY'd and diverted packets, the fwmark `ip rule` and the
+ * route table it selects. 0x4d4c is "ML"; Istio uses 0x539/133, so both can
+ * coexist in one namespace.
+ */
+export const MARK = 0x4d4c;
+export const MARK_HEX = '0x4d4c';
+export const MARK_MASK = '0xffffffff';
+export const ROUTE_TABLE = 19788;
+/** Below main (32766), so the rule is consulted before the main table. */
+export const RULE_PRIORITY = 19788;
+
+/**
+ * Envoy's upstream to the app binds these sources (IPTABLES-FACTS, "Upstream
+ * to the app"). 127.0.0.6 is local by virtue of 127/8; ::6 must be added to lo.
+ */
+export const UPSTREAM_SOURCE_V4 = '127.0.0.6';
+export const UPSTREAM_SOURCE_V6 = '::6';
+
+/** TCP DNS is never captured (RFC step 3: DNS must keep working). */
+export const DNS_PORT = 53;
+
+/** Kernel limit of the multiport match (xt_multiport XT_MULTI_PORTS). */
+export const MULTIPORT_MAX = 15;

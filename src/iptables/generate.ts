@@ -1,0 +1,60 @@
+// The pure generator: validated config -> rules for each IP family. No I/O;
+// the same config always yields the same rules, which the golden files pin.
+import type { MeshConfig } from '../config/model.js';
+import { CHAINS, MARK_HEX, ROUTE_TABLE, RULE_PRIORITY, UPSTREAM_SOURCE_V6 } from './constants.js';
+import { mappedInputRules, tproxyTable } from './inbound.js';
+import { outboundTable } from './outbound.js';
+import type { ChainSpec, Family, FamilyRules, GeneratedRules, TableSpec } from './types.js';
+
+export function generateRules(c: MeshConfig): GeneratedRules {
+  return { v4: familyRules(c, 4), v6: familyRules(c, 6) };
+}
+
+export function familyRules(c: MeshConfig, family: Family): FamilyRules {
+  const mangle = c.ingress.mode === 'tproxy' ? tproxyTable(c, family) : undefined;
+  const nat = outboundTable(c, family);
+  const filter = filterTable(c, family, mangle !== undefined);
+  const tables = [mangle, nat, filter].filter((t): t is TableSpec => t !== undefined);
+  const out: FamilyRules = { family, tables };
+  if (mangle) {
+    out.routing = { family, mark: MARK_HEX, table: ROUTE_TABLE, priority: RULE_PRIORITY };
+    if (family === 6) out.routing.loopbackAddress = `${UPSTREAM_SOURCE_V6}/128`;
+  }
+  return out;
+}
+
+function filterTable(c: MeshConfig, family: Family, tproxy: boolean): TableSpec | undefined {
+  const chains: ChainSpec[] = [];
+  const jumps: string[] = [];
+  const mapped = c.ingress.mode === 'mapped' ? mappedInputRules(c) : undefined;
+  if (mapped) {
+    chains.push({ name: mapped.chain, rules: mapped.rules });
+    jumps.push(mapped.jump);
+  }
+  const guard = loopGuard(c, family, tproxy);
+  if (guard) {
+    chains.push(guard);
+    jumps.push(`-A OUTPUT -p tcp -j ${guard.name}`);
+  }
+  return chains.length === 0 ? undefined : { table: 'filter', chains, jumps };
+}
+
+/**
+ * The proxy may never dial one of its own original-destination listeners on a
+ * local address. Envoy blackholes connections aimed at those ports (Contrast
+ * bug #1142); this makes the kernel refuse the next hop too, so a missing
+ * blackhole ends in a reset instead of a loop.
+ */
+function loopGuard(c: MeshConfig, family: Family, tproxy: boolean): ChainSpec | undefined {
+  const ports: number[] = [];
+  if (tproxy) ports.push(c.proxy.inboundPort);
+  if (c.egress.capture) ports.push(c.proxy.outboundPort);
+  if (family === 4 && c.egress.routes.some((r) => r.listenPort === undefined)) ports.push(c.proxy.portlessEgressPort);
+  if (ports.length === 0) return undefined;
+  const name = CHAINS.loopGuard;
+  const dports = ports.length === 1 ? `-m tcp --dport ${ports[0]}` : `-m multiport --dports ${ports.join(',')}`;
+  return {
+    name,
+    rules: [`-A ${name} -p tcp -m owner --uid-owner ${c.proxy.uid} -m addrtype --dst-type LOCAL ${dports} -j REJECT --reject-with tcp-reset`],
+  };
+}

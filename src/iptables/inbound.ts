@@ -1,0 +1,56 @@
+// Inbound rules. tproxy mode (RFC Routing 2): mangle PREROUTING TPROXYs new
+// inbound TCP to the proxy, keeping the original destination. mapped mode
+// (RFC Routing 1): filter INPUT drops direct connections to the app ports.
+// Kernel reference: https://docs.kernel.org/networking/tproxy.html
+import type { MeshConfig } from '../config/model.js';
+import { CHAINS, MARK_HEX, MARK_MASK } from './constants.js';
+import { dportMatch, portGroups } from './multiport.js';
+import type { Family, TableSpec } from './types.js';
+
+const { inbound: IN, divert: DIVERT, input: INPUT } = CHAINS;
+
+/** The mangle table for tproxy mode, or nothing if no port is proxied. */
+export function tproxyTable(c: MeshConfig, family: Family): TableSpec | undefined {
+  const proxied = c.ingress.ports.filter((p) => p.policy !== 'plaintext').map((p) => p.port);
+  const plaintext = c.ingress.ports.filter((p) => p.policy === 'plaintext').map((p) => p.port);
+  const catchAll = c.ingress.default !== 'plaintext';
+  if (!catchAll && proxied.length === 0) return undefined;
+
+  const onIp = family === 4 ? '0.0.0.0' : '::';
+  const tproxy = `-j TPROXY --on-port ${c.proxy.inboundPort} --on-ip ${onIp} --tproxy-mark ${MARK_HEX}/${MARK_MASK}`;
+  const rules = [
+    // Loopback carries the proxy's own hop to the app (from 127.0.0.6 / ::6).
+    `-A ${IN} -i lo -j RETURN`,
+    // Packets of existing flows, replies to connections the proxy or the app
+    // opened included, must not reach TPROXY: it would find their socket
+    // non-transparent and drop them (IPTABLES-FACTS, "Divert replies first").
+    `-A ${IN} -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j ${DIVERT}`,
+  ];
+  if (catchAll) {
+    for (const g of portGroups(plaintext)) rules.push(`-A ${IN} -p tcp ${dportMatch(g)} -j RETURN`);
+    // The proxy's own ports are deliberately not exempt: a connection aimed at
+    // them reaches the inbound listener, whose blackhole chain closes it.
+    rules.push(`-A ${IN} -p tcp ${tproxy}`);
+  } else {
+    for (const g of portGroups(proxied)) rules.push(`-A ${IN} -p tcp ${dportMatch(g)} ${tproxy}`);
+  }
+  return {
+    table: 'mangle',
+    chains: [
+      { name: DIVERT, rules: [`-A ${DIVERT} -j MARK --set-xmark ${MARK_HEX}/${MARK_MASK}`, `-A ${DIVERT} -j ACCEPT`] },
+      { name: IN, rules },
+    ],
+    jumps: [`-A PREROUTING -p tcp -j ${IN}`],
+  };
+}
+
+/** Rules for the filter table in mapped mode: app ports closed to the outside. */
+export function mappedInputRules(c: MeshConfig): { chain: string; rules: string[]; jump: string } | undefined {
+  const appPorts = c.ingress.ports.filter((p) => p.policy !== 'plaintext').map((p) => p.port);
+  if (appPorts.length === 0) return undefined;
+  const rules = [`-A ${INPUT} -i lo -j RETURN`];
+  // Only new connections: a reply to an outbound connection whose ephemeral
+  // local port happens to equal an app port is ESTABLISHED and passes.
+  for (const g of portGroups(appPorts)) rules.push(`-A ${INPUT} -p tcp ${dportMatch(g)} -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP`);
+  return { chain: INPUT, rules, jump: `-A INPUT -p tcp -j ${INPUT}` };
+}

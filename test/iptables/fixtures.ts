@@ -1,0 +1,62 @@
+// Configs for every mode, shared by the golden and the namespace tests.
+import { validateConfig } from '../../src/config/validate.js';
+import type { MeshConfig } from '../../src/config/model.js';
+
+export function config(raw: unknown): MeshConfig {
+  const r = validateConfig(raw);
+  if (!r.ok) throw new Error(`fixture config invalid: ${JSON.stringify(r.errors)}`);
+  return r.config;
+}
+
+/** 17 excluded ports: more than one multiport rule can hold. */
+export const MANY_PORTS = Array.from({ length: 17 }, (_, i) => 9000 + i);
+
+export const CASES: Record<string, unknown> = {
+  'tproxy-mixed': {
+    ingress: {
+      mode: 'tproxy',
+      default: 'mtls',
+      ports: [
+        { name: 'web', port: 8080, policy: 'tls' },
+        { name: 'metrics', port: 7890, policy: 'plaintext' },
+        { name: 'api', port: 9443, policy: 'mtls' },
+        { name: 'admin', port: 9901, policy: 'plaintext' },
+      ],
+    },
+  },
+  'tproxy-default-plaintext': {
+    ingress: { mode: 'tproxy', default: 'plaintext', ports: [{ name: 'web', port: 8080, policy: 'tls' }, { name: 'api', port: 8443, policy: 'mtls' }] },
+  },
+  mapped: {
+    ingress: {
+      mode: 'mapped',
+      ports: [
+        { name: 'web', port: 8080, policy: 'tls', mappedPort: 18080 },
+        { name: 'api', port: 9090, policy: 'mtls', mappedPort: 19090 },
+        { name: 'metrics', port: 7890, policy: 'plaintext' },
+      ],
+    },
+  },
+  disabled: { ingress: { mode: 'disabled' } },
+  capture: {
+    ingress: { mode: 'disabled' },
+    egress: {
+      capture: true,
+      exclude: { ports: [...MANY_PORTS].reverse(), cidrs: ['198.18.6.7/24', '2001:db8:6:0:1::/48', '198.19.0.1'] },
+    },
+  },
+  portless: {
+    ingress: { mode: 'disabled' },
+    egress: {
+      routes: [
+        { name: 'emoji', listen: '127.137.0.1:8081', remote: 'emoji-svc:8080' },
+        { name: 'db', listen: '127.137.0.2', remote: 'db-svc' },
+        { name: 'cache', listen: '127.137.0.3', remote: 'cache-svc:6379' },
+      ],
+    },
+  },
+  full: {
+    ingress: { mode: 'tproxy', ports: [{ name: 'metrics', port: 7890, policy: 'plaintext' }] },
+    egress: { capture: true, routes: [{ name: 'db', listen: '127.137.0.2', remote: 'db-svc' }], exclude: { ports: [5432], cidrs: ['198.18.6.0/24'] } },
+  },
+};

@@ -1,0 +1,109 @@
+// A two-namespace test bed: a "pod" with meshlet's rules and a "peer" that
+// plays every outside host. Addresses come from 198.18.0.0/15 and
+// 2001:db8::/32 only.
+import { existsSync } from 'node:fs';
+import type { Backend } from '../../src/iptables/backend.js';
+import type { IptablesDeps } from '../../src/iptables/deps.js';
+import { parseConnect, probeArgs, type ConnectResult, type ProbeAccept } from '../../src/iptables/probe-script.js';
+import type { StartedProcess } from '../../src/iptables/process.js';
+import { NetLab } from '../helpers/netns.js';
+
+export const ADDR = {
+  podV4: '198.18.0.1',
+  peerV4: '198.18.0.2',
+  podV6: '2001:db8:1::1',
+  peerV6: '2001:db8:1::2',
+  /** Outside hosts reached through the peer. */
+  remoteV4: '198.18.5.5',
+  remoteV6: '2001:db8:5::5',
+  /** Outside hosts inside the CIDRs the capture fixture excludes. */
+  excludedV4: '198.18.6.6',
+  excludedV6: '2001:db8:6::6',
+} as const;
+
+/** A system-wide interpreter, so setpriv'd clients (uid 1337) can run it too. */
+export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+export const BACKENDS: Backend[] = ['nft', 'legacy'];
+
+export interface Bed {
+  lab: NetLab;
+  pod: string;
+  peer: string;
+  deps(backend: Backend): IptablesDeps;
+}
+
+export async function makeBed(lab: NetLab): Promise<Bed> {
+  const pod = await lab.netns('pod');
+  const peer = await lab.netns('peer');
+  const [podIf] = await lab.veth(
+    { ns: pod, ifname: 'eth0', addrs: [`${ADDR.podV4}/24`, `${ADDR.podV6}/64`] },
+    { ns: peer, ifname: 'eth0', addrs: [`${ADDR.peerV4}/24`, `${ADDR.peerV6}/64`, `${ADDR.remoteV4}/32`, `${ADDR.excludedV4}/32`, `${ADDR.remoteV6}/128`, `${ADDR.excludedV6}/128`] },
+  );
+  await lab.must(pod, ['ip', 'route', 'add', 'default', 'via', ADDR.peerV4, 'dev', podIf]);
+  await lab.must(pod, ['ip', '-6', 'route', 'add', 'default', 'via', ADDR.peerV6, 'dev', podIf]);
+  return { lab, pod, peer, deps: (backend) => ({ runner: lab.runner(pod), backend }) };
+}
+
+export interface ServeOptions {
+  plain?: boolean;
+  banner?: string;
+}
+
+/** Starts a probe listener inside `ns` on v4 and v6 and waits until it listens. */
+export async function serve(lab: NetLab, ns: string, ports: number[], opts: ServeOptions = {}): Promise<StartedProcess> {
+  const args = [...ports, '--v4', '--v6', ...(opts.plain ? ['--plain'] : []), `--banner=${opts.banner ?? 'proxy'}`];
+  const p = lab.spawn(ns, [PYTHON, ...probeArgs('serve', args)]);
+  const first = await p.waitFor((l) => l.includes('"event"'), 5000);
+  if (!first.includes('"ready"')) throw new Error(`probe failed: ${first}`);
+  return p;
+}
+
+export interface DialOptions {
+  timeoutMs?: number;
+  uid?: number;
+  source?: string;
+}
+
+/** One connection from inside `ns`; what happened and the banner it read. */
+export async function dial(lab: NetLab, ns: string, host: string, port: number, opts: DialOptions = {}): Promise<ConnectResult> {
+  const uid = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups'];
+  const args = [host, port, opts.timeoutMs ?? 2000, ...(opts.source ? [opts.source] : [])];
+  const r = await lab.exec(ns, [...uid, PYTHON, ...probeArgs('connect', args)], { timeoutMs: (opts.timeoutMs ?? 2000) + 5000 });
+  return parseConnect(r.stdout, r.stderr);
+}
+
+/** Waits (bounded) for the listener to report a connection that matches. */
+export async function accepted(p: StartedProcess, match: (a: ProbeAccept) => boolean, timeoutMs = 2000): Promise<ProbeAccept> {
+  const line = await p.waitFor((l) => l.includes('"accept"') && match(JSON.parse(l) as ProbeAccept), timeoutMs);
+  return JSON.parse(line) as ProbeAccept;
+}
+
+export function acceptsOf(p: StartedProcess): ProbeAccept[] {
+  return p.lines.filter((l) => l.includes('"accept"')).map((l) => JSON.parse(l) as ProbeAccept);
+}
+
+/** iptables-save of both families (counters dropped), ip rules, lo addresses and routes. */
+export async function snapshot(lab: NetLab, ns: string, backend: Backend): Promise<string> {
+  const parts: string[] = [];
+  for (const cmd of [`iptables-${backend}-save`, `ip6tables-${backend}-save`]) {
+    const out = await lab.must(ns, [cmd]);
+    parts.push(out.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')).join('\n'));
+  }
+  for (const argv of [['ip', 'rule'], ['ip', '-6', 'rule'], ['ip', 'addr', 'show', 'dev', 'lo'], ['ip', 'route', 'show', 'table', 'all'], ['ip', '-6', 'route', 'show', 'table', 'all']]) {
+    parts.push(await lab.must(ns, argv));
+  }
+  return parts.join('\n----\n');
+}
+
+/** Rules someone else owns, in every table and family meshlet touches. */
+export async function addForeignRules(lab: NetLab, ns: string, backend: Backend): Promise<void> {
+  for (const bin of [`iptables-${backend}`, `ip6tables-${backend}`]) {
+    for (const table of ['mangle', 'nat', 'filter']) {
+      await lab.must(ns, [bin, '-t', table, '-N', 'OTHER_CHAIN']);
+      await lab.must(ns, [bin, '-t', table, '-A', 'OTHER_CHAIN', '-p', 'udp', '-j', 'RETURN']);
+      await lab.must(ns, [bin, '-t', table, '-A', 'OUTPUT', '-p', 'udp', '-j', 'OTHER_CHAIN']);
+    }
+  }
+  await lab.must(ns, ['ip', 'rule', 'add', 'fwmark', '0x7', 'lookup', '77', 'priority', '777']);
+}
