@@ -1,0 +1,30 @@
+// Filter chains shared by the listener builders: the per-policy chain and the
+// blackhole chain.
+import type { Policy } from '../../config/model.js';
+import type { JsonObject } from '../protos.js';
+import { tcpProxy } from './envoy-json.js';
+import { CLUSTER } from './names.js';
+import { downstreamTls, type SecretSource } from './tls.js';
+
+/**
+ * A chain that applies `policy` and hands the connection to `cluster`.
+ * plaintext has no transport socket: Envoy applies whatever policy the config
+ * gives the port it sees; iptables only decides what reaches Envoy.
+ */
+export function policyChain(name: string, match: JsonObject | undefined, policy: Policy, allowedSans: readonly string[], cluster: string, source: SecretSource): JsonObject {
+  const chain: JsonObject = { name };
+  if (match) chain['filter_chain_match'] = match;
+  if (policy !== 'plaintext') chain['transport_socket'] = downstreamTls(policy, allowedSans, source);
+  chain['filters'] = [tcpProxy(name, cluster)];
+  return chain;
+}
+
+/**
+ * A connection whose original destination is one of the proxy's own ports is
+ * closed, never forwarded: forwarding it would dial Envoy itself in a loop
+ * (Contrast issue #1142).
+ */
+export function blackholeChain(listener: string, port: number, extraMatch: JsonObject = {}): JsonObject {
+  const name = `${listener}-blackhole-${port}`;
+  return { name, filter_chain_match: { destination_port: port, ...extraMatch }, filters: [tcpProxy(name, CLUSTER.blackhole)] };
+}

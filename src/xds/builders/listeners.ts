@@ -1,0 +1,17 @@
+// Every listener for a config, in a fixed order.
+import type { MeshConfig } from '../../config/model.js';
+import type { JsonObject } from '../protos.js';
+import { outboundListener, portlessListener, routeListeners } from './listeners-egress.js';
+import { inboundTproxyListener, mappedListeners } from './listeners-inbound.js';
+import type { SecretSource } from './tls.js';
+
+export function buildListeners(c: MeshConfig, source: SecretSource = 'ads'): JsonObject[] {
+  const out: JsonObject[] = [];
+  if (c.ingress.mode === 'tproxy') out.push(inboundTproxyListener(c, source));
+  if (c.ingress.mode === 'mapped') out.push(...mappedListeners(c, source));
+  out.push(...routeListeners(c));
+  const portless = portlessListener(c);
+  if (portless) out.push(portless);
+  if (c.egress.capture) out.push(outboundListener(c));
+  return out;
+}

@@ -1,0 +1,108 @@
+// Drives fixtures/peer.ts inside a namespace: one request, one answer, each
+// with a deadline.
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Netns } from './netns.js';
+
+const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'peer.ts');
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Reply {
+  id: number;
+  ok: boolean;
+  error?: string;
+  data?: string;
+}
+
+export interface BackendGreeting {
+  server: string;
+  port: number;
+  client: string | null;
+  sni: string | null;
+}
+
+export interface AppGreeting {
+  server: 'app';
+  port: number;
+  peer: string | null;
+}
+
+export interface TlsDial {
+  ca: string;
+  cert?: string;
+  key?: string;
+}
+
+export class Peer {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (r: Reply) => void>();
+
+  private constructor(private readonly child: ChildProcess) {
+    if (!child.stdout) throw new Error('peer has no stdout');
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const r = JSON.parse(line) as Reply;
+      this.waiting.get(r.id)?.(r);
+      this.waiting.delete(r.id);
+    });
+  }
+
+  /** Starts the peer in `ns`, as `uid` when given (so owner-matching iptables rules can tell it from Envoy). */
+  static async start(ns: Netns, opts: { uid?: number; timeoutMs?: number } = {}): Promise<Peer> {
+    const node = [process.execPath, '--import', 'tsx', FIXTURE];
+    const cmd = opts.uid === undefined ? node : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', ...node];
+    const child = ns.spawn(cmd[0] as string, cmd.slice(1), { cwd: REPO });
+    const peer = new Peer(child);
+    await peer.await(0, opts.timeoutMs ?? 15_000);
+    return peer;
+  }
+
+  private await(id: number, timeoutMs: number): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`peer request ${id}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
+  }
+
+  private async request(cmd: Record<string, unknown>, timeoutMs: number): Promise<Reply> {
+    const id = this.nextId++;
+    const answer = this.await(id, timeoutMs);
+    this.child.stdin?.write(`${JSON.stringify({ id, ...cmd })}\n`);
+    return answer;
+  }
+
+  async serve(name: string, port: number, files: { cert: string; key: string; ca: string }): Promise<void> {
+    const r = await this.request({ op: 'serve', name, port, ...files }, 5000);
+    if (!r.ok) throw new Error(`backend ${name} on ${port}: ${r.error ?? 'failed'}`);
+  }
+
+  /** A plain TCP server that answers with the peer address it sees. */
+  async app(port: number): Promise<void> {
+    const r = await this.request({ op: 'app', port }, 5000);
+    if (!r.ok) throw new Error(`app on ${port}: ${r.error ?? 'failed'}`);
+  }
+
+  /** Dials plain TCP (or TLS with `tls`) and reads until the peer closes. */
+  dial(host: string, port: number, opts: { tls?: TlsDial; send?: string; timeoutMs?: number } = {}): Promise<Reply> {
+    const { timeoutMs = 5000, ...rest } = opts;
+    return this.request({ op: 'dial', host, port, timeoutMs, ...rest }, timeoutMs + 1000);
+  }
+
+  /** What the server said, parsed, or null when the connection carried nothing (refused). */
+  async said<T = AppGreeting>(host: string, port: number, tls?: TlsDial): Promise<T | null> {
+    const r = await this.dial(host, port, tls ? { tls } : {});
+    return r.data ? (JSON.parse(r.data) as T) : null;
+  }
+
+  /** The backend's greeting, or null when the connection carried nothing (refused). */
+  greeting(host: string, port: number): Promise<BackendGreeting | null> {
+    return this.said<BackendGreeting>(host, port);
+  }
+}

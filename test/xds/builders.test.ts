@@ -1,0 +1,279 @@
+// Table tests of the pure builders, feature by feature.
+import { describe, expect, it } from 'vitest';
+import { buildClusters, buildListeners, buildResources, buildSecrets, CLUSTER, LISTENER, SECRET } from '../../src/xds/builders/index.js';
+import { sanMatcher } from '../../src/xds/builders/tls.js';
+import type { Json, JsonObject } from '../../src/xds/protos.js';
+import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';
+
+const obj = (v: Json | undefined): JsonObject => v as JsonObject;
+const arr = (v: Json | undefined): JsonObject[] => v as JsonObject[];
+const named = (list: JsonObject[], name: string): JsonObject => {
+  const found = list.find((x) => x['name'] === name);
+  if (!found) throw new Error(`no ${name} in ${JSON.stringify(list.map((x) => x['name']))}`);
+  return found;
+};
+const tlsCtx = (chain: JsonObject): JsonObject | undefined => obj(chain['transport_socket'])?.['typed_config'] as JsonObject | undefined;
+const proxiedTo = (chain: JsonObject): string => obj(arr(chain['filters']).at(-1)?.['typed_config'])['cluster'] as string;
+const full = meshConfig(FULL);
+
+describe('ingress, tproxy mode', () => {
+  const l = named(buildListeners(full), LISTENER.inbound);
+  const chains = arr(l['filter_chains']);
+  const chain = (name: string): JsonObject => named(chains, name);
+
+  it('is one transparent listener on both families with original_dst and no tls_inspector', () => {
+    expect(l['address']).toEqual({ socket_address: { address: '0.0.0.0', port_value: 15006 } });
+    expect(l['additional_addresses']).toEqual([{ address: { socket_address: { address: '::', port_value: 15006 } } }]);
+    expect(l['transparent']).toBe(true);
+    expect(arr(l['listener_filters']).map((f) => f['name'])).toEqual(['envoy.filters.listener.original_dst']);
+  });
+
+  it('blackholes every port of the proxy itself (Contrast #1142)', () => {
+    const holes = chains.filter((c) => proxiedTo(c) === CLUSTER.blackhole).map((c) => obj(c['filter_chain_match'])['destination_port']);
+    expect(holes).toEqual([15000, 15001, 15002, 15006, 15020]);
+  });
+
+  it.each([
+    ['mtls with allowedSans', 5432, true, ['URI', 'DNS', 'IP_ADDRESS']],
+    ['mtls via ingress.default', 9090, true, []],
+    ['tls', 8080, false, []],
+  ] as const)('%s: port %i requires a client cert: %s', (_label, port, mtls, sanTypes) => {
+    const c = chain(`meshlet-inbound-${port}`);
+    expect(c['filter_chain_match']).toEqual({ destination_port: port });
+    expect(proxiedTo(c)).toBe(CLUSTER.inboundApp);
+    const ctx = obj(tlsCtx(c));
+    const common = obj(ctx['common_tls_context']);
+    expect(common['tls_certificate_sds_secret_configs']).toEqual([{ name: SECRET.workload, sds_config: { ads: {}, resource_api_version: 'V3' } }]);
+    expect(ctx['require_client_certificate'] ?? false).toBe(mtls);
+    if (!mtls) expect(Object.keys(common)).toEqual(['tls_certificate_sds_secret_configs']);
+    else if (sanTypes.length === 0) expect(obj(common['validation_context_sds_secret_config'])['name']).toBe(SECRET.meshCa);
+    else {
+      const combined = obj(common['combined_validation_context']);
+      expect(obj(combined['validation_context_sds_secret_config'])['name']).toBe(SECRET.meshCa);
+      expect(arr(obj(combined['default_validation_context'])['match_typed_subject_alt_names']).map((m) => m['san_type'])).toEqual(sanTypes);
+    }
+  });
+
+  it('forwards a plaintext port without TLS if stale rules ever send it here', () => {
+    const c = chain('meshlet-inbound-7890');
+    expect(c['transport_socket']).toBeUndefined();
+    expect(proxiedTo(c)).toBe(CLUSTER.inboundApp);
+  });
+
+  it.each(['mtls', 'tls', 'plaintext'] as const)('applies ingress.default %s to unlisted ports', (policy) => {
+    const d = obj(named(buildListeners(meshConfig({ ingress: { default: policy } })), LISTENER.inbound)['default_filter_chain']);
+    expect(d['filter_chain_match']).toBeUndefined();
+    expect(proxiedTo(d)).toBe(CLUSTER.inboundApp);
+    if (policy === 'plaintext') expect(d['transport_socket']).toBeUndefined();
+    else expect(tlsCtx(d)?.['require_client_certificate'] ?? false).toBe(policy === 'mtls');
+  });
+
+  it('sends the app connection from 127.0.0.6 / ::6 to the original destination', () => {
+    const app = named(buildClusters(full), CLUSTER.inboundApp);
+    expect(app['type']).toBe('ORIGINAL_DST');
+    expect(app['lb_policy']).toBe('CLUSTER_PROVIDED');
+    expect(app['upstream_bind_config']).toEqual({
+      source_address: { address: '127.0.0.6', port_value: 0 },
+      extra_source_addresses: [{ address: { address: '::6', port_value: 0 } }],
+    });
+    expect(app['transport_socket']).toBeUndefined();
+    expect(named(buildClusters(full), CLUSTER.blackhole)).toMatchObject({ type: 'STATIC', load_assignment: { cluster_name: CLUSTER.blackhole } });
+  });
+});
+
+describe('ingress, mapped mode', () => {
+  const c = meshConfig(MAPPED);
+  const listeners = buildListeners(c);
+  const clusters = buildClusters(c);
+
+  it('listens on each mapped port, both families, not transparent, and skips plaintext ports', () => {
+    expect(listeners.map((l) => l['name'])).toEqual(['meshlet-mapped-web', 'meshlet-mapped-db']);
+    const db = named(listeners, 'meshlet-mapped-db');
+    expect(db['address']).toEqual({ socket_address: { address: '0.0.0.0', port_value: 15432 } });
+    expect(db['additional_addresses']).toEqual([{ address: { socket_address: { address: '::', port_value: 15432 } } }]);
+    expect(db['transparent']).toBeUndefined();
+    expect(db['listener_filters']).toBeUndefined();
+    const chain = arr(db['filter_chains'])[0] as JsonObject;
+    expect(tlsCtx(chain)?.['require_client_certificate']).toBe(true);
+    expect(proxiedTo(chain)).toBe('meshlet-app-5432');
+    expect(tlsCtx(arr(named(listeners, 'meshlet-mapped-web')['filter_chains'])[0] as JsonObject)?.['require_client_certificate']).toBeUndefined();
+  });
+
+  it('forwards to the app on loopback from 127.0.0.6, with no inbound blackhole or ORIGINAL_DST cluster', () => {
+    expect(clusters.map((x) => x['name'])).toEqual(['meshlet-app-8080', 'meshlet-app-5432']);
+    const app = named(clusters, 'meshlet-app-5432');
+    expect(app['type']).toBe('STATIC');
+    expect(JSON.stringify(app['load_assignment'])).toContain('"address":"127.0.0.1","port_value":5432');
+    expect(obj(obj(app['upstream_bind_config'])['source_address'])['address']).toBe('127.0.0.6');
+  });
+});
+
+describe('ingress disabled', () => {
+  it('has no inbound listener or cluster', () => {
+    const r = buildResources(meshConfig(DISABLED), FAKE_CERTS);
+    expect(r.listeners.map((l) => l['name'])).toEqual(['meshlet-route-emoji']);
+    expect(r.clusters.map((x) => x['name'])).toEqual(['meshlet-route-emoji']);
+  });
+});
+
+describe('egress routes with a port', () => {
+  const listeners = buildListeners(full);
+  const clusters = buildClusters(full);
+  const upstream = (name: string): JsonObject => obj(obj(named(clusters, name)['transport_socket'])['typed_config']);
+
+  it('listens on listenIp:listenPort and proxies to the route cluster', () => {
+    const l = named(listeners, 'meshlet-route-emoji');
+    expect(l['address']).toEqual({ socket_address: { address: '127.137.0.1', port_value: 8081 } });
+    expect(proxiedTo(arr(l['filter_chains'])[0] as JsonObject)).toBe('meshlet-route-emoji');
+  });
+
+  it.each([
+    ['a DNS name with a port', 'meshlet-route-emoji', 'STRICT_DNS', 'emoji-svc', 8080],
+    ['a DNS name, listen port reused', 'meshlet-route-voting', 'STRICT_DNS', 'voting-svc', 8081],
+    ['an IPv4 literal', 'meshlet-route-v4ip', 'STATIC', '198.18.0.11', 9443],
+    ['an IPv6 literal (portless listen, fixed remote port)', 'meshlet-route-fixed', 'STATIC', '2001:db8::10', 443],
+  ])('%s: %s is %s to %s:%i', (_label, name, type, host, port) => {
+    const c = named(clusters, name);
+    expect(c['type']).toBe(type);
+    expect(obj(obj(obj(arr(obj(arr(obj(c['load_assignment'])['endpoints'])[0])['lb_endpoints'])[0])['endpoint'])['address'])).toEqual({
+      socket_address: { address: host, port_value: port },
+    });
+    if (type === 'STRICT_DNS') expect(c['dns_lookup_family']).toBe('V4_PREFERRED');
+  });
+
+  it('originates mTLS with the workload cert and mesh CA; SNI and SAN pins only when configured', () => {
+    const plain = upstream('meshlet-route-emoji');
+    expect(plain['sni']).toBeUndefined();
+    expect(obj(plain['common_tls_context'])).toEqual({
+      tls_certificate_sds_secret_configs: [{ name: SECRET.workload, sds_config: { ads: {}, resource_api_version: 'V3' } }],
+      validation_context_sds_secret_config: { name: SECRET.meshCa, sds_config: { ads: {}, resource_api_version: 'V3' } },
+    });
+    const pinned = upstream('meshlet-route-voting');
+    expect(pinned['sni']).toBe('voting.mesh.test');
+    expect(obj(obj(pinned['common_tls_context'])['combined_validation_context'])['default_validation_context']).toEqual({
+      match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'voting.mesh.test' } }],
+    });
+  });
+});
+
+describe('egress routes without a port', () => {
+  const l = named(buildListeners(full), LISTENER.portless);
+  const chains = arr(l['filter_chains']);
+
+  it('is one listener on 127.0.0.1:portlessEgressPort (where REDIRECT lands) with original_dst', () => {
+    expect(l['address']).toEqual({ socket_address: { address: '127.0.0.1', port_value: 15002 } });
+    expect(arr(l['listener_filters']).map((f) => f['name'])).toEqual(['envoy.filters.listener.original_dst']);
+    expect(l['default_filter_chain']).toBeUndefined();
+    expect(chains.map((c) => [c['name'], obj(c['filter_chain_match'])])).toEqual([
+      ['meshlet-route-db', { prefix_ranges: [{ address_prefix: '127.137.0.2', prefix_len: 32 }] }],
+      ['meshlet-route-ip', { prefix_ranges: [{ address_prefix: '127.137.0.3', prefix_len: 32 }] }],
+      ['meshlet-route-fixed', { prefix_ranges: [{ address_prefix: '127.137.0.4', prefix_len: 32 }] }],
+    ]);
+  });
+
+  it('keeps the dialled port: filter state host + %DOWNSTREAM_LOCAL_PORT%, DNS wait, then the DFP cluster', () => {
+    const db = named(chains, 'meshlet-route-db');
+    expect(arr(db['filters']).map((f) => f['name'])).toEqual([
+      'envoy.filters.network.set_filter_state',
+      'envoy.filters.network.sni_dynamic_forward_proxy',
+      'envoy.filters.network.tcp_proxy',
+    ]);
+    const state = arr(obj(arr(db['filters'])[0]?.['typed_config'])['on_new_connection']);
+    expect(state.map((s) => [s['object_key'], obj(obj(s['format_string'])['text_format_source'])['inline_string']])).toEqual([
+      ['envoy.upstream.dynamic_host', 'db-svc'],
+      ['envoy.upstream.dynamic_port', '%DOWNSTREAM_LOCAL_PORT%'],
+    ]);
+    const cache = obj(arr(db['filters'])[1]?.['typed_config'])['dns_cache_config'];
+    const cluster = named(buildClusters(full), 'meshlet-route-db');
+    expect(cluster['lb_policy']).toBe('CLUSTER_PROVIDED');
+    expect(obj(cluster['cluster_type'])['name']).toBe('envoy.clusters.dynamic_forward_proxy');
+    expect(obj(obj(cluster['cluster_type'])['typed_config'])['dns_cache_config']).toEqual(cache);
+    expect(named(buildClusters(full), 'meshlet-route-ip')['cluster_type']).toEqual(cluster['cluster_type']);
+  });
+
+  it('brackets an IPv6 literal host, since the DNS cache keys hosts as host:port', () => {
+    const v6 = buildListeners(meshConfig({ ingress: { mode: 'disabled' }, egress: { routes: [{ name: 'v6', listen: '127.137.0.9', remote: '[2001:db8::10]' }] } }));
+    expect(JSON.stringify(v6)).toContain('"object_key":"envoy.upstream.dynamic_host","format_string":{"text_format_source":{"inline_string":"[2001:db8::10]"}}');
+  });
+
+  it('a portless route with a remote port needs no filter state', () => {
+    expect(arr(named(chains, 'meshlet-route-fixed')['filters']).map((f) => f['name'])).toEqual(['envoy.filters.network.tcp_proxy']);
+  });
+
+  it('has no portless listener when every route has a port', () => {
+    expect(buildListeners(meshConfig(DISABLED)).map((x) => x['name'])).not.toContain(LISTENER.portless);
+  });
+});
+
+describe('egress capture', () => {
+  const l = named(buildListeners(full), LISTENER.outbound);
+  const chains = arr(l['filter_chains']);
+
+  it('listens where REDIRECT lands (127.0.0.1 and ::1) with original_dst, mTLS by default', () => {
+    expect(l['address']).toEqual({ socket_address: { address: '127.0.0.1', port_value: 15001 } });
+    expect(l['additional_addresses']).toEqual([{ address: { socket_address: { address: '::1', port_value: 15001 } } }]);
+    expect(proxiedTo(obj(l['default_filter_chain']))).toBe(CLUSTER.outboundMtls);
+    const mtls = named(buildClusters(full), CLUSTER.outboundMtls);
+    expect(mtls['type']).toBe('ORIGINAL_DST');
+    expect(obj(obj(mtls['transport_socket'])['typed_config'])['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+  });
+
+  it('passes excluded ports and CIDRs through in plaintext', () => {
+    const pass = chains.filter((c) => proxiedTo(c) === CLUSTER.passthrough).map((c) => c['filter_chain_match']);
+    expect(pass).toEqual([
+      { destination_port: 22 },
+      { destination_port: 3306 },
+      { prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }, { address_prefix: '2001:db8:1::', prefix_len: 48 }] },
+    ]);
+    const passthrough = named(buildClusters(full), CLUSTER.passthrough);
+    expect(passthrough['type']).toBe('ORIGINAL_DST');
+    expect(passthrough['transport_socket']).toBeUndefined();
+  });
+
+  it('blackholes loopback connections to the proxy ports instead of looping', () => {
+    const holes = chains.filter((c) => proxiedTo(c) === CLUSTER.blackhole);
+    expect(holes.map((c) => obj(c['filter_chain_match'])['destination_port'])).toEqual([15000, 15001, 15002, 15006, 15020]);
+    expect(obj(holes[0]?.['filter_chain_match'])['prefix_ranges']).toEqual([
+      { address_prefix: '127.0.0.0', prefix_len: 8 },
+      { address_prefix: '::1', prefix_len: 128 },
+    ]);
+  });
+
+  it('has no passthrough cluster without exclusions, and nothing at all without capture', () => {
+    expect(buildClusters(meshConfig({ egress: { capture: true } })).map((c) => c['name'])).toEqual([CLUSTER.blackhole, CLUSTER.inboundApp, CLUSTER.outboundMtls]);
+    expect(buildListeners(meshConfig({})).map((x) => x['name'])).toEqual([LISTENER.inbound]);
+  });
+});
+
+describe('secrets', () => {
+  it('carries the workload chain and key, and the mesh CA, under stable names', () => {
+    expect(buildSecrets({ caPem: 'CA', chainPem: 'CHAIN', keyPem: 'KEY' })).toEqual([
+      {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        name: 'meshlet-workload',
+        tls_certificate: { certificate_chain: { inline_string: 'CHAIN' }, private_key: { inline_string: 'KEY' } },
+      },
+      { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret', name: 'meshlet-mesh-ca', validation_context: { trusted_ca: { inline_string: 'CA' } } },
+    ]);
+  });
+
+  it('static mode references secrets by name only', () => {
+    const r = buildResources(full, FAKE_CERTS, { secrets: 'static' });
+    expect(JSON.stringify(r)).not.toContain('sds_config');
+    expect(JSON.stringify(buildResources(full, FAKE_CERTS))).toContain('"sds_config":{"ads":{},"resource_api_version":"V3"}');
+  });
+});
+
+describe('SAN matchers', () => {
+  it.each([
+    ['spiffe://mesh.test/ns/a/sa/b', 'URI'],
+    ['urn:example:x', 'URI'],
+    ['db.mesh.test', 'DNS'],
+    ['*.mesh.test', 'DNS'],
+    ['198.18.0.7', 'IP_ADDRESS'],
+    ['2001:db8::7', 'IP_ADDRESS'],
+    ['ops@mesh.test', 'EMAIL'],
+  ])('%s is a %s SAN', (san, type) => {
+    expect(sanMatcher(san)).toEqual({ san_type: type, matcher: { exact: san } });
+  });
+});
