@@ -82,7 +82,7 @@ export class Meshlet {
     await this.writeBootstrap();
     if (!this.opts.noEnvoy) {
       if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
-      await this.checkEnvoyRunnable(this.opts.envoyPath);
+      await this.checkProxyAccess(this.opts.envoyPath);
       const s = new EnvoySupervisor({
         envoyPath: this.opts.envoyPath,
         bootstrapPath: config.proxy.bootstrapPath,
@@ -134,15 +134,23 @@ export class Meshlet {
     }
   }
 
-  /** Fails early, with the fix, when the proxy uid cannot run the Envoy binary (e.g. pip put it under /root). */
-  private async checkEnvoyRunnable(envoyPath: string): Promise<void> {
-    const { uid, gid } = this.desired.config.proxy;
+  /**
+   * Fails early, with the fix, when the proxy uid cannot run the Envoy binary
+   * (e.g. pip put it under /root), read the bootstrap or reach the socket.
+   */
+  private async checkProxyAccess(envoyPath: string): Promise<void> {
+    const { uid, gid, bootstrapPath, xdsSocket } = this.desired.config.proxy;
     if (process.getuid?.() !== 0) return;
-    try {
-      await promisify(execFile)('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'test', '-x', envoyPath]);
-    } catch {
-      throw new Error(`Envoy at ${envoyPath} is not executable by the proxy uid ${uid} (a binary under /root is not reachable); install it system-wide, e.g. scripts/setup.sh copies it to /usr/local/bin/envoy, or pass --envoy PATH`);
-    }
+    const asProxy = async (test: string, file: string, fix: string): Promise<void> => {
+      try {
+        await promisify(execFile)('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'test', test, file]);
+      } catch {
+        throw new Error(`the proxy uid ${uid} cannot ${fix}`);
+      }
+    };
+    await asProxy('-x', envoyPath, `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) or pass --envoy PATH`);
+    await asProxy('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`);
+    await asProxy('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`);
   }
 
   private async writeBootstrap(): Promise<void> {

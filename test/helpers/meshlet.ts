@@ -1,0 +1,143 @@
+// Runs the built meshlet CLI (dist/) as a real process for integration tests:
+// a temp dir with a PKI, a config with unique loopback ports, and helpers to
+// wait for readiness and to stop everything in afterEach.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { createPki, type Pki, type Leaf } from '../../src/devpki/pki.js';
+
+export const CLI = path.resolve('dist/src/cli.js');
+
+let nextBase = 27000 + (process.pid % 50) * 100;
+/** A fresh block of 100 ports per pod, so TIME_WAIT from a previous test never collides. */
+export function portBlock(): number {
+  nextBase += 100;
+  if (nextBase > 60000) nextBase = 27000;
+  return nextBase;
+}
+
+export interface Pod {
+  dir: string;
+  configPath: string;
+  base: number;
+  pki: Pki;
+  leaf: Leaf;
+  certVersion: number;
+  certDir: string;
+  ports: { admin: number; debug: number; inbound: number; outbound: number; portless: number };
+  config: Record<string, unknown>;
+}
+
+/** A pod directory with certificates and a config; `extra` is merged over the defaults. */
+export async function makePod(extra: Record<string, unknown> | ((base: number) => Record<string, unknown>) = {}, sans = ['web']): Promise<Pod> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-it-'));
+  // Envoy runs as uid 1337 and must reach the socket and bootstrap inside.
+  chmodSync(dir, 0o755);
+  const pki = await createPki(path.join(dir, 'ca'));
+  const leaf = await pki.issueLeaf({ sans });
+  const certDir = path.join(dir, 'certs');
+  await pki.writeContrastDir(path.join(certDir, '..v0'), leaf);
+  symlinkSync('..v0', path.join(certDir, '..data'));
+  for (const f of ['mesh-ca.pem', 'certChain.pem', 'key.pem']) symlinkSync(`..data/${f}`, path.join(certDir, f));
+  const base = portBlock();
+  const ports = { admin: base, debug: base + 20, inbound: base + 6, outbound: base + 1, portless: base + 2 };
+  const config: Record<string, unknown> = {
+    certs: { ca: `${certDir}/mesh-ca.pem`, certChain: `${certDir}/certChain.pem`, key: `${certDir}/key.pem` },
+    proxy: {
+      adminAddress: `127.0.0.1:${ports.admin}`,
+      inboundPort: ports.inbound,
+      outboundPort: ports.outbound,
+      portlessEgressPort: ports.portless,
+      xdsSocket: `${dir}/run/xds.sock`,
+      bootstrapPath: `${dir}/run/envoy.json`,
+    },
+    debug: { address: `127.0.0.1:${ports.debug}` },
+    ...(typeof extra === 'function' ? extra(base) : extra),
+  };
+  const configPath = path.join(dir, 'config.yaml');
+  writeFileSync(configPath, stringify(config));
+  return { dir, configPath, base, pki, leaf, certVersion: 0, certDir, ports, config };
+}
+
+/** Replaces the config file atomically (write, then rename). */
+export function writeConfig(pod: Pod, config: Record<string, unknown> | string): void {
+  const tmp = `${pod.configPath}.tmp`;
+  writeFileSync(tmp, typeof config === 'string' ? config : stringify(config));
+  renameSync(tmp, pod.configPath);
+}
+
+/** Rotates the workload certificate the way the kubelet updates a Secret volume: one atomic ..data swap. */
+export async function rotateCerts(pod: Pod, leaf: Leaf): Promise<void> {
+  pod.certVersion += 1;
+  const v = `..v${pod.certVersion}`;
+  await pod.pki.writeContrastDir(path.join(pod.certDir, v), leaf);
+  symlinkSync(v, path.join(pod.certDir, '..data_tmp'));
+  renameSync(path.join(pod.certDir, '..data_tmp'), path.join(pod.certDir, '..data'));
+  rmSync(path.join(pod.certDir, `..v${pod.certVersion - 1}`), { recursive: true, force: true });
+  pod.leaf = leaf;
+}
+
+export interface MeshletProcess {
+  child: ChildProcess;
+  logs: () => string;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string } = {}): MeshletProcess {
+  const argv = [CLI, 'run', '--config', pod.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args];
+  const [cmd, full] = opts.ns ? ['ip', ['netns', 'exec', opts.ns, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    logs: () => out,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+export async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+export async function getText(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+  return { status: res.status, body: await res.text() };
+}
+
+/** Polls `probe` until it returns a value, with a hard deadline. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = '';
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastErr = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function waitReady(pod: Pod, timeoutMs = 30_000): Promise<void> {
+  await until('meshlet /ready', async () => ((await getText(`http://127.0.0.1:${pod.ports.debug}/ready`)).status === 200 ? true : undefined), timeoutMs);
+}
+
+export function cleanupPod(pod: Pod): void {
+  rmSync(pod.dir, { recursive: true, force: true });
+}

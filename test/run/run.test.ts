@@ -1,0 +1,280 @@
+// meshlet run against a real Envoy, supervised as uid 1337 with only
+// CAP_NET_ADMIN: every feature ACKed and active, NACK handling through a test
+// seam, restarts of either side, and SIGTERM. Loopback traffic only.
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { createRootLogger } from '../../src/log.js';
+import { loadConfig } from '../../src/config/load.js';
+import { findEnvoy } from '../../src/envoy/binary.js';
+import { Meshlet } from '../../src/run/service.js';
+import { snapshotFor } from '../../src/run/reload.js';
+import { buildResources } from '../../src/xds/builders/index.js';
+import { buildSnapshot, typeOf } from '../../src/xds/snapshot.js';
+import { TYPE_URL } from '../../src/xds/protos.js';
+import { cleanupPod, getJson, getText, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
+import { startEchoApp, tlsExchange, type EchoApp } from '../helpers/traffic.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()?.();
+});
+
+function track<T extends { stop: () => Promise<unknown> }>(x: T): T {
+  cleanups.push(async () => void (await x.stop()));
+  return x;
+}
+
+async function pod(extra: Record<string, unknown> | ((base: number) => Record<string, unknown>)): Promise<Pod> {
+  const p = await makePod(extra);
+  cleanups.push(() => cleanupPod(p));
+  return p;
+}
+
+async function app(port: number): Promise<EchoApp> {
+  const a = await startEchoApp(port);
+  cleanups.push(() => a.close());
+  return a;
+}
+
+/** An in-process meshlet (for the test seams), logging to a file. */
+async function inProcess(p: Pod, opts: { noEnvoy?: boolean } = {}): Promise<{ meshlet: Meshlet; logFile: string }> {
+  const logFile = `${p.dir}/meshlet.log`;
+  const fd = openSync(logFile, 'a');
+  const meshlet = new Meshlet({
+    loaded: loadConfig(p.configPath),
+    logger: createRootLogger('debug', fd),
+    skipIptablesCheck: true,
+    ...(opts.noEnvoy ? { noEnvoy: true } : { envoyPath: findEnvoy() }),
+  });
+  cleanups.push(async () => {
+    await meshlet.stop(0);
+    closeSync(fd);
+  });
+  await meshlet.start();
+  return { meshlet, logFile };
+}
+
+/** Mapped mode: app on base+50, Envoy on base+51. No iptables needed, so it runs on loopback. */
+const mapped = (base: number): Record<string, unknown> => ({ ingress: { mode: 'mapped', ports: [{ name: 'app', port: base + 50, mappedPort: base + 51, policy: 'tls' }] } });
+const appPortOf = (p: Pod): number => p.base + 50;
+const mappedPortOf = (p: Pod): number => p.base + 51;
+
+interface ConfigDump {
+  configs: Record<string, unknown>[];
+}
+
+async function envoyDump(p: Pod): Promise<ConfigDump> {
+  return (await getJson<ConfigDump>(`http://127.0.0.1:${p.ports.admin}/config_dump?include_eds`)).body;
+}
+
+async function envoyStats(p: Pod, filter: string): Promise<Map<string, number>> {
+  const { body } = await getJson<{ stats: { name: string; value?: number }[] }>(`http://127.0.0.1:${p.ports.admin}/stats?format=json&filter=${encodeURIComponent(filter)}`);
+  return new Map(body.stats.filter((s) => s.value !== undefined).map((s) => [s.name, s.value ?? 0]));
+}
+
+function section(dump: ConfigDump, suffix: string): Record<string, unknown> {
+  const s = dump.configs.find((c) => String(c['@type']).endsWith(suffix));
+  if (!s) throw new Error(`config_dump has no ${suffix}`);
+  return s;
+}
+
+describe('meshlet run with a real Envoy', () => {
+  it('serves every feature: each listener, cluster and secret is active and not warming, every response ACKed, zero NACKs', async () => {
+    const p = await pod({
+      ingress: {
+        mode: 'tproxy',
+        default: 'mtls',
+        ports: [
+          { name: 'web', port: 8080, policy: 'tls' },
+          { name: 'metrics', port: 7890, policy: 'plaintext' },
+          { name: 'admin-api', port: 8443, policy: 'mtls', allowedSans: ['ops'] },
+        ],
+      },
+      egress: {
+        routes: [
+          { name: 'emoji', listen: '127.137.0.1:8081', remote: 'emoji-svc:8080' },
+          { name: 'voting', listen: '127.137.0.2:8081', remote: '198.18.0.20:8080', sni: 'voting-svc', expectedSans: ['voting-svc'] },
+          { name: 'db', listen: '127.137.0.3', remote: 'db-svc' },
+        ],
+        capture: true,
+        exclude: { ports: [443], cidrs: ['198.19.0.0/16', '2001:db8:ff::/48'] },
+      },
+    });
+    const { meshlet } = await inProcess(p);
+    let nacks = 0;
+    meshlet.ads.onNack(() => nacks++);
+    await waitReady(p);
+
+    const snap = meshlet.ads.currentSnapshot();
+    const want = (t: keyof typeof TYPE_URL): string[] => [...typeOf(snap, TYPE_URL[t]).resources.keys()].sort();
+    const dump = await envoyDump(p);
+    const listeners = section(dump, 'ListenersConfigDump')['dynamic_listeners'] as { name: string; active_state?: unknown; warming_state?: unknown }[];
+    expect(listeners.map((l) => l.name).sort()).toEqual(want('listener'));
+    expect(listeners.every((l) => l.active_state && !l.warming_state)).toBe(true);
+    expect(want('listener')).toEqual(['meshlet-inbound', 'meshlet-outbound', 'meshlet-portless', 'meshlet-route-emoji', 'meshlet-route-voting']);
+    const clusters = section(dump, 'ClustersConfigDump');
+    const active = (clusters['dynamic_active_clusters'] as { cluster: { name: string } }[]).map((c) => c.cluster.name).sort();
+    expect(active).toEqual(want('cluster'));
+    expect(clusters['dynamic_warming_clusters'] ?? []).toEqual([]);
+    const secrets = (section(dump, 'SecretsConfigDump')['dynamic_active_secrets'] as { name: string }[]).map((s) => s.name).sort();
+    expect(secrets).toEqual(want('secret'));
+    expect(nacks).toBe(0);
+    const status = meshlet.ads.status();
+    expect(status.envoys).toHaveLength(1);
+    for (const t of Object.values(status.envoys[0]?.types ?? {})) {
+      expect(t.inSync).toBe(true);
+      expect(t.nackedVersion).toBeNull();
+    }
+    const metrics = meshlet.metrics.render();
+    expect(metrics).toMatch(/meshlet_xds_nacks_total 0/);
+    expect(meshlet.metrics.acks.get({ type: 'Listener' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a NACKed push is recorded, not resent, and the previous config keeps serving', async () => {
+    const p2 = await pod(mapped);
+    const mappedPort = mappedPortOf(p2);
+    await app(appPortOf(p2));
+    const { meshlet } = await inProcess(p2);
+    await waitReady(p2);
+    expect((await tlsExchange(mappedPort, 'before')).reply).toBe('echo:before');
+    const good = meshlet.ads.currentSnapshot();
+
+    // The seam: a listener Envoy must reject (two filter chains with the same match).
+    const desired = { config: meshlet.config, certs: loadCertsFor(p2), snapshot: good };
+    const resources = buildResources(desired.config, desired.certs);
+    const broken = resources.listeners.map((l) => ({ ...l, filter_chains: [...(l['filter_chains'] as object[]), ...(l['filter_chains'] as object[])] })) as typeof resources.listeners;
+    const nacked = new Promise<{ error: string; version: string }>((resolve) => meshlet.ads.onNack((e) => resolve(e)));
+    let responses = 0;
+    meshlet.ads.onResponse((e) => {
+      if (e.typeUrl === TYPE_URL.listener) responses++;
+    });
+    meshlet.apply({ ...desired, snapshot: buildSnapshot({ ...resources, listeners: broken }) });
+    const nack = await nacked;
+    expect(nack.error).toMatch(/has the same matching rules defined as/);
+    const before = responses;
+    // No resend loop: nothing more goes out for LDS over a bounded window.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(responses).toBe(before);
+    const envoy = meshlet.ads.status().envoys[0]?.types[TYPE_URL.listener];
+    expect(envoy?.nackedVersion).toBe(nack.version);
+    expect(envoy?.lastError).toMatch(/same matching rules/);
+    expect(envoy?.ackedVersion).toBe(typeOf(good, TYPE_URL.listener).version);
+    expect(meshlet.metrics.nacks.get({ type: 'Listener' })).toBe(1);
+    // Previous config still serving new connections.
+    expect((await tlsExchange(mappedPort, 'after')).reply).toBe('echo:after');
+    // The fix goes out once and is ACKed.
+    const acked = new Promise<void>((resolve) => meshlet.ads.onAck((e) => e.typeUrl === TYPE_URL.listener && resolve()));
+    meshlet.apply({ ...desired, snapshot: snapshotFor(desired.config, desired.certs) });
+    await acked;
+  });
+
+  it('Envoy killed: the supervisor restarts it and it gets its config back', async () => {
+    const p = await pod(mapped);
+    const mappedPort = mappedPortOf(p);
+    await app(appPortOf(p));
+    const { meshlet } = await inProcess(p);
+    await waitReady(p);
+    const pid = meshlet.envoyPid;
+    expect(pid).toBeDefined();
+    process.kill(pid ?? 0, 'SIGKILL');
+    await until('a new Envoy pid', () => (meshlet.envoyPid !== undefined && meshlet.envoyPid !== pid ? true : undefined));
+    await waitReady(p);
+    expect((await tlsExchange(mappedPort, 'again')).reply).toBe('echo:again');
+    expect(meshlet.metrics.envoyRestarts.get()).toBe(1);
+  });
+
+  it('meshlet restarted while Envoy runs: same versions, no listener drained or modified', async () => {
+    const p = await pod(mapped);
+    const mappedPort = mappedPortOf(p);
+    await app(appPortOf(p));
+    // meshlet killed outright (SIGKILL): Envoy, its child, keeps running.
+    const first = track(startMeshlet(p, ['--envoy', findEnvoy()]));
+    await waitReady(p);
+    const envoyPid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(first.logs())?.[1]);
+    expect(envoyPid).toBeGreaterThan(0);
+    cleanups.push(() => {
+      try {
+        process.kill(envoyPid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    });
+    const versionsBefore = await listenerVersions(p);
+    const stats0 = await envoyStats(p, 'listener_manager');
+    const held = await holdOpen(mappedPort);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    // Envoy keeps serving: the open connection and new ones.
+    expect(await held.roundTrip('still-open')).toBe('echo:still-open');
+    expect((await tlsExchange(mappedPort, 'new-while-down')).reply).toBe('echo:new-while-down');
+
+    const second = track(startMeshlet(p, ['--no-envoy']));
+    await until('Envoy reconnected and in sync', async () => {
+      const { body } = await getJson<{ envoys: { types: Record<string, { inSync: boolean }> }[] }>(`http://127.0.0.1:${p.ports.debug}/xds`);
+      const types = Object.values(body.envoys[0]?.types ?? {});
+      return types.length === 3 && types.every((t) => t.inSync) ? true : undefined;
+    });
+    expect(await listenerVersions(p)).toEqual(versionsBefore);
+    const stats1 = await envoyStats(p, 'listener_manager');
+    for (const k of ['listener_manager.listener_modified', 'listener_manager.listener_removed', 'listener_manager.listener_added', 'listener_manager.total_filter_chains_draining']) {
+      expect(stats1.get(k), k).toBe(stats0.get(k));
+    }
+    expect(stats1.get('listener_manager.total_listeners_draining')).toBe(0);
+    expect(await held.roundTrip('after-restart')).toBe('echo:after-restart');
+    held.close();
+    void second;
+  });
+
+  it('SIGTERM: meshlet drains Envoy and exits cleanly within the bound', async () => {
+    const p = await pod({});
+    const m: MeshletProcess = startMeshlet(p, ['--envoy', findEnvoy()]);
+    cleanups.push(() => void m.stop('SIGKILL'));
+    await waitReady(p);
+    const started = Date.now();
+    const code = await m.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // Envoy is gone with it, and the socket was removed.
+    await expect(getText(`http://127.0.0.1:${p.ports.admin}/ready`)).rejects.toThrow();
+    expect(() => readFileSync(`${p.dir}/run/xds.sock`)).toThrow(/ENOENT/);
+    expect(m.logs()).toMatch(/stopping: draining Envoy/);
+  });
+});
+
+function loadCertsFor(p: Pod): { caPem: string; chainPem: string; keyPem: string } {
+  const r = (f: string): string => readFileSync(`${p.certDir}/${f}`, 'utf8');
+  return { caPem: r('mesh-ca.pem'), chainPem: r('certChain.pem'), keyPem: r('key.pem') };
+}
+
+async function listenerVersions(p: Pod): Promise<Record<string, string>> {
+  const { body } = await getJson<{ configs: { name: string; active_state?: { version_info?: string; last_updated?: string } }[] }>(`http://127.0.0.1:${p.ports.admin}/config_dump?resource=dynamic_listeners`);
+  return Object.fromEntries(body.configs.map((c) => [c.name, `${c.active_state?.version_info ?? ''}@${c.active_state?.last_updated ?? ''}`]));
+}
+
+/** A TLS connection through Envoy that stays open across restarts. */
+async function holdOpen(port: number): Promise<{ roundTrip: (msg: string) => Promise<string>; close: () => void }> {
+  const tls = await import('node:tls');
+  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  return {
+    roundTrip: (msg) =>
+      new Promise((resolve, reject) => {
+        let data = '';
+        const onData = (d: Buffer): void => {
+          data += d.toString();
+          if (data.length >= `echo:${msg}`.length) {
+            socket.off('data', onData);
+            resolve(data);
+          }
+        };
+        socket.on('data', onData);
+        socket.once('error', reject);
+        socket.write(msg);
+      }),
+    close: () => socket.end(),
+  };
+}
