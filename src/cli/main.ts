@@ -5,7 +5,7 @@ import { HELP, UsageError } from './usage.js';
 import { ConfigInvalidError, formatError } from '../config/errors.js';
 import { VERSION } from '../version.js';
 
-export type Values = Record<string, string | boolean | undefined>;
+export type Values = Record<string, string | boolean | string[] | undefined>;
 export interface Command {
   options: NonNullable<ParseArgsConfig['options']>;
   run(values: Values, positionals: string[]): Promise<number>;
@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   bootstrap: async () => (await import('./bootstrap.js')).bootstrapCommand,
   'wait-ready': async () => (await import('./wait-ready.js')).waitReadyCommand,
   dump: async () => (await import('./wait-ready.js')).dumpCommand,
+  'dev-pki': async () => (await import('./dev-pki.js')).devPkiCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

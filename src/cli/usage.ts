@@ -22,6 +22,8 @@ Commands:
   bootstrap   Write Envoy's bootstrap [--out FILE] [--static] [--sotw]
   wait-ready  Block until /ready answers 200 [--timeout S] (exec startupProbe)
   dump        Show the xDS snapshot, ACK/NACK state and readiness [--json]
+  dev-pki     Write a throwaway mesh CA and workload certificate for local tries
+              --out DIR [--san NAME ...]
   version     Print meshlet's version
 
 Common options:
