@@ -225,7 +225,7 @@ export class Meshlet {
       status: () => this.ads.status(),
       listeners: () => {
         const lds = typeOf(this.desired.snapshot, TYPE_URL.listener);
-        return new Map([...lds.resources.values()].map((r) => [r.name, [lds.version, r.version]]));
+        return { names: [...lds.resources.keys()], version: lds.version };
       },
       adminUrl: this.adminUrl,
       ...(this.opts.skipIptablesCheck ? {} : { rules: () => rulesInPlace(config, { runner: execFileRunner }) }),
