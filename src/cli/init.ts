@@ -4,6 +4,7 @@ import { createRootLogger } from '../log.js';
 import { execFileRunner, runCleanup, runInit, type BackendChoice } from '../iptables/index.js';
 import { UsageError } from './usage.js';
 import type { Command, Values } from './main.js';
+import { writeFingerprint } from '../run/rules-check.js';
 
 function backend(values: Values): BackendChoice {
   const b = (values['backend'] as string | undefined) ?? process.env['MESHLET_IPTABLES_BACKEND'] ?? 'auto';
@@ -23,6 +24,8 @@ export const initCommand: Command = {
       process.stdout.write(result.text);
       return 0;
     }
+    // For a sidecar that cannot read iptables itself (no NET_ADMIN).
+    await writeFingerprint(config);
     if (!result.verify) return 0;
     for (const c of result.verify.checks) process.stderr.write(`verify ${c.status}: ${c.name}: ${c.detail}\n`);
     return result.verify.ok ? 0 : 1;

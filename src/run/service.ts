@@ -19,7 +19,7 @@ import { Metrics } from '../debug/metrics.js';
 import { startDebugServer } from '../debug/server.js';
 import { redact } from '../debug/redact.js';
 import { FileWatcher } from '../reload/watcher.js';
-import { execFileRunner, rulesInPlace } from '../iptables/index.js';
+import { rulesReady } from './rules-check.js';
 import { readiness } from './readiness.js';
 import { reloadCerts, reloadConfig, snapshotFor, type Desired, type Outcome } from './reload.js';
 
@@ -228,7 +228,7 @@ export class Meshlet {
         return { names: [...lds.resources.keys()], version: lds.version };
       },
       adminUrl: this.adminUrl,
-      ...(this.opts.skipIptablesCheck ? {} : { rules: () => rulesInPlace(config, { runner: execFileRunner }) }),
+      ...(this.opts.skipIptablesCheck ? {} : { rules: () => rulesReady(config) }),
     });
   }
 

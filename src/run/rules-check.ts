@@ -1,0 +1,36 @@
+// The readiness view of the iptables rules. Reading the kernel's tables
+// (iptables-save) needs CAP_NET_ADMIN; a sidecar run without it falls back to
+// the fingerprint `meshlet init` wrote after applying the same rules.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { MeshConfig } from '../config/model.js';
+import { execFileRunner, generateRules, rulesInPlace } from '../iptables/index.js';
+
+export function rulesFingerprint(config: MeshConfig): string {
+  return createHash('sha256').update(JSON.stringify(generateRules(config))).digest('hex');
+}
+
+/** Next to the xDS socket: the init container and the sidecar share that volume. */
+export function fingerprintPath(config: MeshConfig): string {
+  return path.join(path.dirname(config.proxy.xdsSocket), 'iptables.sha256');
+}
+
+export async function writeFingerprint(config: MeshConfig): Promise<void> {
+  await mkdir(path.dirname(fingerprintPath(config)), { recursive: true });
+  await writeFile(fingerprintPath(config), `${rulesFingerprint(config)}\n`, { mode: 0o644 });
+}
+
+export async function rulesReady(config: MeshConfig): Promise<{ ok: boolean; missing: string[] }> {
+  const kernel = await rulesInPlace(config, { runner: execFileRunner });
+  if (kernel.ok || !kernel.missing.some((m) => /permission denied|must be root/i.test(m))) return kernel;
+  let written = '';
+  try {
+    written = (await readFile(fingerprintPath(config), 'utf8')).trim();
+  } catch {
+    return { ok: false, missing: [`cannot read iptables without CAP_NET_ADMIN, and ${fingerprintPath(config)} (written by meshlet init) is missing`] };
+  }
+  return written === rulesFingerprint(config)
+    ? { ok: true, missing: [] }
+    : { ok: false, missing: [`meshlet init applied rules for a different config (${fingerprintPath(config)}); re-run init`] };
+}
