@@ -1,16 +1,28 @@
 // meshlet wait-ready: block until /ready answers 200, for an exec startupProbe.
 // meshlet dump: print /xds (and /ready) from a running meshlet.
-import { loadConfig } from '../config/load.js';
-import type { MeshConfig } from '../config/model.js';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { DEFAULT_CONFIG_PATH } from '../config/load.js';
+import { parseLoopback, isError } from '../config/addresses.js';
 import { UsageError } from './usage.js';
 import type { Command, Values } from './main.js';
 
+/**
+ * Where meshlet run serves /ready: --debug-address, else debug.address from
+ * the config file, read on its own so that a config with an unrelated
+ * mistake (being reloaded, say) still finds the endpoint.
+ */
 function debugUrl(values: Values): string {
   const explicit = values['debug-address'] as string | undefined;
-  if (explicit) return `http://${explicit}`;
-  let debug: MeshConfig['debug'] = { ip: '127.0.0.1', port: 15020 };
+  let debug = { ip: '127.0.0.1', port: 15020 };
+  const file = (values['config'] as string | undefined) ?? DEFAULT_CONFIG_PATH;
   try {
-    debug = loadConfig(values['config'] as string | undefined).config.debug;
+    const raw = parse(readFileSync(file, 'utf8')) as { debug?: { address?: unknown } } | null;
+    const address = explicit ?? raw?.debug?.address;
+    if (typeof address === 'string') {
+      const parsed = parseLoopback(address);
+      if (!isError(parsed)) debug = parsed;
+    }
   } catch {
     /* no readable config: the default address */
   }
@@ -18,8 +30,12 @@ function debugUrl(values: Values): string {
 }
 
 async function get(url: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-  return { status: res.status, body: await res.text() };
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return { status: res.status, body: await res.text() };
+  } catch (err) {
+    throw new Error(`cannot reach meshlet's debug endpoint at ${url} (${(err as Error).message}); is meshlet run up, and is --config or --debug-address right?`);
+  }
 }
 
 export const waitReadyCommand: Command = {
@@ -36,7 +52,7 @@ export const waitReadyCommand: Command = {
         if (r.status === 200) return 0;
         last = r.body.trim();
       } catch (err) {
-        last = `${url}: ${(err as Error).message}`;
+        last = (err as Error).message;
       }
       if (Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 50));
