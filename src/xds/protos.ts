@@ -26,7 +26,6 @@ export const PROTO_FILES = [
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/network/set_filter_state/v3/set_filter_state.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
-  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
   'envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto',
 ] as const;
@@ -40,8 +39,8 @@ export const TYPE = {
   tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   setFilterState: 'envoy.extensions.filters.network.set_filter_state.v3.Config',
   originalDst: 'envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
-  tlsInspector: 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   dfpCluster: 'envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig',
+  sniDfp: 'envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig',
   discoveryRequest: 'envoy.service.discovery.v3.DiscoveryRequest',
   discoveryResponse: 'envoy.service.discovery.v3.DiscoveryResponse',
   deltaRequest: 'envoy.service.discovery.v3.DeltaDiscoveryRequest',

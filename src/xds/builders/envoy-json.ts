@@ -7,10 +7,6 @@ import { TYPE, typeUrl, type JsonObject } from '../protos.js';
  * Their files are in PROTO_FILES, so packing works and the round-trip test
  * covers them. TODO(lead): move into TYPE.
  */
-export const EXTRA_TYPE = {
-  sniDfp: 'envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig',
-} as const;
-
 export const ANY_V4 = '0.0.0.0';
 export const ANY_V6 = '::';
 

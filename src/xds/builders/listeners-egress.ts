@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { EgressRoute, MeshConfig } from '../../config/model.js';
 import { TYPE, TYPE_URL, typeUrl, type JsonObject } from '../protos.js';
 import { blackholeChain } from './chains.js';
-import { cidrRange, dualStack, EXTRA_TYPE, originalDstFilter, socketAddress, tcpProxy } from './envoy-json.js';
+import { cidrRange, dualStack, originalDstFilter, socketAddress, tcpProxy } from './envoy-json.js';
 import { ownPorts } from './listeners-inbound.js';
 import { CLUSTER, LISTENER } from './names.js';
 import { dnsCacheConfig, keepsDialledPort } from './clusters-egress.js';
@@ -54,7 +54,7 @@ function portlessFilters(r: EgressRoute, name: string): JsonObject[] {
     },
     {
       name: 'envoy.filters.network.sni_dynamic_forward_proxy',
-      typed_config: { '@type': typeUrl(EXTRA_TYPE.sniDfp), dns_cache_config: dnsCacheConfig() },
+      typed_config: { '@type': typeUrl(TYPE.sniDfp), dns_cache_config: dnsCacheConfig() },
     },
     proxy,
   ];
