@@ -1,0 +1,122 @@
+// Packet captures on a lab link: dumpcap on one interface, then tshark reads
+// the file back. What it proves: TLS handshakes crossed the link, and none of
+// the given markers (strings carried in requests and responses) crossed it in
+// clear. The marker search runs over the raw capture file, independently of
+// any dissector.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Namespaces } from './netns.js';
+import type { Proc } from './proc.js';
+
+export interface WireReport {
+  /** Frames in the capture. */
+  frames: number;
+  /** Frames carrying TCP payload. */
+  payloadFrames: number;
+  clientHellos: number;
+  serverHellos: number;
+  /** TLS records of type application_data (23). */
+  appDataRecords: number;
+  /** Negotiated versions seen in ServerHellos ("TLS 1.3", …). */
+  versions: string[];
+  /** TLS flows as "client > server" address:port pairs. */
+  tlsFlows: string[];
+  /** Each TLS session: who opened it, to whom, and the version the server chose. */
+  sessions: { client: string; server: string; version?: string }[];
+  /** Frames per IP family. */
+  ipv4Frames: number;
+  ipv6Frames: number;
+  /** Markers that appear anywhere in the raw capture (in clear). */
+  cleartext: string[];
+}
+
+/** Sends one datagram carrying `payload` across the captured link. */
+export type SendSentinel = (payload: string) => Promise<void>;
+
+export class Capture {
+  private constructor(
+    readonly file: string,
+    private readonly proc: Proc,
+    private readonly sendSentinel: SendSentinel,
+  ) {}
+
+  /** Starts dumpcap on `dev` inside `netns` and waits until it is capturing. */
+  static async start(ns: Namespaces, netns: string, dev: string, file: string, sendSentinel: SendSentinel): Promise<Capture> {
+    const proc = ns.spawn(netns, `dumpcap ${dev}`, ['dumpcap', '-q', '-i', dev, '-w', file], { stderrLines: true });
+    await proc.waitFor((l) => l.startsWith('Capturing on'), 10_000, '"Capturing on"');
+    return new Capture(file, proc, sendSentinel);
+  }
+
+  /**
+   * Stops the capture once everything sent so far is in the file. dumpcap
+   * writes in batches (about every 500 ms) and drops what it has not written
+   * when interrupted, so a sentinel datagram is sent last, and the capture
+   * stops when the sentinel is in the file.
+   */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    const payload = `meshlet-lab-sentinel-${randomBytes(6).toString('hex')}`;
+    const deadline = Date.now() + timeoutMs;
+    let sentAt = 0;
+    while (this.proc.running && Date.now() < deadline) {
+      if (Date.now() - sentAt > 1_000) {
+        await this.sendSentinel(payload);
+        sentAt = Date.now();
+      }
+      if (existsSync(this.file) && readFileSync(this.file).includes(payload)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.proc.stop('SIGINT', 5_000);
+  }
+
+  async analyze(ns: Namespaces, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
+    return analyze(ns, this.file, opts);
+  }
+}
+
+const VERSIONS: Record<string, string> = { '0x0304': 'TLS 1.3', '0x0303': 'TLS 1.2' };
+
+/** tshark fields per frame; `-d` decodes the given ports as TLS (8080 would otherwise be HTTP). */
+export async function analyze(ns: Namespaces, file: string, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
+  // TLS 1.3 hides the real record type (tls.record.opaque_type is 23 for all
+  // of them) and names the version in supported_versions; TLS 1.2 in the
+  // ServerHello's own version field.
+  const fields = ['frame.number', 'ip.src', 'ipv6.src', 'ip.dst', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'tcp.len', 'tls.record.content_type', 'tls.record.opaque_type', 'tls.handshake.type', 'tls.handshake.extensions.supported_version', 'tls.handshake.version'];
+  const decode = [...new Set(opts.tlsPorts)].flatMap((p) => ['-d', `tcp.port==${p},tls`]);
+  const out = await ns.must(undefined, ['tshark', '-n', '-r', file, ...decode, '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=,', ...fields.flatMap((f) => ['-e', f])], { timeoutMs: 30_000 });
+  const report: WireReport = { frames: 0, payloadFrames: 0, clientHellos: 0, serverHellos: 0, appDataRecords: 0, versions: [], tlsFlows: [], sessions: [], ipv4Frames: 0, ipv6Frames: 0, cleartext: [] };
+  const versions = new Set<string>();
+  const sessions = new Map<string, WireReport['sessions'][number]>();
+  for (const line of out.split('\n')) {
+    if (line.trim() === '') continue;
+    const [, src4 = '', src6 = '', dst4 = '', dst6 = '', sport = '', dport = '', len = '', ctype = '', otype = '', htype = '', sver = '', hver = ''] = line.split('\t');
+    report.frames++;
+    if (src4) report.ipv4Frames++;
+    if (src6) report.ipv6Frames++;
+    if (Number(len) > 0) report.payloadFrames++;
+    const types = [...ctype.split(','), ...otype.split(',')].filter(Boolean);
+    const hs = htype.split(',').filter(Boolean);
+    report.appDataRecords += types.filter((t) => t === '23').length;
+    const src = src4 ? `${src4}:${sport}` : `[${src6}]:${sport}`;
+    const dst = dst4 ? `${dst4}:${dport}` : `[${dst6}]:${dport}`;
+    if (hs.includes('1')) {
+      report.clientHellos++;
+      sessions.set(`${src} > ${dst}`, { client: src, server: dst });
+    }
+    if (hs.includes('2')) {
+      report.serverHellos++;
+      // A ServerHello's supported_versions extension is the negotiated version (TLS 1.3); without it, its version field.
+      const negotiated = sver.split(',').filter(Boolean);
+      const v = negotiated[0] ?? hver.split(',').filter(Boolean).pop() ?? '';
+      const version = VERSIONS[v] ?? v;
+      if (version) versions.add(version);
+      const session = sessions.get(`${dst} > ${src}`);
+      if (session && version) session.version = version;
+    }
+  }
+  report.versions = [...versions].sort();
+  report.tlsFlows = [...sessions.keys()].sort();
+  report.sessions = [...sessions.values()];
+  const raw = readFileSync(file);
+  report.cleartext = opts.markers.filter((m) => raw.includes(Buffer.from(m)));
+  return report;
+}
