@@ -145,6 +145,8 @@ describe('egress routes with a port', () => {
     const plain = upstream('meshlet-route-emoji');
     expect(plain['sni']).toBeUndefined();
     expect(obj(plain['common_tls_context'])).toEqual({
+      // Envoy's client default caps at TLS 1.2, where both certificates cross the wire in clear.
+      tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
       tls_certificate_sds_secret_configs: [{ name: SECRET.workload, sds_config: { ads: {}, resource_api_version: 'V3' } }],
       validation_context_sds_secret_config: { name: SECRET.meshCa, sds_config: { ads: {}, resource_api_version: 'V3' } },
     });
