@@ -1,6 +1,6 @@
 // Reads the config from a YAML file, or from Contrast's environment variables
 // when no file is given.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
 import { validateConfig } from './validate.js';
@@ -11,8 +11,10 @@ export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
 
 export interface LoadedConfig {
   config: MeshConfig;
-  /** Where it came from: a file path, or "environment (CONTRAST_*)". */
+  /** Where it came from: a file path, "environment (CONTRAST_...)" or "defaults (...)". */
   source: string;
+  /** The file to watch for reloads, when the config came from one. */
+  file?: string;
   warnings: string[];
 }
 
@@ -48,17 +50,27 @@ export function loadConfigFile(path: string): MeshConfig {
   return loadConfigText(text, path);
 }
 
+export const NO_CONFIG_SOURCE = `defaults (no --config, no ${DEFAULT_CONFIG_PATH}, no CONTRAST_* variables)`;
+
 /**
  * The config file if one is given; otherwise Contrast's environment variables
- * if any is set; otherwise the default file path.
+ * if any is set; otherwise the default file path; and when that does not
+ * exist either, Contrast's meaning of a pod without mesh annotations (its
+ * variables are only set for non-empty annotations): mTLS on every inbound
+ * port, no egress routes.
  */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  if (path !== undefined) return { config: loadConfigFile(path), source: path, warnings: [] };
+  if (path !== undefined) return { config: loadConfigFile(path), source: path, file: path, warnings: [] };
   if (hasContrastEnv(env)) {
     const { raw, warnings, errors, source } = contrastToRaw(env);
     const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
     if (errors.length > 0 || !result.ok) throw new ConfigInvalidError(source, [...errors, ...(result.ok ? [] : result.errors)]);
     return { config: result.config, source, warnings };
   }
-  return { config: loadConfigFile(DEFAULT_CONFIG_PATH), source: DEFAULT_CONFIG_PATH, warnings: [] };
+  if (!existsSync(DEFAULT_CONFIG_PATH)) {
+    const result = validateConfig({});
+    if (!result.ok) throw new ConfigInvalidError(NO_CONFIG_SOURCE, result.errors);
+    return { config: result.config, source: NO_CONFIG_SOURCE, warnings: [`${NO_CONFIG_SOURCE}: using Contrast's meaning of a pod without mesh annotations, mTLS on every inbound port and no egress routes`] };
+  }
+  return { config: loadConfigFile(DEFAULT_CONFIG_PATH), source: DEFAULT_CONFIG_PATH, file: DEFAULT_CONFIG_PATH, warnings: [] };
 }

@@ -20,6 +20,7 @@ import { startDebugServer } from '../debug/server.js';
 import { redact } from '../debug/redact.js';
 import { FileWatcher } from '../reload/watcher.js';
 import { rulesReady } from './rules-check.js';
+import { DnsService } from '../dns/index.js';
 import { readiness } from './readiness.js';
 import { reloadCerts, reloadConfig, snapshotFor, type Desired, type Outcome } from './reload.js';
 
@@ -51,6 +52,7 @@ export class Meshlet {
   private desired: Desired;
   private supervisor: EnvoySupervisor | undefined;
   private debug: Server | undefined;
+  private dns: DnsService | undefined;
   private readonly watchers: FileWatcher[] = [];
   private readonly reloads: ReloadRecord[] = [];
   /** Changes waiting for Envoy's ACK: type URL → version, and when the change was seen. */
@@ -77,6 +79,8 @@ export class Meshlet {
 
   async start(): Promise<void> {
     const { config } = this.desired;
+    // DNS first: a uid the rules do not exempt, or a taken port, fails before anything starts (docs/dns.md).
+    if (config.dns) this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
     await this.ads.listen();
     await this.handSocketToProxy();
     await this.writeBootstrap();
@@ -165,8 +169,8 @@ export class Meshlet {
   private async startWatchers(): Promise<void> {
     const { config } = this.desired;
     const w = this.opts.watch ?? {};
-    const source = this.opts.loaded.source;
-    if (path.isAbsolute(source) || source.endsWith('.yaml') || source.endsWith('.yml') || source.endsWith('.json')) {
+    const source = this.opts.loaded.file;
+    if (source !== undefined) {
       const cw = new FileWatcher([source], w);
       cw.on('change', (contents, at) => {
         const text = contents.get(source);
@@ -205,6 +209,7 @@ export class Meshlet {
     const after = versions(desired.snapshot);
     const changed = new Map([...after].filter(([t, v]) => before.get(t) !== v));
     this.desired = desired;
+    this.dns?.update(desired.config);
     if (changed.size > 0) this.pending.push({ at: changedAt, versions: changed });
     this.ads.setSnapshot(desired.snapshot);
   }
@@ -250,6 +255,7 @@ export class Meshlet {
     await this.supervisor?.stop(drainMs);
     await new Promise<void>((r) => (this.debug ? this.debug.close(() => r()) : r()));
     await this.ads.close();
+    await this.dns?.close();
   }
 }
 

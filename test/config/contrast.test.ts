@@ -105,3 +105,16 @@ describe('Contrast drop-in environment', () => {
     expect(errors).toHaveLength(4);
   });
 });
+
+describe('no config at all', () => {
+  it('means what a Contrast pod without mesh annotations means: mTLS on every inbound port, no egress', () => {
+    // Contrast only sets a variable for a non-empty annotation, so emojivoto's
+    // emoji and voting pods have none; /etc/meshlet/config.yaml does not exist here.
+    const { config, source, warnings, file } = loadConfig(undefined, {});
+    expect(source).toMatch(/^defaults \(no --config/);
+    expect(file).toBeUndefined();
+    expect(config.ingress).toEqual({ mode: 'tproxy', default: 'mtls', ports: [] });
+    expect(config.egress.routes).toEqual([]);
+    expect(warnings.join()).toMatch(/mTLS on every inbound port/);
+  });
+});
