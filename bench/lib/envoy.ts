@@ -1,0 +1,55 @@
+// The baseline: the same Envoy binary on `meshlet bootstrap --static` (every
+// listener, cluster and secret inline, no xDS), started exactly the way
+// meshlet's supervisor starts it (same argv, uid 1337, only CAP_NET_ADMIN).
+import { existsSync } from 'node:fs';
+import { findEnvoy } from '../../src/envoy/binary.js';
+import { envoyCommand } from '../../src/envoy/supervisor.js';
+import { CLI } from './meshlet.js';
+import { handToProxy } from './pod.js';
+import { is200, pollUntil, tcpAccepts } from './http.js';
+import { must, Proc } from './procs.js';
+
+/** $MESHLET_ENVOY, else the system-wide copy (a pyenv shim costs ~0.2 s per start and uid 1337 cannot run it). */
+export function envoyPath(): string {
+  const explicit = process.env['MESHLET_ENVOY'];
+  if (explicit) return explicit;
+  return existsSync('/usr/local/bin/envoy') ? '/usr/local/bin/envoy' : findEnvoy();
+}
+
+export async function envoyVersion(envoy: string): Promise<string> {
+  const out = await must([envoy, '--version']);
+  return /version: \S+\/(\d+\.\d+\.\d+)\//.exec(out)?.[1] ?? out.trim();
+}
+
+/** Runs `meshlet bootstrap --static` for `configPath` and makes the result readable by the proxy uid. */
+export async function writeStaticBootstrap(configPath: string, out: string, ns?: string): Promise<void> {
+  const argv = [process.execPath, CLI, 'bootstrap', '--static', '--config', configPath, '--out', out];
+  await must(ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv);
+  handToProxy(out);
+}
+
+export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: string): Proc {
+  const argv = envoyCommand({ envoyPath: envoy, bootstrapPath, uid: 1337, gid: 1337 }, process.getuid?.() ?? 0);
+  return new Proc('static envoy', ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv);
+}
+
+/**
+ * Starts Envoy on a static bootstrap and resolves with the ms from spawn
+ * until admin /ready is 200 and `probe` (one of its listeners) accepts; the
+ * Envoy is stopped before returning.
+ */
+export async function timeStaticStart(envoy: string, bootstrapPath: string, adminPort: number, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number }): Promise<number> {
+  const proc = startStaticEnvoy(envoy, bootstrapPath);
+  try {
+    const up = async (): Promise<boolean> => (await is200(`http://127.0.0.1:${adminPort}/ready`, opts.requestMs)) && (await tcpAccepts(probe.host, probe.port));
+    const at = await Promise.race([
+      pollUntil('static Envoy LIVE with listeners', up, opts.timeoutMs, opts.everyMs),
+      proc.exited.then((code) => {
+        throw new Error(`static Envoy exited (${code}):\n${proc.tail()}`);
+      }),
+    ]);
+    return at - proc.spawnedAt;
+  } finally {
+    await proc.stop('SIGTERM', 5_000);
+  }
+}

@@ -1,0 +1,25 @@
+// The rows in the order they run, numbered as in issue #7.
+import type { RowResult } from '../lib/result.js';
+import type { Ctx } from './context.js';
+import { baselineRow } from './baseline.js';
+import { datapathRow } from './datapath.js';
+import { footprintRow } from './footprint.js';
+import { reloadRow } from './reload.js';
+import { rotationRow } from './rotation.js';
+import { scaleRow } from './scale.js';
+import { startRow } from './start.js';
+
+export interface Row {
+  id: string;
+  run: (ctx: Ctx) => Promise<RowResult>;
+}
+
+export const ROWS: Row[] = [
+  { id: 'baseline', run: baselineRow },
+  { id: 'start', run: startRow },
+  { id: 'reload', run: reloadRow },
+  { id: 'rotation', run: rotationRow },
+  { id: 'datapath', run: datapathRow },
+  { id: 'scale', run: scaleRow },
+  { id: 'footprint', run: footprintRow },
+];

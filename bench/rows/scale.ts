@@ -1,0 +1,176 @@
+// Row 6: 1,000 ingress ports plus 1,000 egress routes. Ingress is tproxy, so
+// the ports are 1,000 filter chains on the one inbound listener (the default
+// mode; mapped mode would make them 1,000 listeners and clusters); the routes
+// are 1,000 listeners on distinct 127/8 addresses, each with its own mTLS
+// cluster. Measured: snapshot build time (a probe process, cold and warm),
+// time to ACK (cold start, and a reload that grows a small mesh to the full
+// one), and resident memory of meshlet and of its Envoy.
+import { fileURLToPath } from 'node:url';
+import { freshPorts, loopbackBlock, scaleConfig } from '../lib/configs.js';
+import { freePort } from '../lib/http.js';
+import { peakRssMiB, rssMiB } from '../lib/machine.js';
+import { MeshletRun, TYPE, type Versions } from '../lib/meshlet.js';
+import { timeStaticStart, writeStaticBootstrap } from '../lib/envoy.js';
+import { ratio } from '../lib/stats.js';
+import { makePod, removePod, writeConfig, type BenchPod } from '../lib/pod.js';
+import { probe, sleep } from '../lib/procs.js';
+import { RowBuilder, type RowResult } from '../lib/result.js';
+import { servedVersions } from '../lib/xds.js';
+import { Cleanup, ms, type Ctx } from './context.js';
+
+const PROBE = fileURLToPath(new URL('../probes/snapshot-build.js', import.meta.url));
+
+interface Cold {
+  /** Times since spawn. */
+  listening: number;
+  streamOpened: number;
+  push: Record<string, { sent: number; acked: number }>;
+  allAcked: number;
+  /** NaN when /ready did not turn 200 within the bound. */
+  ready: number;
+  meshletRss: number;
+  meshletPeak: number;
+  envoyRss: number;
+}
+
+interface Hot {
+  growToAck: number;
+  growApplied: number;
+  editToAck: number;
+  editApplied: number;
+  meshletRss: number;
+  meshletPeak: number;
+  envoyRss: number;
+}
+
+async function cold(ctx: Ctx, pod: BenchPod): Promise<Cold> {
+  const ports = await freshPorts();
+  writeConfig(pod, scaleConfig(pod, ports, loopbackBlock(), await freePort(), ctx.size.scalePorts, ctx.size.scaleRoutes));
+  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy });
+  try {
+    // ACKs come from the log; polling /ready at scale would load both processes.
+    const push = await m.initialPush(120_000);
+    const allAcked = Math.max(...Object.values(push).map((p) => p.acked));
+    let ready = Number.NaN;
+    try {
+      ready = (await m.waitReady(ctx.size.scaleReadyWaitMs, 500, 10_000)) - m.proc.spawnedAt;
+    } catch {
+      /* reported as not ready within the bound */
+    }
+    await sleep(ctx.size.scaleSettleMs);
+    return { listening: m.mark('xDS server listening'), streamOpened: m.mark('xDS stream opened'), push, allAcked, ready, meshletRss: rssMiB(m.pid), meshletPeak: peakRssMiB(m.pid), envoyRss: rssMiB(m.envoyPid) };
+  } finally {
+    await m.stop();
+  }
+}
+
+/** The same Envoy on the static equivalent of the full mesh: spawn → LIVE and the first route listener accepts. */
+async function staticScale(ctx: Ctx, pod: BenchPod): Promise<number> {
+  const ports = await freshPorts();
+  const [block, routePort] = [loopbackBlock(), await freePort()];
+  const file = `${pod.dir}/static.yaml`;
+  writeConfig(pod, scaleConfig(pod, ports, block, routePort, ctx.size.scalePorts, ctx.size.scaleRoutes), file);
+  await writeStaticBootstrap(file, `${pod.dir}/static.json`);
+  return timeStaticStart(ctx.envoy, `${pod.dir}/static.json`, ports.admin, { host: `127.${block}.1.1`, port: routePort }, { everyMs: 50, timeoutMs: 120_000, requestMs: 10_000 });
+}
+
+async function hot(ctx: Ctx, pod: BenchPod): Promise<Hot> {
+  const ports = await freshPorts();
+  const [block, routePort] = [loopbackBlock(), await freePort()];
+  const big = (flip: boolean): ReturnType<typeof scaleConfig> => scaleConfig(pod, ports, block, routePort, ctx.size.scalePorts, ctx.size.scaleRoutes, flip);
+  writeConfig(pod, scaleConfig(pod, ports, block, routePort, 1, 1));
+  const debugUrl = `http://127.0.0.1:${ports.debug}`;
+  const m = new MeshletRun(pod.configPath, debugUrl, { envoy: ctx.envoy });
+  try {
+    await m.waitReady();
+    let prev: Versions = await servedVersions(debugUrl);
+    let from = m.proc.lines.length;
+    writeConfig(pod, big(false));
+    let t0 = performance.now();
+    const grow = await m.reloadAcked('config', from, prev, 60_000);
+    const growToAck = grow.ackedAt - t0;
+    const growApplied = grow.applied.t - t0;
+    prev = grow.versions;
+    await sleep(ctx.size.scaleSettleMs);
+    from = m.proc.lines.length;
+    writeConfig(pod, big(true));
+    t0 = performance.now();
+    const edit = await m.reloadAcked('config', from, prev, 60_000);
+    await sleep(ctx.size.scaleSettleMs);
+    return { growToAck, growApplied, editToAck: edit.ackedAt - t0, editApplied: edit.applied.t - t0, meshletRss: rssMiB(m.pid), meshletPeak: peakRssMiB(m.pid), envoyRss: rssMiB(m.envoyPid) };
+  } finally {
+    await m.stop();
+  }
+}
+
+interface BuildFigures {
+  protoMs: number;
+  configMs: number;
+  cold: { resourcesMs: number; snapshotMs: number; count: number; bytes: number };
+  warm: { resourcesMs: number; snapshotMs: number }[];
+}
+
+function snapshotBuild(pod: BenchPod): Promise<BuildFigures> {
+  return probe<BuildFigures>([PROBE, pod.configPath, '5'], 120_000);
+}
+
+export async function scaleRow(ctx: Ctx): Promise<RowResult> {
+  const { scalePorts: nPorts, scaleRoutes: nRoutes } = ctx.size;
+  const row = new RowBuilder('scale', `6. Scale: ${nPorts} ingress ports + ${nRoutes} egress routes`);
+  const started = performance.now();
+  const cleanup = new Cleanup();
+  try {
+    const pod = await makePod('scale');
+    cleanup.add(() => removePod(pod));
+    const colds: Cold[] = [];
+    const hots: Hot[] = [];
+    const statics: number[] = [];
+    for (let i = 0; i < ctx.size.scaleReps; i++) {
+      statics.push(await staticScale(ctx, pod));
+      colds.push(await cold(ctx, pod));
+      hots.push(await hot(ctx, pod));
+      ctx.log(`scale ${i + 1}/${ctx.size.scaleReps}: static LIVE ${ms(statics.at(-1) ?? NaN)}, meshlet all ACKed ${ms(colds.at(-1)?.allAcked ?? NaN)}, grow → ACK ${ms(hots.at(-1)?.growToAck ?? NaN)}`);
+    }
+    const builds = await snapshotBuild(pod);
+    row.metric('snapshot build, cold (first build in a fresh process, protos loaded)', 'ms', [builds.cold.resourcesMs + builds.cold.snapshotMs]);
+    row.metric('  of which: builders (config → Envoy JSON)', 'ms', [builds.cold.resourcesMs]);
+    row.metric('  of which: snapshot (encode + hash every resource)', 'ms', [builds.cold.snapshotMs]);
+    row.metric('snapshot build, warm', 'ms', builds.warm.map((w) => w.resourcesMs + w.snapshotMs));
+    row.metric('config parse + validate', 'ms', [builds.configMs]);
+    row.metric(`snapshot: ${builds.cold.count} resources, encoded size`, 'KiB', [builds.cold.bytes / 1024]);
+    const stat = row.metric('static Envoy on the same mesh: spawn → LIVE and a route listener accepts', 'ms', statics);
+    const acked = row.metric('meshlet cold start: spawn → every type ACKed', 'ms', colds.map((c) => c.allAcked));
+    row.metric('  phase: spawn → xDS socket listening (node, modules, protos, config, snapshot)', 'ms', colds.map((c) => c.listening));
+    row.metric('  phase: xDS listening → Envoy\'s ADS stream opened', 'ms', colds.map((c) => c.streamOpened - c.listening));
+    const phase = (label: string, t: string, f: (p: { sent: number; acked: number }) => number): void => void row.metric(label, 'ms', colds.map((c) => (c.push[t] ? f(c.push[t]) : NaN)));
+    row.metric('  phase: stream opened → CDS sent (meshlet)', 'ms', colds.map((c) => (c.push[TYPE.cluster]?.sent ?? NaN) - c.streamOpened));
+    phase('  phase: CDS sent → ACKed (Envoy applies clusters)', TYPE.cluster, (p) => p.acked - p.sent);
+    phase('  phase: SDS sent → ACKed', TYPE.secret, (p) => p.acked - p.sent);
+    phase('  phase: LDS sent → ACKed (Envoy applies listeners)', TYPE.listener, (p) => p.acked - p.sent);
+    const coldAck = row.metric('meshlet cold start: ADS stream opened → every type ACKed', 'ms', colds.map((c) => c.allAcked - c.streamOpened));
+    const ready = row.metric('meshlet cold start: spawn → /ready 200 (polled every 500 ms)', 'ms', colds.map((c) => c.ready));
+    if (ready.n < colds.length) row.note(`/ready did not turn 200 within ${ctx.size.scaleReadyWaitMs / 1000} s in ${colds.length - ready.n} of ${colds.length} cold starts although every type was ACKed: meshlet's listener check fetches Envoy's whole config_dump of dynamic listeners with a 1 s timeout (src/run/readiness.ts).`);
+    row.noteLargest('phase:', 'phase of the cold start at scale');
+    row.ratio('meshlet all ACKed / static LIVE', ratio(acked.median, stat.median), 'median / median');
+    const grow = row.metric('reload 1 port + 1 route → full mesh: edit → ACK', 'ms', hots.map((h) => h.growToAck));
+    row.metric('  of which edit → reload applied (parse, validate, build)', 'ms', hots.map((h) => h.growApplied));
+    row.metric('one-port policy edit at full scale → ACK', 'ms', hots.map((h) => h.editToAck));
+    row.metric('  of which edit → reload applied (parse, validate, build)', 'ms', hots.map((h) => h.editApplied));
+    const rss = row.metric('meshlet RSS after cold start', 'MiB', colds.map((c) => c.meshletRss));
+    row.metric('meshlet peak RSS (VmHWM), cold start', 'MiB', colds.map((c) => c.meshletPeak));
+    const rssHot = row.metric('meshlet RSS after grow + edit reloads', 'MiB', hots.map((h) => h.meshletRss));
+    const peakHot = row.metric('meshlet peak RSS (VmHWM), reloads', 'MiB', hots.map((h) => h.meshletPeak));
+    row.metric('Envoy RSS after cold start', 'MiB', colds.map((c) => c.envoyRss));
+    row.metric('Envoy RSS after grow + edit reloads', 'MiB', hots.map((h) => h.envoyRss));
+    const worstAck = Math.max(coldAck.max, grow.max);
+    row.target(`scale ${nPorts}+${nRoutes}: ACKed`, '< 2 s', `stream → all ACKed ${ms(coldAck.median)} cold, grow reload → ACK ${ms(grow.median)}; worst ${ms(worstAck)} (static Envoy LIVE in ${ms(stat.median)})`, worstAck < 2_000);
+    const worstRss = Math.max(rss.max, rssHot.max);
+    row.target(`scale ${nPorts}+${nRoutes}: sidecar RSS (meshlet)`, '< 120 MB', `${worstRss.toFixed(0)} MiB (peak ${Math.max(peakHot.max, row.metrics.find((q) => q.name.startsWith('meshlet peak RSS (VmHWM), cold'))?.summary.max ?? NaN).toFixed(0)} MiB); Envoy ${Math.max(...colds.map((c) => c.envoyRss)).toFixed(0)} MiB`, worstRss < 120);
+    row.note(`Ingress: tproxy mode, ${nPorts} ports as filter chains of the one inbound listener (alternating mtls/tls); egress: ${nRoutes} routes with a port, each a listener on its own 127/8 address and a STATIC mTLS cluster to an IP literal. Snapshot build: bench/probes/snapshot-build.ts in a fresh process. "Sidecar RSS" is read as meshlet's process (as in row 7); Envoy's RSS is listed beside it. RSS in MiB (as ps/top), compared with the MB target as is.`);
+    return row.result((performance.now() - started) / 1000);
+  } catch (err) {
+    return row.result((performance.now() - started) / 1000, (err as Error).message);
+  } finally {
+    await cleanup.run();
+  }
+}

@@ -1,0 +1,89 @@
+// Row 2: from `meshlet run` process start to /ready 200, against the same
+// Envoy started on the equivalent static config until it is LIVE and a
+// listener accepts. Runs alternate (static, meshlet, meshlet, static, …) so
+// drift on a noisy machine hits both sides alike. meshlet's log lines split
+// its time into phases.
+import { freshPorts, featureConfig, loopbackBlock } from '../lib/configs.js';
+import { timeStaticStart, writeStaticBootstrap } from '../lib/envoy.js';
+import { freePort } from '../lib/http.js';
+import { MeshletRun, msg } from '../lib/meshlet.js';
+import { makePod, removePod, writeConfig, type BenchPod } from '../lib/pod.js';
+import { ratio } from '../lib/stats.js';
+import { RowBuilder, type RowResult } from '../lib/result.js';
+import { Cleanup, ms, x, type Ctx } from './context.js';
+
+interface MeshletStart {
+  ready: number;
+  listening: number;
+  envoyStarted: number;
+  streamOpened: number;
+  lastAck: number;
+}
+
+async function staticStart(ctx: Ctx, pod: BenchPod, i: number): Promise<number> {
+  const ports = await freshPorts();
+  const routePort = await freePort();
+  const block = loopbackBlock();
+  const file = `${pod.dir}/static-${i}.yaml`;
+  writeConfig(pod, featureConfig(pod, ports, block, routePort), file);
+  const bootstrap = `${pod.dir}/static-${i}.json`;
+  await writeStaticBootstrap(file, bootstrap);
+  return timeStaticStart(ctx.envoy, bootstrap, ports.admin, { host: `127.${block}.0.1`, port: routePort }, { everyMs: 5, timeoutMs: 30_000, requestMs: 1_000 });
+}
+
+async function meshletStart(ctx: Ctx, pod: BenchPod): Promise<MeshletStart> {
+  const ports = await freshPorts();
+  writeConfig(pod, featureConfig(pod, ports, loopbackBlock(), await freePort()));
+  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy });
+  try {
+    const readyAt = await m.waitReady();
+    const ready = readyAt - m.proc.spawnedAt;
+    const lastAck = Math.max(...m.proc.lines.filter((l) => msg(l) === 'xDS ACK' && l.t <= readyAt).map((l) => l.t)) - m.proc.spawnedAt;
+    return { ready, listening: m.mark('xDS server listening'), envoyStarted: m.mark('envoy started'), streamOpened: m.mark('xDS stream opened'), lastAck };
+  } finally {
+    await m.stop();
+  }
+}
+
+export async function startRow(ctx: Ctx): Promise<RowResult> {
+  const row = new RowBuilder('start', '2. Start to ready');
+  const started = performance.now();
+  const cleanup = new Cleanup();
+  try {
+    const pod = await makePod('start');
+    cleanup.add(() => removePod(pod));
+    // Untimed warm-up of both: the first start pages the 100 MB Envoy binary in.
+    if (ctx.size.warmUp) {
+      await staticStart(ctx, pod, -1);
+      await meshletStart(ctx, pod);
+    }
+    const stat: number[] = [];
+    const mesh: MeshletStart[] = [];
+    for (let i = 0; i < ctx.size.startReps; i++) {
+      if (i % 2 === 0) {
+        stat.push(await staticStart(ctx, pod, i));
+        mesh.push(await meshletStart(ctx, pod));
+      } else {
+        mesh.push(await meshletStart(ctx, pod));
+        stat.push(await staticStart(ctx, pod, i));
+      }
+      ctx.log(`start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}`);
+    }
+    const s = row.metric('static Envoy: spawn → LIVE and a listener accepts', 'ms', stat);
+    const m = row.metric('meshlet run: spawn → /ready 200', 'ms', mesh.map((r) => r.ready));
+    row.metric('  phase: node start, modules, protos, config → xDS socket listening', 'ms', mesh.map((r) => r.listening));
+    row.metric('  phase: xDS listening → Envoy spawned', 'ms', mesh.map((r) => r.envoyStarted - r.listening));
+    row.metric('  phase: Envoy spawned → its ADS stream opened', 'ms', mesh.map((r) => r.streamOpened - r.envoyStarted));
+    row.metric('  phase: ADS stream opened → last ACK', 'ms', mesh.map((r) => r.lastAck - r.streamOpened));
+    row.metric('  phase: last ACK → /ready 200 seen', 'ms', mesh.map((r) => r.ready - r.lastAck));
+    row.noteLargest('phase:', 'phase of meshlet\'s start (measured from its log lines)');
+    const r = row.ratio('meshlet start / static start', ratio(m.median, s.median), 'median / median');
+    row.target('start to ready', '≤ 1.2× static', `${x(r)} (${ms(m.median)} vs ${ms(s.median)})`, r <= 1.2);
+    row.note('Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor\'s exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row.');
+    return row.result((performance.now() - started) / 1000);
+  } catch (err) {
+    return row.result((performance.now() - started) / 1000, (err as Error).message);
+  } finally {
+    await cleanup.run();
+  }
+}

@@ -1,0 +1,65 @@
+// The benchmark harness runs end to end on the tiny size: every row produces
+// figures, no row fails, and the report is written. Benchmarks are not timed
+// tests, so no figure is checked against a target here.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { percentile, summarize } from '../../bench/lib/stats.js';
+import { parseWrk } from '../../bench/lib/wrk.js';
+
+const MAIN = path.resolve('dist/bench/main.js');
+const isRoot = process.getuid?.() === 0;
+
+describe('bench statistics and parsers', () => {
+  it('summarizes with nearest-rank percentiles', () => {
+    const s = summarize([5, 1, 4, 2, 3]);
+    expect(s).toEqual({ n: 5, median: 3, p99: 5, min: 1, max: 5 });
+    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
+    expect(summarize([]).n).toBe(0);
+  });
+
+  it('reads a wrk report', () => {
+    const r = parseWrk(
+      [
+        'Running 2s test @ http://127.0.1.1:8080/',
+        '  Latency Distribution',
+        '     50%  412.00us',
+        '     99%    2.31ms',
+        '  12000 requests in 2.00s, 1.00MB read',
+        '  Socket errors: connect 0, read 2, write 0, timeout 1',
+        'Requests/sec:   6000.50',
+        'Transfer/sec:    512.00KB',
+      ].join('\n'),
+    );
+    expect(r).toEqual({ requestsPerSec: 6000.5, mbPerSec: 0.5, p50Ms: 0.412, p99Ms: 2.31, errors: 3 });
+  });
+});
+
+describe.skipIf(!isRoot)('npm run bench on the tiny size', () => {
+  it('runs every row and writes the report', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-bench-test-'));
+    try {
+      const out = path.join(dir, 'RESULTS.md');
+      const started = Date.now();
+      const r = spawnSync(process.execPath, [MAIN, '--tiny', '--out', out], { encoding: 'utf8', timeout: 110_000 });
+      const seconds = (Date.now() - started) / 1000;
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+      for (const title of ['1. Baseline', '2. Start to ready', '3. Config edit', '4. Certificate rotation', '5. Data path', '6. Scale', '7. meshlet footprint']) {
+        expect(r.stdout).toContain(title);
+      }
+      expect(r.stdout).not.toMatch(/FAILED/);
+      const md = readFileSync(out, 'utf8');
+      expect(md).toMatch(/^# meshlet benchmark results/);
+      expect(md).toMatch(/size: tiny/);
+      expect(md).toMatch(/\| start to ready \| ≤ 1\.2× static \|/);
+      // Nothing left behind: no bench namespace and no Envoy of ours.
+      const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+      expect(ns).not.toMatch(/^mlbench-/m);
+      expect(seconds).toBeLessThan(110);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
