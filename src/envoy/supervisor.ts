@@ -85,7 +85,9 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
       this.opts.logger.info({ pid: child.pid, restarts: this.restarts }, 'envoy started');
       this.emit('start', child.pid ?? 0, this.restarts);
     });
-    child.once('error', (err) => this.opts.logger.error({ err: err.message, cmd }, 'envoy failed to spawn'));
+    // 'error' also fires when a signal cannot be delivered (EPERM when Envoy runs
+    // as another uid and meshlet lacks CAP_KILL); never let it crash meshlet.
+    child.on('error', (err) => this.opts.logger.error({ err: err.message, cmd }, 'envoy process error'));
     child.once('exit', (code, signal) => this.onExit(child, code, signal));
   }
 

@@ -59,8 +59,9 @@ export async function listenersCheck(adminUrl: string, expected: readonly string
   let versionText: string | undefined;
   try {
     const [d, v] = await Promise.all([
-      doFetch(`${adminUrl}/config_dump?resource=dynamic_listeners`, { signal: AbortSignal.timeout(1_000) }),
-      doFetch(`${adminUrl}/stats?format=json&filter=^listener_manager.lds.version_text$`, { signal: AbortSignal.timeout(1_000) }),
+      // The mask keeps the dump small: at 1,000 listeners the full one is megabytes.
+      doFetch(`${adminUrl}/config_dump?resource=dynamic_listeners&mask=name,active_state.version_info,warming_state,error_state`, { signal: AbortSignal.timeout(5_000) }),
+      doFetch(`${adminUrl}/stats?format=json&filter=^listener_manager.lds.version_text$`, { signal: AbortSignal.timeout(5_000) }),
     ]);
     if (!d.ok || !v.ok) return { ok: false, detail: `Envoy admin answered ${d.status}/${v.status}` };
     dump = (await d.json()) as ListenerDump;

@@ -68,7 +68,7 @@ export class Meshlet {
     this.ads.onResponse((e) => this.metrics.pushes.inc({ type: short(e.typeUrl) }));
     this.ads.onAck((e) => {
       this.metrics.acks.inc({ type: short(e.typeUrl) });
-      this.settle(e.typeUrl, e.version);
+      this.settle();
     });
     this.ads.onNack((e) => this.metrics.nacks.inc({ type: short(e.typeUrl) }));
   }
@@ -214,14 +214,23 @@ export class Meshlet {
     this.ads.setSnapshot(desired.snapshot);
   }
 
-  private settle(typeUrl: string, version: string): void {
+  /**
+   * A change counts as ACKed when every connected Envoy is in sync on each
+   * type the change touched. (Comparing versions would miss named SDS under
+   * Delta: an Envoy that holds only some secrets ACKs a version over those.)
+   */
+  private settle(): void {
     const now = Date.now();
+    const envoys = this.ads.status().envoys;
+    if (envoys.length === 0) return;
     this.pending = this.pending.filter((p) => {
-      if (p.versions.get(typeUrl) === version) p.versions.delete(typeUrl);
+      for (const t of [...p.versions.keys()]) if (envoys.every((e) => e.types[t]?.inSync !== false)) p.versions.delete(t);
       if (p.versions.size > 0) return true;
       this.metrics.changeToAck.observe((now - p.at) / 1000);
       return false;
     });
+    // An Envoy that never answers must not grow this list forever.
+    if (this.pending.length > 100) this.pending.splice(0, this.pending.length - 100);
   }
 
   ready(): ReturnType<typeof readiness> {

@@ -127,6 +127,8 @@ describe('certificate rotation through SDS', () => {
     expect(meshlet.metrics.pushes.get({ type: 'Listener' })).toBe(listenerPushes0);
     expect(meshlet.metrics.pushes.get({ type: 'Cluster' })).toBe(clusterPushes0);
     expect(meshlet.metrics.reloads.get({ kind: 'certs' })).toBe(100);
+    // Each rotation's change → ACK time was observed (named SDS under Delta included).
+    expect(meshlet.metrics.changeToAck.total).toBe(100);
   }, 240_000);
 
   it('refuses a chain and key that do not match, and a chain the CA did not sign; the old certificate stays', async () => {
