@@ -152,9 +152,12 @@ export class Meshlet {
         throw new Error(`the proxy uid ${uid} cannot ${fix}`);
       }
     };
-    await asProxy('-x', envoyPath, `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) or pass --envoy PATH`);
-    await asProxy('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`);
-    await asProxy('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`);
+    // Concurrently: these sit on the start-to-ready path.
+    await Promise.all([
+      asProxy('-x', envoyPath, `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) or pass --envoy PATH`),
+      asProxy('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`),
+      asProxy('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`),
+    ]);
   }
 
   private async writeBootstrap(): Promise<void> {
