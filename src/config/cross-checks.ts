@@ -3,6 +3,7 @@
 // their own field rule, so no mistake is reported twice.
 import type { ConfigError } from './errors.js';
 import { isError, parseListen, parseLoopback } from './addresses.js';
+import { parseDnsAddress, routeNameKey } from './dns-fields.js';
 
 type Obj = Record<string, unknown>;
 
@@ -31,7 +32,17 @@ function reserved(raw: Obj): Map<number, string> {
   if (admin !== undefined) m.set(admin, 'proxy.adminAddress');
   const debug = addr(obj(raw['debug'])['address'], 15020);
   if (debug !== undefined) m.set(debug, 'debug.address');
+  const dns = dnsPort(obj(raw['dns']));
+  if (dns !== undefined) m.set(dns, 'dns.address');
   return m;
+}
+
+/** The DNS server's port when the feature is on and the address is valid. */
+function dnsPort(dns: Obj): number | undefined {
+  if (dns['enabled'] !== true) return undefined;
+  const s = dns['address'] === undefined ? '127.0.0.1:15053' : str(dns['address']);
+  const p = s === undefined ? undefined : parseDnsAddress(s);
+  return p === undefined || isError(p) ? undefined : p.port;
 }
 
 export function crossCheck(input: unknown): ConfigError[] {
@@ -40,8 +51,57 @@ export function crossCheck(input: unknown): ConfigError[] {
   const res = reserved(raw);
   checkProxyPortsDistinct(obj(raw['proxy']), errors);
   checkIngress(obj(raw['ingress']), res, errors);
-  checkEgress(obj(raw['egress']), res, errors);
+  checkEgress(obj(raw['egress']), res, errors, obj(raw['dns'])['enabled'] === true);
+  checkDns(raw, errors);
   return errors;
+}
+
+/**
+ * The DNS server binds TCP and UDP on loopback, so its port must differ from
+ * every other port Envoy or meshlet listens on (Envoy's are on 0.0.0.0 and
+ * would take the loopback address too).
+ */
+function checkDns(raw: Obj, errors: ConfigError[]): void {
+  const dns = obj(raw['dns']);
+  const p = dnsPort(dns);
+  if (p === undefined) return;
+  const proxy = obj(raw['proxy']);
+  const others: [unknown, number, string][] = [
+    [proxy['inboundPort'], 15006, 'proxy.inboundPort'],
+    [proxy['outboundPort'], 15001, 'proxy.outboundPort'],
+    [proxy['portlessEgressPort'], 15002, 'proxy.portlessEgressPort'],
+  ];
+  for (const [v, fallback, owner] of others) {
+    if ((v === undefined ? fallback : port(v)) === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is reserved for the proxy (${owner}); pick another port` });
+  }
+  for (const [owner, v] of [['proxy.adminAddress', proxy['adminAddress'] ?? '127.0.0.1:15000'], ['debug.address', obj(raw['debug'])['address'] ?? '127.0.0.1:15020']] as const) {
+    const s = str(v);
+    const q = s === undefined ? undefined : parseLoopback(s);
+    if (q !== undefined && !isError(q) && q.port === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is already used by ${owner}; pick another port` });
+  }
+}
+
+/**
+ * Route names: each name belongs to one route (compared case-insensitively,
+ * without a trailing dot), and names need the DNS server to answer them.
+ */
+function checkRouteNames(egress: Obj, dnsEnabled: boolean, errors: ConfigError[]): void {
+  const seen = new Map<string, string>();
+  list(egress['routes']).forEach((r, i) => {
+    const names = r['names'];
+    if (!Array.isArray(names)) return;
+    if (!dnsEnabled && names.length > 0) {
+      errors.push({ path: `egress.routes[${i}].names`, value: names, rule: 'needs dns.enabled: true; without the DNS server nothing answers these names' });
+    }
+    names.forEach((n, j) => {
+      const key = routeNameKey(n);
+      if (key === undefined) return;
+      const at = `egress.routes[${i}].names[${j}]`;
+      const first = seen.get(key);
+      if (first !== undefined) errors.push({ path: at, value: n, rule: `duplicate name: already used by ${first}; a name resolves to one route` });
+      else seen.set(key, at);
+    });
+  });
 }
 
 function checkProxyPortsDistinct(proxy: Obj, errors: ConfigError[]): void {
@@ -101,7 +161,7 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
   }
 }
 
-function checkEgress(egress: Obj, res: Map<number, string>, errors: ConfigError[]): void {
+function checkEgress(egress: Obj, res: Map<number, string>, errors: ConfigError[], dnsEnabled: boolean): void {
   const names = new Map<string, number>();
   const listens: { ip: string; port?: number; i: number }[] = [];
   list(egress['routes']).forEach((r, i) => {
@@ -116,4 +176,5 @@ function checkEgress(egress: Obj, res: Map<number, string>, errors: ConfigError[
     if (clash) errors.push({ path: `${at}.listen`, value: text, rule: `overlaps egress.routes[${clash.i}].listen; a route without a port takes every port of its address` });
     else listens.push({ ...listen, i });
   });
+  checkRouteNames(egress, dnsEnabled, errors);
 }

@@ -25,11 +25,25 @@ export interface EgressRoute {
   remotePort?: number;
   sni?: string;
   expectedSans: string[];
+  /** Names meshlet's DNS server answers with listenIp (lowercase, no trailing dot). Absent when none. */
+  names?: string[];
 }
 
 export interface SocketAddress {
   ip: string;
   port: number;
+}
+
+/** meshlet's DNS server (issue #9, docs/dns.md). */
+export interface DnsConfig {
+  /** IPv4 loopback; the IPv6 side is [::1] on the same port. */
+  address: SocketAddress;
+  ttl: number;
+  /** Empty: the nameservers of resolvConf. */
+  upstreams: SocketAddress[];
+  resolvConf: string;
+  /** The uid `meshlet run` runs as (default: proxy.uid); exempt from DNS redirection, like proxy.uid. */
+  meshletUid: number;
 }
 
 export interface MeshConfig {
@@ -47,10 +61,12 @@ export interface MeshConfig {
     bootstrapPath: string;
   };
   debug: SocketAddress;
+  /** Present only when `dns.enabled`. */
+  dns?: DnsConfig;
 }
 
 /** Ports Envoy or meshlet listen on inside the pod; no app port may use them. */
-export function reservedPorts(c: Pick<MeshConfig, 'proxy' | 'debug'>): Map<number, string> {
+export function reservedPorts(c: Pick<MeshConfig, 'proxy' | 'debug'> & { dns?: DnsConfig | undefined }): Map<number, string> {
   const m = new Map<number, string>([
     [c.proxy.inboundPort, 'proxy.inboundPort'],
     [c.proxy.outboundPort, 'proxy.outboundPort'],
@@ -58,5 +74,6 @@ export function reservedPorts(c: Pick<MeshConfig, 'proxy' | 'debug'>): Map<numbe
     [c.debug.port, 'debug.address'],
     [c.proxy.admin.port, 'proxy.adminAddress'],
   ]);
+  if (c.dns) m.set(c.dns.address.port, 'dns.address');
   return m;
 }

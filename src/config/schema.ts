@@ -3,6 +3,7 @@
 // derived from this zod schema, so they cannot drift apart.
 import { z } from 'zod';
 import { isError, parseCidrField, parseListen, parseLoopback, parseRemote, type Parsed } from './addresses.js';
+import { parseDnsAddress, parseRouteName, parseUpstream } from './dns-fields.js';
 
 export const CONTRAST_CERT_DIR = '/contrast/tls-config';
 
@@ -36,6 +37,10 @@ const egressRoute = z.strictObject({
   remote: parsed(parseRemote).describe('Where Envoy dials over mTLS: "host:port", or "host" to keep the dialled port'),
   sni: z.string().min(1).optional().describe('SNI to send to the remote'),
   expectedSans: sanList.optional().describe('Pin the remote certificate to these SANs'),
+  names: z
+    .array(parsed(parseRouteName))
+    .optional()
+    .describe("DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See docs/dns.md"),
 });
 
 export const configSchema = z
@@ -65,6 +70,21 @@ export const configSchema = z
             cidrs: z.array(parsed(parseCidrField)).default([]).describe('Destination CIDRs that bypass capture'),
           })
           .prefault({}),
+      })
+      .prefault({}),
+    dns: z
+      .strictObject({
+        enabled: z.boolean().default(false).describe("Redirect the pod's DNS (UDP and TCP port 53) to meshlet, which answers egress route names and forwards everything else"),
+        address: parsed(parseDnsAddress).default('127.0.0.1:15053').describe('Where the DNS server listens, IPv4 loopback only; IPv6 queries go to [::1] on the same port'),
+        ttl: z.int().min(0, 'must be in 0-3600').max(3600, 'must be in 0-3600').default(5).describe('TTL in seconds of the answers for route names'),
+        upstreams: z.array(parsed(parseUpstream)).default([]).describe('Resolvers for every other query ("ip" or "ip:port"); empty: the nameservers of resolvConf'),
+        resolvConf: z.string().min(1).default('/etc/resolv.conf').describe('Read once at start: nameservers (unless upstreams is set), search domains and ndots'),
+        meshletUid: z
+          .int()
+          .min(0)
+          .max(2147483647)
+          .optional()
+          .describe('uid `meshlet run` runs as; its DNS (the forwarded queries) is never redirected. Default: proxy.uid, as in the image where meshlet and Envoy both run as 1337. Set 0 when meshlet run runs as root. meshlet refuses to serve DNS from any other uid'),
       })
       .prefault({}),
     proxy: z

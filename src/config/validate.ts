@@ -6,8 +6,9 @@ import type { z } from 'zod';
 import { configSchema, type RawConfig } from './schema.js';
 import { formatPath, valueAt, type ConfigError, type PathSegment } from './errors.js';
 import { must, parseCidrField, parseListen, parseLoopback, parseRemote } from './addresses.js';
+import { parseDnsAddress, parseRouteName, parseUpstream } from './dns-fields.js';
 import { crossCheck } from './cross-checks.js';
-import type { EgressRoute, IngressPort, MeshConfig } from './model.js';
+import type { DnsConfig, EgressRoute, IngressPort, MeshConfig } from './model.js';
 
 export type ValidationResult = { ok: true; config: MeshConfig } | { ok: false; errors: ConfigError[] };
 
@@ -83,9 +84,10 @@ function normalize(raw: RawConfig): MeshConfig {
     if (listen.port !== undefined) route.listenPort = listen.port;
     if (remote.port !== undefined) route.remotePort = remote.port;
     if (r.sni !== undefined) route.sni = r.sni;
+    if (r.names !== undefined && r.names.length > 0) route.names = r.names.map((n) => must(parseRouteName(n)));
     return route;
   });
-  return {
+  const config: MeshConfig = {
     certs: { ca: raw.certs.ca, certChain: raw.certs.certChain, key: raw.certs.key, expectedSans: raw.certs.expectedSans ?? [] },
     ingress: { mode: raw.ingress.mode, default: raw.ingress.default, ports },
     egress: {
@@ -104,5 +106,17 @@ function normalize(raw: RawConfig): MeshConfig {
       bootstrapPath: raw.proxy.bootstrapPath,
     },
     debug: must(parseLoopback(raw.debug.address)),
+  };
+  if (raw.dns.enabled) config.dns = normalizeDns(raw.dns, raw.proxy.uid);
+  return config;
+}
+
+function normalizeDns(d: RawConfig['dns'], proxyUid: number): DnsConfig {
+  return {
+    address: must(parseDnsAddress(d.address)),
+    ttl: d.ttl,
+    upstreams: d.upstreams.map((u) => must(parseUpstream(u))),
+    resolvConf: d.resolvConf,
+    meshletUid: d.meshletUid ?? proxyUid,
   };
 }

@@ -16,6 +16,12 @@ export const CHAINS = {
   loopGuard: 'MESHLET_LOOPGUARD',
   /** nat OUTPUT: outbound capture and portless egress routes. */
   outbound: 'MESHLET_OUTBOUND',
+  /** nat OUTPUT: the app's DNS (UDP and TCP 53) to meshlet's DNS server. */
+  dns: 'MESHLET_DNS',
+  /** raw OUTPUT: DNS from the exempt uids gets its own conntrack zone. */
+  dnsZone: 'MESHLET_DNS_ZONE',
+  /** raw PREROUTING: replies from port 53 join that zone. */
+  dnsReply: 'MESHLET_DNS_REPLY',
 } as const;
 
 /**
@@ -39,6 +45,16 @@ export const UPSTREAM_SOURCE_V6 = '::6';
 
 /** TCP DNS is never captured (RFC step 3: DNS must keep working). */
 export const DNS_PORT = 53;
+
+/**
+ * Conntrack zone of the exempt uids' DNS (0x4d4c, like the mark). Keeps
+ * meshlet's forwarded queries apart from the app's redirected ones, which
+ * may share a 5-tuple (src/iptables/dns.ts).
+ */
+export const DNS_CT_ZONE = 19788;
+
+/** Where IPv6 DNS is redirected: the DNS server also listens on [::1] at dns.address's port. */
+export const DNS_V6_TARGET = '::1';
 
 /** Kernel limit of the multiport match (xt_multiport XT_MULTI_PORTS). */
 export const MULTIPORT_MAX = 15;

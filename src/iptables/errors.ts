@@ -25,6 +25,8 @@ export function moduleHint(rule: string): string | undefined {
   const needs: string[] = [];
   if (/ TPROXY /.test(rule)) needs.push('xt_TPROXY with nf_tproxy_ipv4/nf_tproxy_ipv6');
   if (/ REDIRECT /.test(rule)) needs.push('xt_REDIRECT with nf_nat');
+  if (/ DNAT /.test(rule)) needs.push('xt_nat with nf_nat');
+  if (/ CT --zone /.test(rule)) needs.push('xt_CT with conntrack zones (CONFIG_NF_CONNTRACK_ZONES)');
   if (/-m conntrack/.test(rule)) needs.push('xt_conntrack');
   if (/-m owner/.test(rule)) needs.push('xt_owner');
   if (/-m multiport/.test(rule)) needs.push('xt_multiport');

@@ -2,6 +2,7 @@
 // the same config always yields the same rules, which the golden files pin.
 import type { MeshConfig } from '../config/model.js';
 import { CHAINS, MARK_HEX, ROUTE_TABLE, RULE_PRIORITY, UPSTREAM_SOURCE_V6 } from './constants.js';
+import { dnsNatChain, dnsRawTable } from './dns.js';
 import { mappedInputRules, tproxyTable } from './inbound.js';
 import { outboundTable } from './outbound.js';
 import type { ChainSpec, Family, FamilyRules, GeneratedRules, TableSpec } from './types.js';
@@ -11,16 +12,29 @@ export function generateRules(c: MeshConfig): GeneratedRules {
 }
 
 export function familyRules(c: MeshConfig, family: Family): FamilyRules {
+  const raw = dnsRawTable(c);
   const mangle = c.ingress.mode === 'tproxy' ? tproxyTable(c, family) : undefined;
-  const nat = outboundTable(c, family);
+  const nat = natTable(c, family);
   const filter = filterTable(c, family, mangle !== undefined);
-  const tables = [mangle, nat, filter].filter((t): t is TableSpec => t !== undefined);
+  const tables = [raw, mangle, nat, filter].filter((t): t is TableSpec => t !== undefined);
   const out: FamilyRules = { family, tables };
   if (mangle) {
     out.routing = { family, mark: MARK_HEX, table: ROUTE_TABLE, priority: RULE_PRIORITY };
     if (family === 6) out.routing.loopbackAddress = `${UPSTREAM_SOURCE_V6}/128`;
   }
   return out;
+}
+
+/** Outbound capture and portless routes, then DNS capture. */
+function natTable(c: MeshConfig, family: Family): TableSpec | undefined {
+  const outbound = outboundTable(c, family);
+  const dns = dnsNatChain(c, family);
+  if (!dns) return outbound;
+  return {
+    table: 'nat',
+    chains: [...(outbound?.chains ?? []), dns.chain],
+    jumps: [...(outbound?.jumps ?? []), ...dns.jumps],
+  };
 }
 
 function filterTable(c: MeshConfig, family: Family, tproxy: boolean): TableSpec | undefined {

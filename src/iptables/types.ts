@@ -4,10 +4,13 @@
 // shows, so planning, cleanup and the readiness check are set comparisons.
 
 export type Family = 4 | 6;
-export type TableName = 'mangle' | 'nat' | 'filter';
+export type TableName = 'raw' | 'mangle' | 'nat' | 'filter';
 
-/** Tables in the order we write them; filter last so drops follow diversions. */
-export const TABLE_ORDER: readonly TableName[] = ['mangle', 'nat', 'filter'];
+/**
+ * Tables in the order we write them: raw first (conntrack zones must exist
+ * before nat sees a flow), filter last so drops follow diversions.
+ */
+export const TABLE_ORDER: readonly TableName[] = ['raw', 'mangle', 'nat', 'filter'];
 
 export interface ChainSpec {
   name: string;

@@ -3,7 +3,8 @@
 import type { MeshConfig } from '../config/model.js';
 import { cidrContains } from './addr.js';
 import { DNS_PORT } from './constants.js';
-import type { ConnectResult, ProbeAccept } from './probe-script.js';
+import { dnsExemptUids } from './dns.js';
+import type { ConnectResult, DnsQueryResult, ProbeAccept } from './probe-script.js';
 import type { VerifyCheck } from './verify.js';
 
 export interface Probe {
@@ -12,6 +13,8 @@ export interface Probe {
   fromPod(host: string, port: number, asUid?: number): Promise<ConnectResult>;
   fromPeer(host: string, port: number, expectDrop?: boolean): Promise<ConnectResult>;
   waitAccept(match: (a: ProbeAccept) => boolean, timeoutMs: number): Promise<ProbeAccept | undefined>;
+  /** One DNS query to host:53 from inside the pod, as `asUid`. */
+  dnsQuery(host: string, transport: 'udp' | 'tcp', asUid: number): Promise<DnsQueryResult>;
 }
 
 const ACCEPT_WAIT_MS = 2000;
@@ -30,6 +33,11 @@ export async function verifyChecks(c: MeshConfig, probe: Probe, env: { v6: boole
       const name = `IPv${f} egress capture`;
       if (!peer) out.push(noPeer(name));
       else out.push(...(await egressChecks(c, probe, f === 4 ? peer.remoteV4 : peer.remoteV6, name)));
+    }
+    if (c.dns) {
+      const name = `IPv${f} DNS capture`;
+      if (!peer) out.push(noPeer(name));
+      else out.push(...(await dnsChecks(c, probe, f === 4 ? peer.remoteV4 : peer.remoteV6, name)));
     }
     if (c.ingress.mode === 'tproxy') {
       const name = `IPv${f} ingress tproxy`;
@@ -74,6 +82,52 @@ async function egressChecks(c: MeshConfig, probe: Probe, remote: string, name: s
     notCaptured(`${name}: DNS (TCP ${DNS_PORT}) is exempt`, await probe.fromPod(remote, DNS_PORT), fmt(remote, DNS_PORT)),
     notCaptured(`${name}: proxy uid ${c.proxy.uid} is exempt`, await probe.fromPod(remote, port, c.proxy.uid), `uid ${c.proxy.uid} to ${fmt(remote, port)}`),
   ];
+}
+
+/** A uid that the DNS rules do not exempt, to play the app. */
+export function appUid(c: MeshConfig): number {
+  const exempt = new Set(dnsExemptUids(c));
+  let uid = 65534;
+  while (exempt.has(uid)) uid--;
+  return uid;
+}
+
+async function dnsChecks(c: MeshConfig, probe: Probe, remote: string, name: string): Promise<VerifyCheck[]> {
+  const dns = c.dns;
+  if (!dns) return [];
+  const target = fmt(dns.address.ip, dns.address.port);
+  const out: VerifyCheck[] = [];
+  const app = appUid(c);
+  for (const transport of ['udp', 'tcp'] as const) {
+    const r = await probe.dnsQuery(remote, transport, app);
+    const ok = r.result === 'answered' && r.banner === PROBE_BANNER && r.peer?.[0].replace(/^::ffff:/, '') === remote && r.peer[1] === DNS_PORT;
+    out.push({
+      name: `${name}: ${transport.toUpperCase()} ${DNS_PORT} from uid ${app} reaches ${target}`,
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? `answered by the DNS address, seen as coming from ${fmt(remote, DNS_PORT)}` : `a query to ${fmt(remote, DNS_PORT)} was not redirected (${describeDns(r)})`,
+    });
+  }
+  for (const uid of dnsExemptUids(c)) {
+    // Nothing listens on the peer's port 53, so a query that really went
+    // there is refused (ICMP port unreachable). A timeout is a failure too:
+    // it is what a query redirected in nat but zoned in raw looks like (the
+    // answer never finds its conntrack entry and is dropped).
+    const r = await probe.dnsQuery(remote, 'udp', uid);
+    const ok = r.result === 'refused' || (r.result === 'answered' && r.banner !== PROBE_BANNER);
+    out.push({
+      name: `${name}: uid ${uid} is exempt`,
+      status: ok ? 'pass' : 'fail',
+      detail: ok
+        ? `uid ${uid}'s query went to ${fmt(remote, DNS_PORT)} itself (${r.result})`
+        : `uid ${uid}'s query did not reach ${fmt(remote, DNS_PORT)} (${describeDns(r)}); it was redirected to ${target}, so its DNS would loop or fail`,
+    });
+  }
+  return out;
+}
+
+function describeDns(r: DnsQueryResult): string {
+  if (r.error) return `${r.result}: ${r.error}`;
+  return r.result === 'answered' ? `answered by ${r.peer ? fmt(r.peer[0], r.peer[1]) : '?'} with banner "${r.banner ?? ''}"` : r.result;
 }
 
 async function tproxyChecks(c: MeshConfig, probe: Probe, pod: string, name: string): Promise<VerifyCheck[]> {

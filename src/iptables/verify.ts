@@ -15,14 +15,17 @@
 //    port; a plaintext port is not captured; the proxy cannot dial its own
 //    listener (loop guard);
 //  - ingress mapped: a direct connection to an app port is dropped, a mapped
-//    port is not.
+//    port is not;
+//  - DNS capture: a query (UDP and TCP) from an app uid to an outside
+//    resolver reaches the DNS address, and the UDP answer comes back from
+//    the resolver's address; the proxy uid and dns.meshletUid bypass it.
 // Checks that need the veth peer are skipped, with the reason, when the
 // namespace cannot be created (no CAP_SYS_ADMIN, or no unshare/nsenter).
 // Needs python3 (for IP_TRANSPARENT and SO_ORIGINAL_DST); without it only
 // the rules are checked.
 import type { MeshConfig } from '../config/model.js';
 import type { IptablesDeps } from './deps.js';
-import { parseConnect, probeArgs, type ConnectResult, type ProbeAccept } from './probe-script.js';
+import { parseConnect, parseDnsQuery, probeArgs, type ConnectResult, type ProbeAccept } from './probe-script.js';
 import type { ProcessStarter, StartedProcess } from './process.js';
 import { rulesInPlace } from './ready.js';
 import { observeRouting } from './routing.js';
@@ -66,6 +69,7 @@ export async function runVerify(config: MeshConfig, deps: VerifyDeps): Promise<V
   const ports = probePorts(config);
   const families = v6 ? ['--v4', '--v6'] : ['--v4'];
   let server: StartedProcess | undefined;
+  let dnsServer: StartedProcess | undefined;
   let peer: Peer | string | undefined;
   try {
     if (ports.length > 0) {
@@ -73,7 +77,12 @@ export async function runVerify(config: MeshConfig, deps: VerifyDeps): Promise<V
       const first = await server.waitFor((l) => l.includes('"event"'), 5000);
       if (first.includes('"error"')) throw new Error(`the probe cannot listen on a proxy port (${first}); run --verify before Envoy starts`);
     }
-    const needsPeer = config.ingress.mode !== 'disabled' || config.egress.capture;
+    if (config.dns) {
+      dnsServer = deps.processes.start(python, probeArgs('dns-serve', [config.dns.address.ip, config.dns.address.port, ...(v6 ? ['--v6'] : [])]));
+      const first = await dnsServer.waitFor((l) => l.includes('"event"'), 5000);
+      if (first.includes('"error"')) throw new Error(`the probe cannot listen on the DNS address (${first}); run --verify before meshlet run starts`);
+    }
+    const needsPeer = config.ingress.mode !== 'disabled' || config.egress.capture || config.dns !== undefined;
     peer = needsPeer ? await createPeer(deps.runner, deps.processes, python, v6) : undefined;
     const probe = makeProbe(deps, python, server, typeof peer === 'object' ? peer : undefined);
     checks.push(...(await verifyChecks(config, probe, { v6, peerError: typeof peer === 'string' ? peer : undefined })));
@@ -82,6 +91,7 @@ export async function runVerify(config: MeshConfig, deps: VerifyDeps): Promise<V
   } finally {
     if (typeof peer === 'object') await peer.remove();
     await server?.stop();
+    await dnsServer?.stop();
   }
   return report(checks);
 }
@@ -109,6 +119,12 @@ function makeProbe(deps: VerifyDeps, python: string, server: StartedProcess | un
     peer: peer ? { v4: PEER_NET.podV4, v6: PEER_NET.podV6, remoteV4: PEER_NET.peerV4, remoteV6: PEER_NET.peerV6 } : undefined,
     fromPod: (host, port, asUid) => connect(asUid === undefined ? [] : ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups'], host, port, CONNECT_TIMEOUT_MS),
     fromPeer: (host, port, expectDrop) => connect(peer ? peer.enter : [], host, port, expectDrop ? DROP_TIMEOUT_MS : CONNECT_TIMEOUT_MS),
+    async dnsQuery(host, transport, asUid) {
+      const argv = ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups', python, ...probeArgs('dns-query', [host, 53, transport, CONNECT_TIMEOUT_MS])];
+      const [cmd = python, ...args] = argv;
+      const r = await deps.runner.run(cmd, args, { timeoutMs: CONNECT_TIMEOUT_MS + 5000 });
+      return parseDnsQuery(r.stdout, r.stderr);
+    },
     async waitAccept(match, timeoutMs) {
       if (!server) return undefined;
       const hit = (l: string): boolean => l.includes('"accept"') && match(JSON.parse(l) as ProbeAccept);

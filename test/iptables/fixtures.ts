@@ -59,4 +59,16 @@ export const CASES: Record<string, unknown> = {
     ingress: { mode: 'tproxy', ports: [{ name: 'metrics', port: 7890, policy: 'plaintext' }] },
     egress: { capture: true, routes: [{ name: 'db', listen: '127.137.0.2', remote: 'db-svc' }], exclude: { ports: [5432], cidrs: ['198.18.6.0/24'] } },
   },
+  /** DNS capture alone: meshlet runs as the proxy uid (the default), so only 1337 is exempt. */
+  dns: {
+    ingress: { mode: 'disabled' },
+    egress: { routes: [{ name: 'emoji', listen: '127.137.0.1:8080', remote: 'emoji-svc:8080', names: ['emoji-svc'] }] },
+    dns: { enabled: true },
+  },
+  /** DNS capture with everything else, a custom address and meshlet running as its own uid. */
+  'dns-full': {
+    ingress: { mode: 'tproxy', ports: [{ name: 'metrics', port: 7890, policy: 'plaintext' }] },
+    egress: { capture: true, routes: [{ name: 'db', listen: '127.137.0.2', remote: 'db-svc', names: ['db-svc', 'db.example.test'] }], exclude: { ports: [5432], cidrs: ['198.18.6.0/24'] } },
+    dns: { enabled: true, address: '127.0.0.53:5353', meshletUid: 1500 },
+  },
 };

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import type { Backend } from '../../src/iptables/backend.js';
 import type { IptablesDeps } from '../../src/iptables/deps.js';
-import { parseConnect, probeArgs, type ConnectResult, type ProbeAccept } from '../../src/iptables/probe-script.js';
+import { parseConnect, parseDnsQuery, probeArgs, type ConnectResult, type DnsQueryResult, type ProbeAccept } from '../../src/iptables/probe-script.js';
 import type { StartedProcess } from '../../src/iptables/process.js';
 import { NetLab } from '../helpers/netns.js';
 
@@ -83,6 +83,21 @@ export function acceptsOf(p: StartedProcess): ProbeAccept[] {
   return p.lines.filter((l) => l.includes('"accept"')).map((l) => JSON.parse(l) as ProbeAccept);
 }
 
+/** A DNS responder inside `ns` on `v4:port` and `[v6]:port` (UDP and TCP) that signs its answers with `banner`. */
+export async function serveDns(lab: NetLab, ns: string, v4: string, port: number, v6: string, banner: string): Promise<StartedProcess> {
+  const p = lab.spawn(ns, [PYTHON, ...probeArgs('dns-serve', [v4, port, `--v6=${v6}`, `--banner=${banner}`])]);
+  const first = await p.waitFor((l) => l.includes('"event"'), 5000);
+  if (!first.includes('"ready"')) throw new Error(`dns probe failed: ${first}`);
+  return p;
+}
+
+/** One DNS query from inside `ns` as `uid`, optionally from a fixed source port. */
+export async function queryDns(lab: NetLab, ns: string, host: string, transport: 'udp' | 'tcp', uid: number, sourcePort?: number): Promise<DnsQueryResult> {
+  const args = [host, 53, transport, 2000, ...(sourcePort === undefined ? [] : [sourcePort])];
+  const r = await lab.exec(ns, ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', PYTHON, ...probeArgs('dns-query', args)], { timeoutMs: 7000 });
+  return parseDnsQuery(r.stdout, r.stderr);
+}
+
 /** iptables-save of both families (counters dropped), ip rules, lo addresses and routes. */
 export async function snapshot(lab: NetLab, ns: string, backend: Backend): Promise<string> {
   const parts: string[] = [];
@@ -99,7 +114,7 @@ export async function snapshot(lab: NetLab, ns: string, backend: Backend): Promi
 /** Rules someone else owns, in every table and family meshlet touches. */
 export async function addForeignRules(lab: NetLab, ns: string, backend: Backend): Promise<void> {
   for (const bin of [`iptables-${backend}`, `ip6tables-${backend}`]) {
-    for (const table of ['mangle', 'nat', 'filter']) {
+    for (const table of ['raw', 'mangle', 'nat', 'filter']) {
       await lab.must(ns, [bin, '-t', table, '-N', 'OTHER_CHAIN']);
       await lab.must(ns, [bin, '-t', table, '-A', 'OTHER_CHAIN', '-p', 'udp', '-j', 'RETURN']);
       await lab.must(ns, [bin, '-t', table, '-A', 'OUTPUT', '-p', 'udp', '-j', 'OTHER_CHAIN']);

@@ -76,7 +76,7 @@ describe.skipIf(skip !== undefined).each(BACKENDS)('lifecycle on %s', (backend) 
     expect(await lab.must(bed.pod, ['ip', 'rule'])).not.toMatch(/0x4d4c/);
   });
 
-  it('the dry run is exactly what init applies', async () => {
+  it.each(['full', 'dns-full'])('the dry run is exactly what init applies (%s)', async (name) => {
     const fed: string[] = [];
     const runner = bed.deps(backend).runner;
     const spy: CommandRunner = {
@@ -86,7 +86,7 @@ describe.skipIf(skip !== undefined).each(BACKENDS)('lifecycle on %s', (backend) 
         return runner.run(cmd, args, opts);
       },
     };
-    const c = config(CASES['full']);
+    const c = config(CASES[name]);
     const dry = await runInit(c, { dryRun: true }, { runner: spy, backend });
     expect(fed).toEqual([]);
     expect((await rulesInPlace(c, bed.deps(backend))).ok).toBe(false);

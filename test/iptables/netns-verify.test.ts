@@ -20,7 +20,7 @@ describe.skipIf(skip !== undefined).each(BACKENDS)('verify on %s', (backend) => 
     await lab.cleanup();
   });
 
-  for (const name of ['full', 'mapped', 'capture', 'tproxy-default-plaintext']) {
+  for (const name of ['full', 'mapped', 'capture', 'tproxy-default-plaintext', 'dns', 'dns-full']) {
     it(`${name}: every check passes and nothing is skipped`, async () => {
       const c = config(CASES[name]);
       const r = await runInit(c, { verify: true }, { ...bed.deps(backend), processes: lab.starter(bed.pod) });
@@ -43,6 +43,18 @@ describe.skipIf(skip !== undefined).each(BACKENDS)('verify on %s', (backend) => 
     expect(failed).toContain('rules match the config');
     expect(failed).toContain('IPv4 ingress tproxy: inbound TCP reaches port 15006');
     expect(failed).not.toContain('IPv6 ingress tproxy: inbound TCP reaches port 15006');
+  });
+
+  it('fails, naming the check, when the DNS redirection or an exemption is missing', async () => {
+    const c = config(CASES['dns-full']);
+    await runInit(c, {}, bed.deps(backend));
+    // The IPv6 TCP redirection goes, and uid 1500 loses its exemption.
+    await lab.must(bed.pod, [`ip6tables-${backend}`, '-t', 'nat', '-D', 'MESHLET_DNS', '-p', 'tcp', '-j', 'DNAT', '--to-destination', '[::1]:5353']);
+    await lab.must(bed.pod, [`iptables-${backend}`, '-t', 'nat', '-D', 'MESHLET_DNS', '-m', 'owner', '--uid-owner', '1500', '-j', 'RETURN']);
+    const report = await runVerify(c, { ...bed.deps(backend), processes: lab.starter(bed.pod) });
+    expect(report.ok).toBe(false);
+    const failed = report.checks.filter((x) => x.status === 'fail').map((x) => x.name);
+    expect(failed).toEqual(['rules match the config', 'IPv4 DNS capture: uid 1500 is exempt', 'IPv6 DNS capture: TCP 53 from uid 65534 reaches 127.0.0.53:5353']);
   });
 
   it('fails clearly when a proxy port is already taken', async () => {

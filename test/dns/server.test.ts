@@ -1,0 +1,229 @@
+// meshlet's DNS server in process, on loopback, against a scripted upstream:
+// local answers and forwarding over UDP and TCP (pipelined and split),
+// truncation handed over to TCP, failover, spoofed replies, SERVFAIL, the
+// uid guard, limits, and reloads.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config/validate.js';
+import type { MeshConfig } from '../../src/config/model.js';
+import { DnsService, chooseUpstreams, uidProblem, type DnsDeps } from '../../src/dns/index.js';
+import { frame } from '../../src/dns/frame.js';
+import { parseResolvConf } from '../../src/dns/resolv.js';
+import { RCODE, TYPE } from '../../src/dns/wire.js';
+import { createRootLogger } from '../../src/log.js';
+import { startFakeUpstream, tcpExchange, udpExchange, type FakeUpstream } from './fake-upstream.js';
+import { query, summary } from './helpers.js';
+
+const log = createRootLogger('silent');
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()?.();
+});
+
+async function freePort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const port = s.address().port;
+  s.close();
+  return port;
+}
+
+function configFor(port: number, upstreams: string[], extra: Record<string, unknown> = {}, names = ['emoji-svc']): MeshConfig {
+  const r = validateConfig({
+    ingress: { mode: 'disabled' },
+    egress: { routes: [{ name: 'emoji', listen: '127.137.0.1', remote: 'emoji-svc', names }] },
+    // These tests run as root, playing a meshlet that runs as root.
+    dns: { enabled: true, address: `127.0.0.1:${port}`, ttl: 7, upstreams, meshletUid: 0, ...extra },
+  });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config;
+}
+
+const deps = (resolv = 'search demo.svc.cluster.local\nnameserver 198.18.0.53\noptions ndots:5\n', uid = 0): DnsDeps => ({ readFile: () => resolv, uid: () => uid });
+
+async function start(upstreams: FakeUpstream[] | string[], extra: Record<string, unknown> = {}, opts = {}): Promise<{ svc: DnsService; port: number; config: MeshConfig }> {
+  const port = await freePort();
+  const list = upstreams.map((u) => (typeof u === 'string' ? u : `127.0.0.1:${u.port}`));
+  const config = configFor(port, list, extra);
+  const svc = await DnsService.start(config, log, deps(), { upstreamTimeoutMs: 300, ...opts });
+  cleanups.push(() => svc.close());
+  return { svc, port, config };
+}
+
+async function fake(): Promise<FakeUpstream> {
+  const f = await startFakeUpstream();
+  cleanups.push(() => f.close());
+  return f;
+}
+
+describe('dns server', () => {
+  it('answers route names itself over UDP, IPv4 and IPv6, search-expanded or short', async () => {
+    const up = await fake();
+    const { svc, port } = await start([up]);
+    for (const [host, name] of [['127.0.0.1', 'emoji-svc.demo.svc.cluster.local'], ['::1', 'emoji-svc']] as const) {
+      const r = summary((await udpExchange(host, port, query(name, { id: 99 })))!);
+      expect(r).toMatchObject({ id: 99, rcode: RCODE.NOERROR, aa: true, answers: [{ name, type: TYPE.A, ttl: 7, data: '127.137.0.1' }] });
+    }
+    const aaaa = summary((await udpExchange('127.0.0.1', port, query('emoji-svc', { type: TYPE.AAAA })))!);
+    expect(aaaa).toMatchObject({ rcode: RCODE.NOERROR, answers: [] });
+    expect(up.seen).toEqual([]);
+    expect(svc.stats).toMatchObject({ queries: 3, answered: 3, forwarded: 0 });
+    expect(svc.addresses()).toEqual([`udp 127.0.0.1:${port}`, `udp [::1]:${port}`, `tcp 127.0.0.1:${port}`, `tcp [::1]:${port}`]);
+  });
+
+  it('forwards every other name and relays the reply byte for byte', async () => {
+    const up = await fake();
+    const { svc, port } = await start([up]);
+    const reply = await udpExchange('127.0.0.1', port, query('other-svc.demo.svc.cluster.local', { id: 5, edns: {} }));
+    expect(Buffer.from(reply!).equals(Buffer.from(up.lastReply!))).toBe(true);
+    expect(summary(reply!)).toMatchObject({ id: 5, answers: [{ data: '198.18.9.9' }] });
+    expect(up.seen).toEqual(['udp other-svc.demo.svc.cluster.local']);
+    expect(svc.stats.forwarded).toBe(1);
+  });
+
+  it('serves TCP: pipelined queries in one write, and a query split across writes', async () => {
+    const up = await fake();
+    const { port } = await start([up]);
+    const a = frame(query('emoji-svc', { id: 1 }));
+    const b = frame(query('other-svc', { id: 2 }));
+    const both = Buffer.concat([a, b]);
+    const replies = (await tcpExchange('127.0.0.1', port, [both.subarray(0, 5), both.subarray(5, 40), both.subarray(40)], 2)).map(summary);
+    expect(replies.map((r) => [r.id, r.answers[0]?.data]).sort()).toEqual([
+      [1, '127.137.0.1'],
+      [2, '198.18.9.9'],
+    ]);
+    expect(up.seen).toEqual(['tcp other-svc']);
+  });
+
+  it('a truncated UDP answer reaches the client, which then gets the whole answer over TCP', async () => {
+    const up = await fake();
+    up.behave = (_n, t) => (t === 'udp' ? 'truncate' : 'many');
+    const { port } = await start([up]);
+    const udp = summary((await udpExchange('127.0.0.1', port, query('big.example.test')))!);
+    expect(udp).toMatchObject({ tc: true, answers: [] });
+    const [tcp] = await tcpExchange('127.0.0.1', port, [frame(query('big.example.test'))], 1);
+    expect(tcp!.length).toBeGreaterThan(512);
+    expect(summary(tcp!).answers).toHaveLength(100);
+  });
+
+  it('tries the next resolver when one refuses or stays silent, and ignores a reply with the wrong ID', async () => {
+    const silent = await fake();
+    silent.behave = () => 'silent';
+    const good = await fake();
+    good.behave = () => 'wrong-id-first';
+    const dead = await freePort();
+    const { svc, port } = await start([`127.0.0.1:${dead}`, `127.0.0.1:${silent.port}`, `127.0.0.1:${good.port}`]);
+    const started = Date.now();
+    const r = summary((await udpExchange('127.0.0.1', port, query('other-svc', { id: 77 })))!);
+    expect(r).toMatchObject({ id: 77, answers: [{ data: '198.18.9.9' }] });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(silent.seen).toEqual(['udp other-svc']);
+    // Over TCP too: the dead one refuses the connection.
+    const [t] = await tcpExchange('127.0.0.1', port, [frame(query('other-svc', { id: 78 }))], 1);
+    expect(summary(t!)).toMatchObject({ id: 78, answers: [{ data: '198.18.9.9' }] });
+    expect(svc.stats.errors).toBe(0);
+  });
+
+  it('answers SERVFAIL when no resolver answers in time', async () => {
+    const silent = await fake();
+    silent.behave = () => 'silent';
+    const { svc, port } = await start([silent]);
+    const r = summary((await udpExchange('127.0.0.1', port, query('other-svc', { id: 3, edns: {} })))!);
+    expect(r).toMatchObject({ id: 3, rcode: RCODE.SERVFAIL, question: 'other-svc', opt: { udpSize: 1232 } });
+    expect(svc.stats.errors).toBe(1);
+  });
+
+  it('with more queries in flight than allowed, the rest get SERVFAIL at once', async () => {
+    const silent = await fake();
+    silent.behave = () => 'silent';
+    const { port } = await start([silent], {}, { maxInFlight: 2 });
+    const replies = await Promise.all([1, 2, 3, 4].map((id) => udpExchange('127.0.0.1', port, query(`q${id}.test`, { id }), 2000)));
+    const rcodes = replies.map((r) => summary(r!).rcode);
+    expect(rcodes.filter((c) => c === RCODE.SERVFAIL)).toHaveLength(4);
+    expect(silent.seen.length).toBe(2);
+  });
+
+  it('reloads names, TTL and resolvers without rebinding', async () => {
+    const up1 = await fake();
+    const up2 = await fake();
+    const { svc, port } = await start([up1]);
+    const next = configFor(port, [`127.0.0.1:${up2.port}`], { ttl: 1 }, ['voting-svc']);
+    svc.update(next);
+    expect(summary((await udpExchange('127.0.0.1', port, query('voting-svc')))!).answers).toEqual([{ name: 'voting-svc', type: TYPE.A, ttl: 1, data: '127.137.0.1' }]);
+    expect(summary((await udpExchange('127.0.0.1', port, query('emoji-svc')))!).answers[0]?.data).toBe('198.18.9.9');
+    expect(up2.seen).toEqual(['udp emoji-svc']);
+    expect(svc.names().map(([n]) => n)).toEqual(['voting-svc', 'voting-svc.demo.svc.cluster.local', 'voting-svc.demo.svc.cluster.local.demo.svc.cluster.local']);
+  });
+
+  it('answers garbage with FORMERR or drops it, and keeps serving', async () => {
+    const up = await fake();
+    const { svc, port } = await start([up]);
+    const bad = new Uint8Array(Buffer.from('beef0100000100000000000ac00c00010001', 'hex'));
+    expect(summary((await udpExchange('127.0.0.1', port, bad))!)).toMatchObject({ id: 0xbeef, rcode: RCODE.FORMERR });
+    expect(await udpExchange('127.0.0.1', port, new Uint8Array([1, 2, 3]), 300)).toBeUndefined();
+    const [t] = await tcpExchange('127.0.0.1', port, [frame(bad)], 1);
+    expect(summary(t!).rcode).toBe(RCODE.FORMERR);
+    expect(summary((await udpExchange('127.0.0.1', port, query('emoji-svc')))!).answers).toHaveLength(1);
+    expect(svc.stats).toMatchObject({ dropped: 1, errors: 2, answered: 1 });
+  });
+
+  it('closes a TCP client that pipelines more than allowed, or idles', async () => {
+    const up = await fake();
+    const { port } = await start([up], {}, { limits: { maxConnections: 4, idleMs: 200, maxPipelined: 2 } });
+    const many = Buffer.concat([1, 2, 3, 4].map((id) => frame(query('emoji-svc', { id }))));
+    const closed = await new Promise<number>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => s.write(many));
+      let bytes = 0;
+      s.on('data', (d: Buffer) => (bytes += d.length));
+      s.on('close', () => resolve(bytes));
+    });
+    expect(closed).toBeLessThan(many.length);
+    const started = Date.now();
+    await new Promise<void>((resolve) => net.connect({ host: '127.0.0.1', port }).on('close', () => resolve()).on('error', () => undefined));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+  });
+
+  it('refuses to start on a port that is taken', async () => {
+    const port = await freePort();
+    const squat = dgram.createSocket('udp4');
+    await new Promise<void>((r) => squat.bind(port, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => squat.close(() => r())));
+    await expect(DnsService.start(configFor(port, ['198.18.0.53']), log, deps())).rejects.toThrow(/EADDRINUSE/);
+  });
+});
+
+describe('dns guards', () => {
+  const config = configFor(15053, []);
+
+  it('refuses to run as a uid the rules do not exempt, naming the fix', async () => {
+    expect(uidProblem(config, 0)).toBeUndefined();
+    expect(uidProblem(config, 1337)).toBeUndefined();
+    expect(uidProblem(config, undefined)).toBeUndefined();
+    expect(uidProblem(config, 1000)).toMatch(/uid 1000.*dns.meshletUid: 1000.*meshlet init/);
+    // The default: meshlet runs as the proxy uid, and root is not exempt.
+    expect(uidProblem(configFor(15053, [], { meshletUid: undefined }), 0)).toMatch(/runs as uid 0, but only uid 1337 \(proxy.uid and dns.meshletUid\) bypass/);
+    await expect(DnsService.start(config, log, deps(undefined, 1000))).rejects.toThrow(/bypass the DNS redirection/);
+  });
+
+  it('never forwards to itself: its own address on either family is dropped from the resolvers', () => {
+    const dns = config.dns!;
+    const resolv = parseResolvConf('nameserver 127.0.0.1\nnameserver 198.18.0.53\n');
+    expect(chooseUpstreams({ ...dns, address: { ip: '127.0.0.1', port: 53 } }, resolv)).toEqual({ upstreams: [{ ip: '198.18.0.53', port: 53 }], dropped: [{ ip: '127.0.0.1', port: 53 }] });
+    expect(chooseUpstreams({ ...dns, address: { ip: '127.0.0.53', port: 53 }, upstreams: [{ ip: '::1', port: 53 }] }, resolv).upstreams).toEqual([]);
+    expect(chooseUpstreams(dns, resolv).upstreams).toHaveLength(2);
+  });
+
+  it('reads resolv.conf once at start; a missing file means the local machine, with a warning', async () => {
+    const port = await freePort();
+    const missing: DnsDeps = {
+      readFile: () => {
+        throw new Error('ENOENT');
+      },
+      uid: () => 0,
+    };
+    const svc = await DnsService.start(configFor(port, []), log, missing);
+    cleanups.push(() => svc.close());
+    expect(svc.resolvConf).toEqual({ nameservers: [{ ip: '127.0.0.1', port: 53 }, { ip: '::1', port: 53 }], search: [], ndots: 1 });
+  });
+});
