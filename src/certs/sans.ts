@@ -8,7 +8,7 @@ export interface San {
   value: string;
 }
 
-// Node writes "DNS:a, URI:spiffe://b, IP Address:10.0.0.1" and JSON-quotes a value
+// Node writes "DNS:a, URI:spiffe://b, IP Address:198.18.0.1" and JSON-quotes a value
 // with special characters (DNS:"a,b"), since its fix for CVE-2021-44532.
 const ENTRY = /\s*([A-Za-z][A-Za-z ]*):("(?:[^"\\]|\\.)*"|[^,]*)\s*(?:,|$)/y;
 

@@ -9,11 +9,11 @@ describe('parseSubjectAltName', () => {
     { text: undefined, want: [] },
     { text: 'DNS:emoji-svc', want: [{ type: 'DNS', value: 'emoji-svc' }] },
     {
-      text: 'DNS:a, URI:spiffe://mesh/ns/x, IP Address:10.0.0.1, IP Address:2001:DB8:0:0:0:0:0:1',
+      text: 'DNS:a, URI:spiffe://mesh/ns/x, IP Address:198.18.0.1, IP Address:2001:DB8:0:0:0:0:0:1',
       want: [
         { type: 'DNS', value: 'a' },
         { type: 'URI', value: 'spiffe://mesh/ns/x' },
-        { type: 'IP Address', value: '10.0.0.1' },
+        { type: 'IP Address', value: '198.18.0.1' },
         { type: 'IP Address', value: '2001:DB8:0:0:0:0:0:1' },
       ],
     },
@@ -29,7 +29,7 @@ describe('missingSans', () => {
   beforeAll(async () => {
     const t = await tempDir();
     const pki = await createPki(t.dir);
-    cert = (await pki.issueLeaf({ sans: ['Emoji-Svc', 'spiffe://mesh/ns/default/sa/emoji', '10.1.2.3', '2001:db8::7'] })).cert;
+    cert = (await pki.issueLeaf({ sans: ['Emoji-Svc', 'spiffe://mesh/ns/default/sa/emoji', '198.18.1.3', '2001:db8::7'] })).cert;
     await t.cleanup();
   });
 
@@ -38,7 +38,7 @@ describe('missingSans', () => {
     { expected: ['emoji-svc', 'EMOJI-SVC'], missing: [] },
     { expected: ['spiffe://mesh/ns/default/sa/emoji'], missing: [] },
     { expected: ['spiffe://mesh/ns/default/sa/EMOJI'], missing: ['spiffe://mesh/ns/default/sa/EMOJI'] },
-    { expected: ['10.1.2.3', '2001:DB8:0::7'], missing: [] },
+    { expected: ['198.18.1.3', '2001:DB8:0::7'], missing: [] },
     { expected: ['web-svc', 'emoji-svc', '*.emoji-svc'], missing: ['web-svc', '*.emoji-svc'] },
   ])('$expected', ({ expected, missing }) => {
     expect(missingSans(cert, expected)).toEqual(missing);

@@ -32,7 +32,7 @@ export const FULL: RawConfigInput = {
       { name: 'v4ip', listen: '127.137.0.6:9000', remote: '198.18.0.11:9443' },
     ],
     capture: true,
-    exclude: { ports: [22, 3306], cidrs: ['10.0.0.0/8', '2001:db8:1::/48'] },
+    exclude: { ports: [22, 3306], cidrs: ['198.19.0.0/16', '2001:db8:1::/48'] },
   },
 };
 

@@ -225,7 +225,7 @@ describe('egress capture', () => {
     expect(pass).toEqual([
       { destination_port: 22 },
       { destination_port: 3306 },
-      { prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }, { address_prefix: '2001:db8:1::', prefix_len: 48 }] },
+      { prefix_ranges: [{ address_prefix: '198.19.0.0', prefix_len: 16 }, { address_prefix: '2001:db8:1::', prefix_len: 48 }] },
     ]);
     const passthrough = named(buildClusters(full), CLUSTER.passthrough);
     expect(passthrough['type']).toBe('ORIGINAL_DST');
