@@ -29,7 +29,7 @@ export function snapshotFor(config: MeshConfig, certs: CertState): Snapshot {
  */
 function restartOnlyChange(prev: MeshConfig, next: MeshConfig): string | undefined {
   if (JSON.stringify(generateRules(prev)) !== JSON.stringify(generateRules(next))) {
-    return 'this edit changes the iptables rules (ingress mode, plaintext or mapped ports, capture, exclusions, portless routes or proxy ports), which only `meshlet init` applies; restart the pod to apply it';
+    return 'this edit changes the iptables rules (ingress mode, plaintext or mapped ports, capture, exclusions, portless routes, DNS capture or proxy ports), which only `meshlet init` applies; restart the pod to apply it';
   }
   const boot = (c: MeshConfig): string => renderBootstrap(buildBootstrap(c, { nodeId: '', cluster: '' }));
   if (boot(prev) !== boot(next)) return "this edit changes Envoy's bootstrap (admin address or xDS socket); restart the pod to apply it";
