@@ -30,7 +30,7 @@ export function replyTo(q: Message, addresses: string[], tc = false): Uint8Array
 }
 
 export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstream> {
-  const udp = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  let udp = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const tcp = net.createServer();
   const conns = new Set<net.Socket>();
   const fake: FakeUpstream = {
@@ -56,7 +56,8 @@ export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstrea
     fake.lastReply = reply;
     send(reply);
   };
-  udp.on('message', (msg, rinfo) => respond(new Uint8Array(msg), 'udp', (b) => udp.send(b, rinfo.port, rinfo.address)));
+  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => respond(new Uint8Array(msg), 'udp', (b) => udp.send(b, rinfo.port, rinfo.address));
+  udp.on('message', onMessage);
   tcp.on('connection', (s) => {
     conns.add(s);
     s.on('close', () => conns.delete(s));
@@ -66,14 +67,28 @@ export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstrea
       for (const m of reader.push(chunk)) respond(m, 'tcp', (b) => s.write(frame(b)));
     });
   });
-  await new Promise<void>((r) => udp.bind(0, host, () => r()));
-  const port = udp.address().port;
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, host, () => resolve());
-  });
-  fake.port = port;
-  return fake;
+  // DNS serves UDP and TCP on one port. The ephemeral UDP port may already be
+  // held by some TCP socket; then take another UDP port and try again.
+  for (let attempt = 0; ; attempt++) {
+    await new Promise<void>((r) => udp.bind(0, host, () => r()));
+    const port = udp.address().port;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, host, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      fake.port = port;
+      return fake;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw err;
+      await new Promise<void>((r) => udp.close(() => r()));
+      udp = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      udp.on('message', onMessage);
+    }
+  }
 }
 
 /** One query over UDP from a fresh socket; the reply bytes, or undefined after `timeoutMs`. */
