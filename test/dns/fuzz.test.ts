@@ -13,7 +13,7 @@ import { RCODE, decodeMessage } from '../../src/dns/wire.js';
 import { validateConfig } from '../../src/config/validate.js';
 import type { EgressRoute } from '../../src/config/model.js';
 import { createRootLogger } from '../../src/log.js';
-import { prng, query, summary } from './helpers.js';
+import { freeDnsPort, prng, query, summary } from './helpers.js';
 import { startFakeUpstream, udpExchange, type FakeUpstream } from './fake-upstream.js';
 
 const SEED = 0x6d657368; // "mesh"
@@ -100,10 +100,7 @@ describe('dns fuzz', () => {
 
     beforeAll(async () => {
       up = await startFakeUpstream();
-      const probe = dgram.createSocket('udp4');
-      await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
-      port = probe.address().port;
-      probe.close();
+      port = await freeDnsPort();
       const r = validateConfig({
         ingress: { mode: 'disabled' },
         egress: { routes: [{ name: 'emoji', listen: '127.137.0.1', remote: 'emoji-svc', names: ['emoji-svc', 'a'] }] },

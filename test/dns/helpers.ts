@@ -59,3 +59,27 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * A loopback port free for both UDP and TCP right now (DNS binds both): an
+ * ephemeral TCP port that UDP can also bind, tried a few times.
+ */
+export async function freeDnsPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const dgram = await import('node:dgram');
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const tcp = createServer();
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+    const address = tcp.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const udp = dgram.createSocket('udp4');
+    const ok = await new Promise<boolean>((r) => {
+      udp.once('error', () => r(false));
+      udp.bind(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) udp.close();
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (ok) return port;
+  }
+  throw new Error('no port free for both UDP and TCP on 127.0.0.1');
+}

@@ -13,7 +13,7 @@ import { parseResolvConf } from '../../src/dns/resolv.js';
 import { RCODE, TYPE } from '../../src/dns/wire.js';
 import { createRootLogger } from '../../src/log.js';
 import { startFakeUpstream, tcpExchange, udpExchange, type FakeUpstream } from './fake-upstream.js';
-import { query, summary } from './helpers.js';
+import { freeDnsPort, query, summary } from './helpers.js';
 
 const log = createRootLogger('silent');
 const cleanups: (() => Promise<void>)[] = [];
@@ -21,13 +21,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  s.close();
-  return port;
-}
+const freePort = freeDnsPort;
 
 function configFor(port: number, upstreams: string[], extra: Record<string, unknown> = {}, names = ['emoji-svc']): MeshConfig {
   const r = validateConfig({
