@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { MeshConfig } from '../config/model.js';
 import { loadCerts } from '../certs/index.js';
 import { AdsServer } from '../xds/server.js';
 import { TYPE_URL } from '../xds/protos.js';
@@ -245,8 +246,22 @@ export class Meshlet {
         return { names: [...lds.resources.keys()], version: lds.version };
       },
       adminUrl: this.adminUrl,
-      ...(this.opts.skipIptablesCheck ? {} : { rules: () => rulesReady(config) }),
+      ...(this.opts.skipIptablesCheck ? {} : { rules: () => this.rulesCached(config) }),
     });
+  }
+
+  private rulesOk: { config: MeshConfig; at: number } | undefined;
+
+  /**
+   * Reading the rules spawns iptables-save per family; a probe polling /ready
+   * should not do that many times a second. Only a positive answer is kept,
+   * and only briefly, so a missing rule still shows within seconds.
+   */
+  private async rulesCached(config: MeshConfig): Promise<{ ok: boolean; missing: string[] }> {
+    if (this.rulesOk?.config === config && Date.now() - this.rulesOk.at < 5_000) return { ok: true, missing: [] };
+    const r = await rulesReady(config);
+    this.rulesOk = r.ok ? { config, at: Date.now() } : undefined;
+    return r;
   }
 
   xdsView(): unknown {
