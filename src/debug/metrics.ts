@@ -94,7 +94,22 @@ export class Metrics {
   readonly ready = new Gauge('meshlet_ready', '1 when iptables are in place, Envoy ACKed every type and its listeners are active');
   readonly changeToAck = new Histogram('meshlet_change_to_ack_seconds', 'Time from a config or certificate change to Envoy ACKing it', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
 
-  render(): string {
-    return `${[this.pushes, this.acks, this.nacks, this.reloads, this.reloadErrors, this.envoyRestarts, this.ready, this.changeToAck].map((m) => m.render()).join('\n')}\n`;
+  private readonly collectors: (() => string)[] = [];
+
+  /** Metrics another component keeps itself (the DNS server's counters), rendered on each scrape. */
+  addCollector(render: () => string): void {
+    this.collectors.push(render);
   }
+
+  render(): string {
+    const own = [this.pushes, this.acks, this.nacks, this.reloads, this.reloadErrors, this.envoyRestarts, this.ready, this.changeToAck].map((m) => m.render());
+    return `${[...own, ...this.collectors.map((c) => c())].join('\n')}\n`;
+  }
+}
+
+/** Prometheus text for a set of counters kept as plain numbers, one label per key. */
+export function renderCounters(name: string, help: string, label: string, values: Readonly<Record<string, number>>): string {
+  const c = new Counter(name, help);
+  for (const [k, v] of Object.entries(values)) c.inc({ [label]: k }, v);
+  return c.render();
 }

@@ -16,7 +16,7 @@ import { TYPE_URL } from '../xds/protos.js';
 import { typeOf, type Snapshot } from '../xds/snapshot.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { EnvoySupervisor } from '../envoy/supervisor.js';
-import { Metrics } from '../debug/metrics.js';
+import { Metrics, renderCounters } from '../debug/metrics.js';
 import { startDebugServer } from '../debug/server.js';
 import { redact } from '../debug/redact.js';
 import { FileWatcher } from '../reload/watcher.js';
@@ -82,6 +82,8 @@ export class Meshlet {
     const { config } = this.desired;
     // DNS first: a uid the rules do not exempt, or a taken port, fails before anything starts (docs/dns.md).
     if (config.dns) this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
+    const dns = this.dns;
+    if (dns) this.metrics.addCollector(() => renderCounters('meshlet_dns_queries_total', 'DNS queries by outcome: answered (route names), forwarded, errors, dropped, loops', 'outcome', outcomes(dns.stats)));
     await this.ads.listen();
     await this.handSocketToProxy();
     await this.writeBootstrap();
@@ -284,6 +286,10 @@ export class Meshlet {
     await this.ads.close();
     await this.dns?.close();
   }
+}
+
+function outcomes(s: DnsService['stats']): Record<string, number> {
+  return { answered: s.answered, forwarded: s.forwarded, errors: s.errors, dropped: s.dropped, loops: s.loops };
 }
 
 function short(typeUrl: string): string {

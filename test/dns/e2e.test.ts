@@ -337,6 +337,13 @@ describe.skipIf(skip !== undefined)('egress capture through DNS, end to end', ()
     expect(forwarded).toContain('other-svc.demo.svc.cluster.local');
     expect(forwarded).toContain('nope-svc.demo.svc.cluster.local');
     expect(a.output.join('')).toMatch(/"qname":"other-svc.demo.svc.cluster.local".*"ok":true,"msg":"dns: forwarded"/);
+    // Both outcomes are counted on meshlet's /metrics.
+    const scrape = "import urllib.request\nprint(urllib.request.urlopen('http://127.0.0.1:15020/metrics', timeout=2).read().decode())";
+    const metrics = (await lab.must(a.ns, [PYTHON, '-c', scrape])).split('\n');
+    const count = (outcome: string): number => Number(metrics.find((l) => l.startsWith(`meshlet_dns_queries_total{outcome="${outcome}"}`))?.split(' ')[1] ?? -1);
+    expect(count('answered')).toBeGreaterThanOrEqual(2);
+    expect(count('forwarded')).toBeGreaterThanOrEqual(2);
+    expect(count('loops')).toBe(0);
   });
 
   it('the app dials emoji-svc:8080 by name and reaches pod B over mTLS; the link carries TLS only', async () => {
