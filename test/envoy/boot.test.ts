@@ -2,7 +2,8 @@
 // addresses (transparent ones included) and goes active.
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CertState } from '../../src/certs/types.js';
 import { buildStaticBootstrap } from '../../src/envoy/bootstrap.js';
 import type { JsonObject } from '../../src/xds/protos.js';
 import { startEnvoy, tmpDir, type EnvoyHandle } from '../helpers/envoy.js';
@@ -18,9 +19,12 @@ interface ListenerStatus {
 
 describe.skipIf(!canUseNetns())('a static bootstrap boots in a real Envoy', () => {
   const dir = tmpDir('meshlet-boot-');
-  const ca = createTmpCa(path.join(dir, 'pki'));
-  const certs = ca.certState(ca.issue('workload'));
+  let certs: CertState;
   const cleanup: (() => Promise<void> | void)[] = [];
+  beforeAll(async () => {
+    const ca = await createTmpCa(path.join(dir, 'pki'));
+    certs = ca.certState(await ca.issue('workload'));
+  });
   afterAll(async () => {
     for (const f of cleanup.reverse()) await f();
     rmSync(dir, { recursive: true, force: true });

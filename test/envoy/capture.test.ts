@@ -39,8 +39,8 @@ describe.skipIf(!canUseNetns())('egress capture through a real Envoy', () => {
       ns.exec(tool, ['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-m', 'owner', '--uid-owner', String(APP_UID), '-j', 'REDIRECT', '--to-ports', String(config.proxy.outboundPort)]);
     }
 
-    const ca = createTmpCa(path.join(dir, 'pki'));
-    const backend = ca.issue('backend', { sans: ['spiffe://mesh.test/backend'] });
+    const ca = await createTmpCa(path.join(dir, 'pki'));
+    const backend = await ca.issue('backend', { sans: ['spiffe://mesh.test/backend'] });
     const servers = await Peer.start(ns);
     await servers.serve('backend', 8443, { cert: backend.certPath, key: backend.keyPath, ca: ca.caPath });
     await servers.app(9000);
@@ -48,7 +48,7 @@ describe.skipIf(!canUseNetns())('egress capture through a real Envoy', () => {
     app = await Peer.start(ns, { uid: APP_UID });
 
     const bootstrap: JsonObject = {
-      ...buildStaticBootstrap(config, ca.certState(ca.issue('workload'))),
+      ...buildStaticBootstrap(config, ca.certState(await ca.issue('workload'))),
       admin: { address: { pipe: { path: path.join(dir, 'admin.sock') } } },
     };
     envoy = await startEnvoy({ bootstrap, dir, netns: ns.name, listeners: ['meshlet-outbound'] });

@@ -45,7 +45,7 @@ describe.skipIf(!canUseNetns())('tproxy ingress through a real Envoy', () => {
   const nss: Netns[] = [];
   let envoy: EnvoyHandle | undefined;
   let client: Peer;
-  let ca: ReturnType<typeof createTmpCa>;
+  let ca: Awaited<ReturnType<typeof createTmpCa>>;
   let leaf: Record<'client' | 'other' | 'stranger', Leaf>;
   const as = (who: keyof typeof leaf | 'none'): TlsDial =>
     who === 'none' ? { ca: ca.caPath } : { ca: ca.caPath, cert: leaf[who].certPath, key: leaf[who].keyPath };
@@ -70,18 +70,18 @@ describe.skipIf(!canUseNetns())('tproxy ingress through a real Envoy', () => {
     tproxyRules(pod, 'iptables');
     tproxyRules(pod, 'ip6tables');
 
-    ca = createTmpCa(path.join(dir, 'pki'));
-    const other = createTmpCa(path.join(dir, 'other-pki'), 'other-ca');
+    ca = await createTmpCa(path.join(dir, 'pki'));
+    const other = await createTmpCa(path.join(dir, 'other-pki'), 'other-ca');
     leaf = {
-      client: ca.issue('client', { sans: ['spiffe://mesh.test/client'] }),
-      other: ca.issue('other', { sans: ['spiffe://mesh.test/other'] }),
-      stranger: other.issue('stranger', { sans: ['spiffe://mesh.test/client'] }),
+      client: await ca.issue('client', { sans: ['spiffe://mesh.test/client'] }),
+      other: await ca.issue('other', { sans: ['spiffe://mesh.test/other'] }),
+      stranger: await other.issue('stranger', { sans: ['spiffe://mesh.test/client'] }),
     };
     const app = await Peer.start(pod);
     for (const p of APP_PORTS) await app.app(p);
     client = await Peer.start(peerNs);
 
-    const certs = ca.certState(ca.issue('pod', { sans: ['spiffe://mesh.test/pod'] }));
+    const certs = ca.certState(await ca.issue('pod', { sans: ['spiffe://mesh.test/pod'] }));
     const bootstrap: JsonObject = { ...buildStaticBootstrap(config, certs), admin: { address: { pipe: { path: path.join(dir, 'admin.sock') } } } };
     envoy = await startEnvoy({ bootstrap, dir, netns: pod.name, listeners: ['meshlet-inbound'] });
   });

@@ -45,10 +45,10 @@ describe.skipIf(!canUseNetns())('portless egress routes through a real Envoy', (
     ns.ip(['addr', 'add', `${REMOTE_V6}/128`, 'dev', 'lo', 'nodad']);
     for (const ip of PORTLESS_IPS) ns.exec('iptables', ['-t', 'nat', '-A', 'OUTPUT', '-d', ip, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(config.proxy.portlessEgressPort)]);
 
-    const ca = createTmpCa(path.join(dir, 'pki'));
-    const workload = ca.issue('workload', { sans: ['spiffe://mesh.test/workload'] });
-    const backendA = ca.issue('backend-a', { sans: ['backend-a.mesh.test', 'backend.mesh.test', 'spiffe://mesh.test/backend-a'] });
-    const backendB = ca.issue('backend-b', { sans: ['backend-b.mesh.test', 'backend.mesh.test', 'spiffe://mesh.test/backend-b'] });
+    const ca = await createTmpCa(path.join(dir, 'pki'));
+    const workload = await ca.issue('workload', { sans: ['spiffe://mesh.test/workload'] });
+    const backendA = await ca.issue('backend-a', { sans: ['backend-a.mesh.test', 'backend.mesh.test', 'spiffe://mesh.test/backend-a'] });
+    const backendB = await ca.issue('backend-b', { sans: ['backend-b.mesh.test', 'backend.mesh.test', 'spiffe://mesh.test/backend-b'] });
 
     app = await Peer.start(ns);
     await app.serve('backend-a', P1, { cert: backendA.certPath, key: backendA.keyPath, ca: ca.caPath });

@@ -11,8 +11,8 @@ import { DISABLED, FULL, MAPPED, meshConfig } from './configs.js';
 
 const dir = tmpDir('meshlet-validate-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const ca = createTmpCa(dir);
-const certs = ca.certState(ca.issue('workload', { sans: ['spiffe://mesh.test/ns/a/sa/workload'] }));
+const ca = await createTmpCa(dir);
+const certs = ca.certState(await ca.issue('workload', { sans: ['spiffe://mesh.test/ns/a/sa/workload'] }));
 
 async function expectValid(bootstrap: JsonObject): Promise<void> {
   const r = await validateBootstrap(bootstrap, tmpDir('meshlet-validate-run-'));

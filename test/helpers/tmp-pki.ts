@@ -1,14 +1,14 @@
-// A throwaway CA and leaf certificates made with openssl, for tests only:
-// ECDSA P-256 keys in PKCS#8, as Contrast's Initializer writes them.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+// A throwaway CA whose leaves are also written to files, for tests whose
+// peers (TLS servers in other processes) read certificates from paths. The
+// certificates come from the one in-process PKI, src/devpki.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CertState } from '../../src/certs/types.js';
+import { createPki } from '../../src/devpki/pki.js';
 
 export interface Leaf {
   name: string;
+  /** The chain (leaf, then intermediate), as a TLS server presents it. */
   certPath: string;
   keyPath: string;
   certPem: string;
@@ -16,53 +16,31 @@ export interface Leaf {
 }
 
 export interface IssueOptions {
-  /** SAN values; "a:b" becomes URI, an IP literal IP, anything else DNS. Default: [name]. */
+  /** SAN values; "a://b" becomes URI, an IP literal IP, anything else DNS. Default: [name]. */
   sans?: string[];
-  days?: number;
 }
 
 export interface TmpCa {
   dir: string;
   caPath: string;
   caPem: string;
-  issue(name: string, opts?: IssueOptions): Leaf;
+  issue(name: string, opts?: IssueOptions): Promise<Leaf>;
   /** The CertState meshlet would serve for `leaf` under this CA. */
   certState(leaf: Leaf): CertState;
 }
 
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function sanEntry(v: string): string {
-  if (isIP(v) !== 0) return `IP:${v}`;
-  return v.includes(':') ? `URI:${v}` : `DNS:${v}`;
-}
-
-function newKey(keyPath: string): void {
-  openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath]);
-}
-
-export function createTmpCa(dir: string, name = 'meshlet-test-ca'): TmpCa {
+export async function createTmpCa(dir: string, name = 'meshlet-test-ca'): Promise<TmpCa> {
   mkdirSync(dir, { recursive: true });
-  const caKey = path.join(dir, `${name}.key`);
+  const pki = await createPki(dir, { name });
   const caPath = path.join(dir, `${name}.pem`);
-  newKey(caKey);
-  openssl(['req', '-x509', '-new', '-key', caKey, '-out', caPath, '-days', '2', '-subj', `/CN=${name}`]);
-  const caPem = readFileSync(caPath, 'utf8');
-
-  const issue = (leafName: string, opts: IssueOptions = {}): Leaf => {
-    const base = path.join(dir, leafName);
-    const keyPath = `${base}.key`;
-    const certPath = `${base}.pem`;
-    newKey(keyPath);
-    openssl(['req', '-new', '-key', keyPath, '-out', `${base}.csr`, '-subj', `/CN=${leafName}`]);
-    const sans = (opts.sans ?? [leafName]).map(sanEntry).join(',');
-    writeFileSync(`${base}.ext`, `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`);
-    openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', caPath, '-CAkey', caKey, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-      '-days', String(opts.days ?? 1), '-extfile', `${base}.ext`, '-out', certPath]);
-    return { name: leafName, certPath, keyPath, certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
+  writeFileSync(caPath, pki.caPem);
+  const issue = async (leafName: string, opts: IssueOptions = {}): Promise<Leaf> => {
+    const leaf = await pki.issueLeaf({ sans: opts.sans ?? [leafName], commonName: leafName });
+    const certPath = path.join(dir, `${leafName}.pem`);
+    const keyPath = path.join(dir, `${leafName}.key`);
+    writeFileSync(certPath, leaf.chainPem);
+    writeFileSync(keyPath, leaf.keyPem, { mode: 0o600 });
+    return { name: leafName, certPath, keyPath, certPem: leaf.chainPem, keyPem: leaf.keyPem };
   };
-
-  return { dir, caPath, caPem, issue, certState: (leaf) => ({ caPem, chainPem: leaf.certPem, keyPem: leaf.keyPem }) };
+  return { dir, caPath, caPem: pki.caPem, issue, certState: (leaf) => ({ caPem: pki.caPem, chainPem: leaf.certPem, keyPem: leaf.keyPem }) };
 }
