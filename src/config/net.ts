@@ -43,10 +43,6 @@ export function splitHostPort(s: string): { host: string; port?: string } | stri
   return { host: s.slice(0, i), port: s.slice(i + 1) };
 }
 
-export function ipv4ToInt(ip: string): number {
-  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-}
-
 export function isIn127(ip: string): boolean {
   return isIP(ip) === 4 && ip.startsWith('127.');
 }

@@ -3,7 +3,8 @@
 // https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/bootstrap/v3/bootstrap.proto
 import type { CertState } from '../certs/types.js';
 import type { MeshConfig } from '../config/model.js';
-import type { Json, JsonObject } from '../xds/protos.js';
+import type { JsonObject } from '../xds/protos.js';
+import { canonicalJson } from '../xds/version.js';
 import { buildResources, CLUSTER } from '../xds/builders/index.js';
 import { socketAddress } from '../xds/builders/envoy-json.js';
 
@@ -77,12 +78,8 @@ export function buildStaticBootstrap(config: MeshConfig, certs: CertState, opts:
   };
 }
 
-/** Recursively sorts object keys, so equal content always serializes to equal bytes. */
-export function canonical(value: Json): Json {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k] as Json)]));
-}
+/** Recursively sorts object keys, so equal content always serializes to equal bytes (shared with the snapshot). */
+export const canonical = canonicalJson;
 
 export function renderBootstrap(json: JsonObject): string {
   return `${JSON.stringify(canonical(json), null, 2)}\n`;
