@@ -8,7 +8,7 @@ import type { Command } from './main.js';
 export const checkCommand: Command = {
   options: { 'skip-certs': { type: 'boolean' } },
   run(values) {
-    const { config, source, warnings } = loadConfig(values['config'] as string | undefined);
+    const { config, source, warnings, trust } = loadConfig(values['config'] as string | undefined);
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     let certs: ReturnType<typeof describeCerts> | undefined;
     if (!values['skip-certs']) {
@@ -22,10 +22,11 @@ export const checkCommand: Command = {
       }
     }
     if (values['json']) {
-      process.stdout.write(`${JSON.stringify({ source, config, certs: certs ?? null }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ source, trust, config, certs: certs ?? null }, null, 2)}\n`);
       return Promise.resolve(0);
     }
     process.stdout.write(`config OK (${source})\n`);
+    process.stdout.write(`config trust: ${trust.mode}: ${trust.detail}${trust.sha256 ? ` (sha256 ${trust.sha256}${trust.version !== undefined ? `, version ${trust.version}` : ''})` : ''}\n`);
     for (const line of describeConfig(config)) process.stdout.write(`${line}\n`);
     const leaf = certs?.leaf;
     if (leaf) process.stdout.write(`certificate: ${leaf.subject}, SANs ${leaf.sans.join(', ')}, ${leaf.keyType}, valid until ${leaf.notAfter}, chains to the mesh CA\n`);

@@ -13,6 +13,7 @@ export interface Command {
 
 const COMMON = {
   config: { type: 'string' },
+  'config-sha256': { type: 'string' },
   json: { type: 'boolean' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'wait-ready': async () => (await import('./wait-ready.js')).waitReadyCommand,
   dump: async () => (await import('./wait-ready.js')).dumpCommand,
   'dev-pki': async () => (await import('./dev-pki.js')).devPkiCommand,
+  sign: async () => (await import('./sign.js')).signCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -52,10 +54,25 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (typeof parsed.values['log-level'] === 'string') process.env['MESHLET_LOG_LEVEL'] = parsed.values['log-level'];
+    pinFromArgs(parsed.values['config-sha256']);
     return await cmd.run(parsed.values, parsed.positionals);
   } catch (err) {
     return reportError(err);
   }
+}
+
+/**
+ * --config-sha256 is the args form of MESHLET_CONFIG_SHA256 (both are covered
+ * by a pod's policy); the loader reads the environment, so the flag lands
+ * there. Two different pins are a mistake, not a choice.
+ */
+function pinFromArgs(pin: unknown): void {
+  if (typeof pin !== 'string') return;
+  const env = process.env['MESHLET_CONFIG_SHA256'];
+  if (env !== undefined && env.trim().toLowerCase() !== pin.trim().toLowerCase()) {
+    throw new UsageError(`--config-sha256 ${pin} differs from MESHLET_CONFIG_SHA256 ${env}; pin the config once`);
+  }
+  process.env['MESHLET_CONFIG_SHA256'] = pin;
 }
 
 function reportError(err: unknown): number {

@@ -24,13 +24,21 @@ Commands:
   dump        Show the xDS snapshot, ACK/NACK state and readiness [--json]
   dev-pki     Write a throwaway mesh CA and workload certificate for local tries
               --out DIR [--san NAME ...]
+  sign        Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY
+              --key KEY.pem [--out FILE.sig] CONFIG | --key KEY.pem --print-pubkey
   version     Print meshlet's version
 
 Common options:
-  --config FILE   Config file (YAML). Without it, meshlet reads Contrast's
+  --config FILE   Config file (YAML). Without it, meshlet reads the YAML from
+                  MESHLET_CONFIG if set, else Contrast's
                   CONTRAST_INGRESS_PROXY_CONFIG / CONTRAST_EGRESS_PROXY_CONFIG /
                   CONTRAST_ADMIN_PORT (or the older EDG_* names) if any is set,
                   else /etc/meshlet/config.yaml
+  --config-sha256 HEX
+                  Refuse a config file whose SHA-256 differs (same as
+                  MESHLET_CONFIG_SHA256). With MESHLET_CONFIG_PUBKEY, updates
+                  must be signed (meshlet sign) and raise "version:".
+                  docs/threat-model.md
   --json          Machine-readable output
   --log-level L   trace|debug|info|warn|error (or MESHLET_LOG_LEVEL)
   -h, --help      This help

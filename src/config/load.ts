@@ -1,11 +1,13 @@
-// Reads the config from a YAML file, or from Contrast's environment variables
-// when no file is given.
+// Reads the config from a YAML file, from MESHLET_CONFIG, or from Contrast's
+// environment variables when no file is given.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
 import { validateConfig } from './validate.js';
 import { contrastToRaw, hasContrastEnv } from './contrast.js';
 import type { MeshConfig } from './model.js';
+import { admitPinnedFile, hasPins, readPins, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
 
@@ -16,6 +18,10 @@ export interface LoadedConfig {
   /** The file to watch for reloads, when the config came from one. */
   file?: string;
   warnings: string[];
+  /** What vouches for the config (src/config/trust.ts). */
+  trust: ConfigTrust;
+  /** For a pinned file: decides which updates may be applied while running. */
+  gate?: ConfigGate;
 }
 
 export function parseYaml(text: string, source: string): unknown {
@@ -53,24 +59,66 @@ export function loadConfigFile(path: string): MeshConfig {
 export const NO_CONFIG_SOURCE = `defaults (no --config, no ${DEFAULT_CONFIG_PATH}, no CONTRAST_* variables)`;
 
 /**
- * The config file if one is given; otherwise Contrast's environment variables
+ * MESHLET_CONFIG (the YAML in the environment) if set; the config file if one
+ * is given, checked against MESHLET_CONFIG_SHA256 / MESHLET_CONFIG_PUBKEY when
+ * set (src/config/trust.ts); otherwise Contrast's environment variables
  * if any is set; otherwise the default file path; and when that does not
  * exist either, Contrast's meaning of a pod without mesh annotations (its
  * variables are only set for non-empty annotations): mTLS on every inbound
  * port, no egress routes.
  */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  if (path !== undefined) return { config: loadConfigFile(path), source: path, file: path, warnings: [] };
+  const inEnv = env[TRUST_ENV.config];
+  if (inEnv !== undefined) return loadFromEnvYaml(inEnv, path, env);
+  if (path !== undefined) return loadFile(path, env);
   if (hasContrastEnv(env)) {
     const { raw, warnings, errors, source } = contrastToRaw(env);
     const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
     if (errors.length > 0 || !result.ok) throw new ConfigInvalidError(source, [...errors, ...(result.ok ? [] : result.errors)]);
-    return { config: result.config, source, warnings };
+    return { config: result.config, source, warnings, trust: { mode: 'policy-env', detail: "in the pod's environment, which its policy covers; a change rolls the pod", reloads: 'refused' } };
   }
   if (!existsSync(DEFAULT_CONFIG_PATH)) {
     const result = validateConfig({});
     if (!result.ok) throw new ConfigInvalidError(NO_CONFIG_SOURCE, result.errors);
-    return { config: result.config, source: NO_CONFIG_SOURCE, warnings: [`${NO_CONFIG_SOURCE}: using Contrast's meaning of a pod without mesh annotations, mTLS on every inbound port and no egress routes`] };
+    return {
+      config: result.config,
+      source: NO_CONFIG_SOURCE,
+      warnings: [`${NO_CONFIG_SOURCE}: using Contrast's meaning of a pod without mesh annotations, mTLS on every inbound port and no egress routes`],
+      trust: { mode: 'defaults', detail: "meshlet's built-in defaults", reloads: 'refused' },
+    };
   }
-  return { config: loadConfigFile(DEFAULT_CONFIG_PATH), source: DEFAULT_CONFIG_PATH, file: DEFAULT_CONFIG_PATH, warnings: [] };
+  return loadFile(DEFAULT_CONFIG_PATH, env);
+}
+
+/** A config file: checked against the pins when there are any. */
+function loadFile(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
+  const pins = readPins(env);
+  if (!hasPins(pins)) {
+    const trust = unpinnedFileTrust(path);
+    const config = loadConfigFile(path);
+    return { config, source: path, file: path, warnings: trust.mode === 'volume' ? [`${path}: ${trust.detail}`] : [], trust };
+  }
+  const { text, gate, trust } = admitPinnedFile(path, pins);
+  return { config: loadConfigText(text, path), source: path, file: path, warnings: [], trust, gate };
+}
+
+/** MESHLET_CONFIG: the YAML itself in the environment, covered by the pod's policy. */
+function loadFromEnvYaml(text: string, path: string | undefined, env: NodeJS.ProcessEnv): LoadedConfig {
+  const source = `environment (${TRUST_ENV.config})`;
+  const clash = [
+    path !== undefined ? `--config ${path}` : undefined,
+    hasContrastEnv(env) ? 'CONTRAST_*/EDG_* variables' : undefined,
+    env[TRUST_ENV.sha256] !== undefined ? TRUST_ENV.sha256 : undefined,
+    env[TRUST_ENV.pubkey] !== undefined ? TRUST_ENV.pubkey : undefined,
+  ].filter((x): x is string => x !== undefined);
+  if (clash.length > 0) {
+    throw new ConfigInvalidError(source, [{ path: TRUST_ENV.config, value: clash.join(', '), rule: `is set together with ${clash.join(' and ')}; give the config one way only (the pins apply to a file, not to ${TRUST_ENV.config})` }]);
+  }
+  if (text.trim() === '') throw new ConfigInvalidError(source, [{ path: TRUST_ENV.config, value: text, rule: 'is set but empty; unset it, or give the YAML config' }]);
+  return {
+    config: loadConfigText(text, source),
+    source,
+    warnings: [],
+    trust: { mode: 'policy-env', detail: "the YAML is in the pod's environment, which its policy covers; a change rolls the pod", sha256: createHash('sha256').update(text).digest('hex'), reloads: 'refused' },
+  };
 }

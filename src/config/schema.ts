@@ -45,6 +45,12 @@ const egressRoute = z.strictObject({
 
 export const configSchema = z
   .strictObject({
+    version: z
+      .int()
+      .min(0)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .describe('The config\'s version. Required when MESHLET_CONFIG_PUBKEY is set: a signed update is applied only with a higher version than the one in use (docs/threat-model.md)'),
     certs: z
       .strictObject({
         ca: z.string().min(1).default(`${CONTRAST_CERT_DIR}/mesh-ca.pem`),

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { ConfigGate } from '../config/trust.js';
 import type { MeshConfig } from '../config/model.js';
 import { loadCerts } from '../certs/index.js';
 import { AdsServer } from '../xds/server.js';
@@ -84,6 +85,8 @@ export class Meshlet {
     if (config.dns) this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
     const dns = this.dns;
     if (dns) this.metrics.addCollector(() => renderCounters('meshlet_dns_queries_total', 'DNS queries by outcome: answered (route names), forwarded, errors, dropped, loops', 'outcome', outcomes(dns.stats)));
+    const gate = this.opts.loaded.gate;
+    if (gate) this.metrics.addCollector(() => renderCounters('meshlet_config_updates_refused_total', "Config file updates refused because the pod's policy does not cover them, by reason", 'reason', Object.fromEntries(gate.refused)));
     await this.ads.listen();
     await this.handSocketToProxy();
     await this.writeBootstrap();
@@ -113,7 +116,8 @@ export class Meshlet {
       ...(this.opts.envoyConfigDump ? { envoyConfigDump: () => this.envoyConfigDump() } : {}),
     });
     await this.startWatchers();
-    this.log.info({ source: this.opts.loaded.source, socket: config.proxy.xdsSocket, debug: `${config.debug.ip}:${config.debug.port}` }, 'meshlet serving');
+    const trust = this.opts.loaded.gate?.trust() ?? this.opts.loaded.trust;
+    this.log.info({ source: this.opts.loaded.source, trust: trust.mode, configSha256: trust.sha256, configVersion: trust.version, socket: config.proxy.xdsSocket, debug: `${config.debug.ip}:${config.debug.port}` }, 'meshlet serving');
   }
 
   get adminUrl(): string {
@@ -177,10 +181,14 @@ export class Meshlet {
     const w = this.opts.watch ?? {};
     const source = this.opts.loaded.file;
     if (source !== undefined) {
-      const cw = new FileWatcher([source], w);
+      const gate = this.opts.loaded.gate;
+      // A pinned config: the start version becomes the floor a sidecar restart cannot go below.
+      gate?.persist();
+      const cw = new FileWatcher(gate ? [source, gate.sigFile] : [source], w);
       cw.on('change', (contents, at) => {
         const text = contents.get(source);
         if (text === undefined) this.record('config', at, { ok: false, error: `${source}: file disappeared; keeping the last good config` });
+        else if (gate) this.recordGated(gate, at, text, contents.get(gate.sigFile));
         else this.record('config', at, reloadConfig(text, source, this.desired));
       });
       await cw.start();
@@ -191,6 +199,21 @@ export class Meshlet {
     kw.on('change', (_contents, at) => this.record('certs', at, reloadCerts(this.desired)));
     await kw.start();
     this.watchers.push(kw);
+  }
+
+  /** A pinned config's update: the gate admits it (signature, version) before it is even parsed. */
+  private recordGated(gate: ConfigGate, at: number, text: string, sig: string | undefined): void {
+    const a = gate.admit(text, sig);
+    if (a.kind === 'same') return;
+    if (a.kind === 'refuse') {
+      this.log.warn({ reason: a.reason, trust: gate.trust().mode }, 'config update refused: not covered by the pod\'s policy');
+      this.record('config', at, { ok: false, error: a.error });
+      return;
+    }
+    const outcome = reloadConfig(a.text, gate.file, this.desired);
+    // Only an update that is actually served raises the version floor.
+    if (outcome.ok) gate.commit(a);
+    this.record('config', at, outcome);
   }
 
   /** Applies a reload outcome, or records why it was refused. */
@@ -271,7 +294,8 @@ export class Meshlet {
     const types = Object.fromEntries(
       Object.values(snap.types).map((t) => [t.typeUrl, { version: t.version, resources: [...t.resources.values()].map((r) => r.json) }]),
     );
-    return redact({ source: this.opts.loaded.source, types, envoys: this.ads.status().envoys, reloads: this.reloads });
+    const trust = this.opts.loaded.gate?.trust() ?? this.opts.loaded.trust;
+    return redact({ source: this.opts.loaded.source, trust, types, envoys: this.ads.status().envoys, reloads: this.reloads });
   }
 
   private async envoyConfigDump(): Promise<unknown> {

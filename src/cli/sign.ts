@@ -1,0 +1,44 @@
+// meshlet sign: a detached signature over a config file's exact bytes, for a
+// pod that pins the public key (MESHLET_CONFIG_PUBKEY) and accepts signed
+// updates only. The config must be valid and carry a version, so that a
+// signature is never made over something the pod would refuse anyway.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { loadConfigText } from '../config/load.js';
+import { keyFingerprint, sha256Hex, sigPath, signConfig, versionOf } from '../config/trust.js';
+import { UsageError } from './usage.js';
+import type { Command } from './main.js';
+
+export const signCommand: Command = {
+  options: { key: { type: 'string' }, out: { type: 'string' }, 'print-pubkey': { type: 'boolean' } },
+  run(values, positionals) {
+    const keyFile = values['key'];
+    if (typeof keyFile !== 'string') throw new UsageError('sign: --key FILE (a PEM Ed25519 or ECDSA P-256 private key) is required');
+    let keyPem: string;
+    try {
+      keyPem = readFileSync(keyFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`sign: cannot read the key ${keyFile}: ${(err as Error).message}`);
+    }
+    if (!/PRIVATE KEY/.test(keyPem)) throw new UsageError(`sign: ${keyFile} holds no private key; sign with the private half, pin the public half`);
+    if (values['print-pubkey']) {
+      // The value for MESHLET_CONFIG_PUBKEY.
+      process.stdout.write(createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString());
+      return Promise.resolve(0);
+    }
+    const [file, ...extra] = positionals;
+    if (file === undefined || extra.length > 0) throw new UsageError('sign: give exactly one config file: meshlet sign --key KEY [--out FILE.sig] CONFIG');
+    const bytes = readFileSync(file);
+    const text = bytes.toString('utf8');
+    loadConfigText(text, file);
+    const version = versionOf(text);
+    if (version === undefined || typeof version === 'object') {
+      throw new UsageError(`sign: ${file} needs a top-level integer "version:" higher than the one the pods run${version ? ` (${version.error})` : ''}`);
+    }
+    const { signature, key } = signConfig(keyPem, bytes);
+    const out = (values['out'] as string | undefined) ?? sigPath(file);
+    writeFileSync(out, `${signature}\n`, { mode: 0o644 });
+    process.stdout.write(`signed ${file} (version ${version}, sha256 ${sha256Hex(bytes)}) with ${key.asymmetricKeyType} key sha256:${keyFingerprint(key)}: ${out}\n`);
+    return Promise.resolve(0);
+  },
+};
