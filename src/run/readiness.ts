@@ -15,6 +15,14 @@ export interface ReadinessSources {
   fetch?: typeof fetch;
 }
 
+/**
+ * The rules are installed once per pod, by `meshlet init` (the one container
+ * with NET_ADMIN that runs before the app). A restarted sidecar whose config
+ * needs other rules cannot fix that itself, and does not try: changing the
+ * pod's firewall from the long-running container would widen what it can do.
+ */
+export const ROLL_THE_POD = 'the rules are installed once per pod by meshlet init, so a sidecar restart cannot change them: roll the pod (kubectl rollout restart deployment/NAME) so that init runs with this config';
+
 export function ackedCheck(status: AdsStatus): ReadyCheck {
   if (status.envoys.length === 0) return { ok: false, detail: 'no Envoy is connected to the xDS socket' };
   const lagging: string[] = [];
@@ -87,7 +95,7 @@ export async function readiness(src: ReadinessSources): Promise<ReadyReport> {
     listenersCheck(src.adminUrl, src.listeners().names, src.listeners().version, src.fetch),
   ]);
   const checks: Record<string, ReadyCheck> = {
-    iptables: src.rules ? { ok: rules.ok, detail: rules.ok ? 'meshlet rules in place' : rules.missing.join('; ') } : { ok: true, detail: 'not checked (--skip-iptables-check)' },
+    iptables: src.rules ? { ok: rules.ok, detail: rules.ok ? 'meshlet rules in place' : `${rules.missing.join('; ')}; ${ROLL_THE_POD}` } : { ok: true, detail: 'not checked (--skip-iptables-check)' },
     xdsAcked: ackedCheck(status),
     envoyListeners: listeners,
   };
