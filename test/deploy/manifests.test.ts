@@ -1,7 +1,9 @@
 // The Kubernetes manifests in deploy/kubernetes/: valid against the Kubernetes
 // API (schema and field names), shaped the way the security model needs, and
 // carrying a meshlet config that meshlet itself accepts.
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
@@ -10,6 +12,8 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import { validateConfig } from '../../src/config/validate.js';
+import { loadConfig } from '../../src/config/load.js';
+import { parsePublicKey } from '../../src/config/trust.js';
 import type { MeshConfig } from '../../src/config/model.js';
 import { schemaErrors, unknownFields } from './k8s-schema.js';
 
@@ -231,5 +235,189 @@ describe('config and certificates', () => {
     const listens = meshConfig!.egress.routes.map((r) => `${r.listenIp}:${r.listenPort ?? ''}`);
     const values = (container('web').env ?? []).map((e) => e.value);
     for (const l of listens) expect(values).toContain(l);
+  });
+});
+
+// ---- deploy/kubernetes/contrast: the variant for a Contrast cluster ---------
+const CDIR = path.join(DIR, 'contrast');
+const CFILES = readdirSync(CDIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+const cdocs: Doc[] = CFILES.flatMap((file) =>
+  parseAllDocuments(readFileSync(path.join(CDIR, file), 'utf8')).map((d) => {
+    if (d.errors.length > 0) throw new Error(`contrast/${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+    return { file, obj: d.toJS() as Doc['obj'] };
+  }),
+);
+const cDeployment = cdocs.find((d) => d.obj.kind === 'Deployment')!.obj as IDeployment;
+const cConfigMap = cdocs.find((d) => d.obj.kind === 'ConfigMap')!.obj as IConfigMap;
+const cPod = cDeployment.spec!.template.spec!;
+const cAll = [...(cPod.initContainers ?? []), ...cPod.containers];
+const cContainer = (name: string): IContainer => cAll.find((c) => c.name === name) ?? assertNever(`no container ${name}`);
+function assertNever(msg: string): never {
+  throw new Error(msg);
+}
+const cInit = cContainer('meshlet-init');
+const cSidecar = cContainer('meshlet');
+const cConfigText = cConfigMap.data?.['config.yaml'] ?? '';
+const cHeader = readFileSync(path.join(CDIR, 'deployment.yaml'), 'utf8').split('\napiVersion:')[0] ?? '';
+const envOf = (c: IContainer, name: string) => (c.env ?? []).find((e) => e.name === name);
+const mebibytes = (q: unknown): number => {
+  const m = /^(\d+)(Mi|Gi)$/.exec(String(q));
+  if (!m) throw new Error(`not a Mi/Gi quantity: ${String(q)}`);
+  return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
+};
+
+/** The max column of a bench/RESULTS.md row. */
+function benchMax(metric: string): number {
+  const row = readFileSync(path.join(ROOT, 'bench/RESULTS.md'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`| ${metric} |`));
+  if (!row) throw new Error(`bench/RESULTS.md has no row "${metric}"`);
+  const cells = row.split('|').map((c) => c.trim());
+  return Number(cells[cells.length - 2]);
+}
+
+/** Pod Security Standards level of a pod spec, for the fields these manifests use. */
+function podSecurityLevel(spec: typeof cPod): 'privileged' | 'baseline' | 'restricted' {
+  const BASELINE_CAPS = ['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
+  const containers = [...(spec.initContainers ?? []), ...spec.containers];
+  const privileged =
+    spec.hostNetwork === true ||
+    spec.hostPID === true ||
+    spec.hostIPC === true ||
+    (spec.volumes ?? []).some((v) => v.hostPath) ||
+    containers.some((c) => c.securityContext?.privileged === true || (c.securityContext?.capabilities?.add ?? []).some((a) => !BASELINE_CAPS.includes(a)));
+  if (privileged) return 'privileged';
+  const restricted = containers.every(
+    (c) =>
+      (c.securityContext?.runAsNonRoot ?? spec.securityContext?.runAsNonRoot) === true &&
+      c.securityContext?.allowPrivilegeEscalation === false &&
+      (c.securityContext.capabilities?.drop ?? []).includes('ALL') &&
+      (c.securityContext.capabilities?.add ?? []).every((a) => a === 'NET_BIND_SERVICE'),
+  );
+  return restricted && spec.securityContext?.seccompProfile?.type === 'RuntimeDefault' ? 'restricted' : 'baseline';
+}
+
+describe('deploy/kubernetes/contrast: meshlet on a Contrast cluster', () => {
+  it('holds a Deployment and a ConfigMap that pass the API schema with no unknown field; kustomization lists them', () => {
+    expect(cdocs.map((d) => `${d.obj.apiVersion} ${d.obj.kind}`).sort()).toEqual(['apps/v1 Deployment', 'v1 ConfigMap']);
+    for (const d of cdocs) {
+      expect(schemaErrors(d.obj), d.file).toEqual([]);
+      expect(unknownFields(d.obj), d.file).toEqual([]);
+    }
+    const k = parse(readFileSync(path.join(CDIR, 'kustomization.yaml'), 'utf8')) as { resources?: string[] };
+    expect([...(k.resources ?? [])].sort()).toEqual(CFILES);
+  });
+
+  it('runs under Contrast: runtimeClassName contrast-cc, no service-account token, no Contrast mesh annotations', () => {
+    // Contrast injects its Initializer only for runtime classes with this prefix; `contrast generate` versions the name.
+    expect(cPod.runtimeClassName).toBe('contrast-cc');
+    expect(cPod.automountServiceAccountToken).toBe(false);
+    const annotations = Object.keys(cDeployment.spec!.template.metadata?.annotations ?? {});
+    expect(annotations.filter((a) => a.startsWith('contrast.edgeless.systems/servicemesh'))).toEqual([]);
+    expect(cInit.args?.[0]).toBe('init');
+    expect(cSidecar.args?.[0]).toBe('run');
+    expect(cSidecar.restartPolicy).toBe('Always');
+  });
+
+  it('pins the ConfigMap by SHA-256 in env the policy covers, with a signing key and a versioned config', () => {
+    const sha = createHash('sha256').update(cConfigText).digest('hex');
+    for (const c of [cInit, cSidecar]) {
+      const pin = envOf(c, 'MESHLET_CONFIG_SHA256');
+      expect(pin?.value, `${c.name}: pin = sha256 of the ConfigMap's config.yaml`).toBe(sha);
+      // A value from a ConfigMap or Secret would not be in the policy.
+      for (const e of c.env ?? []) expect(e.valueFrom, `${c.name} ${e.name}`).toBeUndefined();
+      expect(parsePublicKey(envOf(c, 'MESHLET_CONFIG_PUBKEY')?.value ?? '', 'MESHLET_CONFIG_PUBKEY').asymmetricKeyType).toBe('ed25519');
+      expect(flag(c, '--config')).toBe('/etc/meshlet/config.yaml');
+    }
+    expect(cSidecar.env).toEqual(cInit.env);
+    const v = validateConfig(parse(cConfigText) as unknown);
+    expect(v.ok ? [] : v.errors).toEqual([]);
+    expect((parse(cConfigText) as { version?: unknown }).version).toBe(1);
+
+    // What meshlet itself does with this pod's env and file: accepts it as pinned.
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-cm-'));
+    try {
+      writeFileSync(path.join(dir, 'config.yaml'), cConfigText);
+      const env = Object.fromEntries((cSidecar.env ?? []).map((e) => [e.name, e.value]));
+      env['MESHLET_CONFIG_STATE'] = path.join(dir, 'state.json');
+      const loaded = loadConfig(path.join(dir, 'config.yaml'), env);
+      expect(loaded.trust).toMatchObject({ mode: 'pinned', version: 1, reloads: 'signed-only' });
+      writeFileSync(path.join(dir, 'config.yaml'), `${cConfigText}# edited\n`);
+      expect(() => loadConfig(path.join(dir, 'config.yaml'), env)).toThrow(new RegExp(`pins ${sha}`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('probes /ready for startup, readiness and liveness with an exec every 10 s or more', () => {
+    const debug = validateConfig(parse(cConfigText) as unknown);
+    const addr = debug.ok ? `${debug.config.debug.ip}:${debug.config.debug.port}` : '';
+    for (const [kind, probe] of [['startup', cSidecar.startupProbe], ['readiness', cSidecar.readinessProbe], ['liveness', cSidecar.livenessProbe]] as const) {
+      const cmd = probe?.exec?.command ?? [];
+      expect(cmd.slice(0, 2), kind).toEqual(['meshlet', 'wait-ready']);
+      // No config read per probe, and the address the sidecar serves /ready on.
+      expect(cmd[cmd.indexOf('--debug-address') + 1], kind).toBe(addr);
+      expect(Number(cmd[cmd.indexOf('--timeout') + 1]), kind).toBeLessThan(probe?.timeoutSeconds ?? 1);
+      expect(probe?.httpGet, kind).toBeUndefined(); // /ready is loopback-only
+    }
+    // Each exec costs a Node start (about 0.2 s CPU, 64 MiB); the steady probes stay sparse.
+    expect(cSidecar.readinessProbe?.periodSeconds).toBeGreaterThanOrEqual(10);
+    expect(cSidecar.livenessProbe?.periodSeconds).toBeGreaterThanOrEqual(30);
+    expect((cSidecar.livenessProbe?.periodSeconds ?? 0) * (cSidecar.livenessProbe?.failureThreshold ?? 0)).toBeGreaterThanOrEqual(60);
+    expect((cSidecar.startupProbe?.periodSeconds ?? 0) * (cSidecar.startupProbe?.failureThreshold ?? 0)).toBeGreaterThanOrEqual(60);
+  });
+
+  it('sizes the sidecar from the footprint benchmark, with requests equal to limits (a Contrast pod is a VM sized from its limits)', () => {
+    const PROBE_PEAK_MIB = 64; // /usr/bin/time -f %M meshlet wait-ready --debug-address ... : 64-66 MiB
+    const need = benchMax('idle meshlet RSS (Envoy connected, ready)') + benchMax('idle Envoy RSS (for reference)') + 2 * PROBE_PEAK_MIB;
+    const r = cSidecar.resources!;
+    expect(mebibytes(r.limits?.['memory'])).toBeGreaterThanOrEqual(need);
+    expect(mebibytes(r.limits?.['memory'])).toBeLessThanOrEqual(need * 1.5);
+    expect(r.requests?.['memory']).toBe(r.limits?.['memory']);
+    expect(r.requests?.['cpu']).toBeDefined();
+    expect(r.limits?.['cpu']).toBeDefined();
+    for (const c of cAll) {
+      expect(c.resources?.limits?.['memory'], c.name).toBeDefined();
+      expect(c.resources?.requests?.['memory'], c.name).toBe(c.resources?.limits?.['memory']);
+    }
+  });
+
+  it("mounts Contrast's volume in the sidecar only, read-only, whole (a subPath would be a host-side copy under Kata)", () => {
+    const secrets = (cPod.volumes ?? []).find((v) => v.name === 'contrast-secrets');
+    expect(secrets?.emptyDir).toBeDefined(); // contrast generate requires an emptyDir under this name
+    const mounts = (c: IContainer) => (c.volumeMounts ?? []).filter((m) => m.name === 'contrast-secrets');
+    expect(mounts(cInit)).toEqual([]);
+    expect(mounts(cSidecar)).toEqual([{ name: 'contrast-secrets', mountPath: '/contrast', readOnly: true }]);
+    const certs = validateConfig(parse(cConfigText) as unknown);
+    expect(certs.ok && [certs.config.certs.ca, certs.config.certs.certChain, certs.config.certs.key].every((f) => f.startsWith('/contrast/tls-config/'))).toBe(true);
+    // The config volume is whole too: a subPath mount never sees ConfigMap updates (nor config.yaml.sig).
+    for (const c of [cInit, cSidecar]) {
+      const m = (c.volumeMounts ?? []).find((x) => x.name === 'meshlet-config');
+      expect(m, c.name).toMatchObject({ mountPath: '/etc/meshlet', readOnly: true });
+      expect(m?.subPath, c.name).toBeUndefined();
+    }
+    expect((cPod.volumes ?? []).find((v) => v.name === 'meshlet-config')?.configMap?.items).toBeUndefined();
+  });
+
+  it('states its Pod Security level, which matches the spec, and a reason for every added capability', () => {
+    const stated = /^# Pod Security level: (\w+)\./m.exec(cHeader)?.[1];
+    expect(stated).toBe(podSecurityLevel(cPod));
+    const added = new Set(cAll.flatMap((c) => c.securityContext?.capabilities?.add ?? []));
+    expect([...added].sort()).toEqual(['CHOWN', 'KILL', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID']);
+    for (const cap of added) expect(cHeader, cap).toMatch(new RegExp(`^#\\s+[A-Z_, ]*\\b${cap}\\b[A-Z_, ]*: \\S`, 'm'));
+    // The checker itself is not a no-op.
+    const noCaps = structuredClone(cPod);
+    for (const c of [...(noCaps.initContainers ?? []), ...noCaps.containers]) {
+      c.securityContext = { ...c.securityContext, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+    }
+    expect(podSecurityLevel(noCaps)).toBe('restricted');
+    expect(podSecurityLevel({ ...noCaps, hostNetwork: true })).toBe('privileged');
+    for (const c of [cInit, cSidecar]) {
+      expect(c.securityContext?.privileged ?? false).toBe(false);
+      expect(c.securityContext?.allowPrivilegeEscalation).toBe(false);
+      expect(c.securityContext?.readOnlyRootFilesystem).toBe(true);
+      expect(c.securityContext?.capabilities?.drop).toEqual(['ALL']);
+    }
+    expect(cContainer('web').securityContext?.capabilities?.add ?? []).toEqual([]);
   });
 });
