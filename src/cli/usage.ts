@@ -25,6 +25,11 @@ Commands:
   dev-pki     Write a throwaway mesh CA and workload certificate for local tries
               --out DIR [--san NAME ...]
   version     Print meshlet's version
+  contrast    In place of Contrast's service-mesh sidecar (also: no command, or
+              only Envoy arguments such as -l debug): read CONTRAST_*, install
+              the rules, run meshlet and Envoy (arguments passed to Envoy),
+              remove the pod VM's default-deny rule and write /ready
+              (MESHLET_READY_FILE) once ready
 
 Common options:
   --config FILE   Config file (YAML). Without it, meshlet reads Contrast's
