@@ -2,9 +2,10 @@
 // arguments that start with "-", as Contrast's injected sidecar passes them):
 // one container doing what Contrast's service-mesh sidecar does, in its
 // place. It reads the CONTRAST_* variables, installs the rules, starts
-// meshlet and Envoy (ENVOY ARGS passed on, e.g. "-l debug"), and once
-// meshlet's readiness is true it deletes the pod VM's default-deny rule and
-// writes the ready file the sidecar's startupProbe (`test -f /ready`) waits for.
+// meshlet and Envoy (ENVOY ARGS passed on, e.g. "-l debug") after deleting
+// the pod VM's default-deny rule, and writes the ready file the sidecar's
+// startupProbe (`test -f /ready`) waits for only once meshlet's readiness is
+// true (Contrast writes it before Envoy listens).
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
@@ -54,11 +55,12 @@ async function writeReadyFile(file: string): Promise<void> {
 /** Polls readiness until it is true, or until `stopped()`; logs what is missing now and then. */
 async function untilReady(meshlet: Meshlet, log: Logger, stopped: () => boolean): Promise<boolean> {
   let last = '';
-  for (let n = 0; !stopped(); n++) {
+  while (!stopped()) {
     const r = await meshlet.ready();
     if (r.ready) return true;
     const why = Object.entries(r.checks).filter(([, c]) => !c.ok).map(([k, c]) => `${k}: ${c.detail}`).join('; ');
-    if (why !== last && n % 20 === 0) log.info({ waitingFor: why }, 'not ready yet');
+    // Only what changed: a probe loop must not flood the log.
+    if (why !== last) log.info({ waitingFor: why }, 'not ready yet');
     last = why;
     await new Promise((res) => setTimeout(res, READY_POLL_MS));
   }
@@ -74,6 +76,11 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
   const backend = (env['MESHLET_IPTABLES_BACKEND'] ?? 'auto') as BackendChoice;
   await runInit(config, { dryRun: false }, { runner: execFileRunner, backend, log: logger.child({ component: 'iptables' }) });
   await writeFingerprint(config);
+  // After the rules, as Contrast does: from here, inbound connections to
+  // intercepted ports go to Envoy's port (and are dropped until it listens).
+  // Not later: the rule drops new loopback connections too, and meshlet reads
+  // Envoy's readiness over loopback.
+  await removeDefaultDeny({ runner: execFileRunner, legacyTables, log: logger.child({ component: 'iptables' }) });
   const meshlet = new Meshlet({
     loaded,
     logger,
@@ -101,8 +108,6 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
     process.once('SIGINT', () => stop('SIGINT'));
   });
   if (await untilReady(meshlet, logger, () => stopping)) {
-    // Only now: until Envoy listens, the default-deny rule keeps new inbound connections out.
-    await removeDefaultDeny({ runner: execFileRunner, legacyTables, log: logger.child({ component: 'iptables' }) });
     await writeReadyFile(readyFile);
     logger.info({ file: readyFile }, 'ready file written');
   }
