@@ -57,11 +57,18 @@ ARG DEBIAN_FRONTEND=noninteractive
 # `meshlet init` runs from this image as root with only NET_ADMIN (plus
 # NET_RAW where the pod's rules are iptables-legacy).
 # deploy/image-check.sh runs both sidecar shapes and init.
+# The plain `iptables`/`iptables-save` names point at the legacy backend, as
+# in Contrast's sidecar image: Contrast's pod VM keeps a legacy filter table,
+# and the nft variant of iptables-save then warns on stderr, which Contrast's
+# own check of the sidecar (`sh -ec "iptables-save; iptables-legacy-save"`
+# with empty stderr) refuses. meshlet itself always names the backend it uses.
 # Envoy cannot be run in this build after setcap (the builder has no
 # NET_ADMIN), so its version check comes first.
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends iptables iproute2 util-linux libcap2-bin libstdc++6 ca-certificates >/dev/null \
  && envoy --version \
+ && update-alternatives --quiet --set iptables /usr/sbin/iptables-legacy \
+ && update-alternatives --quiet --set ip6tables /usr/sbin/ip6tables-legacy \
  && setcap cap_net_admin+ep /usr/local/bin/envoy \
  && getcap /usr/local/bin/envoy | grep -q cap_net_admin \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \

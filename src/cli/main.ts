@@ -34,11 +34,20 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(HELP);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '--version') return main(['version']);
+  // Contrast's sidecar image runs with no command and Envoy's arguments (`-l debug`).
+  if (name === undefined || name === 'contrast' || name.startsWith('-')) {
+    try {
+      const { contrastEntrypoint } = await import('./contrast.js');
+      return await contrastEntrypoint(name === 'contrast' ? rest : argv);
+    } catch (err) {
+      return reportError(err);
+    }
+  }
   const load = COMMANDS[name];
   try {
     if (!load) throw new UsageError(`unknown command "${name}"; run meshlet --help`);

@@ -27,6 +27,11 @@ Commands:
   sign        Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY
               --key KEY.pem [--out FILE.sig] CONFIG | --key KEY.pem --print-pubkey
   version     Print meshlet's version
+  contrast    In place of Contrast's service-mesh sidecar (also: no command, or
+              only Envoy arguments such as -l debug): read CONTRAST_*, install
+              the rules, run meshlet and Envoy (arguments passed to Envoy),
+              remove the pod VM's default-deny rule and write /ready
+              (MESHLET_READY_FILE) once ready
 
 Common options:
   --config FILE   Config file (YAML). Without it, meshlet reads the YAML from

@@ -53,7 +53,30 @@ export function crossCheck(input: unknown): ConfigError[] {
   checkIngress(obj(raw['ingress']), res, errors);
   checkEgress(obj(raw['egress']), res, errors, obj(raw['dns'])['enabled'] === true);
   checkDns(raw, errors);
+  checkMetrics(raw, res, errors);
   return errors;
+}
+
+/**
+ * The metrics listener binds every address of the pod on its port, so no
+ * other listener of meshlet, Envoy or an egress route may use that port.
+ */
+function checkMetrics(raw: Obj, res: Map<number, string>, errors: ConfigError[]): void {
+  const p = port(obj(raw['metrics'])['port']);
+  if (p === undefined) return;
+  const clash = (owner: string): void => {
+    errors.push({ path: 'metrics.port', value: p, rule: `port is already used by ${owner}; pick another port` });
+  };
+  const owner = res.get(p);
+  if (owner) clash(owner);
+  list(obj(raw['ingress'])['ports']).forEach((q, i) => {
+    if (port(q['mappedPort']) === p) clash(`ingress.ports[${i}].mappedPort`);
+  });
+  list(obj(raw['egress'])['routes']).forEach((r, i) => {
+    const text = str(r['listen']);
+    const listen = text === undefined ? undefined : parseListen(text);
+    if (listen !== undefined && !isError(listen) && listen.port === p) clash(`egress.routes[${i}].listen`);
+  });
 }
 
 /**

@@ -61,6 +61,8 @@ export interface MeshConfig {
     bootstrapPath: string;
   };
   debug: SocketAddress;
+  /** The read-only public listener (metrics and readiness), when opted in. */
+  metrics?: { port: number };
   /** Present only when `dns.enabled`. */
   dns?: DnsConfig;
 }

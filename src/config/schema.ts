@@ -105,6 +105,14 @@ export const configSchema = z
         bootstrapPath: z.string().min(1).default('/var/run/meshlet/envoy.json'),
       })
       .prefault({}),
+    metrics: z
+      .strictObject({
+        port: port.describe(
+          "Opt-in read-only listener on the pod's addresses (IPv4 and IPv6): GET /stats/prometheus (Envoy's stats and meshlet's) and GET /ready, nothing else. The port is exempt from interception (plaintext) unless ingress.ports lists it with another policy",
+        ),
+      })
+      .optional()
+      .describe('Metrics scrape port reachable from outside the pod; Envoy admin itself is never exposed'),
     debug: z
       .strictObject({
         address: parsed(parseLoopback).default('127.0.0.1:15020').describe('meshlet debug/ready endpoint, loopback only'),

@@ -77,6 +77,12 @@ function normalize(raw: RawConfig): MeshConfig {
     if (p.mappedPort !== undefined) out.mappedPort = p.mappedPort;
     return out;
   });
+  // The metrics port is plaintext from outside unless it is listed: in tproxy
+  // mode an unlisted port would be intercepted, so it becomes a plaintext port.
+  const metricsPort = raw.metrics?.port;
+  if (metricsPort !== undefined && raw.ingress.mode === 'tproxy' && raw.ingress.default !== 'plaintext' && !ports.some((p) => p.port === metricsPort)) {
+    ports.push({ name: 'meshlet-metrics', port: metricsPort, policy: 'plaintext', allowedSans: [] });
+  }
   const routes = raw.egress.routes.map((r): EgressRoute => {
     const listen = must(parseListen(r.listen));
     const remote = must(parseRemote(r.remote));
@@ -107,6 +113,7 @@ function normalize(raw: RawConfig): MeshConfig {
     },
     debug: must(parseLoopback(raw.debug.address)),
   };
+  if (metricsPort !== undefined) config.metrics = { port: metricsPort };
   if (raw.dns.enabled) config.dns = normalizeDns(raw.dns, raw.proxy.uid);
   return config;
 }

@@ -155,8 +155,8 @@ export class MeshLab {
     const certDir = path.join(dir, 'certs');
     await this.pki.writeContrastDir(certDir, leaf);
     chmodSync(certDir, 0o755);
-    const admin = Number(spec.contrastEnv?.['CONTRAST_ADMIN_PORT'] ?? 0) || DEFAULT_ADMIN_PORT;
-    const pod: Pod = { ...m, kind: 'pod', spec, service, dir, certDir, leaf, adminPort: admin };
+    // CONTRAST_ADMIN_PORT opens meshlet's metrics port; Envoy's admin stays on its default.
+    const pod: Pod = { ...m, kind: 'pod', spec, service, dir, certDir, leaf, adminPort: DEFAULT_ADMIN_PORT };
     if (spec.contrastEnv) mkdirSync(path.join(dir, 'var-run-meshlet'), { mode: 0o755 });
     else {
       pod.configPath = path.join(dir, 'config.yaml');
@@ -261,12 +261,37 @@ export class MeshLab {
     if (r.code !== 0) throw new Error(`pod ${pod.name} not ready: ${r.stderr.trim()}\nmeshlet output:\n${tail(pod.meshlet?.output() ?? '(not started)')}`);
   }
 
+  /** Where a pod started with `contrastImage` writes its ready file. */
+  readyFile(pod: Pod): string {
+    return path.join(pod.dir, 'ready');
+  }
+
+  /**
+   * Starts meshlet as the single container of Contrast's image mode and waits
+   * for it to say it wrote the ready file (what the startupProbe tests for).
+   */
+  async startContrastImage(pod: Pod, timeoutMs = 60_000): Promise<void> {
+    const { argv, env } = this.meshletCmd(pod, pod.spec.contrastImage ?? []);
+    const extra = { MESHLET_READY_FILE: this.readyFile(pod), MESHLET_ENVOY: this.envoyPath, MESHLET_DRAIN_SECONDS: '0' };
+    pod.meshlet = this.ns.spawn(pod.ns, `meshlet ${pod.name}`, argv, { env: { ...env, ...extra } });
+    try {
+      await pod.meshlet.waitFor((l) => l.includes('"msg":"ready file written"'), timeoutMs, `meshlet in ${pod.name} writing its ready file`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nmeshlet output:\n${tail(pod.meshlet.output())}`);
+    }
+  }
+
   /** init, run and wait-ready for each pod (in parallel); resolves with each pod's time to ready. */
   async start(pods: Pod[] = [...this.pods.values()]): Promise<Map<string, number>> {
     const times = new Map<string, number>();
     await Promise.all(
       pods.map(async (p) => {
         const t0 = Date.now();
+        if (p.spec.contrastImage && p.spec.contrastEnv) {
+          await this.startContrastImage(p);
+          times.set(p.name, Date.now() - t0);
+          return;
+        }
         await this.init(p);
         this.run(p);
         await this.waitReady(p);

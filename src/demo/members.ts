@@ -24,6 +24,13 @@ export interface PodSpec {
    * mount namespace (see MeshLab.runArgv).
    */
   contrastEnv?: Record<string, string>;
+  /**
+   * With contrastEnv: run meshlet as the one container that replaces
+   * Contrast's sidecar, with these arguments (Contrast passes `-l debug`),
+   * instead of `meshlet init` + `meshlet run` + `meshlet wait-ready`. It
+   * writes `<pod dir>/ready` (MESHLET_READY_FILE) once ready.
+   */
+  contrastImage?: string[];
   /** The nameserver in this pod's resolv.conf; default 127.0.0.1, so no lookup leaves the pod. */
   nameserver?: string;
 }

@@ -19,6 +19,7 @@ import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { EnvoySupervisor } from '../envoy/supervisor.js';
 import { Metrics, renderCounters } from '../debug/metrics.js';
 import { startDebugServer } from '../debug/server.js';
+import { startPublicServer, type AdminGet } from '../debug/public.js';
 import { redact } from '../debug/redact.js';
 import { FileWatcher } from '../reload/watcher.js';
 import { rulesReady } from './rules-check.js';
@@ -54,6 +55,7 @@ export class Meshlet {
   private desired: Desired;
   private supervisor: EnvoySupervisor | undefined;
   private debug: Server | undefined;
+  private publicServer: Server | undefined;
   private dns: DnsService | undefined;
   private readonly watchers: FileWatcher[] = [];
   private readonly reloads: ReloadRecord[] = [];
@@ -115,6 +117,9 @@ export class Meshlet {
       metrics: this.metrics,
       ...(this.opts.envoyConfigDump ? { envoyConfigDump: () => this.envoyConfigDump() } : {}),
     });
+    if (config.metrics) {
+      this.publicServer = await startPublicServer(config.metrics.port, { adminGet: adminUrlGet(this.adminUrl), metrics: this.metrics, ready: () => this.ready() });
+    }
     await this.startWatchers();
     const trust = this.opts.loaded.gate?.trust() ?? this.opts.loaded.trust;
     this.log.info({ source: this.opts.loaded.source, trust: trust.mode, configSha256: trust.sha256, configVersion: trust.version, socket: config.proxy.xdsSocket, debug: `${config.debug.ip}:${config.debug.port}` }, 'meshlet serving');
@@ -307,9 +312,18 @@ export class Meshlet {
     for (const w of this.watchers) w.close();
     await this.supervisor?.stop(drainMs);
     await new Promise<void>((r) => (this.debug ? this.debug.close(() => r()) : r()));
+    await new Promise<void>((r) => (this.publicServer ? this.publicServer.close(() => r()) : r()));
     await this.ads.close();
     await this.dns?.close();
   }
+}
+
+/** The public listener's view of Envoy's admin, over today's admin URL. */
+function adminUrlGet(adminUrl: string): AdminGet {
+  return async (p) => {
+    const res = await fetch(`${adminUrl}${p}`, { signal: AbortSignal.timeout(5_000) });
+    return { status: res.status, body: await res.text() };
+  };
 }
 
 function outcomes(s: DnsService['stats']): Record<string, number> {

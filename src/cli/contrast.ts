@@ -1,0 +1,115 @@
+// `meshlet contrast [ENVOY ARGS]` (also: meshlet with no command, or with
+// arguments that start with "-", as Contrast's injected sidecar passes them):
+// one container doing what Contrast's service-mesh sidecar does, in its
+// place. It reads the CONTRAST_* variables, installs the rules, starts
+// meshlet and Envoy (ENVOY ARGS passed on, e.g. "-l debug") after deleting
+// the pod VM's default-deny rule, and writes the ready file the sidecar's
+// startupProbe (`test -f /ready`) waits for only once meshlet's readiness is
+// true (Contrast writes it before Envoy listens).
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { findEnvoy } from '../envoy/binary.js';
+import { execFileRunner, runInit, type BackendChoice } from '../iptables/index.js';
+import { removeDefaultDeny } from '../iptables/default-deny.js';
+import { createRootLogger, type Logger } from '../log.js';
+import { writeFingerprint } from '../run/rules-check.js';
+import { Meshlet } from '../run/service.js';
+import { UsageError } from './usage.js';
+
+export const DEFAULT_READY_FILE = '/ready';
+const READY_POLL_MS = 250;
+
+/** Envoy's -l/--log-level goes to the supervisor (which sets the flag once); everything else is passed on. */
+export function splitEnvoyArgs(args: readonly string[]): { logLevel?: string; rest: string[] } {
+  const rest: string[] = [];
+  let logLevel: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '-l' || a === '--log-level') {
+      const v = args[i + 1];
+      if (v === undefined) throw new UsageError(`${a} needs a level (trace, debug, info, warning, error, critical, off)`);
+      logLevel = v;
+      i++;
+    } else if (a.startsWith('--log-level=')) logLevel = a.slice('--log-level='.length);
+    else rest.push(a);
+  }
+  return { ...(logLevel === undefined ? {} : { logLevel }), rest };
+}
+
+async function legacyTables(): Promise<string[]> {
+  try {
+    return (await readFile('/proc/net/ip_tables_names', 'utf8')).split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Writes the ready file atomically, so a probe never sees a half-made one. */
+async function writeReadyFile(file: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  await writeFile(tmp, '', { mode: 0o644, flag: 'wx' });
+  await rename(tmp, file);
+}
+
+/** Polls readiness until it is true, or until `stopped()`; logs what is missing now and then. */
+async function untilReady(meshlet: Meshlet, log: Logger, stopped: () => boolean): Promise<boolean> {
+  let last = '';
+  while (!stopped()) {
+    const r = await meshlet.ready();
+    if (r.ready) return true;
+    const why = Object.entries(r.checks).filter(([, c]) => !c.ok).map(([k, c]) => `${k}: ${c.detail}`).join('; ');
+    // Only what changed: a probe loop must not flood the log.
+    if (why !== last) log.info({ waitingFor: why }, 'not ready yet');
+    last = why;
+    await new Promise((res) => setTimeout(res, READY_POLL_MS));
+  }
+  return false;
+}
+
+export async function contrastEntrypoint(envoyArgs: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { logLevel, rest } = splitEnvoyArgs(envoyArgs);
+  const logger = createRootLogger();
+  const loaded = loadConfig(undefined, env);
+  for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
+  const { config } = loaded;
+  const backend = (env['MESHLET_IPTABLES_BACKEND'] ?? 'auto') as BackendChoice;
+  await runInit(config, { dryRun: false }, { runner: execFileRunner, backend, log: logger.child({ component: 'iptables' }) });
+  await writeFingerprint(config);
+  // After the rules, as Contrast does: from here, inbound connections to
+  // intercepted ports go to Envoy's port (and are dropped until it listens).
+  // Not later: the rule drops new loopback connections too, and meshlet reads
+  // Envoy's readiness over loopback.
+  await removeDefaultDeny({ runner: execFileRunner, legacyTables, log: logger.child({ component: 'iptables' }) });
+  const meshlet = new Meshlet({
+    loaded,
+    logger,
+    envoyPath: findEnvoy({ env }),
+    ...(logLevel === undefined ? {} : { envoyLogLevel: logLevel }),
+    ...(rest.length > 0 ? { envoyArgs: rest } : {}),
+  });
+  await meshlet.start();
+  const readyFile = env['MESHLET_READY_FILE'] || DEFAULT_READY_FILE;
+  let stopping = false;
+  const done = new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping: draining Envoy');
+      meshlet.stop(Number(env['MESHLET_DRAIN_SECONDS'] ?? '5') * 1000).then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'stop failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  if (await untilReady(meshlet, logger, () => stopping)) {
+    await writeReadyFile(readyFile);
+    logger.info({ file: readyFile }, 'ready file written');
+  }
+  return done;
+}
