@@ -73,7 +73,7 @@ function allowedKeys(path: readonly PathSegment[]): string[] | undefined {
 /** Maps a fully validated raw config to the model. Cannot fail. */
 function normalize(raw: RawConfig): MeshConfig {
   const ports = raw.ingress.ports.map((p): IngressPort => {
-    const out: IngressPort = { name: p.name, port: p.port, policy: p.policy ?? raw.ingress.default, allowedSans: p.allowedSans ?? [] };
+    const out: IngressPort = { name: p.name, port: p.port, policy: p.policy ?? raw.ingress.default, allowedSans: p.allowedSans ?? [], allowTls12: p.allowTls12 ?? false };
     if (p.mappedPort !== undefined) out.mappedPort = p.mappedPort;
     return out;
   });
@@ -94,6 +94,7 @@ function normalize(raw: RawConfig): MeshConfig {
       routes,
       capture: raw.egress.capture,
       exclude: { ports: raw.egress.exclude.ports, cidrs: raw.egress.exclude.cidrs.map((c) => must(parseCidrField(c))) },
+      nonTcp: raw.egress.nonTcp ?? (raw.egress.capture ? 'drop' : 'allow'),
     },
     proxy: {
       uid: raw.proxy.uid,
@@ -106,6 +107,7 @@ function normalize(raw: RawConfig): MeshConfig {
       bootstrapPath: raw.proxy.bootstrapPath,
     },
     debug: must(parseLoopback(raw.debug.address)),
+    resolvConf: raw.dns.resolvConf,
   };
   if (raw.dns.enabled) config.dns = normalizeDns(raw.dns, raw.proxy.uid);
   return config;

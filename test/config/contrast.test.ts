@@ -41,7 +41,7 @@ describe('Contrast drop-in environment', () => {
     ['metrics#7890#true', { name: 'metrics', port: 7890, policy: 'plaintext' }],
   ])('ingress %s', (value, port) => {
     const { config } = fromEnv({ CONTRAST_INGRESS_PROXY_CONFIG: value });
-    expect(config.ingress).toEqual({ mode: 'tproxy', default: 'mtls', ports: [{ ...port, allowedSans: [] }] });
+    expect(config.ingress).toEqual({ mode: 'tproxy', default: 'mtls', ports: [{ ...port, allowedSans: [], allowTls12: false }] });
   });
 
   it('ingress DISABLED installs nothing inbound', () => {
