@@ -91,7 +91,16 @@ function loopGuard(c: MeshConfig, family: Family, tproxy: boolean): ChainSpec | 
 function nonTcpEgress(c: MeshConfig, family: Family): ChainSpec | undefined {
   if (c.egress.nonTcp !== 'drop') return undefined;
   const name = CHAINS.egress;
-  const rules = [`-A ${name} -o lo -j RETURN`, `-A ${name} -m owner --uid-owner ${c.proxy.uid} -j RETURN`, `-A ${name} -m conntrack --ctstate RELATED -j RETURN`];
+  // A packet DNATed to loopback (the app's DNS to meshlet's server) still
+  // shows its original output interface here, so loopback is matched by
+  // destination as well as by interface.
+  const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
+  const rules = [
+    `-A ${name} -o lo -j RETURN`,
+    `-A ${name} -d ${loopback} -j RETURN`,
+    `-A ${name} -m owner --uid-owner ${c.proxy.uid} -j RETURN`,
+    `-A ${name} -m conntrack --ctstate RELATED -j RETURN`,
+  ];
   for (const r of resolversOf(c, family)) rules.push(`-A ${name} -d ${hostCidr(r.ip, family)} -p udp -m udp --dport ${r.port} -j RETURN`);
   if (family === 6) for (const t of ICMPV6_LINK_TYPES) rules.push(`-A ${name} -p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j RETURN`);
   rules.push(`-A ${name} -j DROP`);
