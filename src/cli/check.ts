@@ -2,6 +2,7 @@
 // would be configured. Exit 1 lists every problem, one per line.
 import { loadConfig } from '../config/load.js';
 import { describeConfig } from '../config/describe.js';
+import { exemptions } from '../config/exemptions.js';
 import { CertError, describeCerts, formatCertProblem, loadCerts } from '../certs/index.js';
 import type { Command } from './main.js';
 
@@ -22,7 +23,7 @@ export const checkCommand: Command = {
       }
     }
     if (values['json']) {
-      process.stdout.write(`${JSON.stringify({ source, trust, config, certs: certs ?? null }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ source, trust, config, exemptions: exemptions(config), certs: certs ?? null }, null, 2)}\n`);
       return Promise.resolve(0);
     }
     process.stdout.write(`config OK (${source})\n`);

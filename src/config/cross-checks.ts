@@ -176,6 +176,10 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
     if (p['allowedSans'] !== undefined && policy !== 'mtls' && POLICIES.includes(policy ?? '')) {
       errors.push({ path: `${at}.allowedSans`, value: p['allowedSans'], rule: 'needs policy "mtls": only client certificates carry SANs to check' });
     }
+    // Under TLS 1.2 a client certificate crosses in clear; mesh clients all speak 1.3.
+    if (p['allowTls12'] === true && policy !== 'tls' && POLICIES.includes(policy ?? '')) {
+      errors.push({ path: `${at}.allowTls12`, value: true, rule: `only valid with policy "tls" (this port is ${policy}): mtls is TLS 1.3 only, so client certificates never cross in clear; remove allowTls12 or set policy "tls"` });
+    }
   });
   // A mapped port must not be another entry's app port, or Envoy and the app would both bind it.
   for (const [m, i] of mapped) {

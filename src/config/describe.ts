@@ -1,5 +1,6 @@
 // A human summary of what a validated config will configure.
-import type { MeshConfig } from './model.js';
+import { describeExemptions } from './exemptions.js';
+import type { IngressPort, MeshConfig } from './model.js';
 
 const POLICY_TEXT = {
   mtls: 'mTLS (client certificate from the mesh CA required)',
@@ -13,13 +14,18 @@ export function describeConfig(c: MeshConfig): string[] {
   if (m === 'disabled') lines.push('ingress: disabled (no inbound redirection)');
   else if (m === 'tproxy') {
     lines.push(`ingress: tproxy, every inbound TCP port via Envoy :${c.proxy.inboundPort}`);
-    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}`);
+    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}`);
     lines.push(`  any other port: ${POLICY_TEXT[c.ingress.default]}`);
   } else {
     lines.push('ingress: mapped (direct connections to app ports are dropped)');
     for (const p of c.ingress.ports) {
-      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}`);
+      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}`);
     }
+    lines.push(
+      c.ingress.default === 'plaintext'
+        ? `  any other port: ${POLICY_TEXT.plaintext}`
+        : `  any other port: dropped (ingress.default ${c.ingress.default}: mapped mode has no Envoy listener for it; list it with a mappedPort to serve it)`,
+    );
   }
   if (c.egress.routes.length === 0) lines.push('egress routes: none');
   else lines.push('egress routes (mTLS to the remote):');
@@ -30,11 +36,16 @@ export function describeConfig(c: MeshConfig): string[] {
     lines.push(`  ${r.name}: ${listen} -> ${remote}${extra ? ` (${extra})` : ''}`);
   }
   if (c.egress.capture) {
-    const ex = [...c.egress.exclude.ports.map((p) => `port ${p}`), ...c.egress.exclude.cidrs.map((x) => x.text)];
-    lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except DNS, uid ${c.proxy.uid}${ex.length ? `, ${ex.join(', ')}` : ''})`);
+    lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below)`);
   } else lines.push('egress capture: off (only the routes above are meshed)');
+  lines.push(`egress non-TCP (UDP, ICMP, ...): ${c.egress.nonTcp === 'drop' ? 'dropped' : 'allowed in clear'} (egress.nonTcp)`);
+  lines.push('plaintext paths (every exemption from TLS, and the field that names it):', ...describeExemptions(c));
   lines.push(`proxy: uid ${c.proxy.uid}, admin ${c.proxy.admin.ip}:${c.proxy.admin.port}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
   return lines;
+}
+
+function tls12(p: IngressPort): string {
+  return p.allowTls12 ? ', TLS 1.2 allowed (allowTls12: the server certificate crosses in clear under 1.2)' : '';
 }
 
 function sans(list: string[]): string {

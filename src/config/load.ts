@@ -6,7 +6,8 @@ import { parseDocument } from 'yaml';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
 import { validateConfig } from './validate.js';
 import { contrastToRaw, hasContrastEnv } from './contrast.js';
-import type { MeshConfig } from './model.js';
+import type { MeshConfig, SocketAddress } from './model.js';
+import { parseResolvConf } from '../dns/resolv.js';
 import { admitPinnedFile, hasPins, readPins, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
@@ -41,7 +42,31 @@ export function loadConfigText(text: string, source: string): MeshConfig {
   const raw = parseYaml(text, source);
   const result = validateConfig(raw);
   if (!result.ok) throw new ConfigInvalidError(source, result.errors);
-  return result.config;
+  return withResolvers(result.config);
+}
+
+/**
+ * The hosts DNS may reach in clear: the nameservers of resolv.conf (without
+ * a file, glibc's loopback default), plus meshlet's DNS upstreams when DNS
+ * capture is on. `meshlet init` and `meshlet run` both read the same file in
+ * the pod, so the rules they generate and check agree.
+ */
+export function withResolvers(config: MeshConfig, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): MeshConfig {
+  let text = '';
+  try {
+    text = read(config.resolvConf);
+  } catch {
+    // No resolv.conf: glibc asks the local machine, and so does the parser.
+  }
+  const seen = new Set<string>();
+  const resolvers: SocketAddress[] = [];
+  for (const r of [...parseResolvConf(text).nameservers, ...(config.dns?.upstreams ?? [])]) {
+    const ip = r.ip.split('%')[0] ?? r.ip;
+    const key = `${ip}|${r.port}`;
+    if (!seen.has(key)) resolvers.push({ ip, port: r.port });
+    seen.add(key);
+  }
+  return { ...config, resolvers };
 }
 
 export function loadConfigFile(path: string): MeshConfig {
@@ -75,13 +100,13 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     const { raw, warnings, errors, source } = contrastToRaw(env);
     const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
     if (errors.length > 0 || !result.ok) throw new ConfigInvalidError(source, [...errors, ...(result.ok ? [] : result.errors)]);
-    return { config: result.config, source, warnings, trust: { mode: 'policy-env', detail: "in the pod's environment, which its policy covers; a change rolls the pod", reloads: 'refused' } };
+    return { config: withResolvers(result.config), source, warnings, trust: { mode: 'policy-env', detail: "in the pod's environment, which its policy covers; a change rolls the pod", reloads: 'refused' } };
   }
   if (!existsSync(DEFAULT_CONFIG_PATH)) {
     const result = validateConfig({});
     if (!result.ok) throw new ConfigInvalidError(NO_CONFIG_SOURCE, result.errors);
     return {
-      config: result.config,
+      config: withResolvers(result.config),
       source: NO_CONFIG_SOURCE,
       warnings: [`${NO_CONFIG_SOURCE}: using Contrast's meaning of a pod without mesh annotations, mTLS on every inbound port and no egress routes`],
       trust: { mode: 'defaults', detail: "meshlet's built-in defaults", reloads: 'refused' },

@@ -13,6 +13,8 @@ export interface IngressPort {
   /** mapped mode: the port Envoy listens on and forwards to `port`. */
   mappedPort?: number;
   allowedSans: string[];
+  /** `tls` ports only: TLS 1.2 accepted from outside clients (default: 1.3 only). */
+  allowTls12: boolean;
 }
 
 export interface EgressRoute {
@@ -49,7 +51,13 @@ export interface DnsConfig {
 export interface MeshConfig {
   certs: { ca: string; certChain: string; key: string; expectedSans: string[] };
   ingress: { mode: 'tproxy' | 'mapped' | 'disabled'; default: Policy; ports: IngressPort[] };
-  egress: { routes: EgressRoute[]; capture: boolean; exclude: { ports: number[]; cidrs: Cidr[] } };
+  egress: {
+    routes: EgressRoute[];
+    capture: boolean;
+    exclude: { ports: number[]; cidrs: Cidr[] };
+    /** UDP, ICMP and every other non-TCP protocol leaving the pod: dropped, or let through in clear. */
+    nonTcp: 'drop' | 'allow';
+  };
   proxy: {
     uid: number;
     gid: number;
@@ -65,6 +73,14 @@ export interface MeshConfig {
   metrics?: { port: number };
   /** Present only when `dns.enabled`. */
   dns?: DnsConfig;
+  /** The resolv.conf whose nameservers are the pod's resolvers (dns.resolvConf). */
+  resolvConf: string;
+  /**
+   * The pod's resolvers, read from resolvConf when the config is loaded from
+   * a file or the environment; the only hosts DNS may reach in clear.
+   * Absent (a config validated without reading the file): no resolver.
+   */
+  resolvers?: SocketAddress[];
 }
 
 /** Ports Envoy or meshlet listen on inside the pod; no app port may use them. */

@@ -29,6 +29,10 @@ const ingressPort = z.strictObject({
   policy: policySchema.optional().describe('mtls: client certificate signed by the mesh CA required; tls: TLS without client certificate; plaintext: not redirected. Defaults to ingress.default'),
   mappedPort: port.optional().describe('mapped mode only: the port Envoy listens on and forwards to `port`'),
   allowedSans: sanList.optional().describe('mtls only: restrict accepted clients to these SANs'),
+  allowTls12: z
+    .boolean()
+    .optional()
+    .describe('tls only: also accept TLS 1.2, for outside clients that cannot do 1.3 (the server certificate then crosses in clear). Default false: TLS 1.3 only. mtls ports are always 1.3 only'),
 });
 
 const egressRoute = z.strictObject({
@@ -70,6 +74,12 @@ export const configSchema = z
       .strictObject({
         routes: z.array(egressRoute).default([]),
         capture: z.boolean().default(false).describe('RFC step 3: send all outbound TCP through Envoy wrapped in mTLS'),
+        nonTcp: z
+          .enum(['drop', 'allow'])
+          .optional()
+          .describe(
+            'UDP, ICMP and every other non-TCP protocol leaving the pod (the mesh carries TCP only): drop, or allow in clear. DNS to the resolvers, loopback, ICMP errors of existing flows, IPv6 neighbour discovery and the proxy uid always pass. Default: drop with capture on, allow with capture off (outbound TCP leaves in clear then too)',
+          ),
         exclude: z
           .strictObject({
             ports: z.array(port).default([]).describe('Destination ports that bypass capture'),

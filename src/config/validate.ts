@@ -73,15 +73,16 @@ function allowedKeys(path: readonly PathSegment[]): string[] | undefined {
 /** Maps a fully validated raw config to the model. Cannot fail. */
 function normalize(raw: RawConfig): MeshConfig {
   const ports = raw.ingress.ports.map((p): IngressPort => {
-    const out: IngressPort = { name: p.name, port: p.port, policy: p.policy ?? raw.ingress.default, allowedSans: p.allowedSans ?? [] };
+    const out: IngressPort = { name: p.name, port: p.port, policy: p.policy ?? raw.ingress.default, allowedSans: p.allowedSans ?? [], allowTls12: p.allowTls12 ?? false };
     if (p.mappedPort !== undefined) out.mappedPort = p.mappedPort;
     return out;
   });
   // The metrics port is plaintext from outside unless it is listed: in tproxy
-  // mode an unlisted port would be intercepted, so it becomes a plaintext port.
+  // mode an unlisted port would be intercepted, and in mapped mode dropped, so
+  // it becomes a plaintext port.
   const metricsPort = raw.metrics?.port;
-  if (metricsPort !== undefined && raw.ingress.mode === 'tproxy' && raw.ingress.default !== 'plaintext' && !ports.some((p) => p.port === metricsPort)) {
-    ports.push({ name: 'meshlet-metrics', port: metricsPort, policy: 'plaintext', allowedSans: [] });
+  if (metricsPort !== undefined && raw.ingress.mode !== 'disabled' && raw.ingress.default !== 'plaintext' && !ports.some((p) => p.port === metricsPort)) {
+    ports.push({ name: 'meshlet-metrics', port: metricsPort, policy: 'plaintext', allowedSans: [], allowTls12: false });
   }
   const routes = raw.egress.routes.map((r): EgressRoute => {
     const listen = must(parseListen(r.listen));
@@ -100,6 +101,7 @@ function normalize(raw: RawConfig): MeshConfig {
       routes,
       capture: raw.egress.capture,
       exclude: { ports: raw.egress.exclude.ports, cidrs: raw.egress.exclude.cidrs.map((c) => must(parseCidrField(c))) },
+      nonTcp: raw.egress.nonTcp ?? (raw.egress.capture ? 'drop' : 'allow'),
     },
     proxy: {
       uid: raw.proxy.uid,
@@ -112,6 +114,7 @@ function normalize(raw: RawConfig): MeshConfig {
       bootstrapPath: raw.proxy.bootstrapPath,
     },
     debug: must(parseLoopback(raw.debug.address)),
+    resolvConf: raw.dns.resolvConf,
   };
   if (metricsPort !== undefined) config.metrics = { port: metricsPort };
   if (raw.dns.enabled) config.dns = normalizeDns(raw.dns, raw.proxy.uid);

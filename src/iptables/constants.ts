@@ -16,6 +16,8 @@ export const CHAINS = {
   loopGuard: 'MESHLET_LOOPGUARD',
   /** nat OUTPUT: outbound capture and portless egress routes. */
   outbound: 'MESHLET_OUTBOUND',
+  /** filter OUTPUT: non-TCP traffic leaving the pod (egress.nonTcp: drop). */
+  egress: 'MESHLET_EGRESS',
   /** nat OUTPUT: the app's DNS (UDP and TCP 53) to meshlet's DNS server. */
   dns: 'MESHLET_DNS',
   /** raw OUTPUT: DNS from the exempt uids gets its own conntrack zone. */
@@ -43,8 +45,11 @@ export const RULE_PRIORITY = 19788;
 export const UPSTREAM_SOURCE_V4 = '127.0.0.6';
 export const UPSTREAM_SOURCE_V6 = '::6';
 
-/** TCP DNS is never captured (RFC step 3: DNS must keep working). */
+/** DNS to the pod's resolvers is never captured (RFC step 3: DNS must keep working). */
 export const DNS_PORT = 53;
+
+/** IPv6 neighbour discovery and MLD reports: without them the link itself stops working. */
+export const ICMPV6_LINK_TYPES = [133, 135, 136, 143] as const;
 
 /**
  * Conntrack zone of the exempt uids' DNS (0x4d4c, like the mark). Keeps

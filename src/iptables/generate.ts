@@ -1,10 +1,10 @@
 // The pure generator: validated config -> rules for each IP family. No I/O;
 // the same config always yields the same rules, which the golden files pin.
 import type { MeshConfig } from '../config/model.js';
-import { CHAINS, MARK_HEX, ROUTE_TABLE, RULE_PRIORITY, UPSTREAM_SOURCE_V6 } from './constants.js';
+import { CHAINS, ICMPV6_LINK_TYPES, MARK_HEX, ROUTE_TABLE, RULE_PRIORITY, UPSTREAM_SOURCE_V6 } from './constants.js';
 import { dnsNatChain, dnsRawTable } from './dns.js';
 import { mappedInputRules, tproxyTable } from './inbound.js';
-import { outboundTable } from './outbound.js';
+import { hostCidr, outboundTable, resolversOf } from './outbound.js';
 import type { ChainSpec, Family, FamilyRules, GeneratedRules, TableSpec } from './types.js';
 
 export function generateRules(c: MeshConfig): GeneratedRules {
@@ -25,15 +25,18 @@ export function familyRules(c: MeshConfig, family: Family): FamilyRules {
   return out;
 }
 
-/** Outbound capture and portless routes, then DNS capture. */
+/**
+ * DNS capture first, so the app's port 53 reaches meshlet's server wherever
+ * it was addressed; then outbound capture and portless routes.
+ */
 function natTable(c: MeshConfig, family: Family): TableSpec | undefined {
   const outbound = outboundTable(c, family);
   const dns = dnsNatChain(c, family);
   if (!dns) return outbound;
   return {
     table: 'nat',
-    chains: [...(outbound?.chains ?? []), dns.chain],
-    jumps: [...(outbound?.jumps ?? []), ...dns.jumps],
+    chains: [dns.chain, ...(outbound?.chains ?? [])],
+    jumps: [...dns.jumps, ...(outbound?.jumps ?? [])],
   };
 }
 
@@ -49,6 +52,11 @@ function filterTable(c: MeshConfig, family: Family, tproxy: boolean): TableSpec 
   if (guard) {
     chains.push(guard);
     jumps.push(`-A OUTPUT -p tcp -j ${guard.name}`);
+  }
+  const egress = nonTcpEgress(c, family);
+  if (egress) {
+    chains.push(egress);
+    jumps.push(`-A OUTPUT ! -p tcp -j ${egress.name}`);
   }
   return chains.length === 0 ? undefined : { table: 'filter', chains, jumps };
 }
@@ -71,4 +79,30 @@ function loopGuard(c: MeshConfig, family: Family, tproxy: boolean): ChainSpec | 
     name,
     rules: [`-A ${name} -p tcp -m owner --uid-owner ${c.proxy.uid} -m addrtype --dst-type LOCAL ${dports} -j REJECT --reject-with tcp-reset`],
   };
+}
+
+/**
+ * `egress.nonTcp: drop`: the mesh carries TCP only, so UDP, ICMP and the rest
+ * would leave the pod in clear. What still passes is what the pod cannot do
+ * without: loopback, the proxy uid (the one trust boundary), DNS to the
+ * resolvers, ICMP errors about existing flows (path MTU discovery) and, for
+ * IPv6, neighbour discovery and MLD reports.
+ */
+function nonTcpEgress(c: MeshConfig, family: Family): ChainSpec | undefined {
+  if (c.egress.nonTcp !== 'drop') return undefined;
+  const name = CHAINS.egress;
+  // A packet DNATed to loopback (the app's DNS to meshlet's server) still
+  // shows its original output interface here, so loopback is matched by
+  // destination as well as by interface.
+  const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
+  const rules = [
+    `-A ${name} -o lo -j RETURN`,
+    `-A ${name} -d ${loopback} -j RETURN`,
+    `-A ${name} -m owner --uid-owner ${c.proxy.uid} -j RETURN`,
+    `-A ${name} -m conntrack --ctstate RELATED -j RETURN`,
+  ];
+  for (const r of resolversOf(c, family)) rules.push(`-A ${name} -d ${hostCidr(r.ip, family)} -p udp -m udp --dport ${r.port} -j RETURN`);
+  if (family === 6) for (const t of ICMPV6_LINK_TYPES) rules.push(`-A ${name} -p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j RETURN`);
+  rules.push(`-A ${name} -j DROP`);
+  return { name, rules };
 }

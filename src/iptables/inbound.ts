@@ -21,6 +21,9 @@ export function tproxyTable(c: MeshConfig, family: Family): TableSpec | undefine
   const rules = [
     // Loopback carries the proxy's own hop to the app (from 127.0.0.6 / ::6).
     `-A ${IN} -i lo -j RETURN`,
+    // Only traffic addressed to the pod: a peer that routes foreign
+    // destinations through the pod must not have its TLS terminated here.
+    `-A ${IN} -m addrtype ! --dst-type LOCAL -j RETURN`,
     // Packets of existing flows, replies to connections the proxy or the app
     // opened included, must not reach TPROXY: it would find their socket
     // non-transparent and drop them (IPTABLES-FACTS, "Divert replies first").
@@ -44,13 +47,28 @@ export function tproxyTable(c: MeshConfig, family: Family): TableSpec | undefine
   };
 }
 
-/** Rules for the filter table in mapped mode: app ports closed to the outside. */
+/**
+ * Rules for the filter table in mapped mode. Envoy listens only on the mapped
+ * ports, so it cannot apply a policy to a port it was not told about: with
+ * `ingress.default` mtls or tls, every new inbound connection is dropped
+ * except to the mapped ports and the listed plaintext ports (nothing reaches
+ * the app unencrypted that the config does not name). With default
+ * plaintext, only the listed app ports are closed.
+ */
 export function mappedInputRules(c: MeshConfig): { chain: string; rules: string[]; jump: string } | undefined {
   const appPorts = c.ingress.ports.filter((p) => p.policy !== 'plaintext').map((p) => p.port);
-  if (appPorts.length === 0) return undefined;
+  const closeRest = c.ingress.default !== 'plaintext';
+  if (appPorts.length === 0 && !closeRest) return undefined;
   const rules = [`-A ${INPUT} -i lo -j RETURN`];
   // Only new connections: a reply to an outbound connection whose ephemeral
   // local port happens to equal an app port is ESTABLISHED and passes.
-  for (const g of portGroups(appPorts)) rules.push(`-A ${INPUT} -p tcp ${dportMatch(g)} -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP`);
+  const isNew = '-m conntrack ! --ctstate RELATED,ESTABLISHED';
+  if (closeRest) {
+    const open = [...c.ingress.ports.filter((p) => p.policy === 'plaintext').map((p) => p.port), ...c.ingress.ports.flatMap((p) => (p.mappedPort === undefined ? [] : [p.mappedPort]))];
+    for (const g of portGroups(open)) rules.push(`-A ${INPUT} -p tcp ${dportMatch(g)} -j RETURN`);
+    rules.push(`-A ${INPUT} -p tcp ${isNew} -j DROP`);
+  } else {
+    for (const g of portGroups(appPorts)) rules.push(`-A ${INPUT} -p tcp ${dportMatch(g)} ${isNew} -j DROP`);
+  }
   return { chain: INPUT, rules, jump: `-A INPUT -p tcp -j ${INPUT}` };
 }

@@ -2,9 +2,10 @@
 // all outbound TCP (RFC step 3, `egress.capture`). REDIRECT keeps the original
 // destination in conntrack, where Envoy's original_dst listener filter reads
 // it through SO_ORIGINAL_DST.
-import type { MeshConfig } from '../config/model.js';
+import { isIP } from 'node:net';
+import type { MeshConfig, SocketAddress } from '../config/model.js';
 import { canonicalCidr } from './addr.js';
-import { CHAINS, DNS_PORT } from './constants.js';
+import { CHAINS } from './constants.js';
 import { dportMatch, portGroups } from './multiport.js';
 import type { Family, TableSpec } from './types.js';
 
@@ -23,11 +24,24 @@ export function outboundTable(c: MeshConfig, family: Family): TableSpec | undefi
   for (const r of portless) rules.push(`-A ${OUT} -d ${r.listenIp}/32 -p tcp -j REDIRECT --to-ports ${c.proxy.portlessEgressPort}`);
   if (c.egress.capture) {
     const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
-    rules.push(`-A ${OUT} -o lo -j RETURN`, `-A ${OUT} -d ${loopback} -j RETURN`, `-A ${OUT} -p tcp -m tcp --dport ${DNS_PORT} -j RETURN`);
+    rules.push(`-A ${OUT} -o lo -j RETURN`, `-A ${OUT} -d ${loopback} -j RETURN`);
+    // DNS over TCP only to the pod's resolvers; port 53 anywhere else is
+    // captured like any other port (with DNS capture on, MESHLET_DNS has
+    // already sent the app's port 53 to meshlet's server).
+    for (const r of resolversOf(c, family)) rules.push(`-A ${OUT} -d ${hostCidr(r.ip, family)} -p tcp -m tcp --dport ${r.port} -j RETURN`);
     for (const g of portGroups(c.egress.exclude.ports)) rules.push(`-A ${OUT} -p tcp ${dportMatch(g)} -j RETURN`);
     const cidrs = [...new Set(c.egress.exclude.cidrs.filter((x) => x.family === family).map(canonicalCidr))];
     for (const cidr of cidrs) rules.push(`-A ${OUT} -d ${cidr} -j RETURN`);
     rules.push(`-A ${OUT} -p tcp -j REDIRECT --to-ports ${c.proxy.outboundPort}`);
   }
   return { table: 'nat', chains: [{ name: OUT, rules }], jumps: [`-A OUTPUT -p tcp -j ${OUT}`] };
+}
+
+/** The pod's resolvers of one family, in resolv.conf order. */
+export function resolversOf(c: MeshConfig, family: Family): SocketAddress[] {
+  return (c.resolvers ?? []).filter((r) => isIP(r.ip) === family);
+}
+
+export function hostCidr(ip: string, family: Family): string {
+  return canonicalCidr({ family, text: ip, address: ip, prefix: family === 4 ? 32 : 128 });
 }

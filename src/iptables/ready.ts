@@ -1,5 +1,6 @@
 // The readiness check's view of the rules: are meshlet's chains, jumps and
-// policy routing exactly what the generator produces for this config? The
+// policy routing exactly what the generator produces for this config, and
+// are the jumps the first rules of their built-in chains? The
 // generator writes iptables-save's canonical spelling, so a plain comparison
 // of lines is enough (the netns tests pin that for both backends).
 import type { MeshConfig } from '../config/model.js';
@@ -8,7 +9,8 @@ import type { IptablesDeps } from './deps.js';
 import { familyRules } from './generate.js';
 import { readSave } from './plan.js';
 import { observeRouting } from './routing.js';
-import { ourTables } from './save.js';
+import { jumpsByChain, jumpsOnTop } from './restore.js';
+import { ourTables, ruleChain, type SavedState } from './save.js';
 import { TABLE_ORDER, type TableSpec } from './types.js';
 
 export interface RulesCheck {
@@ -25,8 +27,9 @@ export async function rulesInPlace(config: MeshConfig, deps: IptablesDeps): Prom
       const routing = await observeRouting(deps.runner, family);
       if (!routing) continue;
       const want = familyRules(config, family);
-      const have = ourTables(await readSave(deps.runner, binaries(backend, family)));
-      missing.push(...diffTables(want.tables, have).map((d) => `IPv${family} ${d}`));
+      const saved = await readSave(deps.runner, binaries(backend, family));
+      const diffs = diffTables(want.tables, ourTables(saved));
+      missing.push(...[...diffs, ...jumpsNotFirst(want.tables, saved, diffs)].map((d) => `IPv${family} ${d}`));
       if (want.routing) {
         if (routing.rules === 0) missing.push(`IPv${family} ip rule: fwmark ${want.routing.mark} lookup ${want.routing.table}`);
         if (!routing.route) missing.push(`IPv${family} ip route: local default dev lo table ${want.routing.table}`);
@@ -37,6 +40,25 @@ export async function rulesInPlace(config: MeshConfig, deps: IptablesDeps): Prom
     missing.push(`cannot read the rules: ${(err as Error).message}`);
   }
   return { ok: missing.length === 0, missing };
+}
+
+/**
+ * A rule above one of our jumps decides first, so a foreign `-I PREROUTING 1
+ * ... -j ACCEPT` would let traffic past the interception while every rule of
+ * ours is still there. (Jumps already reported missing are not repeated.)
+ */
+export function jumpsNotFirst(want: readonly TableSpec[], saved: SavedState, already: readonly string[] = []): string[] {
+  const out: string[] = [];
+  for (const t of want) {
+    const rules = saved.get(t.table)?.rules ?? [];
+    for (const [chain, jumps] of jumpsByChain(t.jumps)) {
+      if (jumpsOnTop(chain, jumps, rules)) continue;
+      if (already.some((d) => d.startsWith(`${t.table}: missing jump "-A ${chain} `))) continue;
+      const first = rules.find((r) => ruleChain(r) === chain);
+      out.push(`${t.table}: meshlet's jumps are not the first rules of ${chain} (first is "${first ?? 'nothing'}"); re-run meshlet init`);
+    }
+  }
+  return out;
 }
 
 /** Differences between wanted and present tables, as readable lines. */

@@ -1,7 +1,9 @@
 // The individual verification checks. Each makes one or two connections and
 // compares what the probe saw with what the rules promise.
-import type { MeshConfig } from '../config/model.js';
+import { isIP } from 'node:net';
+import type { MeshConfig, SocketAddress } from '../config/model.js';
 import { cidrContains } from './addr.js';
+import { resolversOf } from './outbound.js';
 import { DNS_PORT } from './constants.js';
 import { dnsExemptUids } from './dns.js';
 import type { ConnectResult, DnsQueryResult, ProbeAccept } from './probe-script.js';
@@ -77,11 +79,22 @@ async function egressChecks(c: MeshConfig, probe: Probe, remote: string, name: s
   const excluded = c.egress.exclude.cidrs.find((x) => cidrContains(x, remote));
   if (excluded) return [{ name, status: 'skip', detail: `the test address ${remote} is in the excluded CIDR ${excluded.text}` }];
   const port = freePort(c, 1);
-  return [
+  const out = [
     await captured(`${name}: outbound TCP reaches port ${c.proxy.outboundPort}`, probe, c.proxy.outboundPort, remote, port, () => probe.fromPod(remote, port)),
-    notCaptured(`${name}: DNS (TCP ${DNS_PORT}) is exempt`, await probe.fromPod(remote, DNS_PORT), fmt(remote, DNS_PORT)),
     notCaptured(`${name}: proxy uid ${c.proxy.uid} is exempt`, await probe.fromPod(remote, port, c.proxy.uid), `uid ${c.proxy.uid} to ${fmt(remote, port)}`),
   ];
+  // Port 53 is exempt only towards the pod's resolvers. (With DNS capture on,
+  // the app's port 53 goes to meshlet's server instead: the DNS checks.)
+  if (!c.dns) out.push(await captured(`${name}: TCP ${DNS_PORT} to a host that is not a resolver is captured`, probe, c.proxy.outboundPort, remote, DNS_PORT, () => probe.fromPod(remote, DNS_PORT)));
+  const resolver = nonLoopbackResolver(c, remote);
+  if (resolver) out.push(notCaptured(`${name}: DNS (TCP) to the resolver ${fmt(resolver.ip, resolver.port)} is exempt`, await probe.fromPod(resolver.ip, resolver.port), fmt(resolver.ip, resolver.port)));
+  return out;
+}
+
+/** The first resolver of `remote`'s family that is not on loopback (loopback is never captured anyway). */
+function nonLoopbackResolver(c: MeshConfig, remote: string): SocketAddress | undefined {
+  const family = isIP(remote) as 4 | 6;
+  return resolversOf(c, family).find((r) => !(family === 4 ? r.ip.startsWith('127.') : r.ip === '::1'));
 }
 
 /** A uid that the DNS rules do not exempt, to play the app. */
@@ -107,19 +120,25 @@ async function dnsChecks(c: MeshConfig, probe: Probe, remote: string, name: stri
       detail: ok ? `answered by the DNS address, seen as coming from ${fmt(remote, DNS_PORT)}` : `a query to ${fmt(remote, DNS_PORT)} was not redirected (${describeDns(r)})`,
     });
   }
+  // With non-TCP dropped, the exempt uids' UDP DNS may only reach the resolvers.
+  const exemptTarget = c.egress.nonTcp === 'drop' ? nonLoopbackResolver(c, remote)?.ip : remote;
   for (const uid of dnsExemptUids(c)) {
+    if (exemptTarget === undefined) {
+      out.push({ name: `${name}: uid ${uid} is exempt`, status: 'skip', detail: 'no resolver of this family outside loopback to send a query to' });
+      continue;
+    }
     // Nothing listens on the peer's port 53, so a query that really went
     // there is refused (ICMP port unreachable). A timeout is a failure too:
     // it is what a query redirected in nat but zoned in raw looks like (the
     // answer never finds its conntrack entry and is dropped).
-    const r = await probe.dnsQuery(remote, 'udp', uid);
+    const r = await probe.dnsQuery(exemptTarget, 'udp', uid);
     const ok = r.result === 'refused' || (r.result === 'answered' && r.banner !== PROBE_BANNER);
     out.push({
       name: `${name}: uid ${uid} is exempt`,
       status: ok ? 'pass' : 'fail',
       detail: ok
-        ? `uid ${uid}'s query went to ${fmt(remote, DNS_PORT)} itself (${r.result})`
-        : `uid ${uid}'s query did not reach ${fmt(remote, DNS_PORT)} (${describeDns(r)}); it was redirected to ${target}, so its DNS would loop or fail`,
+        ? `uid ${uid}'s query went to ${fmt(exemptTarget, DNS_PORT)} itself (${r.result})`
+        : `uid ${uid}'s query did not reach ${fmt(exemptTarget, DNS_PORT)} (${describeDns(r)}); it was redirected to ${target}, so its DNS would loop or fail`,
     });
   }
   return out;

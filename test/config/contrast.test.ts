@@ -41,7 +41,7 @@ describe('Contrast drop-in environment', () => {
     ['metrics#7890#true', { name: 'metrics', port: 7890, policy: 'plaintext' }],
   ])('ingress %s', (value, port) => {
     const { config } = fromEnv({ CONTRAST_INGRESS_PROXY_CONFIG: value });
-    expect(config.ingress).toEqual({ mode: 'tproxy', default: 'mtls', ports: [{ ...port, allowedSans: [] }] });
+    expect(config.ingress).toEqual({ mode: 'tproxy', default: 'mtls', ports: [{ ...port, allowedSans: [], allowTls12: false }] });
   });
 
   it('ingress DISABLED installs nothing inbound', () => {
@@ -267,7 +267,7 @@ describe('metrics.port in a config file', () => {
   it('is exempt from interception unless ingress.ports lists it', async () => {
     const { validateConfig } = await import('../../src/config/validate.js');
     const r = validateConfig({ metrics: { port: 9102 } });
-    expect(r.ok && r.config.ingress.ports).toEqual([{ name: 'meshlet-metrics', port: 9102, policy: 'plaintext', allowedSans: [] }]);
+    expect(r.ok && r.config.ingress.ports).toEqual([{ name: 'meshlet-metrics', port: 9102, policy: 'plaintext', allowedSans: [], allowTls12: false }]);
     expect(r.ok && r.config.metrics).toEqual({ port: 9102 });
     const listed = validateConfig({ metrics: { port: 9102 }, ingress: { ports: [{ name: 'm', port: 9102, policy: 'mtls' }] } });
     expect(listed.ok && listed.config.ingress.ports.map((p) => p.policy)).toEqual(['mtls']);

@@ -144,6 +144,24 @@ describe('the pod shape', () => {
     expect((probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3)).toBeGreaterThanOrEqual(60);
   });
 
+  it('a readinessProbe on /ready takes a pod whose rules are disturbed out of its Service within seconds; no livenessProbe', () => {
+    const probe = sidecar.readinessProbe!;
+    const command = probe.exec?.command ?? [];
+    // Exec, not httpGet: /ready is on loopback, which the kubelet cannot reach.
+    expect(command.slice(0, 2)).toEqual(['meshlet', 'wait-ready']);
+    expect(probe.httpGet).toBeUndefined();
+    expect(command[command.indexOf('--config') + 1]).toBe(flag(sidecar, '--config'));
+    // One look per probe (--timeout 0): the first 503 fails it, and the next period passes again once ready.
+    expect(command[command.indexOf('--timeout') + 1]).toBe('0');
+    expect(probe.failureThreshold).toBe(1);
+    // meshlet notices a change within 1 s (its positive cache); the kubelet within one period
+    // (5 s: each exec probe is a Node process, about 0.2 s of CPU).
+    expect(probe.periodSeconds ?? 10).toBeLessThanOrEqual(5);
+    expect(probe.timeoutSeconds ?? 1).toBeGreaterThan(0);
+    // A restart of the sidecar would not re-run meshlet-init, so it could not bring the rules back: no liveness on /ready.
+    expect(sidecar.livenessProbe).toBeUndefined();
+  });
+
   it('the sidecar runs with the fewest privileges it can: Envoy non-root with NET_ADMIN only, no escalation', () => {
     const sc = sidecar.securityContext!;
     expect(sc.privileged ?? false).toBe(false);

@@ -269,7 +269,7 @@ describe.skipIf(skip !== undefined)('end-to-end mesh in network namespaces', () 
       const tcp = await lab.probe(web, { op: 'dns', server: ADDR.dns.v4, name: 'db.mesh.test', type: 'AAAA', tcp: true });
       expect(udp).toMatchObject({ ok: true, answers: [ADDR.outside.v4] });
       expect(tcp).toMatchObject({ ok: true, answers: [ADDR.outside.v6] });
-      // Both reached the responder straight from web (TCP 53 is not captured).
+      // Both reached the responder straight from web: it is web's resolver (resolv.conf), so its port 53 is not captured.
       const queries = dnsHost.dns!.lines.slice(since).map((l) => JSON.parse(l) as { proto: string; peer: string });
       expect(queries.map((q) => `${q.proto} ${q.peer}`).sort()).toEqual([`tcp ${ADDR.web.v4}`, `udp ${ADDR.web.v4}`]);
     });

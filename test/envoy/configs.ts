@@ -20,6 +20,7 @@ export const FULL: RawConfigInput = {
       { name: 'metrics', port: 7890, policy: 'plaintext' },
       { name: 'db', port: 5432, policy: 'mtls', allowedSans: ['spiffe://mesh.test/ns/a/sa/client', 'client.mesh.test', '198.18.0.7'] },
       { name: 'grpc', port: 9090 },
+      { name: 'legacy', port: 8444, policy: 'tls', allowTls12: true },
     ],
   },
   egress: {
@@ -40,7 +41,7 @@ export const MAPPED: RawConfigInput = {
   ingress: {
     mode: 'mapped',
     ports: [
-      { name: 'web', port: 8080, mappedPort: 18080, policy: 'tls' },
+      { name: 'web', port: 8080, mappedPort: 18080, policy: 'tls', allowTls12: true },
       { name: 'db', port: 5432, mappedPort: 15432, policy: 'mtls', allowedSans: ['client.mesh.test'] },
       { name: 'metrics', port: 7890, policy: 'plaintext' },
     ],

@@ -1,11 +1,15 @@
 // Configs for every mode, shared by the golden and the namespace tests.
 import { validateConfig } from '../../src/config/validate.js';
+import { withResolvers } from '../../src/config/load.js';
 import type { MeshConfig } from '../../src/config/model.js';
 
-export function config(raw: unknown): MeshConfig {
+/** The pod's resolv.conf in every fixture: the harness's outside hosts (harness.ts ADDR.remoteV4/V6). */
+export const RESOLV_CONF = 'nameserver 198.18.5.5\nnameserver 2001:db8:5::5\n';
+
+export function config(raw: unknown, resolvConf = RESOLV_CONF): MeshConfig {
   const r = validateConfig(raw);
   if (!r.ok) throw new Error(`fixture config invalid: ${JSON.stringify(r.errors)}`);
-  return r.config;
+  return withResolvers(r.config, () => resolvConf);
 }
 
 /** 17 excluded ports: more than one multiport rule can hold. */
@@ -27,6 +31,7 @@ export const CASES: Record<string, unknown> = {
   'tproxy-default-plaintext': {
     ingress: { mode: 'tproxy', default: 'plaintext', ports: [{ name: 'web', port: 8080, policy: 'tls' }, { name: 'api', port: 8443, policy: 'mtls' }] },
   },
+  /** Mapped with default mtls (the default): every unlisted port is closed too. */
   mapped: {
     ingress: {
       mode: 'mapped',
@@ -37,6 +42,10 @@ export const CASES: Record<string, unknown> = {
       ],
     },
   },
+  /** Mapped with default plaintext: only the listed app ports are closed. */
+  'mapped-default-plaintext': {
+    ingress: { mode: 'mapped', default: 'plaintext', ports: [{ name: 'web', port: 8080, policy: 'tls', mappedPort: 18080 }] },
+  },
   disabled: { ingress: { mode: 'disabled' } },
   capture: {
     ingress: { mode: 'disabled' },
@@ -44,6 +53,16 @@ export const CASES: Record<string, unknown> = {
       capture: true,
       exclude: { ports: [...MANY_PORTS].reverse(), cidrs: ['198.18.6.7/24', '2001:db8:6:0:1::/48', '198.19.0.1'] },
     },
+  },
+  /** Capture with non-TCP allowed in clear (explicit opt-out of the drop). */
+  'capture-nontcp-allow': {
+    ingress: { mode: 'disabled' },
+    egress: { capture: true, nonTcp: 'allow' },
+  },
+  /** No capture, but non-TCP dropped (explicit opt-in). */
+  'nontcp-drop': {
+    ingress: { mode: 'disabled' },
+    egress: { nonTcp: 'drop' },
   },
   portless: {
     ingress: { mode: 'disabled' },

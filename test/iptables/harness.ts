@@ -19,6 +19,9 @@ export const ADDR = {
   /** Outside hosts inside the CIDRs the capture fixture excludes. */
   excludedV4: '198.18.6.6',
   excludedV6: '2001:db8:6::6',
+  /** Outside hosts that are neither resolvers (fixtures.ts RESOLV_CONF) nor excluded. */
+  strangerV4: '198.18.7.7',
+  strangerV6: '2001:db8:7::7',
 } as const;
 
 /** A system-wide interpreter, so setpriv'd clients (uid 1337) can run it too. */
@@ -38,7 +41,7 @@ export async function makeBed(lab: NetLab): Promise<Bed> {
   const peer = await lab.netns('peer');
   const [podIf] = await lab.veth(
     { ns: pod, ifname: 'eth0', addrs: [`${ADDR.podV4}/24`, `${ADDR.podV6}/64`] },
-    { ns: peer, ifname: 'eth0', addrs: [`${ADDR.peerV4}/24`, `${ADDR.peerV6}/64`, `${ADDR.remoteV4}/32`, `${ADDR.excludedV4}/32`, `${ADDR.remoteV6}/128`, `${ADDR.excludedV6}/128`] },
+    { ns: peer, ifname: 'eth0', addrs: [`${ADDR.peerV4}/24`, `${ADDR.peerV6}/64`, `${ADDR.remoteV4}/32`, `${ADDR.excludedV4}/32`, `${ADDR.strangerV4}/32`, `${ADDR.remoteV6}/128`, `${ADDR.excludedV6}/128`, `${ADDR.strangerV6}/128`] },
   );
   await lab.must(pod, ['ip', 'route', 'add', 'default', 'via', ADDR.peerV4, 'dev', podIf]);
   await lab.must(pod, ['ip', '-6', 'route', 'add', 'default', 'via', ADDR.peerV6, 'dev', podIf]);
@@ -121,4 +124,43 @@ export async function addForeignRules(lab: NetLab, ns: string, backend: Backend)
     }
   }
   await lab.must(ns, ['ip', 'rule', 'add', 'fwmark', '0x7', 'lookup', '77', 'priority', '777']);
+}
+
+/**
+ * One ICMP (v6) echo from inside `ns` as root, on a raw socket. "eperm": a
+ * rule in OUTPUT dropped it (the kernel reports that to the sender at once);
+ * "reply": the host answered; "timeout": neither within timeoutMs.
+ */
+export async function ping(lab: NetLab, ns: string, host: string, timeoutMs = 1500): Promise<'reply' | 'eperm' | 'timeout'> {
+  const script = `
+import socket, sys, time, os
+host, t = sys.argv[1], float(sys.argv[2]) / 1000
+v6 = ':' in host
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+ident = os.getpid() & 0xffff
+body = bytes([128 if v6 else 8, 0, 0, 0]) + ident.to_bytes(2, 'big') + (1).to_bytes(2, 'big') + b'meshlet'
+if not v6:
+    c = sum(int.from_bytes(body[i:i + 2].ljust(2, b'\\0'), 'big') for i in range(0, len(body), 2))
+    c = (c >> 16) + (c & 0xffff); c += c >> 16
+    body = body[:2] + ((~c) & 0xffff).to_bytes(2, 'big') + body[4:]
+try:
+    s.sendto(body, (host, 0))
+except PermissionError:
+    print('eperm'); sys.exit(0)
+s.settimeout(t)
+end = time.time() + t
+while time.time() < end:
+    try:
+        data = s.recv(2048)
+    except socket.timeout:
+        break
+    icmp = data if v6 else data[(data[0] & 0x0f) * 4:]
+    if icmp[0] == (129 if v6 else 0) and icmp[4:6] == ident.to_bytes(2, 'big'):
+        print('reply'); sys.exit(0)
+print('timeout')
+`;
+  const r = await lab.exec(ns, [PYTHON, '-c', script, host, String(timeoutMs)], { timeoutMs: timeoutMs + 5000 });
+  const out = r.stdout.trim();
+  if (out !== 'reply' && out !== 'eperm' && out !== 'timeout') throw new Error(`ping ${host} from ${ns}: ${r.stdout} ${r.stderr}`);
+  return out;
 }

@@ -37,7 +37,7 @@ describe.skipIf(skip !== undefined).each(BACKENDS)('egress on %s', (backend) => 
       expect(await dial(lab, bed.pod, remote, 8081)).toMatchObject({ result: 'connected', banner: 'proxy' });
       const a = await accepted(proxy, (x) => x.origDst?.[0] === remote && x.origDst[1] === 8081);
       expect(a.listen).toBe(c.proxy.outboundPort);
-      // Exempt: the proxy uid, DNS, a port in the second multiport rule, an excluded CIDR.
+      // Exempt: the proxy uid, DNS to a resolver (the fixtures' resolv.conf), a port in the second multiport rule, an excluded CIDR.
       expect(await dial(lab, bed.pod, remote, 8081, { uid: c.proxy.uid })).toMatchObject({ result: 'connected', banner: 'outside' });
       expect(await dial(lab, bed.pod, remote, 53)).toMatchObject({ result: 'connected', banner: 'outside' });
       expect(await dial(lab, bed.pod, remote, lastExcluded)).toMatchObject({ result: 'connected', banner: 'outside' });

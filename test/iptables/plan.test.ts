@@ -7,7 +7,7 @@ import { IptablesApplyError } from '../../src/iptables/errors.js';
 import { familyRules } from '../../src/iptables/generate.js';
 import { runInit } from '../../src/iptables/init.js';
 import { portGroups } from '../../src/iptables/multiport.js';
-import { diffTables } from '../../src/iptables/ready.js';
+import { diffTables, jumpsNotFirst } from '../../src/iptables/ready.js';
 import { jumpChanges, planCleanup, planRestore } from '../../src/iptables/restore.js';
 import { reportedLine } from '../../src/iptables/restore-run.js';
 import { planRouting } from '../../src/iptables/routing.js';
@@ -36,16 +36,34 @@ describe('planRestore', () => {
 
   it('on a fresh state declares every chain, fills it and adds each jump once', () => {
     const text = planRestore(want, new Map());
-    expect(text.match(/^-A (PREROUTING|OUTPUT) /gm)).toHaveLength(3);
+    // At the top of their built-in chains, numbered per chain in the generator's order.
+    expect(text.match(/^-I (PREROUTING|OUTPUT) \d+ /gm)).toEqual(['-I PREROUTING 1 ', '-I OUTPUT 1 ', '-I OUTPUT 1 ', '-I OUTPUT 2 ']);
+    expect(text).not.toMatch(/^-A (PREROUTING|OUTPUT) /m);
     expect(text).not.toMatch(/^-[DX] /m);
   });
 
   it('on its own result adds no jump and deletes nothing', () => {
     const state = parseSave(saveOf(want));
     const text = planRestore(want, state);
-    expect(text).not.toMatch(/^-A (PREROUTING|OUTPUT|INPUT) /m);
+    expect(text).not.toMatch(/^-[AI] (PREROUTING|OUTPUT|INPUT) /m);
     expect(text).not.toMatch(/^-[DX] /m);
     expect(diffTables(want, ourTables(state))).toEqual([]);
+    expect(jumpsNotFirst(want, state)).toEqual([]);
+  });
+
+  it('a foreign rule above our jump: readiness names it, and a re-run moves our jumps back to the top', () => {
+    const foreign = '-A PREROUTING -p tcp -m tcp --dport 9000 -j ACCEPT';
+    const mangle = want.find((t) => t.table === 'mangle')!;
+    const text = `*mangle\n:PREROUTING ACCEPT [0:0]\n${mangle.chains.map((c) => `:${c.name} - [0:0]`).join('\n')}\n${foreign}\n${mangle.jumps.join('\n')}\n${mangle.chains.flatMap((c) => c.rules).join('\n')}\nCOMMIT\n${saveOf(want.filter((t) => t.table !== 'mangle'))}`;
+    const state = parseSave(text);
+    expect(diffTables(want, ourTables(state))).toEqual([]);
+    expect(jumpsNotFirst(want, state)).toEqual([`mangle: meshlet's jumps are not the first rules of PREROUTING (first is "${foreign}"); re-run meshlet init`]);
+    const plan = planRestore(want, state);
+    expect(plan).toContain('-D PREROUTING -p tcp -j MESHLET_INBOUND\n');
+    expect(plan).toContain('-I PREROUTING 1 -p tcp -j MESHLET_INBOUND\n');
+    expect(plan).not.toContain('--dport 9000');
+    // Only the disturbed chain is touched.
+    expect(plan).not.toMatch(/^-[DI] OUTPUT /m);
   });
 
   it('removes duplicate and stale jumps and deletes stale chains, leaving foreign rules alone', () => {
@@ -54,7 +72,9 @@ describe('planRestore', () => {
     const text = planRestore(want, parseSave(saveOf([...dup, stale], '-A OUTPUT -p udp -j OTHER')));
     expect(text).toContain('-D INPUT -j MESHLET_OLD');
     expect(text).toContain('-X MESHLET_OLD');
-    expect(text.match(/^-D OUTPUT -p tcp -j MESHLET_OUTBOUND$/gm)).toHaveLength(1);
+    // Every jump of ours in a disturbed chain goes, then the wanted ones go back on top.
+    expect(text.match(/^-D OUTPUT -p tcp -j MESHLET_OUTBOUND$/gm)).toHaveLength(2);
+    expect(text.match(/^-I OUTPUT 1 -p tcp -j MESHLET_OUTBOUND$/gm)).toHaveLength(1);
     expect(text).not.toContain('OTHER');
   });
 
@@ -66,11 +86,20 @@ describe('planRestore', () => {
       expect(lines.findIndex((l) => l.startsWith('-X '))).toBeGreaterThan(lastD);
     }
     expect(text).not.toContain('OTHER');
-    expect(text.match(/^-X /gm)).toHaveLength(4);
+    // DIVERT, INBOUND, OUTBOUND, LOOPGUARD, EGRESS.
+    expect(text.match(/^-X /gm)).toHaveLength(5);
   });
 
-  it('jumpChanges keeps one of each wanted jump', () => {
-    expect(jumpChanges(['a', 'b'], ['a', 'a', 'c'])).toEqual({ remove: ['a', 'c'], add: ['b'] });
+  it('jumpChanges leaves a chain alone only when it starts with exactly the wanted jumps', () => {
+    const a = '-A OUTPUT -p tcp -j MESHLET_A';
+    const b = '-A OUTPUT -p udp -j MESHLET_B';
+    const other = '-A OUTPUT -j OTHER';
+    expect(jumpChanges([a, b], [a, b, other])).toEqual({ remove: [], insert: [] });
+    expect(jumpChanges([a, b], [a, a, other])).toEqual({ remove: [a, a], insert: ['-I OUTPUT 1 -p tcp -j MESHLET_A', '-I OUTPUT 2 -p udp -j MESHLET_B'] });
+    expect(jumpChanges([a, b], [other, a, b])).toEqual({ remove: [a, b], insert: ['-I OUTPUT 1 -p tcp -j MESHLET_A', '-I OUTPUT 2 -p udp -j MESHLET_B'] });
+    expect(jumpChanges([a, b], [b, a])).toEqual({ remove: [b, a], insert: ['-I OUTPUT 1 -p tcp -j MESHLET_A', '-I OUTPUT 2 -p udp -j MESHLET_B'] });
+    // A jump of ours further down counts as disturbed too (it would be stale).
+    expect(jumpChanges([a], [a, other, b])).toEqual({ remove: [a, b], insert: ['-I OUTPUT 1 -p tcp -j MESHLET_A'] });
   });
 
   it('diffTables names what is missing, unexpected or duplicated', () => {

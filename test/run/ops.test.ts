@@ -171,6 +171,9 @@ describe('debug endpoint', () => {
     }
     expect(xds.body).toContain('meshlet-workload');
     expect(xds.body).toContain('[redacted]');
+    // The same exemptions list `meshlet check` prints, the proxy uid first.
+    const exemptionList = (JSON.parse(xds.body) as { exemptions?: { field: string }[] }).exemptions ?? [];
+    expect(exemptionList[0]?.field).toBe('proxy.uid');
     expect(dump.body).toContain('dynamic_active_secrets');
     // The certificate itself is public and stays visible.
     expect(xds.body).toContain(p.leaf.certPem.split('\n')[1]);

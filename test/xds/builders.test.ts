@@ -37,6 +37,7 @@ describe('ingress, tproxy mode', () => {
     ['mtls with allowedSans', 5432, true, ['URI', 'DNS', 'IP_ADDRESS']],
     ['mtls via ingress.default', 9090, true, []],
     ['tls', 8080, false, []],
+    ['tls with allowTls12', 8444, false, []],
   ] as const)('%s: port %i requires a client cert: %s', (_label, port, mtls, sanTypes) => {
     const c = chain(`meshlet-inbound-${port}`);
     expect(c['filter_chain_match']).toEqual({ destination_port: port });
@@ -45,7 +46,14 @@ describe('ingress, tproxy mode', () => {
     const common = obj(ctx['common_tls_context']);
     expect(common['tls_certificate_sds_secret_configs']).toEqual([{ name: SECRET.workload, sds_config: { ads: {}, resource_api_version: 'V3' } }]);
     expect(ctx['require_client_certificate'] ?? false).toBe(mtls);
-    if (!mtls) expect(Object.keys(common)).toEqual(['tls_certificate_sds_secret_configs']);
+    // TLS 1.3 only (under 1.2 a client certificate would cross in clear), except
+    // a tls port that opted in; the hybrid post-quantum group first everywhere.
+    expect(common['tls_params']).toEqual({
+      tls_minimum_protocol_version: port === 8444 ? 'TLSv1_2' : 'TLSv1_3',
+      tls_maximum_protocol_version: 'TLSv1_3',
+      ecdh_curves: ['X25519MLKEM768', 'X25519', 'P-256'],
+    });
+    if (!mtls) expect(Object.keys(common)).toEqual(['tls_params', 'tls_certificate_sds_secret_configs']);
     else if (sanTypes.length === 0) expect(obj(common['validation_context_sds_secret_config'])['name']).toBe(SECRET.meshCa);
     else {
       const combined = obj(common['combined_validation_context']);
@@ -145,8 +153,8 @@ describe('egress routes with a port', () => {
     const plain = upstream('meshlet-route-emoji');
     expect(plain['sni']).toBeUndefined();
     expect(obj(plain['common_tls_context'])).toEqual({
-      // Envoy's client default caps at TLS 1.2, where both certificates cross the wire in clear.
-      tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
+      // Envoy's client default caps at TLS 1.2, where both certificates cross the wire in clear: 1.3 only.
+      tls_params: { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3', ecdh_curves: ['X25519MLKEM768', 'X25519', 'P-256'] },
       tls_certificate_sds_secret_configs: [{ name: SECRET.workload, sds_config: { ads: {}, resource_api_version: 'V3' } }],
       validation_context_sds_secret_config: { name: SECRET.meshCa, sds_config: { ads: {}, resource_api_version: 'V3' } },
     });

@@ -4,17 +4,17 @@ import type { Policy } from '../../config/model.js';
 import type { JsonObject } from '../protos.js';
 import { tcpProxy } from './envoy-json.js';
 import { CLUSTER } from './names.js';
-import { downstreamTls, type SecretSource } from './tls.js';
+import { downstreamTls, type DownstreamOptions, type SecretSource } from './tls.js';
 
 /**
  * A chain that applies `policy` and hands the connection to `cluster`.
  * plaintext has no transport socket: Envoy applies whatever policy the config
  * gives the port it sees; iptables only decides what reaches Envoy.
  */
-export function policyChain(name: string, match: JsonObject | undefined, policy: Policy, allowedSans: readonly string[], cluster: string, source: SecretSource): JsonObject {
+export function policyChain(name: string, match: JsonObject | undefined, policy: Policy, allowedSans: readonly string[], cluster: string, source: SecretSource, tls: DownstreamOptions = {}): JsonObject {
   const chain: JsonObject = { name };
   if (match) chain['filter_chain_match'] = match;
-  if (policy !== 'plaintext') chain['transport_socket'] = downstreamTls(policy, allowedSans, source);
+  if (policy !== 'plaintext') chain['transport_socket'] = downstreamTls(policy, allowedSans, source, tls);
   chain['filters'] = [tcpProxy(name, cluster)];
   return chain;
 }

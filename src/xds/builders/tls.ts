@@ -44,13 +44,38 @@ function tlsSocket(typedConfig: JsonObject): JsonObject {
   return { name: 'envoy.transport_sockets.tls', typed_config: typedConfig };
 }
 
-/** Server side: `mtls` requires a client certificate from the mesh CA (and SAN), `tls` asks for none. */
-export function downstreamTls(policy: 'mtls' | 'tls', allowedSans: readonly string[], source: SecretSource): JsonObject {
-  const common: JsonObject = { tls_certificate_sds_secret_configs: [sdsRef(SECRET.workload, source)] };
-  if (policy === 'tls') return tlsSocket({ '@type': typeUrl(TYPE.downstreamTls), common_tls_context: common });
+/**
+ * Key exchange groups, in preference order, on every TLS context: the hybrid
+ * post-quantum group first (recorded traffic stays safe against a future
+ * quantum computer), then X25519 and P-256 for peers without it. Envoy's
+ * BoringSSL spells the hybrid group X25519MLKEM768.
+ */
+export const ECDH_CURVES = ['X25519MLKEM768', 'X25519', 'P-256'] as const;
+
+/**
+ * TLS 1.3 only. Under 1.2 both certificates cross the link in clear, so any
+ * client could pick 1.2 and read the workload identities off the wire.
+ */
+const TLS13_ONLY: JsonObject = { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3', ecdh_curves: [...ECDH_CURVES] };
+
+/** For a `tls` port that opted in: outside clients that cannot do 1.3. No client certificate is asked, so only the server's crosses in clear. */
+const TLS12_ALLOWED: JsonObject = { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3', ecdh_curves: [...ECDH_CURVES] };
+
+export interface DownstreamOptions {
+  /** Only for `tls` (never `mtls`): accept TLS 1.2 from clients outside the mesh. */
+  allowTls12?: boolean;
+}
+
+/** Server side: `mtls` requires a client certificate from the mesh CA (and SAN), `tls` asks for none. TLS 1.3 only unless a `tls` port opted in. */
+export function downstreamTls(policy: 'mtls' | 'tls', allowedSans: readonly string[], source: SecretSource, opts: DownstreamOptions = {}): JsonObject {
+  const certs = { tls_certificate_sds_secret_configs: [sdsRef(SECRET.workload, source)] };
+  if (policy === 'tls') {
+    const params = opts.allowTls12 === true ? TLS12_ALLOWED : TLS13_ONLY;
+    return tlsSocket({ '@type': typeUrl(TYPE.downstreamTls), common_tls_context: { tls_params: params, ...certs } });
+  }
   return tlsSocket({
     '@type': typeUrl(TYPE.downstreamTls),
-    common_tls_context: { ...common, ...validation(allowedSans, source) },
+    common_tls_context: { tls_params: TLS13_ONLY, ...certs, ...validation(allowedSans, source) },
     require_client_certificate: true,
   });
 }
@@ -61,18 +86,15 @@ export interface UpstreamPeer {
 }
 
 /**
- * Envoy's client side stops at TLS 1.2 by default, and under 1.2 both
- * workload certificates cross the link in clear. Sidecar to sidecar we
- * negotiate 1.3 (1.2 stays allowed for a remote that cannot do 1.3).
+ * Client side: present the workload certificate, trust the mesh CA, optionally
+ * send SNI and pin SANs. Always TLS 1.3: every upstream is another sidecar
+ * (or a mesh-CA server), and under 1.2 our certificate would cross in clear.
  */
-const UPSTREAM_TLS_PARAMS: JsonObject = { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' };
-
-/** Client side: present the workload certificate, trust the mesh CA, optionally send SNI and pin SANs. */
 export function upstreamTls(peer: UpstreamPeer, source: SecretSource): JsonObject {
   const ctx: JsonObject = {
     '@type': typeUrl(TYPE.upstreamTls),
     common_tls_context: {
-      tls_params: UPSTREAM_TLS_PARAMS,
+      tls_params: TLS13_ONLY,
       tls_certificate_sds_secret_configs: [sdsRef(SECRET.workload, source)],
       ...validation(peer.expectedSans, source),
     },
