@@ -2,7 +2,9 @@
 // (iptables-save) needs CAP_NET_ADMIN; a sidecar run without it falls back to
 // the fingerprint `meshlet init` wrote after applying the same rules.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
+import { prepareRuntimeDir } from './runtime-dir.js';
 import path from 'node:path';
 import type { MeshConfig } from '../config/model.js';
 import { execFileRunner, generateRules, rulesInPlace } from '../iptables/index.js';
@@ -17,8 +19,9 @@ export function fingerprintPath(config: MeshConfig): string {
 }
 
 export async function writeFingerprint(config: MeshConfig): Promise<void> {
-  await mkdir(path.dirname(fingerprintPath(config)), { recursive: true });
-  await writeFile(fingerprintPath(config), `${rulesFingerprint(config)}\n`, { mode: 0o644 });
+  prepareRuntimeDir(path.dirname(fingerprintPath(config)), config.proxy.uid);
+  writeFileAtomic(fingerprintPath(config), `${rulesFingerprint(config)}\n`, PUBLIC_MODE);
+  await Promise.resolve();
 }
 
 export async function rulesReady(config: MeshConfig): Promise<{ ok: boolean; missing: string[] }> {
