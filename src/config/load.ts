@@ -30,7 +30,8 @@ export function parseYaml(text: string, source: string): unknown {
   };
   let doc: ReturnType<typeof parseDocument>;
   try {
-    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    // logLevel 'error': the library's warnings would go to stderr unescaped (a key can hold control characters).
+    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   } catch (err) {
     return fail(err instanceof RangeError ? `YAML nested too deeply to parse (${err.message})` : `YAML parser failed: ${(err as Error).message}`);
   }
