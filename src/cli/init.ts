@@ -4,9 +4,7 @@ import { createRootLogger } from '../log.js';
 import { execFileRunner, runCleanup, runInit, type BackendChoice } from '../iptables/index.js';
 import { UsageError } from './usage.js';
 import type { Command, Values } from './main.js';
-import path from 'node:path';
 import { writeFingerprint } from '../run/rules-check.js';
-import { prepareRuntimeDir } from '../run/runtime-dir.js';
 
 function backend(values: Values): BackendChoice {
   const b = (values['backend'] as string | undefined) ?? process.env['MESHLET_IPTABLES_BACKEND'] ?? 'auto';
@@ -21,8 +19,6 @@ export const initCommand: Command = {
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     const dryRun = values['dry-run'] === true;
     const log = dryRun ? undefined : createRootLogger().child({ component: 'iptables' });
-    // First in the pod: tighten a fresh (0777) emptyDir before iptables puts its lock file there.
-    if (!dryRun) prepareRuntimeDir(path.dirname(config.proxy.xdsSocket), config.proxy.uid);
     const result = await runInit(config, { dryRun, verify: values['verify'] === true }, { runner: execFileRunner, backend: backend(values), ...(log ? { log } : {}) });
     if (dryRun) {
       process.stdout.write(result.text);

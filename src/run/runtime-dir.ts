@@ -74,8 +74,12 @@ export function checkRuntimeDir(dir: string, proxyUid: number): void {
   if (!st) throw new RuntimeDirError(dir, 'does not exist', 'create it (meshlet run and meshlet init create it when its parent is writable)');
   if (st.isSymbolicLink()) throw new RuntimeDirError(dir, 'is a symlink', `replace it with a real directory owned by uid ${me}, mode 0755, or point proxy.xdsSocket elsewhere`);
   if (!st.isDirectory()) throw new RuntimeDirError(dir, 'is not a directory', 'remove it, or point proxy.xdsSocket elsewhere');
+  // Non-root shape: meshlet runs as the proxy uid itself, so Envoy already
+  // holds every privilege meshlet has and there is no boundary to keep; the
+  // directory is a shared emptyDir that only this pod's meshlet containers mount.
+  if (me === proxyUid && me !== 0) return;
   if (st.uid !== me) throw new RuntimeDirError(dir, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `chown ${me} ${dir} && chmod 0755 ${dir}`);
-  if (groupOrOtherWritable(st)) throw new RuntimeDirError(dir, `has mode ${octal(st.mode)}: writable by other uids`, `chmod 0755 ${dir} (meshlet init tightens a fresh, empty one itself)`);
+  if (groupOrOtherWritable(st)) throw new RuntimeDirError(dir, `has mode ${octal(st.mode)}: writable by other uids`, `chmod 0755 ${dir} (meshlet run tightens one it owns itself when nothing in it belongs to another uid)`);
   checkAncestors(dir);
   for (const name of readdirSync(dir)) checkEntry(dir, name, proxyUid, me);
 }
@@ -101,20 +105,29 @@ function checkEntry(dir: string, name: string, proxyUid: number, me: number): vo
 
 /**
  * Creates the runtime directory when missing (meshlet's uid, 0755). A
- * directory meshlet's uid owns that is group/other-writable but still empty
- * (a fresh Kubernetes emptyDir is created 0777) is tightened to 0755:
- * nothing can have been planted in an empty directory, and the check that
- * follows catches anything added while we looked. Then checks it.
+ * directory meshlet's uid owns that is group/other-writable (a Kubernetes
+ * emptyDir is created 0777) is tightened to 0755 when every entry in it is
+ * meshlet's uid's own and none is a symlink: then nothing was planted, and
+ * the check that follows catches anything added while we looked. In the pod,
+ * only `meshlet init` (root) has written there before `meshlet run` starts.
  */
 export function prepareRuntimeDir(dir: string, proxyUid: number): void {
+  const me = myUid();
   const st = lstatOrUndefined(dir);
   if (!st) {
     mkdirSync(dir, { recursive: true, mode: RUNTIME_DIR_MODE });
     chmodSync(dir, RUNTIME_DIR_MODE);
-  } else if (st.isDirectory() && st.uid === myUid() && groupOrOtherWritable(st) && readdirSync(dir).length === 0) {
+  } else if (st.isDirectory() && st.uid === me && groupOrOtherWritable(st) && onlyOwnEntries(dir, me)) {
     chmodSync(dir, RUNTIME_DIR_MODE);
   }
   checkRuntimeDir(dir, proxyUid);
+}
+
+function onlyOwnEntries(dir: string, me: number): boolean {
+  return readdirSync(dir).every((name) => {
+    const e = lstatOrUndefined(path.join(dir, name));
+    return e === undefined || (!e.isSymbolicLink() && e.uid === me);
+  });
 }
 
 /**

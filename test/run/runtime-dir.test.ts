@@ -30,6 +30,15 @@ function meshlet(p: Pod): MeshletProcess {
   return m;
 }
 
+/** Waits for the "meshlet serving" log line; if meshlet exits instead, the timeout message carries its logs. */
+async function serving(m: MeshletProcess): Promise<void> {
+  await until('meshlet serving (log line)', () => {
+    if (m.logs().includes('meshlet serving')) return true;
+    if (m.child.exitCode !== null) throw new Error(`meshlet exited ${m.child.exitCode}: ${m.logs()}`);
+    return undefined;
+  }, 30_000);
+}
+
 /** Runs a shell snippet as the proxy uid with no supplementary groups. */
 function asProxy(script: string): { code: number; out: string } {
   const r = spawnSync('setpriv', [`--reuid=${PROXY}`, `--regid=${PROXY}`, '--clear-groups', '--', 'sh', '-c', script], { encoding: 'utf8', timeout: 20_000 });
@@ -55,7 +64,7 @@ describe.skipIf(!root)('the proxy uid cannot touch root files through the runtim
     const before = shape(target);
     const m = meshlet(p);
     const run = path.join(p.dir, 'run');
-    await until('meshlet serving (log line)', () => (m.logs().includes('meshlet serving') ? true : undefined), 20_000);
+    await serving(m);
     const st = lstatSync(run);
     expect([st.uid, st.mode & 0o7777]).toEqual([0, 0o755]);
     const sock = lstatSync(path.join(run, 'xds.sock'));
@@ -76,7 +85,7 @@ describe.skipIf(!root)('the proxy uid cannot touch root files through the runtim
     expect(shape(target)).toBe(before);
     // A restart finds its own files and starts again.
     const again = meshlet(p);
-    await until('meshlet serving again (log line)', () => (again.logs().includes('meshlet serving') ? true : undefined), 20_000);
+    await serving(again);
     expect(shape(target)).toBe(before);
   });
 
@@ -90,8 +99,7 @@ describe.skipIf(!root)('the proxy uid cannot touch root files through the runtim
     const m = meshlet(p);
     const r = asProxy(`i=0; ok=0; while [ $i -lt 4000 ]; do ln -sf ${target} ${run}/xds.sock 2>/dev/null && ok=$((ok+1)); i=$((i+1)); done; echo swaps=$ok`);
     expect(r.out).toContain('swaps=0');
-    await until('meshlet serving (log line)', () => (m.logs().includes('meshlet serving') || m.child.exitCode !== null ? true : undefined), 20_000);
-    expect(m.logs()).toContain('meshlet serving');
+    await serving(m);
     expect(shape(target)).toBe(before);
     expect(lstatSync(path.join(run, 'xds.sock')).isSocket()).toBe(true);
   });
@@ -127,11 +135,13 @@ describe.skipIf(!root)('the proxy uid cannot touch root files through the runtim
     expect(shape(target)).toContain('root only');
   });
 
-  it('tightens a fresh, empty 0777 directory (a Kubernetes emptyDir) and refuses an envoy/ entry that is not the proxy uid\'s 0700 directory', () => {
+  it('tightens a 0777 directory (a Kubernetes emptyDir) holding only root\'s files from meshlet init, and refuses an envoy/ entry that is not the proxy uid\'s 0700 directory', () => {
     const dir = path.join(execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim(), 'run');
     cleanups.push(() => void spawnSync('rm', ['-rf', path.dirname(dir)]));
     mkdirSync(dir);
     chmodSync(dir, 0o777);
+    writeFileSync(path.join(dir, 'xtables.lock'), '', { mode: 0o600 });
+    writeFileSync(path.join(dir, 'iptables.sha256'), 'x\n', { mode: 0o644 });
     prepareRuntimeDir(dir, PROXY);
     expect(statSync(dir).mode & 0o7777).toBe(0o755);
     ensureProxyDir(dir, PROXY, PROXY);
