@@ -1,7 +1,7 @@
 // Reads the CA bundle, the chain and the key from disk and checks them
 // together. `loadCerts` is the startup path (throws); `readCerts` is the
 // rotation path (returns problems, so the caller keeps the old material).
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../fs/read-limited.js';
 import type { CertState } from './types.js';
 import { CertError, type CertField, type CertFiles, type CertProblem } from './problems.js';
 import { checkMaterial, type CertMaterial } from './check.js';
@@ -36,12 +36,21 @@ function readProblem(field: CertField, err: NodeJS.ErrnoException): string {
       return `permission denied — make the file readable by meshlet's user (uid ${process.getuid?.() ?? '?'}), or run meshlet as the file's owner`;
     case 'EISDIR':
       return `is a directory — set ${field} to the PEM file itself (Contrast: ${CONTRAST_NAME[field]})`;
+    case 'ENOTREG':
+    case 'ETOOBIG':
+    case 'EBINARY':
+      // Already names the file's type or size; keep only the reason.
+      return `${err.message.slice(err.message.indexOf(': ') + 2)} — set ${field} to the PEM file (Contrast: ${CONTRAST_NAME[field]})`;
     default:
       return `cannot read the file (${err.code ?? err.message}) — check the path and the volume mount`;
   }
 }
 
-const defaultRead = (path: string): string => readFileSync(path, 'utf8');
+/** Refuses FIFOs, devices and oversized files instead of hanging or filling memory on them. */
+const defaultRead = (path: string): string => readInputFile(path, MAX_PEM_BYTES);
+
+/** A CA bundle of a few hundred certificates still fits. */
+const MAX_PEM_BYTES = 1024 * 1024;
 
 export function readCerts(files: CertFiles, opts: LoadOptions = {}): ReadResult {
   const read = opts.readFile ?? defaultRead;

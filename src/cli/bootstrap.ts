@@ -1,6 +1,6 @@
 // meshlet bootstrap: write Envoy's bootstrap (ADS by default; --static for a
 // Contrast-equivalent config with every resource inline and no xDS).
-import { writeFileSync } from 'node:fs';
+import { PUBLIC_MODE, SECRET_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.js';
 import { loadCerts } from '../certs/index.js';
@@ -15,8 +15,9 @@ export const bootstrapCommand: Command = {
     const json = values['static'] ? buildStaticBootstrap(config, loadCerts(config.certs), { nodeId }) : buildBootstrap(config, { nodeId, cluster: 'meshlet', delta: values['sotw'] !== true });
     const text = renderBootstrap(json);
     const out = values['out'] as string | undefined;
-    // The static form carries the private key inline: keep it owner-only.
-    if (out) writeFileSync(out, text, { mode: values['static'] ? 0o600 : 0o644 });
+    // The static form carries the private key inline: owner-only, on a new
+    // inode, so an existing file's looser mode (or a symlink there) is not kept.
+    if (out) writeFileAtomic(out, text, values['static'] ? SECRET_MODE : PUBLIC_MODE);
     else process.stdout.write(text);
     return Promise.resolve(0);
   },

@@ -2,7 +2,7 @@
 // parses the command name and maps errors to exit codes.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HELP, UsageError } from './usage.js';
-import { ConfigInvalidError, formatError } from '../config/errors.js';
+import { ConfigInvalidError, formatErrors, sanitize } from '../config/errors.js';
 import { VERSION } from '../version.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -90,10 +90,11 @@ function reportError(err: unknown): number {
     return 2;
   }
   if (err instanceof ConfigInvalidError) {
-    process.stderr.write(`meshlet: invalid config from ${err.source}:\n`);
-    for (const e of err.errors) process.stderr.write(`${formatError(e)}\n`);
+    process.stderr.write(`meshlet: invalid config from ${sanitize(err.source)}:\n`);
+    for (const line of formatErrors(err.errors)) process.stderr.write(`${line}\n`);
     return 1;
   }
-  process.stderr.write(`meshlet: ${err instanceof Error ? err.message : String(err)}\n`);
+  // Messages can quote operator input (file names, YAML): keep them printable and bounded.
+  process.stderr.write(`meshlet: ${sanitize(err instanceof Error ? err.message : String(err), 4000).replace(/\\u000a/g, '\n')}\n`);
   return 1;
 }

@@ -13,6 +13,20 @@ const port = (v: unknown): number | undefined => (typeof v === 'number' && Numbe
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const POLICIES = ['mtls', 'tls', 'plaintext'];
 
+/**
+ * Loopback addresses an egress route must not take: the iptables rules
+ * redirect a route's address (every port of it, for a portless route) to
+ * Envoy, so a route on the pod's own loopback would capture all of its
+ * localhost TCP, and 127.0.0.6 / ::6 are where Envoy's hop to the app comes
+ * from, which the rules let through.
+ */
+const RESERVED_LISTEN_IPS = new Map([
+  ['127.0.0.1', "the pod's own loopback; a route there would redirect the pod's localhost traffic"],
+  ['127.0.0.6', "Envoy's source address for connections to the app"],
+  ['::6', "Envoy's IPv6 source address for connections to the app"],
+  ['::1', "the pod's own IPv6 loopback"],
+]);
+
 function reserved(raw: Obj): Map<number, string> {
   const proxy = obj(raw['proxy']);
   const m = new Map<number, string>();
@@ -50,6 +64,7 @@ export function crossCheck(input: unknown): ConfigError[] {
   const errors: ConfigError[] = [];
   const res = reserved(raw);
   checkProxyPortsDistinct(obj(raw['proxy']), errors);
+  checkEndpointPorts(raw, errors);
   checkIngress(obj(raw['ingress']), res, errors);
   checkEgress(obj(raw['egress']), res, errors, obj(raw['dns'])['enabled'] === true);
   checkDns(raw, errors);
@@ -139,6 +154,34 @@ function checkProxyPortsDistinct(proxy: Obj, errors: ConfigError[]): void {
   }
 }
 
+/**
+ * Envoy's admin and meshlet's debug endpoint each bind one port. Envoy's
+ * proxy listeners bind theirs on every address, so an endpoint on the same
+ * port fails to bind whichever loopback address it names (Envoy then
+ * crash-loops), and two endpoints on one port cannot both listen.
+ */
+function checkEndpointPorts(raw: Obj, errors: ConfigError[]): void {
+  const proxy = obj(raw['proxy']);
+  const taken: [number | undefined, string][] = [
+    [proxy['inboundPort'] === undefined ? 15006 : port(proxy['inboundPort']), 'proxy.inboundPort'],
+    [proxy['outboundPort'] === undefined ? 15001 : port(proxy['outboundPort']), 'proxy.outboundPort'],
+    [proxy['portlessEgressPort'] === undefined ? 15002 : port(proxy['portlessEgressPort']), 'proxy.portlessEgressPort'],
+  ];
+  // Debug first, so a clash between the two is reported on the admin port (CONTRAST_ADMIN_PORT sets it).
+  const endpoints: [unknown, string, string][] = [
+    [obj(raw['debug'])['address'], '127.0.0.1:15020', 'debug.address'],
+    [proxy['adminAddress'], '127.0.0.1:15000', 'proxy.adminAddress'],
+  ];
+  for (const [v, fallback, owner] of endpoints) {
+    const s = v === undefined ? fallback : str(v);
+    const q = s === undefined ? undefined : parseLoopback(s);
+    if (q === undefined || isError(q)) continue;
+    const clash = taken.find(([p]) => p === q.port);
+    if (clash) errors.push({ path: owner, value: s, rule: `port ${q.port} is already used by ${clash[1]}; pick another port` });
+    taken.push([q.port, owner]);
+  }
+}
+
 function isReserved(p: number, path: string, res: Map<number, string>, errors: ConfigError[]): void {
   const owner = res.get(p);
   if (owner) errors.push({ path, value: p, rule: `port is reserved for the proxy (${owner}); pick another port or change ${owner}` });
@@ -190,18 +233,26 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
 
 function checkEgress(egress: Obj, res: Map<number, string>, errors: ConfigError[], dnsEnabled: boolean): void {
   const names = new Map<string, number>();
-  const listens: { ip: string; port?: number; i: number }[] = [];
+  // Per listen address: the route that owns every port (portless), and the route on each port. Maps, so a long list stays linear.
+  const byIp = new Map<string, { portless?: number; ports: Map<number, number> }>();
   list(egress['routes']).forEach((r, i) => {
     const at = `egress.routes[${i}]`;
     once(names, str(r['name']), i, `${at}.name`, 'name', 'egress.routes', errors);
     const text = str(r['listen']);
     const listen = text === undefined ? undefined : parseListen(text);
     if (listen === undefined || isError(listen)) return;
+    if (RESERVED_LISTEN_IPS.has(listen.ip)) {
+      errors.push({ path: `${at}.listen`, value: text, rule: `${listen.ip} is reserved: ${RESERVED_LISTEN_IPS.get(listen.ip)}; pick another 127.x.y.z address (for example 127.137.0.1)` });
+      return;
+    }
     if (listen.port !== undefined) isReserved(listen.port, `${at}.listen`, res, errors);
     // A portless route owns every port of its address.
-    const clash = listens.find((l) => l.ip === listen.ip && (l.port === undefined || listen.port === undefined || l.port === listen.port));
-    if (clash) errors.push({ path: `${at}.listen`, value: text, rule: `overlaps egress.routes[${clash.i}].listen; a route without a port takes every port of its address` });
-    else listens.push({ ...listen, i });
+    let slot = byIp.get(listen.ip);
+    if (!slot) byIp.set(listen.ip, (slot = { ports: new Map() }));
+    const clash = slot.portless ?? (listen.port === undefined ? slot.ports.values().next().value : slot.ports.get(listen.port));
+    if (clash !== undefined) errors.push({ path: `${at}.listen`, value: text, rule: `overlaps egress.routes[${clash}].listen; a route without a port takes every port of its address` });
+    else if (listen.port === undefined) slot.portless = i;
+    else slot.ports.set(listen.port, i);
   });
   checkRouteNames(egress, dnsEnabled, errors);
 }

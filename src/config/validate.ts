@@ -16,7 +16,8 @@ export function validateConfig(input: unknown): ValidationResult {
   const parsed = configSchema.safeParse(input ?? {});
   const errors = parsed.success ? [] : zodErrors(input, parsed.error.issues);
   const seen = new Set(errors.map((e) => e.path));
-  errors.push(...crossCheck(input ?? {}).filter((e) => !seen.has(e.path)));
+  // A loop, not push(...spread): a list of 200,000 entries can yield as many errors, more than a call takes arguments.
+  for (const e of crossCheck(input ?? {})) if (!seen.has(e.path)) errors.push(e);
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   return { ok: true, config: normalize(parsed.data) };
 }

@@ -21,20 +21,33 @@ export interface ListenAddress {
 }
 
 export interface ServerLimits {
-  /** Concurrent TCP connections. */
+  /** Concurrent TCP connections, over all listen addresses. */
   maxConnections: number;
-  /** A TCP connection with nothing to do for this long is closed (RFC 7766 6.2.3). */
+  /** A TCP connection with no query in progress for this long is closed (RFC 7766 6.2.3). */
   idleMs: number;
+  /**
+   * A message must arrive whole within this long of its first byte. The
+   * deadline is per message, not per byte: a client trickling one byte at a
+   * time cannot keep its connection.
+   */
+  messageMs?: number;
   /** Queries in progress on one TCP connection; a client that pipelines more is cut off. */
   maxPipelined: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { maxConnections: 256, idleMs: 10_000, maxPipelined: 32 };
+export const DEFAULT_LIMITS: ServerLimits = { maxConnections: 256, idleMs: 10_000, messageMs: 2_000, maxPipelined: 32 };
+
+interface ConnState {
+  /** Queries handed to the handler and not answered yet. */
+  pending: number;
+  /** When the connection last completed a message or got an answer. */
+  lastActive: number;
+}
 
 export class DnsListeners {
   private readonly udp: dgram.Socket[] = [];
   private readonly tcp: net.Server[] = [];
-  private readonly conns = new Set<net.Socket>();
+  private readonly conns = new Map<net.Socket, ConnState>();
 
   constructor(
     private readonly handler: Handler,
@@ -78,7 +91,6 @@ export class DnsListeners {
 
   private bindTcp(addr: ListenAddress): Promise<net.Server> {
     const server = net.createServer((s) => this.onConnection(s));
-    server.maxConnections = this.limits.maxConnections;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: addr.ip, port: addr.port, exclusive: true }, () => {
@@ -89,30 +101,82 @@ export class DnsListeners {
     });
   }
 
+  /**
+   * At the cap, a new client takes the slot of the connection that has been
+   * quiet longest and has no query in progress (RFC 7766 6.2.3 lets a busy
+   * server close idle connections), so clients that merely hold connections
+   * cannot lock out others. Only when every slot is busy answering is the
+   * new client turned away.
+   */
+  private makeRoom(): boolean {
+    if (this.conns.size < this.limits.maxConnections) return true;
+    let victim: net.Socket | undefined;
+    let oldest = Infinity;
+    for (const [s, st] of this.conns) {
+      if (st.pending === 0 && st.lastActive < oldest) {
+        victim = s;
+        oldest = st.lastActive;
+      }
+    }
+    if (!victim) return false;
+    this.conns.delete(victim);
+    victim.destroy();
+    return true;
+  }
+
   private onConnection(sock: net.Socket): void {
-    this.conns.add(sock);
+    sock.on('error', () => undefined);
+    if (!this.makeRoom()) {
+      sock.destroy();
+      return;
+    }
+    const state: ConnState = { pending: 0, lastActive: Date.now() };
+    this.conns.set(sock, state);
     const reader = new FrameReader();
     const peer: Peer = { transport: 'tcp', address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
-    let pending = 0;
-    sock.setTimeout(this.limits.idleMs, () => sock.destroy());
-    sock.on('error', () => undefined);
-    sock.on('close', () => this.conns.delete(sock));
+    const messageMs = this.limits.messageMs ?? DEFAULT_LIMITS.messageMs ?? 2_000;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number | undefined): void => {
+      if (timer) clearTimeout(timer);
+      timer = ms === undefined ? undefined : setTimeout(() => sock.destroy(), ms);
+    };
+    // Waiting for a message with nothing in progress: the idle limit applies.
+    const settle = (): void => arm(state.pending === 0 ? this.limits.idleMs : undefined);
+    let partial = false;
+    arm(this.limits.idleMs);
+    sock.on('close', () => {
+      arm(undefined);
+      if (this.conns.get(sock) === state) this.conns.delete(sock);
+    });
     sock.on('data', (chunk: Buffer) => {
-      for (const msg of reader.push(chunk)) {
-        if (++pending > this.limits.maxPipelined) {
+      const msgs = reader.push(chunk);
+      for (const msg of msgs) {
+        if (++state.pending > this.limits.maxPipelined) {
           sock.destroy();
           return;
         }
+        state.lastActive = Date.now();
         this.handler(msg, peer).then(
           (reply) => {
-            pending--;
+            state.pending--;
+            state.lastActive = Date.now();
             if (reply && !sock.destroyed) sock.write(frame(reply));
+            if (reader.buffered === 0 && !sock.destroyed) settle();
           },
           (err: unknown) => {
-            pending--;
+            state.pending--;
             this.log.error({ err: (err as Error).message }, 'dns handler failed');
+            if (reader.buffered === 0 && !sock.destroyed) settle();
           },
         );
+      }
+      // A message has begun: its deadline starts now and later bytes do not extend it.
+      if (reader.buffered > 0) {
+        if (msgs.length > 0 || !partial) arm(messageMs);
+        partial = true;
+      } else {
+        partial = false;
+        settle();
       }
     });
   }
@@ -125,7 +189,7 @@ export class DnsListeners {
 
   async close(): Promise<void> {
     for (const s of this.udp.splice(0)) s.close();
-    for (const c of this.conns) c.destroy();
+    for (const c of this.conns.keys()) c.destroy();
     await Promise.all(this.tcp.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }

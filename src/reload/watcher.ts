@@ -2,22 +2,37 @@
 // ConfigMap or Secret swaps a `..data` symlink in the file's directory, so a
 // watch on the file itself misses the change. We watch each parent directory,
 // keep a polling fallback (inotify can be unavailable or miss events on some
-// volume types), debounce, and only report content that is stable across two
-// reads, so a half-written file is never handed on.
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+// volume types), and hand on only complete files:
+//  - a file that arrived by rename (the `..data` symlink swap, or a file
+//    written elsewhere and renamed over the watched name) was complete before
+//    it appeared, so it is reported at once (after a short double read);
+//  - a file edited in place may be half-written (a writer can pause mid-file
+//    for seconds), so it is reported only once its size, mtime and content
+//    hash have stayed the same for the settle window.
+import { watch, realpathSync, type FSWatcher } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
+import { readInputFileStat } from '../fs/read-limited.js';
 
 export interface WatchOptions {
   /** Wait this long after the last event before reading. */
   debounceMs?: number;
-  /** Re-read after this long and require identical bytes. */
+  /** An in-place edit must stay unchanged this long before it is reported. */
   settleMs?: number;
+  /** A file that arrived by rename is read twice this far apart and must match. */
+  recheckMs?: number;
   /** Polling fallback interval; 0 disables polling. */
   pollMs?: number;
 }
+
+/**
+ * In-place edits wait this long. A rename or ConfigMap swap does not, so the
+ * reload latency of the documented update paths is unaffected; the window
+ * only has to outlast a writer's pause mid-file (seconds, for a human or a
+ * stalled pipe), and a longer wait for an in-place edit costs little.
+ */
+export const DEFAULT_SETTLE_MS = 5_000;
 
 export interface WatcherEvents {
   /** Stable new contents of every watched file (missing files are absent). */
@@ -25,23 +40,42 @@ export interface WatcherEvents {
   error: [err: Error];
 }
 
-async function readAll(files: readonly string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  await Promise.all(
-    files.map(async (f) => {
-      try {
-        out.set(f, await readFile(f, 'utf8'));
-      } catch {
-        /* a missing file is reported by whoever validates the contents */
-      }
-    }),
-  );
+interface FileState {
+  text: string;
+  /** Resolved path: changes when a `..data`-style symlink is swapped. */
+  real: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+type Snapshot = Map<string, FileState>;
+
+function readAll(files: readonly string[]): Snapshot {
+  const out: Snapshot = new Map();
+  for (const f of files) {
+    try {
+      // Non-regular or oversized files are refused without reading them
+      // (a FIFO would hang, /dev/zero would fill memory on every poll).
+      const { text, stat } = readInputFileStat(f);
+      out.set(f, { text, real: realpathSync(f), ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs });
+    } catch {
+      /* missing or refused: whoever validates the contents reports it */
+    }
+  }
   return out;
 }
 
-function digest(contents: Map<string, string>): string {
+function digest(s: Snapshot): string {
   const h = createHash('sha256');
-  for (const [f, c] of [...contents].sort(([a], [b]) => a.localeCompare(b))) h.update(`${f}\0${c.length}\0${c}\0`);
+  for (const [f, c] of [...s].sort(([a], [b]) => a.localeCompare(b))) h.update(`${f}\0${c.text.length}\0${c.text}\0`);
+  return h.digest('hex');
+}
+
+/** Content plus the stat fields that change on every write. */
+function signature(s: Snapshot): string {
+  const h = createHash('sha256');
+  for (const [f, c] of [...s].sort(([a], [b]) => a.localeCompare(b))) h.update(`${f}\0${c.ino}\0${c.size}\0${c.mtimeMs}\0${c.text}\0`);
   return h.digest('hex');
 }
 
@@ -51,7 +85,14 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
   private readonly watchers: FSWatcher[] = [];
   private poller: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private last: Snapshot = new Map();
   private lastDigest = '';
+  /** An in-place edit being watched for stability: its signature and since when. */
+  private candidate: { sig: string; since: number } | undefined;
+  /** Per watched file, since the last report: a rename or create event, and a write event. */
+  private renamed = new Set<string>();
+  private written = new Set<string>();
   private firstEventAt = 0;
   private running = false;
   private again = false;
@@ -63,15 +104,16 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     opts: WatchOptions = {},
   ) {
     super();
-    this.opts = { debounceMs: opts.debounceMs ?? 10, settleMs: opts.settleMs ?? 5, pollMs: opts.pollMs ?? 1_000 };
+    this.opts = { debounceMs: opts.debounceMs ?? 10, settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS, recheckMs: opts.recheckMs ?? 5, pollMs: opts.pollMs ?? 1_000 };
   }
 
-  /** Starts watching. `initial` is what the caller already applied. */
-  async start(initial?: Map<string, string>): Promise<void> {
-    this.lastDigest = digest(initial ?? (await readAll(this.files)));
+  /** Starts watching. `initial` is what the caller already applied (defaults to what is on disk now). */
+  start(initial?: Map<string, string>): Promise<void> {
+    this.last = readAll(this.files);
+    this.lastDigest = initial ? digestText(initial) : digest(this.last);
     for (const dir of new Set(this.files.map((f) => path.dirname(f)))) {
       try {
-        const w = watch(dir, { persistent: false }, () => this.poke());
+        const w = watch(dir, { persistent: false }, (event, name) => this.onEvent(dir, event, name));
         w.on('error', () => undefined);
         this.watchers.push(w);
       } catch {
@@ -79,6 +121,17 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
       }
     }
     if (this.opts.pollMs > 0) this.poller = setInterval(() => this.poke(), this.opts.pollMs).unref();
+    return Promise.resolve();
+  }
+
+  private onEvent(dir: string, event: string, name: string | Buffer | null): void {
+    const base = name === null ? undefined : name.toString();
+    for (const f of this.files) {
+      if (path.dirname(f) !== dir || path.basename(f) !== base) continue;
+      // inotify: a create or a rename onto the name is 'rename'; a write is 'change'.
+      (event === 'rename' ? this.renamed : this.written).add(f);
+    }
+    this.poke();
   }
 
   private poke(): void {
@@ -88,6 +141,27 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     this.debounce = setTimeout(() => void this.check(), this.opts.debounceMs);
   }
 
+  /**
+   * Whether every changed file arrived complete: its resolved path changed
+   * (a symlink swap), or it is a new, non-empty inode announced by a rename
+   * event with no write event on that name (a write would mean it is being
+   * filled in place; an empty new file may be a writer that has not begun).
+   */
+  private arrivedByRename(now: Snapshot): boolean {
+    let any = false;
+    for (const f of this.files) {
+      const a = this.last.get(f);
+      const b = now.get(f);
+      if (a?.text === b?.text) continue;
+      if (!b) return false;
+      any = true;
+      if (a && a.real !== b.real) continue;
+      if (a && a.ino !== b.ino && b.size > 0 && this.renamed.has(f) && !this.written.has(f)) continue;
+      return false;
+    }
+    return any;
+  }
+
   private async check(): Promise<void> {
     if (this.running) {
       this.again = true;
@@ -95,28 +169,51 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     }
     this.running = true;
     try {
-      const first = await readAll(this.files);
+      const first = readAll(this.files);
       const d = digest(first);
-      if (d !== this.lastDigest) {
-        await sleep(this.opts.settleMs);
-        const second = await readAll(this.files);
-        if (digest(second) !== d) this.again = true;
-        else if (!this.closed) {
-          this.lastDigest = d;
-          const at = this.firstEventAt || Date.now();
-          this.emit('change', second, at);
-        }
+      if (d === this.lastDigest) {
+        this.candidate = undefined;
+        this.last = first;
+      } else if (this.arrivedByRename(first)) {
+        await sleep(this.opts.recheckMs);
+        const second = readAll(this.files);
+        if (signature(second) !== signature(first)) this.again = true;
+        else this.report(second, d);
+      } else {
+        const sig = signature(first);
+        const now = Date.now();
+        if (this.candidate?.sig !== sig) this.candidate = { sig, since: now };
+        const waited = now - this.candidate.since;
+        if (waited >= this.opts.settleMs) this.report(first, d);
+        else this.scheduleSettle(this.opts.settleMs - waited);
       }
     } catch (err) {
-      this.emit('error', err as Error);
+      if (this.listenerCount('error') > 0) this.emit('error', err as Error);
     } finally {
       this.running = false;
-      if (!this.again) this.firstEventAt = 0;
       if (this.again) {
         this.again = false;
         this.poke();
-      }
+      } else if (!this.candidate) this.firstEventAt = 0;
     }
+  }
+
+  private scheduleSettle(ms: number): void {
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => void this.check(), ms);
+    this.settleTimer.unref();
+  }
+
+  private report(s: Snapshot, d: string): void {
+    if (this.closed) return;
+    this.last = s;
+    this.lastDigest = d;
+    this.candidate = undefined;
+    this.renamed.clear();
+    this.written.clear();
+    const at = this.firstEventAt || Date.now();
+    this.firstEventAt = 0;
+    this.emit('change', new Map([...s].map(([f, c]) => [f, c.text])), at);
   }
 
   close(): void {
@@ -124,5 +221,11 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     for (const w of this.watchers) w.close();
     if (this.poller) clearInterval(this.poller);
     if (this.debounce) clearTimeout(this.debounce);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
   }
+}
+
+function digestText(contents: Map<string, string>): string {
+  const s: Snapshot = new Map([...contents].map(([f, text]) => [f, { text, real: '', ino: 0, size: 0, mtimeMs: 0 }]));
+  return digest(s);
 }

@@ -1,6 +1,6 @@
 // Turning new file contents into a new snapshot, or into a refusal that keeps
 // the last good config serving. Pure apart from reading the cert files.
-import { ConfigInvalidError, formatError } from '../config/errors.js';
+import { ConfigInvalidError, formatErrors } from '../config/errors.js';
 import { loadConfigText } from '../config/load.js';
 import type { MeshConfig } from '../config/model.js';
 import { formatCertProblem, readCerts } from '../certs/index.js';
@@ -41,7 +41,7 @@ export function reloadConfig(text: string, source: string, prev: Desired): Outco
   try {
     config = loadConfigText(text, source);
   } catch (err) {
-    if (err instanceof ConfigInvalidError) return { ok: false, error: err.errors.map(formatError).join('; ') };
+    if (err instanceof ConfigInvalidError) return { ok: false, error: formatErrors(err.errors).join('; ') };
     throw err;
   }
   const restart = restartOnlyChange(prev.config, config);

@@ -2,7 +2,8 @@
 // (iptables-save) needs CAP_NET_ADMIN; a sidecar run without it falls back to
 // the fingerprint `meshlet init` wrote after applying the same rules.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import path from 'node:path';
 import type { MeshConfig } from '../config/model.js';
 import { execFileRunner, generateRules, rulesInPlace } from '../iptables/index.js';
@@ -17,8 +18,11 @@ export function fingerprintPath(config: MeshConfig): string {
 }
 
 export async function writeFingerprint(config: MeshConfig): Promise<void> {
-  await mkdir(path.dirname(fingerprintPath(config)), { recursive: true });
-  await writeFile(fingerprintPath(config), `${rulesFingerprint(config)}\n`, { mode: 0o644 });
+  // init runs before anything untrusted in the pod and may find a fresh 0777
+  // emptyDir: it only creates what is missing; the temp-and-rename write
+  // cannot be redirected there, and meshlet run checks the directory.
+  await mkdir(path.dirname(fingerprintPath(config)), { recursive: true, mode: 0o755 });
+  writeFileAtomic(fingerprintPath(config), `${rulesFingerprint(config)}\n`, PUBLIC_MODE);
 }
 
 export async function rulesReady(config: MeshConfig): Promise<{ ok: boolean; missing: string[] }> {

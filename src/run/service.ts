@@ -1,7 +1,7 @@
 // `meshlet run`: the wiring. Order matters (ARCHITECTURE.md, startup order):
 // config and certs are checked first, then the xDS socket is bound with the
 // snapshot already in place, then Envoy starts, then the watchers.
-import { chown, mkdir, writeFile, rename, stat } from 'node:fs/promises';
+import { lchown } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { hostname } from 'node:os';
@@ -24,6 +24,8 @@ import { startPublicServer, type AdminGet } from '../debug/public.js';
 import { redact } from '../debug/redact.js';
 import { FileWatcher } from '../reload/watcher.js';
 import { rulesReady } from './rules-check.js';
+import { ensureProxyDir, prepareRuntimeDir } from './runtime-dir.js';
+import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import { DnsService } from '../dns/index.js';
 import { readiness } from './readiness.js';
 import { reloadCerts, reloadConfig, snapshotFor, type Desired, type Outcome } from './reload.js';
@@ -90,9 +92,10 @@ export class Meshlet {
     if (dns) this.metrics.addCollector(() => renderCounters('meshlet_dns_queries_total', 'DNS queries by outcome: answered (route names), forwarded, errors, dropped, loops', 'outcome', outcomes(dns.stats)));
     const gate = this.opts.loaded.gate;
     if (gate) this.metrics.addCollector(() => renderCounters('meshlet_config_updates_refused_total', "Config file updates refused because the pod's policy does not cover them, by reason", 'reason', Object.fromEntries(gate.refused)));
+    this.prepareRuntimeDirs();
     await this.ads.listen();
     await this.handSocketToProxy();
-    await this.writeBootstrap();
+    this.writeBootstrap();
     if (!this.opts.noEnvoy) {
       if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
       await this.checkProxyAccess(this.opts.envoyPath);
@@ -136,19 +139,27 @@ export class Meshlet {
   }
 
   /**
-   * The socket is 0600 and must belong to the uid Envoy runs as. Its
-   * directory, when meshlet created it (root-owned, 0700), is handed to that
-   * uid too, so only Envoy can reach the socket and read the bootstrap.
+   * The runtime directory (and the bootstrap's, when elsewhere) must be
+   * meshlet's alone before anything is created in it by path; the proxy uid
+   * gets only its own `envoy/` subdirectory.
+   */
+  private prepareRuntimeDirs(): void {
+    const { uid, gid, xdsSocket, bootstrapPath } = this.desired.config.proxy;
+    const runtimeDir = path.dirname(xdsSocket);
+    prepareRuntimeDir(runtimeDir, uid);
+    if (path.dirname(bootstrapPath) !== runtimeDir) prepareRuntimeDir(path.dirname(bootstrapPath), uid);
+    ensureProxyDir(runtimeDir, uid, gid);
+  }
+
+  /**
+   * The socket is 0600 and must belong to the uid Envoy runs as. lchown
+   * never follows a link, and the name cannot have been swapped: the
+   * directory was checked to be writable by meshlet alone.
    */
   private async handSocketToProxy(): Promise<void> {
-    const { uid, gid, xdsSocket, bootstrapPath } = this.desired.config.proxy;
+    const { uid, gid, xdsSocket } = this.desired.config.proxy;
     if (process.getuid?.() !== 0) return;
-    await chown(xdsSocket, uid, gid);
-    for (const dir of new Set([path.dirname(xdsSocket), path.dirname(bootstrapPath)])) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const st = await stat(dir);
-      if (st.uid === 0 && (st.mode & 0o777) === 0o700) await chown(dir, uid, gid);
-    }
+    await lchown(xdsSocket, uid, gid);
   }
 
   /**
@@ -173,13 +184,11 @@ export class Meshlet {
     ]);
   }
 
-  private async writeBootstrap(): Promise<void> {
+  private writeBootstrap(): void {
     const { config } = this.desired;
     const text = renderBootstrap(buildBootstrap(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, cluster: 'meshlet', delta: this.opts.delta ?? true }));
-    await mkdir(path.dirname(config.proxy.bootstrapPath), { recursive: true });
-    const tmp = `${config.proxy.bootstrapPath}.tmp`;
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, config.proxy.bootstrapPath);
+    // Envoy (another uid) must read it; it holds the socket path and ports, no secret.
+    writeFileAtomic(config.proxy.bootstrapPath, text, PUBLIC_MODE);
   }
 
   private async startWatchers(): Promise<void> {

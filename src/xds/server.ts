@@ -9,7 +9,7 @@ import { Signal, type AckEvent, type AdsStatus, type DisconnectEvent, type Liste
 import { SotwStream } from './sotw.js';
 import { DeltaStream } from './delta.js';
 import type { StreamContext } from './stream.js';
-import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
+import { prepareSocketPath, removeSocket, restrictSocket, withSocketUmask } from './socket.js';
 
 export interface AdsServerOptions {
   /** Absolute path of the Unix socket Envoy connects to. */
@@ -77,9 +77,12 @@ export class AdsServer {
   /** Binds the socket (mode 0600) and starts serving. */
   async listen(): Promise<void> {
     await prepareSocketPath(this.socketPath);
-    await new Promise<void>((resolve, reject) => {
-      this.server.bindAsync(`unix:${this.socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    });
+    await withSocketUmask(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          this.server.bindAsync(`unix:${this.socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+        }),
+    );
     await restrictSocket(this.socketPath);
     this.log.info({ socket: this.socketPath }, 'xDS server listening');
   }

@@ -19,9 +19,37 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
   await unlink(socketPath);
 }
 
-/** Owner-only access: anyone who can connect can reconfigure Envoy. */
+/**
+ * Binds with a umask that leaves only the owner's bits, so the socket is
+ * 0600 from the moment it exists and no chmod by path (which a swapped name
+ * could redirect) is needed. The umask is process-wide; it is narrowed only
+ * for the bind. Worker threads cannot set it: there restrictSocket's chmod
+ * is the fallback.
+ */
+export async function withSocketUmask<T>(bind: () => Promise<T>): Promise<T> {
+  let old: number | undefined;
+  try {
+    old = process.umask(0o177);
+  } catch {
+    old = undefined;
+  }
+  try {
+    return await bind();
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
+}
+
+/**
+ * Owner-only access: anyone who can connect can reconfigure Envoy. Checks,
+ * without following links, that the name is the socket just bound; the
+ * chmod runs only when the umask could not be set, and is then as safe as
+ * the directory (the runtime directory check makes it unwritable by others).
+ */
 export async function restrictSocket(socketPath: string): Promise<void> {
-  await chmod(socketPath, SOCKET_MODE);
+  const st = await lstat(socketPath);
+  if (!st.isSocket()) throw new Error(`xDS socket ${socketPath} was replaced by something else right after the bind; refusing to continue`);
+  if ((st.mode & 0o777) !== SOCKET_MODE) await chmod(socketPath, SOCKET_MODE);
 }
 
 export async function removeSocket(socketPath: string): Promise<void> {

@@ -178,6 +178,49 @@ describe('dns server', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
   });
 
+  it('closes a TCP client that trickles one message byte by byte: the deadline is per message, not per byte', async () => {
+    const up = await fake();
+    const { port } = await start([up], {}, { limits: { maxConnections: 8, idleMs: 10_000, messageMs: 300, maxPipelined: 4 } });
+    const msg = frame(query('emoji-svc', { id: 7 }));
+    // One byte every 50 ms: each byte would reset a per-byte timeout; the whole message would take msg.length * 50 ms.
+    const sent = await new Promise<number>((resolve) => {
+      let i = 0;
+      const s = net.connect({ host: '127.0.0.1', port });
+      const tick = setInterval(() => {
+        if (i < msg.length && !s.destroyed) s.write(msg.subarray(i, ++i));
+      }, 50);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        clearInterval(tick);
+        resolve(i);
+      });
+    });
+    expect(sent).toBeLessThan(msg.length);
+  });
+
+  it('keeps answering TCP clients while slow clients hold every connection slot', async () => {
+    const up = await fake();
+    const max = 16;
+    const { port } = await start([up], {}, { limits: { maxConnections: max, idleMs: 10_000, messageMs: 5_000, maxPipelined: 4 } });
+    // Slow clients: each sends the first byte of a length prefix and then nothing, holding its connection.
+    const slow: net.Socket[] = [];
+    cleanups.push(() => Promise.resolve(slow.forEach((s) => s.destroy())));
+    await Promise.all(
+      Array.from({ length: max * 2 }, () =>
+        new Promise<void>((resolve) => {
+          const s = net.connect({ host: '127.0.0.1', port }, () => s.write(Buffer.from([0]), () => resolve()));
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+          slow.push(s);
+        }),
+      ),
+    );
+    for (let i = 0; i < 5; i++) {
+      const [reply] = await tcpExchange('127.0.0.1', port, [frame(query('emoji-svc', { id: 100 + i }))], 1);
+      expect(summary(reply!)).toMatchObject({ id: 100 + i, rcode: RCODE.NOERROR });
+    }
+  });
+
   it('refuses to start on a port that is taken', async () => {
     const port = await freePort();
     const squat = dgram.createSocket('udp4');

@@ -52,7 +52,7 @@ describe('FileWatcher', () => {
     writeFileSync(file, 'a: 1\n');
     // Watch a path whose directory watch we never get events from: start with
     // polling only by closing the inotify watchers right away.
-    const w = watcher([file], { pollMs: 50 });
+    const w = watcher([file], { pollMs: 50, settleMs: 100 });
     await w.start();
     (w as unknown as { watchers: { close(): void }[] }).watchers.forEach((x) => x.close());
     const changed = once(w, 'change');
@@ -85,7 +85,7 @@ describe('FileWatcher', () => {
     const dir = tempDir();
     const file = path.join(dir, 'c.yaml');
     writeFileSync(file, 'a: 1\n');
-    const w = watcher([file, path.join(dir, 'other.pem')], { pollMs: 0 });
+    const w = watcher([file, path.join(dir, 'other.pem')], { pollMs: 0, settleMs: 100 });
     await w.start();
     let changes = 0;
     w.on('change', () => changes++);
@@ -96,5 +96,58 @@ describe('FileWatcher', () => {
     const [contents] = (await changed) as [Map<string, string>];
     expect(contents.get(path.join(dir, 'other.pem'))).toBe('new');
     expect(changes).toBe(1);
+  });
+
+  it('reports a file renamed over the watched name at once, without waiting for the settle window', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'a: 1\n');
+    // A settle window far longer than the test's bound: only the rename path can report in time.
+    const w = watcher([file], { pollMs: 0, settleMs: 600_000 });
+    await w.start();
+    const changed = once(w, 'change');
+    writeFileSync(`${file}.tmp`, 'a: 2\n');
+    renameSync(`${file}.tmp`, file);
+    const [contents] = (await changed) as [Map<string, string>];
+    expect(contents.get(file)).toBe('a: 2\n');
+  });
+
+  it('holds an in-place edit until it has been unchanged for the settle window, so a writer pausing mid-file is not reported early', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'a: 1\n');
+    const w = watcher([file], { pollMs: 20, settleMs: 400 });
+    await w.start();
+    const seen: string[] = [];
+    w.on('change', (c) => seen.push(c.get(file) ?? ''));
+    const fd = openSync(file, 'w');
+    writeSync(fd, 'a: 1\nb: ');
+    // A pause shorter than the window, observed through the watcher's own polls rather than a fixed sleep.
+    for (let polls = 0; polls < 8; polls++) await new Promise((r) => setTimeout(r, 20));
+    writeSync(fd, '2\n');
+    closeSync(fd);
+    await once(w, 'change');
+    expect(seen).toEqual(['a: 1\nb: 2\n']);
+  });
+
+  it('ignores a FIFO or a device swapped in for a watched file instead of hanging or reading it', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'a: 1\n');
+    const w = watcher([file], { pollMs: 20, settleMs: 50 });
+    await w.start();
+    const seen: (string | undefined)[] = [];
+    w.on('change', (c) => seen.push(c.get(file)));
+    rmSync(file);
+    symlinkSync('/dev/zero', file);
+    const gone = once(w, 'change');
+    const [contents] = (await gone) as [Map<string, string>];
+    // Refused without reading: reported as absent, so the caller keeps its last good config.
+    expect(contents.has(file)).toBe(false);
+    rmSync(file);
+    writeFileSync(`${file}.tmp`, 'a: 3\n');
+    renameSync(`${file}.tmp`, file);
+    await once(w, 'change');
+    expect(seen).toEqual([undefined, 'a: 3\n']);
   });
 });

@@ -1,0 +1,54 @@
+// Writing a file so that nobody else who can write its directory can
+// redirect it: the bytes go to a fresh, unguessable temp name opened
+// exclusive and no-follow (a planted file or symlink makes the open fail
+// instead of being followed), are synced, then renamed over the target. The
+// rename replaces whatever was at the target (a symlink is replaced, never
+// followed), so the target always gets this file's mode, not an old one's.
+import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+/** Owner-only: for anything holding key material. */
+export const SECRET_MODE = 0o600;
+/** Readable by all: for files another uid (Envoy) must read and that hold no secret. */
+export const PUBLIC_MODE = 0o644;
+
+export function writeFileAtomic(target: string, data: string | Uint8Array, mode: number): void {
+  const dir = path.dirname(target);
+  const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  try {
+    try {
+      // The umask may have narrowed the mode at creation; set it exactly, on the descriptor.
+      fchmodSync(fd, mode);
+      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already renamed or never created */
+    }
+    throw err;
+  }
+  syncDir(dir);
+}
+
+/** Makes the rename durable; best effort (some file systems refuse fsync on a directory). */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    fsyncSync(fd);
+  } catch {
+    /* not every file system supports it; the data itself was synced */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

@@ -1,0 +1,152 @@
+// The runtime directory (the xDS socket's directory) is where root-run meshlet
+// creates the socket, writes the bootstrap and init's rules fingerprint, and
+// later changes the socket's owner. Path-based operations there are safe only
+// while no other uid can add, rename or remove entries: a proxy uid that could
+// would swap a name for a symlink and have root write or chown whatever it
+// points at. So the directory must belong to meshlet's uid and be writable by
+// it alone. The one entry another uid may own is `envoy/`, the proxy uid's
+// private directory (0700) for Envoy's admin socket; root never writes there.
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, realpathSync, type Stats } from 'node:fs';
+import path from 'node:path';
+
+/** The proxy uid's own subdirectory of the runtime directory. */
+export const PROXY_SUBDIR = 'envoy';
+export const RUNTIME_DIR_MODE = 0o755;
+export const PROXY_DIR_MODE = 0o700;
+
+export class RuntimeDirError extends Error {
+  constructor(
+    readonly file: string,
+    problem: string,
+    readonly fix: string,
+  ) {
+    super(`runtime directory: ${file} ${problem}; ${fix}`);
+    this.name = 'RuntimeDirError';
+  }
+}
+
+const S_ISVTX = 0o1000;
+const myUid = (): number => process.geteuid?.() ?? 0;
+const groupOrOtherWritable = (st: Stats): boolean => (st.mode & 0o022) !== 0;
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Every ancestor must be a directory that only root or meshlet's uid can
+ * change, or one with the sticky bit (like /tmp), where others cannot rename
+ * or remove entries they do not own.
+ */
+function checkAncestors(dir: string): void {
+  const me = myUid();
+  // Symlinked ancestors (/var/run -> /run) are resolved once; the real path is what the kernel walks.
+  let cur = realpathSync(path.dirname(dir));
+  for (;;) {
+    const st = lstatSync(cur);
+    const trusted = st.uid === 0 || st.uid === me;
+    const sticky = (st.mode & S_ISVTX) !== 0;
+    if (!trusted || (groupOrOtherWritable(st) && !sticky)) {
+      throw new RuntimeDirError(cur, `(a parent of the runtime directory) is owned by uid ${st.uid} with mode ${octal(st.mode)}, so another uid could replace the runtime directory`, 'make it root-owned and not group/other-writable, or point proxy.xdsSocket elsewhere');
+    }
+    const up = path.dirname(cur);
+    if (up === cur) return;
+    cur = up;
+  }
+}
+
+function octal(mode: number): string {
+  return `0${(mode & 0o7777).toString(8)}`;
+}
+
+/**
+ * Refuses (throws, naming the path and the fix) unless the runtime directory
+ * and every entry in it are safe for root to use by path.
+ */
+export function checkRuntimeDir(dir: string, proxyUid: number): void {
+  const me = myUid();
+  const st = lstatOrUndefined(dir);
+  if (!st) throw new RuntimeDirError(dir, 'does not exist', 'create it (meshlet run and meshlet init create it when its parent is writable)');
+  if (st.isSymbolicLink()) throw new RuntimeDirError(dir, 'is a symlink', `replace it with a real directory owned by uid ${me}, mode 0755, or point proxy.xdsSocket elsewhere`);
+  if (!st.isDirectory()) throw new RuntimeDirError(dir, 'is not a directory', 'remove it, or point proxy.xdsSocket elsewhere');
+  // Non-root shape: meshlet runs as the proxy uid itself, so Envoy already
+  // holds every privilege meshlet has and there is no boundary to keep; the
+  // directory is a shared emptyDir that only this pod's meshlet containers mount.
+  if (me === proxyUid && me !== 0) return;
+  if (st.uid !== me) throw new RuntimeDirError(dir, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `chown ${me} ${dir} && chmod 0755 ${dir}`);
+  if (groupOrOtherWritable(st)) throw new RuntimeDirError(dir, `has mode ${octal(st.mode)}: writable by other uids`, `chmod 0755 ${dir} (meshlet run tightens one it owns itself when nothing in it belongs to another uid)`);
+  checkAncestors(dir);
+  for (const name of readdirSync(dir)) checkEntry(dir, name, proxyUid, me);
+}
+
+function checkEntry(dir: string, name: string, proxyUid: number, me: number): void {
+  const p = path.join(dir, name);
+  const st = lstatOrUndefined(p);
+  if (!st) return; // removed meanwhile
+  if (st.isSymbolicLink()) throw new RuntimeDirError(p, 'is a symlink, which root would follow', `remove it (rm ${p}); nothing but meshlet should create entries here`);
+  if (name === PROXY_SUBDIR) {
+    if (!st.isDirectory() || st.uid !== proxyUid || (st.mode & 0o7777) !== PROXY_DIR_MODE) {
+      throw new RuntimeDirError(p, `must be a directory owned by the proxy uid ${proxyUid} with mode 0700 (found ${st.isDirectory() ? 'a directory' : 'a non-directory'} of uid ${st.uid}, mode ${octal(st.mode)})`, `remove it (rm -r ${p}); meshlet recreates it`);
+    }
+    return;
+  }
+  // The xDS socket belongs to the proxy uid by design; a socket cannot be written through.
+  const socketOfProxy = st.isSocket() && st.uid === proxyUid && (st.mode & 0o077) === 0;
+  if (!socketOfProxy && st.uid !== me) throw new RuntimeDirError(p, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `remove it (rm -r ${p}); only meshlet should create entries here`);
+  if (!st.isSocket() && groupOrOtherWritable(st)) {
+    throw new RuntimeDirError(p, `has mode ${octal(st.mode)}: writable by other uids`, `remove it (rm -r ${p})`);
+  }
+}
+
+/**
+ * Creates the runtime directory when missing (meshlet's uid, 0755). A
+ * directory meshlet's uid owns that is group/other-writable (a Kubernetes
+ * emptyDir is created 0777) is tightened to 0755 when every entry in it is
+ * meshlet's uid's own and none is a symlink: then nothing was planted, and
+ * the check that follows catches anything added while we looked. In the pod,
+ * only `meshlet init` (root) has written there before `meshlet run` starts.
+ */
+export function prepareRuntimeDir(dir: string, proxyUid: number): void {
+  const me = myUid();
+  const st = lstatOrUndefined(dir);
+  if (!st) {
+    mkdirSync(dir, { recursive: true, mode: RUNTIME_DIR_MODE });
+    chmodSync(dir, RUNTIME_DIR_MODE);
+  } else if (st.isDirectory() && st.uid === me && groupOrOtherWritable(st) && onlyOwnEntries(dir, me)) {
+    chmodSync(dir, RUNTIME_DIR_MODE);
+  }
+  checkRuntimeDir(dir, proxyUid);
+}
+
+function onlyOwnEntries(dir: string, me: number): boolean {
+  return readdirSync(dir).every((name) => {
+    const e = lstatOrUndefined(path.join(dir, name));
+    return e === undefined || (!e.isSymbolicLink() && e.uid === me);
+  });
+}
+
+/**
+ * The proxy uid's private subdirectory, where Envoy creates its admin socket.
+ * Created by root (the runtime directory is not writable by the proxy uid),
+ * then given to the proxy uid; the chown is safe by path because only root
+ * can change the runtime directory's entries.
+ */
+export function ensureProxyDir(runtimeDir: string, uid: number, gid: number): string {
+  const p = path.join(runtimeDir, PROXY_SUBDIR);
+  const st = lstatOrUndefined(p);
+  if (st) {
+    if (!st.isDirectory() || st.isSymbolicLink()) throw new RuntimeDirError(p, 'exists and is not a directory', `remove it (rm ${p})`);
+  } else {
+    mkdirSync(p, { mode: PROXY_DIR_MODE });
+  }
+  if (myUid() === 0) chownSync(p, uid, gid);
+  chmodSync(p, PROXY_DIR_MODE);
+  const after = lstatSync(p);
+  if (after.isSymbolicLink() || !after.isDirectory()) throw new RuntimeDirError(p, 'changed while being prepared', `remove it (rm -r ${p})`);
+  return p;
+}
