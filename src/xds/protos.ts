@@ -138,14 +138,20 @@ function fieldFromJson(field: protobuf.Field, value: Json, where: string): unkno
   return fromJson(rt, value as JsonObject, where);
 }
 
-/** google.protobuf.Value for a JSON value, in protobufjs's object form. */
+/**
+ * google.protobuf.Value for a JSON value, in protobufjs's object form. The
+ * Value fields are named by their numbers: protobufjs ships these well-known
+ * types with camelCase names whatever keepCase says.
+ */
 function valueFromJson(v: Json, where: string): Record<string, unknown> {
-  if (v === null) return { null_value: 0 };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map((x, i) => valueFromJson(x, `${where}[${i}]`)) } };
-  return { struct_value: structFromJson(v, where) };
+  const byId = lookupType('google.protobuf.Value').fieldsById;
+  const field = (id: number): string => byId[id]?.name ?? String(id);
+  if (v === null) return { [field(1)]: 0 };
+  if (typeof v === 'number') return { [field(2)]: v };
+  if (typeof v === 'string') return { [field(3)]: v };
+  if (typeof v === 'boolean') return { [field(4)]: v };
+  if (Array.isArray(v)) return { [field(6)]: { values: v.map((x, i) => valueFromJson(x, `${where}[${i}]`)) } };
+  return { [field(5)]: structFromJson(v, where) };
 }
 
 /** google.protobuf.Struct (e.g. an access log's json_format) from a JSON object. */

@@ -1,9 +1,11 @@
-// Connection access logs: Envoy's stdout access logger on every tcp_proxy
-// (one JSON line when a connection closes) and on the listeners themselves
-// (a connection closed before any filter chain took it). Only Envoy's command
-// operators for metadata are used: no payload, no key material.
+// Connection access logs: Envoy's stdout access logger on each listener, one
+// JSON line when a connection closes. A listener's log sees the connection's
+// whole record (tcp_proxy writes the upstream side into it), and it also logs
+// connections no filter chain took; a second logger on tcp_proxy would write
+// every connection twice. Only Envoy's command operators for metadata are
+// used: no payload, no key material.
 // https://www.envoyproxy.io/docs/envoy/latest/configuration/observability/access_log/usage
-import { TYPE, typeUrl, type Json, type JsonObject } from '../protos.js';
+import { TYPE, typeUrl, type JsonObject } from '../protos.js';
 
 /** Every field of a line. Numbers stay numbers (Envoy types a value that is one operator). */
 export const ACCESS_LOG_FORMAT: JsonObject = {
@@ -38,25 +40,7 @@ export function stdoutAccessLog(): JsonObject {
   };
 }
 
-function isObject(v: Json | undefined): v is JsonObject {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** A copy of `chain` whose tcp_proxy filters log each connection. */
-function logChain(chain: Json): Json {
-  if (!isObject(chain) || !Array.isArray(chain['filters'])) return chain;
-  const filters = chain['filters'].map((f) => {
-    if (!isObject(f) || f['name'] !== 'envoy.filters.network.tcp_proxy' || !isObject(f['typed_config'])) return f;
-    return { ...f, typed_config: { ...f['typed_config'], access_log: [stdoutAccessLog()] } };
-  });
-  return { ...chain, filters };
-}
-
-/** A copy of `listener` with access logs on every tcp_proxy and on the listener. */
+/** A copy of `listener` that logs each of its connections. */
 export function withAccessLog(listener: JsonObject): JsonObject {
-  const out: JsonObject = { ...listener };
-  if (Array.isArray(listener['filter_chains'])) out['filter_chains'] = listener['filter_chains'].map(logChain);
-  if (listener['default_filter_chain'] !== undefined) out['default_filter_chain'] = logChain(listener['default_filter_chain']);
-  out['access_log'] = [stdoutAccessLog()];
-  return out;
+  return { ...listener, access_log: [stdoutAccessLog()] };
 }
