@@ -2,7 +2,7 @@
 // TCP server and a grpc-js health server, each a separate process the test
 // stops and starts (src/demo/health-app.ts).
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,7 +14,18 @@ import type { HealthAppConfig } from '../../src/demo/health-app.js';
 const HEALTH_APP = path.resolve('dist/src/demo/health-app.js');
 let server: Server | undefined;
 const apps: Proc[] = [];
-let nextPort = 31000 + (process.pid % 500) * 20;
+
+/** A port the kernel just handed out and nobody holds (test files run in parallel). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '::', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 afterEach(async () => {
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
@@ -54,7 +65,7 @@ describe('app-health listener', () => {
     ['tcp', {}],
     ['grpc', { service: '' }],
   ] as const)('%s: 200 while the app runs, 503 once it stops, 200 when it is back', async (kind, extra) => {
-    const appPort = nextPort++;
+    const appPort = await freePort();
     const { port, counter } = await start([probe({ name: 'app', kind, port: appPort, ...extra })]);
     const app = await startApp({ kind, port: appPort });
     expect((await call(port, '/app-health/app')).status).toBe(200);
@@ -70,7 +81,7 @@ describe('app-health listener', () => {
   });
 
   it('http: follows the kubelet: 3xx passes, 5xx fails, and the app body never comes back', async () => {
-    const [a, b] = [nextPort++, nextPort++];
+    const [a, b] = [await freePort(), await freePort()];
     const { port } = await start([probe({ name: 'redirect', kind: 'http', port: a, path: '/x' }), probe({ name: 'broken', kind: 'http', port: b, path: '/x?y=1' })]);
     await startApp({ kind: 'http', port: a, httpStatus: 302, body: 'SECRET-A' });
     const broken = await startApp({ kind: 'http', port: b, httpStatus: 500, body: 'SECRET-B' });
@@ -84,16 +95,16 @@ describe('app-health listener', () => {
   });
 
   it('grpc: NOT_SERVING and an unknown service fail; a named service passes', async () => {
-    const [a, b] = [nextPort++, nextPort++];
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
     const { port } = await start([
       probe({ name: 'down', kind: 'grpc', port: a, service: '' }),
       probe({ name: 'named', kind: 'grpc', port: b, service: 'shop.Cart' }),
       probe({ name: 'unknown', kind: 'grpc', port: b, service: 'nope' }),
-      probe({ name: 'not-grpc', kind: 'grpc', port: nextPort }),
+      probe({ name: 'not-grpc', kind: 'grpc', port: c }),
     ]);
     await startApp({ kind: 'grpc', port: a, status: 'NOT_SERVING' });
     await startApp({ kind: 'grpc', port: b, services: ['shop.Cart'] });
-    await startApp({ kind: 'http', port: nextPort++ });
+    await startApp({ kind: 'http', port: c });
     expect(await call(port, '/app-health/down')).toEqual({ status: 503, body: 'failed: Health/Check: NOT_SERVING\n' });
     expect((await call(port, '/app-health/named')).status).toBe(200);
     expect(await call(port, '/app-health/unknown')).toEqual({ status: 503, body: 'failed: Health/Check: NOT_FOUND\n' });
@@ -114,7 +125,7 @@ describe('app-health listener', () => {
     ['HEAD', '/app-health/web', 405],
     ['DELETE', '/app-health/web', 405],
   ])('refuses %s %s with %i without touching the app', async (method, target, status) => {
-    const appPort = nextPort++;
+    const appPort = await freePort();
     const { port } = await start([probe({ name: 'web', kind: 'tcp', port: appPort })]);
     const app = await startApp({ kind: 'tcp', port: appPort });
     expect((await call(port, target, method)).status).toBe(status);
@@ -125,10 +136,9 @@ describe('app-health listener', () => {
   });
 
   it('a flood of requests shares one check: the app sees one connection per probe at a time', async () => {
-    const appPort = nextPort++;
+    const appPort = await freePort();
     const { port } = await start([probe({ name: 'web', kind: 'http', port: appPort, path: '/' })]);
-    const net = await import('node:net');
-    const slow = net.createServer();
+    const slow = createServer();
     let conns = 0;
     let release: () => void = () => undefined;
     const released = new Promise<void>((r) => (release = r));
@@ -161,7 +171,7 @@ describe('app-health listener', () => {
   });
 
   it('answers on IPv6 too', async () => {
-    const appPort = nextPort++;
+    const appPort = await freePort();
     const { port } = await start([probe({ name: 'web', kind: 'tcp', port: appPort })]);
     await startApp({ kind: 'tcp', port: appPort });
     expect((await call(port, '/app-health/web', 'GET', '::1')).status).toBe(200);
