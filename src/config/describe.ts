@@ -33,6 +33,12 @@ export function describeConfig(c: MeshConfig): string[] {
     const ex = [...c.egress.exclude.ports.map((p) => `port ${p}`), ...c.egress.exclude.cidrs.map((x) => x.text)];
     lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except DNS, uid ${c.proxy.uid}${ex.length ? `, ${ex.join(', ')}` : ''})`);
   } else lines.push('egress capture: off (only the routes above are meshed)');
+  if (c.metrics) lines.push(`metrics: read-only scrape on :${c.metrics.port} (pod addresses, plaintext): GET /stats/prometheus, /ready`);
+  if (c.probes) {
+    const checks = c.probes.checks.map((p) => `${p.name} (${p.kind} :${p.port}${p.path ?? ''})`).join(', ');
+    lines.push(`probes: GET /app-health/<name> on :${c.probes.port} (pod addresses, plaintext): ${checks || 'none'}`);
+  }
+  lines.push(`access log: ${c.accessLog ? 'on, one JSON line per connection on stdout' : 'off'}`);
   lines.push(`proxy: uid ${c.proxy.uid}, admin ${c.proxy.admin.ip}:${c.proxy.admin.port}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
   return lines;
 }

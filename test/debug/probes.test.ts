@@ -170,6 +170,31 @@ describe('app-health listener', () => {
     }
   });
 
+  it('a hostile app that accepts and never answers, or answers gRPC with garbage, fails within the probe timeout', async () => {
+    const [mute, junk] = [await freePort(), await freePort()];
+    const held: import('node:net').Socket[] = [];
+    const muteApp = createServer((s) => void held.push(s));
+    const junkApp = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end(Buffer.alloc(64, 0xff));
+    });
+    await Promise.all([new Promise<void>((r) => muteApp.listen(mute, '127.0.0.1', () => r())), new Promise<void>((r) => junkApp.listen(junk, '127.0.0.1', () => r()))]);
+    try {
+      const { port } = await start([
+        probe({ name: 'mute-http', kind: 'http', port: mute, path: '/', timeoutSeconds: 1 }),
+        probe({ name: 'mute-grpc', kind: 'grpc', port: mute, timeoutSeconds: 1 }),
+        probe({ name: 'junk-grpc', kind: 'grpc', port: junk, timeoutSeconds: 1 }),
+      ]);
+      expect(await call(port, '/app-health/mute-http')).toEqual({ status: 503, body: `failed: no HTTP answer from 127.0.0.1:${mute} within 1000 ms\n` });
+      expect(await call(port, '/app-health/mute-grpc')).toEqual({ status: 503, body: 'failed: Health/Check: DEADLINE_EXCEEDED\n' });
+      expect((await call(port, '/app-health/junk-grpc')).status).toBe(503);
+    } finally {
+      for (const s of held) s.destroy();
+      muteApp.close();
+      junkApp.close();
+    }
+  });
+
   it('answers on IPv6 too', async () => {
     const appPort = await freePort();
     const { port } = await start([probe({ name: 'web', kind: 'tcp', port: appPort })]);
