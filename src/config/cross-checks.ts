@@ -69,7 +69,51 @@ export function crossCheck(input: unknown): ConfigError[] {
   checkEgress(obj(raw['egress']), res, errors, obj(raw['dns'])['enabled'] === true);
   checkDns(raw, errors);
   checkMetrics(raw, res, errors);
+  checkProbes(raw, res, errors);
   return errors;
+}
+
+/**
+ * The probe port, like the metrics port, binds every address of the pod and
+ * must stay plaintext, so it may not be any other port meshlet, Envoy, an
+ * egress route or a listed app port uses. Each check names an app port and
+ * the fields its kind needs.
+ */
+function checkProbes(raw: Obj, res: Map<number, string>, errors: ConfigError[]): void {
+  if (raw['probes'] === undefined) return;
+  const probes = obj(raw['probes']);
+  const p = probes['port'] === undefined ? 15021 : port(probes['port']);
+  const metrics = port(obj(raw['metrics'])['port']);
+  if (p !== undefined) {
+    const clash = (owner: string, fix = 'pick another port'): void => {
+      errors.push({ path: 'probes.port', value: p, rule: `port is already used by ${owner}; ${fix}` });
+    };
+    const owner = res.get(p);
+    if (owner) clash(owner);
+    if (metrics === p) clash('metrics.port');
+    list(obj(raw['ingress'])['ports']).forEach((q, i) => {
+      if (port(q['port']) === p) clash(`ingress.ports[${i}].port`, 'the probe port is always plaintext; pick another port or remove that entry');
+      if (port(q['mappedPort']) === p) clash(`ingress.ports[${i}].mappedPort`);
+    });
+    list(obj(raw['egress'])['routes']).forEach((r, i) => {
+      const text = str(r['listen']);
+      const listen = text === undefined ? undefined : parseListen(text);
+      if (listen !== undefined && !isError(listen) && listen.port === p) clash(`egress.routes[${i}].listen`);
+    });
+  }
+  const names = new Map<string, number>();
+  list(probes['checks']).forEach((c, i) => {
+    const at = `probes.checks[${i}]`;
+    once(names, str(c['name']), i, `${at}.name`, 'name', 'probes.checks', errors);
+    const kind = str(c['kind']);
+    if (kind === 'http' && c['path'] === undefined) errors.push({ path: `${at}.path`, value: undefined, rule: 'is required for kind "http": the path the kubelet probed, e.g. /healthz' });
+    if (kind !== undefined && kind !== 'http' && c['path'] !== undefined) errors.push({ path: `${at}.path`, value: c['path'], rule: `only valid with kind "http"; remove it or change the kind` });
+    if (kind !== undefined && kind !== 'grpc' && c['service'] !== undefined) errors.push({ path: `${at}.service`, value: c['service'], rule: `only valid with kind "grpc"; remove it or change the kind` });
+    const appPort = port(c['port']);
+    if (appPort === undefined) return;
+    const owner = res.get(appPort) ?? (appPort === p ? 'probes.port' : appPort === metrics ? 'metrics.port' : undefined);
+    if (owner) errors.push({ path: `${at}.port`, value: appPort, rule: `is meshlet's or Envoy's own port (${owner}), not the app's; use the port the app listens on` });
+  });
 }
 
 /**

@@ -38,6 +38,12 @@ export function describeConfig(c: MeshConfig): string[] {
   if (c.egress.capture) {
     lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below)`);
   } else lines.push('egress capture: off (only the routes above are meshed)');
+  if (c.metrics) lines.push(`metrics: read-only scrape on :${c.metrics.port} (pod addresses, plaintext): GET /stats/prometheus, /ready`);
+  if (c.probes) {
+    const checks = c.probes.checks.map((p) => `${p.name} (${p.kind} :${p.port}${p.path ?? ''})`).join(', ');
+    lines.push(`probes: GET /app-health/<name> on :${c.probes.port} (pod addresses, plaintext): ${checks || 'none'}`);
+  }
+  lines.push(`access log: ${c.accessLog ? 'on, one JSON line per connection on stdout' : 'off'}`);
   lines.push(`egress non-TCP (UDP, ICMP, ...): ${c.egress.nonTcp === 'drop' ? 'dropped' : 'allowed in clear'} (egress.nonTcp)`);
   lines.push('plaintext paths (every exemption from TLS, and the field that names it):', ...describeExemptions(c));
   lines.push(`proxy: uid ${c.proxy.uid}, admin ${c.proxy.admin.ip}:${c.proxy.admin.port}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);

@@ -1,9 +1,9 @@
 // The validated, normalized config every other module consumes. Addresses are
 // parsed once here, so builders and the rule generator never parse strings.
-import type { Policy } from './schema.js';
+import type { Policy, ProbeKind } from './schema.js';
 import type { Cidr } from './net.js';
 
-export type { Policy } from './schema.js';
+export type { Policy, ProbeKind } from './schema.js';
 export type { Cidr } from './net.js';
 
 export interface IngressPort {
@@ -48,6 +48,19 @@ export interface DnsConfig {
   meshletUid: number;
 }
 
+/** One app probe served at /app-health/<name>. */
+export interface AppProbe {
+  name: string;
+  kind: ProbeKind;
+  /** The app's port, dialled from inside the pod. */
+  port: number;
+  /** http only. */
+  path?: string;
+  /** grpc only; '' asks about the whole server. */
+  service?: string;
+  timeoutSeconds: number;
+}
+
 export interface MeshConfig {
   certs: { ca: string; certChain: string; key: string; expectedSans: string[] };
   ingress: { mode: 'tproxy' | 'mapped' | 'disabled'; default: Policy; ports: IngressPort[] };
@@ -71,6 +84,10 @@ export interface MeshConfig {
   debug: SocketAddress;
   /** The read-only public listener (metrics and readiness), when opted in. */
   metrics?: { port: number };
+  /** The app-health listener, when a `probes` section is present. */
+  probes?: { port: number; checks: AppProbe[] };
+  /** Envoy writes one JSON line per connection to stdout. */
+  accessLog: boolean;
   /** Present only when `dns.enabled`. */
   dns?: DnsConfig;
   /** The resolv.conf whose nameservers are the pod's resolvers (dns.resolvConf). */

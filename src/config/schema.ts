@@ -47,6 +47,22 @@ const egressRoute = z.strictObject({
     .describe("DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See docs/dns.md"),
 });
 
+export const probeKindSchema = z.enum(['http', 'tcp', 'grpc']);
+
+const appProbe = z.strictObject({
+  name: name.describe('The probe\'s name: meshlet answers GET /app-health/<name> on probes.port'),
+  kind: probeKindSchema.describe('http: GET `path`, 200-399 passes; tcp: the port accepts a connection; grpc: grpc.health.v1.Health/Check answers SERVING'),
+  port: port.describe("The app's port inside the pod, dialled directly (never through Envoy)"),
+  path: z
+    .string()
+    .max(1024, 'must be at most 1024 characters')
+    .regex(/^\/[\x21-\x7e]*$/, 'must start with "/" and hold only printable ASCII without spaces')
+    .optional()
+    .describe('http only (required there): the request path, query included'),
+  service: z.string().max(256, 'must be at most 256 characters').optional().describe('grpc only: the service name sent in the health check; default "" (the whole server)'),
+  timeoutSeconds: z.int().min(1, 'must be in 1-60').max(60, 'must be in 1-60').default(1).describe("How long the check may take; keep it below the kubelet probe's timeoutSeconds"),
+});
+
 export const configSchema = z
   .strictObject({
     version: z
@@ -123,6 +139,14 @@ export const configSchema = z
       })
       .optional()
       .describe('Metrics scrape port reachable from outside the pod; Envoy admin itself is never exposed'),
+    probes: z
+      .strictObject({
+        port: port.default(15021).describe("Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. Nothing else is served there"),
+        checks: z.array(appProbe).max(32, 'must list at most 32 probes').default([]).describe('The probes the kubelet is pointed at, each run against the app from inside the pod'),
+      })
+      .optional()
+      .describe("App health for the kubelet: its httpGet probes go to meshlet, which runs the original probe locally, so an app port can demand mTLS and a TCP probe fails when the app is down"),
+    accessLog: z.boolean().default(false).describe("One JSON line on stdout per inbound and outbound connection (Envoy's stdout access logger): times, bytes, addresses, port or route, the peer certificate's SANs and TLS version, Envoy's response flags. Never payload or key material. Reloadable"),
     debug: z
       .strictObject({
         address: parsed(parseLoopback).default('127.0.0.1:15020').describe('meshlet debug/ready endpoint, loopback only'),
@@ -134,6 +158,7 @@ export const configSchema = z
 export type RawConfig = z.output<typeof configSchema>;
 export type RawConfigInput = z.input<typeof configSchema>;
 export type Policy = z.output<typeof policySchema>;
+export type ProbeKind = z.output<typeof probeKindSchema>;
 
 export function jsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' });

@@ -8,7 +8,7 @@ import { formatPath, valueAt, type ConfigError, type PathSegment } from './error
 import { must, parseCidrField, parseListen, parseLoopback, parseRemote } from './addresses.js';
 import { parseDnsAddress, parseRouteName, parseUpstream } from './dns-fields.js';
 import { crossCheck } from './cross-checks.js';
-import type { DnsConfig, EgressRoute, IngressPort, MeshConfig } from './model.js';
+import type { AppProbe, DnsConfig, EgressRoute, IngressPort, MeshConfig } from './model.js';
 
 export type ValidationResult = { ok: true; config: MeshConfig } | { ok: false; errors: ConfigError[] };
 
@@ -85,6 +85,11 @@ function normalize(raw: RawConfig): MeshConfig {
   if (metricsPort !== undefined && raw.ingress.mode !== 'disabled' && raw.ingress.default !== 'plaintext' && !ports.some((p) => p.port === metricsPort)) {
     ports.push({ name: 'meshlet-metrics', port: metricsPort, policy: 'plaintext', allowedSans: [], allowTls12: false });
   }
+  // The probe port answers the kubelet, which has no mesh certificate: plaintext, like the metrics port.
+  const probePort = raw.probes?.port;
+  if (probePort !== undefined && raw.ingress.mode !== 'disabled' && raw.ingress.default !== 'plaintext' && !ports.some((p) => p.port === probePort)) {
+    ports.push({ name: 'meshlet-probes', port: probePort, policy: 'plaintext', allowedSans: [], allowTls12: false });
+  }
   const routes = raw.egress.routes.map((r): EgressRoute => {
     const listen = must(parseListen(r.listen));
     const remote = must(parseRemote(r.remote));
@@ -116,10 +121,19 @@ function normalize(raw: RawConfig): MeshConfig {
     },
     debug: must(parseLoopback(raw.debug.address)),
     resolvConf: raw.dns.resolvConf,
+    accessLog: raw.accessLog,
   };
   if (metricsPort !== undefined) config.metrics = { port: metricsPort };
+  if (raw.probes) config.probes = { port: raw.probes.port, checks: raw.probes.checks.map(normalizeProbe) };
   if (raw.dns.enabled) config.dns = normalizeDns(raw.dns, raw.proxy.uid);
   return config;
+}
+
+function normalizeProbe(p: NonNullable<RawConfig['probes']>['checks'][number]): AppProbe {
+  const out: AppProbe = { name: p.name, kind: p.kind, port: p.port, timeoutSeconds: p.timeoutSeconds };
+  if (p.path !== undefined) out.path = p.path;
+  if (p.kind === 'grpc') out.service = p.service ?? '';
+  return out;
 }
 
 function normalizeDns(d: RawConfig['dns'], proxyUid: number): DnsConfig {

@@ -35,6 +35,8 @@ export function envoyCommand(opts: Pick<SupervisorOptions, 'envoyPath' | 'bootst
     '--log-level', opts.logLevel ?? 'warning',
     // Several Envoys may share a host in tests; meshlet never hot-restarts.
     '--disable-hot-restart',
+    // Access-log lines reach stdout within a second, not Envoy's default ten.
+    '--file-flush-interval-msec', '1000',
     ...(opts.extraArgs ?? []),
   ];
   if (currentUid === opts.uid) return envoy;

@@ -31,6 +31,10 @@ function restartOnlyChange(prev: MeshConfig, next: MeshConfig): string | undefin
   if (JSON.stringify(generateRules(prev)) !== JSON.stringify(generateRules(next))) {
     return 'this edit changes the iptables rules (ingress mode, plaintext or mapped ports, capture, exclusions, portless routes, DNS capture or proxy ports), which only `meshlet init` applies; restart the pod to apply it';
   }
+  // meshlet's own listeners are bound once, at start.
+  if (prev.probes?.port !== next.probes?.port || prev.metrics?.port !== next.metrics?.port) {
+    return 'this edit adds, removes or moves a port meshlet listens on (probes.port, metrics.port); restart the pod to apply it';
+  }
   const boot = (c: MeshConfig): string => renderBootstrap(buildBootstrap(c, { nodeId: '', cluster: '' }));
   if (boot(prev) !== boot(next)) return "this edit changes Envoy's bootstrap (admin address or xDS socket); restart the pod to apply it";
   return undefined;

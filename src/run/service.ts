@@ -22,6 +22,8 @@ import { Metrics, renderCounters } from '../debug/metrics.js';
 import { startDebugServer } from '../debug/server.js';
 import { startPublicServer, type AdminGet } from '../debug/public.js';
 import { redact } from '../debug/redact.js';
+import { probeCounter, probeHost, startProbeServer } from '../debug/probes.js';
+import { mappedPorts } from '../xds/builders/listeners-inbound.js';
 import { FileWatcher } from '../reload/watcher.js';
 import { rulesReady } from './rules-check.js';
 import { ensureProxyDir, prepareRuntimeDir } from './runtime-dir.js';
@@ -59,6 +61,7 @@ export class Meshlet {
   private supervisor: EnvoySupervisor | undefined;
   private debug: Server | undefined;
   private publicServer: Server | undefined;
+  private probeServer: Server | undefined;
   private dns: DnsService | undefined;
   private readonly watchers: FileWatcher[] = [];
   private readonly reloads: ReloadRecord[] = [];
@@ -123,6 +126,15 @@ export class Meshlet {
     });
     if (config.metrics) {
       this.publicServer = await startPublicServer(config.metrics.port, { adminGet: adminUrlGet(this.adminUrl), metrics: this.metrics, ready: () => this.ready() });
+    }
+    if (config.probes) {
+      const counter = probeCounter();
+      this.metrics.addCollector(() => counter.render());
+      this.probeServer = await startProbeServer(config.probes.port, {
+        checks: () => this.desired.config.probes?.checks ?? [],
+        host: (p) => probeHost(new Set(this.desired.config.ingress.mode === 'mapped' ? mappedPorts(this.desired.config).map((m) => m.port) : []), p),
+        counter,
+      });
     }
     await this.startWatchers();
     const trust = this.opts.loaded.gate?.trust() ?? this.opts.loaded.trust;
@@ -340,6 +352,7 @@ export class Meshlet {
     await this.supervisor?.stop(drainMs);
     await new Promise<void>((r) => (this.debug ? this.debug.close(() => r()) : r()));
     await new Promise<void>((r) => (this.publicServer ? this.publicServer.close(() => r()) : r()));
+    await new Promise<void>((r) => (this.probeServer ? this.probeServer.close(() => r()) : r()));
     await this.ads.close();
     await this.dns?.close();
   }

@@ -28,6 +28,7 @@ export const PROTO_FILES = [
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
   'envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto',
+  'envoy/extensions/access_loggers/stream/v3/stream.proto',
 ] as const;
 
 export const TYPE = {
@@ -41,6 +42,7 @@ export const TYPE = {
   originalDst: 'envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
   dfpCluster: 'envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig',
   sniDfp: 'envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig',
+  stdoutAccessLog: 'envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
   discoveryRequest: 'envoy.service.discovery.v3.DiscoveryRequest',
   discoveryResponse: 'envoy.service.discovery.v3.DiscoveryResponse',
   deltaRequest: 'envoy.service.discovery.v3.DeltaDiscoveryRequest',
@@ -131,8 +133,31 @@ function fieldFromJson(field: protobuf.Field, value: Json, where: string): unkno
   if (name === 'google.protobuf.Any') return packAny(value as JsonObject, where);
   if (name === 'google.protobuf.Duration' && typeof value === 'string') return parseDuration(value, where);
   if (WRAPPERS.has(name)) return { value };
-  if (name === 'google.protobuf.Struct' || name === 'google.protobuf.Value') throw new Error(`${where}: Struct fields are not supported by toMessage`);
+  if (name === 'google.protobuf.Struct') return structFromJson(value, where);
+  if (name === 'google.protobuf.Value' || name === 'google.protobuf.ListValue') throw new Error(`${where}: ${name} fields are not supported by toMessage`);
   return fromJson(rt, value as JsonObject, where);
+}
+
+/**
+ * google.protobuf.Value for a JSON value, in protobufjs's object form. The
+ * Value fields are named by their numbers: protobufjs ships these well-known
+ * types with camelCase names whatever keepCase says.
+ */
+function valueFromJson(v: Json, where: string): Record<string, unknown> {
+  const byId = lookupType('google.protobuf.Value').fieldsById;
+  const field = (id: number): string => byId[id]?.name ?? String(id);
+  if (v === null) return { [field(1)]: 0 };
+  if (typeof v === 'number') return { [field(2)]: v };
+  if (typeof v === 'string') return { [field(3)]: v };
+  if (typeof v === 'boolean') return { [field(4)]: v };
+  if (Array.isArray(v)) return { [field(6)]: { values: v.map((x, i) => valueFromJson(x, `${where}[${i}]`)) } };
+  return { [field(5)]: structFromJson(v, where) };
+}
+
+/** google.protobuf.Struct (e.g. an access log's json_format) from a JSON object. */
+function structFromJson(v: Json, where: string): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${where}: a Struct must be a JSON object`);
+  return { fields: Object.fromEntries(Object.entries(v).map(([k, x]) => [k, valueFromJson(x, `${where}.${k}`)])) };
 }
 
 /** Packs `{ "@type": url, ...fields }` into `{ type_url, value }`, refusing unknown types. */

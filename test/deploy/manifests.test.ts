@@ -439,3 +439,26 @@ describe('deploy/kubernetes/contrast: meshlet on a Contrast cluster', () => {
     expect(cContainer('web').securityContext?.capabilities?.add ?? []).toEqual([]);
   });
 });
+
+describe('deploy/kubernetes: kubelet probes and the scrape', () => {
+  it("the app's probes go to meshlet's probe port and name configured checks; the scrape job finds the metrics port", () => {
+    const app = container('web');
+    expect(meshConfig?.probes).toBeDefined();
+    for (const probe of [app.readinessProbe, app.livenessProbe]) {
+      const get = probe?.httpGet;
+      expect(Number(get?.port)).toBe(meshConfig?.probes?.port);
+      const name = /^\/app-health\/(.+)$/.exec(get?.path ?? '')?.[1];
+      expect(meshConfig?.probes?.checks.map((c) => c.name)).toContain(name);
+      // meshlet's own check must fit inside the kubelet's timeout.
+      const check = meshConfig?.probes?.checks.find((c) => c.name === name);
+      expect(check?.timeoutSeconds ?? 99).toBeLessThanOrEqual(probe?.timeoutSeconds ?? 1);
+    }
+    const ports = new Map((sidecar.ports ?? []).map((p) => [p.name, p.containerPort]));
+    expect(ports.get('meshlet-probes')).toBe(meshConfig?.probes?.port);
+    expect(ports.get('meshlet-metrics')).toBe(meshConfig?.metrics?.port);
+    const scrape = parse(readFileSync(path.join(DIR, 'prometheus/scrape.yaml'), 'utf8')) as { scrape_configs: { metrics_path: string; relabel_configs: { source_labels?: string[]; regex?: string; action?: string }[] }[] };
+    const job = scrape.scrape_configs[0]!;
+    expect(job.metrics_path).toBe('/stats/prometheus');
+    expect(job.relabel_configs).toContainEqual({ source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'meshlet-metrics', action: 'keep' });
+  });
+});

@@ -3,10 +3,19 @@
 // names are stable.
 import { describe, expect, it } from 'vitest';
 import { buildResources, type Resources } from '../../src/xds/builders/index.js';
-import { decodeAny, encodeResource, type Json, type JsonObject } from '../../src/xds/protos.js';
+import { decodeAny, encodeResource, packAny, TYPE, typeUrl, type Json, type JsonObject } from '../../src/xds/protos.js';
+import { ACCESS_LOG_FORMAT, stdoutAccessLog } from '../../src/xds/builders/access-log.js';
 import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';
 
-const CONFIGS = { full: FULL, mapped: MAPPED, disabled: DISABLED, capture: { egress: { capture: true } }, defaults: {} } as const;
+const CONFIGS = {
+  full: FULL,
+  mapped: MAPPED,
+  disabled: DISABLED,
+  capture: { egress: { capture: true } },
+  defaults: {},
+  accessLog: { ...FULL, accessLog: true, egress: { ...FULL.egress, capture: true } },
+  mappedAccessLog: { ...MAPPED, accessLog: true },
+} as const;
 
 function walk(v: Json, visit: (o: JsonObject, key: string | undefined) => void, key?: string): void {
   if (Array.isArray(v)) v.forEach((x) => walk(x, visit, key));
@@ -77,6 +86,25 @@ describe('stability', () => {
     expect([...types].map((t) => t?.split('.').at(-1)).sort()).toEqual([
       'Cluster', 'ClusterConfig', 'Config', 'DownstreamTlsContext', 'FilterConfig', 'Listener', 'OriginalDst', 'Secret', 'TcpProxy', 'UpstreamTlsContext',
     ]);
+  });
+
+  it('with accessLog, each listener has exactly one stdout logger (one line per connection), and its JSON format survives the encoder', () => {
+    const listeners = buildResources(meshConfig({ ...FULL, accessLog: true, egress: { ...FULL.egress, capture: true } }), FAKE_CERTS).listeners;
+    expect(listeners.length).toBeGreaterThan(3);
+    for (const l of listeners) {
+      const loggers: JsonObject[] = [];
+      walk(l, (o) => {
+        if (typeof o['@type'] === 'string' && o['@type'].endsWith('.StdoutAccessLog')) loggers.push(o);
+      });
+      expect(loggers, nameOf(l)).toHaveLength(1);
+      expect(l['access_log'], nameOf(l)).toHaveLength(1);
+    }
+    // google.protobuf.Struct: every key and string value of the format comes back unchanged.
+    const decoded = decodeAny({ type_url: typeUrl(TYPE.stdoutAccessLog), value: packAny(stdoutAccessLog()['typed_config'] as JsonObject).value });
+    const fields = ((decoded['log_format'] as JsonObject)['json_format'] as JsonObject)['fields'] as Record<string, JsonObject>;
+    expect(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Object.values(v)[0] ?? null]))).toEqual(ACCESS_LOG_FORMAT);
+    // Off by default: not one logger.
+    expect(JSON.stringify(buildResources(meshConfig(FULL), FAKE_CERTS).listeners)).not.toContain('access_log');
   });
 
   it('a certificate rotation changes the secrets only', () => {

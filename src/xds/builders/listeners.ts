@@ -4,6 +4,7 @@ import type { JsonObject } from '../protos.js';
 import { outboundListener, portlessListener, routeListeners } from './listeners-egress.js';
 import { inboundTproxyListener, mappedListeners } from './listeners-inbound.js';
 import type { SecretSource } from './tls.js';
+import { withAccessLog } from './access-log.js';
 
 export function buildListeners(c: MeshConfig, source: SecretSource = 'ads'): JsonObject[] {
   const out: JsonObject[] = [];
@@ -13,5 +14,5 @@ export function buildListeners(c: MeshConfig, source: SecretSource = 'ads'): Jso
   const portless = portlessListener(c);
   if (portless) out.push(portless);
   if (c.egress.capture) out.push(outboundListener(c));
-  return out;
+  return c.accessLog ? out.map(withAccessLog) : out;
 }
