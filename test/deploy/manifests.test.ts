@@ -146,17 +146,18 @@ describe('the pod shape', () => {
 
   it('a readinessProbe on /ready takes a pod whose rules are disturbed out of its Service within seconds; no livenessProbe', () => {
     const probe = sidecar.readinessProbe!;
-    const command = probe.exec?.command ?? [];
-    // Exec, not httpGet: /ready is on loopback, which the kubelet cannot reach.
-    expect(command.slice(0, 2)).toEqual(['meshlet', 'wait-ready']);
-    expect(probe.httpGet).toBeUndefined();
-    expect(command[command.indexOf('--config') + 1]).toBe(flag(sidecar, '--config'));
-    // One look per probe (--timeout 0): the first 503 fails it, and the next period passes again once ready.
-    expect(command[command.indexOf('--timeout') + 1]).toBe('0');
+    // An httpGet on the read-only metrics listener (no Node process per probe): /ready there is the same check as on loopback.
+    expect(probe.exec).toBeUndefined();
+    expect(probe.httpGet?.path).toBe('/ready');
+    const port = (sidecar.ports ?? []).find((p) => p.name === probe.httpGet?.port);
+    expect(port?.containerPort, 'the probe names a declared port').toBeDefined();
+    expect(port?.containerPort).toBe(meshConfig?.metrics?.port);
+    // The metrics port must be plaintext from outside, or the kubelet (no mesh certificate) could not reach it.
+    expect(meshConfig?.ingress.ports.find((p) => p.port === meshConfig.metrics?.port)?.policy).toBe('plaintext');
+    // The first 503 fails it, and the next period passes again once ready.
     expect(probe.failureThreshold).toBe(1);
-    // meshlet notices a change within 1 s (its positive cache); the kubelet within one period
-    // (5 s: each exec probe is a Node process, about 0.2 s of CPU).
-    expect(probe.periodSeconds ?? 10).toBeLessThanOrEqual(5);
+    // meshlet notices a change within 1 s (its positive cache); the kubelet within one period.
+    expect(probe.periodSeconds ?? 10).toBeLessThanOrEqual(2);
     expect(probe.timeoutSeconds ?? 1).toBeGreaterThan(0);
     // A restart of the sidecar would not re-run meshlet-init, so it could not bring the rules back: no liveness on /ready.
     expect(sidecar.livenessProbe).toBeUndefined();
