@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { percentile, summarize } from '../../bench/lib/stats.js';
 import { parseWrk } from '../../bench/lib/wrk.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const MAIN = path.resolve('dist/bench/main.js');
 const isRoot = process.getuid?.() === 0;
@@ -37,7 +38,7 @@ describe('bench statistics and parsers', () => {
   });
 });
 
-describe.skipIf(!isRoot)('npm run bench on the tiny size', () => {
+describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined : 'the bench needs root (namespaces, iptables, Envoy as uid 1337)'))('npm run bench on the tiny size', () => {
   it('runs every row and writes the report', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-bench-test-'));
     try {

@@ -6,10 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod, type ProbeResult } from '../../src/demo/lab.js';
 import { bytesSeen, makeClients, marker, type Clients } from './support.js';
+import { cannotRun } from '../helpers/gate.js';
 
-const skip = labUnavailable();
+const skip = cannotRun('9. ready means safe', labUnavailable());
 
-describe.skipIf(skip !== undefined)('9. ready means safe', () => {
+describe.skipIf(skip)('9. ready means safe', () => {
   let lab: MeshLab;
   let web: Pod;
   let emoji: Pod;
