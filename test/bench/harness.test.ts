@@ -43,14 +43,14 @@ describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined :
     const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-bench-test-'));
     try {
       const out = path.join(dir, 'RESULTS.md');
-      const started = Date.now();
+      // The spawn's timeout bounds the run (a killed run has no exit status); how long it took is the bench's own log line.
       const r = spawnSync(process.execPath, [MAIN, '--tiny', '--out', out], { encoding: 'utf8', timeout: 110_000 });
-      const seconds = (Date.now() - started) / 1000;
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
       for (const title of ['1. Baseline', '2. Start to ready', '3. Config edit', '4. Certificate rotation', '5. Data path', '6. Scale', '7. meshlet footprint']) {
         expect(r.stdout).toContain(title);
       }
       expect(r.stdout).not.toMatch(/FAILED/);
+      expect(r.stderr).toMatch(/\[bench\] all rows took \d+\.\d s/);
       const md = readFileSync(out, 'utf8');
       expect(md).toMatch(/^# meshlet benchmark results/);
       expect(md).toMatch(/size: tiny/);
@@ -58,7 +58,6 @@ describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined :
       // Nothing left behind: no bench namespace and no Envoy of ours.
       const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
       expect(ns).not.toMatch(/^mlbench-/m);
-      expect(seconds).toBeLessThan(110);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
