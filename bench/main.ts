@@ -36,13 +36,18 @@ async function main(): Promise<number> {
   const ctx: Ctx = { size, envoy, log: (line) => process.stderr.write(`[bench] ${line}\n`) };
   ctx.log(`size ${size.name}; ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}; Envoy ${machine.envoy}, Node ${machine.node}; load average ${machine.loadAvg}`);
   const results: RowResult[] = [];
+  // How long the harness itself takes is a bench figure, not a test assertion: logged per row and in total.
+  const started = Date.now();
   for (const r of ROWS) {
     if (only && !only.includes(r.id)) continue;
     ctx.log(`row ${r.id} …`);
+    const rowStarted = Date.now();
     const result = await r.run(ctx);
+    ctx.log(`row ${r.id} took ${((Date.now() - rowStarted) / 1000).toFixed(1)} s`);
     if (result.error) ctx.log(`row ${r.id} failed: ${result.error}`);
     results.push(result);
   }
+  ctx.log(`all rows took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   process.stdout.write(renderText(results));
   const out = values.out ?? (tiny ? undefined : DEFAULT_OUT);
   if (out) {

@@ -40,21 +40,31 @@ export class Capture {
     private readonly sendSentinel: SendSentinel,
   ) {}
 
-  /** Starts dumpcap on `dev` inside `netns` and waits until it is capturing. */
-  static async start(ns: Namespaces, netns: string, dev: string, file: string, sendSentinel: SendSentinel): Promise<Capture> {
+  /**
+   * Starts dumpcap on `dev` inside `netns` and returns once the capture
+   * provably records traffic: "Capturing on" only says the interface is open,
+   * so a start sentinel is sent until it is in the file.
+   */
+  static async start(ns: Pick<Namespaces, 'spawn'>, netns: string, dev: string, file: string, sendSentinel: SendSentinel, timeoutMs = 10_000): Promise<Capture> {
     const proc = ns.spawn(netns, `dumpcap ${dev}`, ['dumpcap', '-q', '-i', dev, '-w', file], { stderrLines: true });
-    await proc.waitFor((l) => l.startsWith('Capturing on'), 10_000, '"Capturing on"');
-    return new Capture(file, proc, sendSentinel);
+    const cap = new Capture(file, proc, sendSentinel);
+    try {
+      await proc.waitFor((l) => l.startsWith('Capturing on'), timeoutMs, '"Capturing on"');
+      await cap.sentinelSeen('start', timeoutMs);
+    } catch (err) {
+      await proc.stop('SIGINT', 5_000);
+      throw err;
+    }
+    return cap;
   }
 
   /**
-   * Stops the capture once everything sent so far is in the file. dumpcap
-   * writes in batches (about every 500 ms) and drops what it has not written
-   * when interrupted, so a sentinel datagram is sent last, and the capture
-   * stops when the sentinel is in the file.
+   * Sends a sentinel datagram (again every second, in case one is lost) until
+   * it is in the file. dumpcap writes in batches (about every 500 ms), so a
+   * sentinel on disk means everything captured before it is on disk too.
    */
-  async stop(timeoutMs = 10_000): Promise<void> {
-    const payload = `meshlet-lab-sentinel-${randomBytes(6).toString('hex')}`;
+  private async sentinelSeen(label: string, timeoutMs: number): Promise<void> {
+    const payload = `meshlet-lab-${label}-${randomBytes(6).toString('hex')}`;
     const deadline = Date.now() + timeoutMs;
     let sentAt = 0;
     while (this.proc.running && Date.now() < deadline) {
@@ -62,13 +72,30 @@ export class Capture {
         await this.sendSentinel(payload);
         sentAt = Date.now();
       }
-      if (existsSync(this.file) && readFileSync(this.file).includes(payload)) break;
+      if (existsSync(this.file) && readFileSync(this.file).includes(payload)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-    await this.proc.stop('SIGINT', 5_000);
+    const why = this.proc.running ? `not in ${this.file} within ${timeoutMs} ms` : 'dumpcap exited first';
+    throw new Error(`capture: the ${label} sentinel was never captured (${why}):\n${this.proc.output()}`);
   }
 
-  async analyze(ns: Namespaces, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
+  /**
+   * Stops the capture once everything sent so far is in the file: a stop
+   * sentinel goes last, and only once it is on disk is dumpcap interrupted
+   * (SIGINT, so it finishes the file). Resolves when dumpcap has exited, so
+   * the file is closed and complete.
+   */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    try {
+      await this.sentinelSeen('stop', timeoutMs);
+    } finally {
+      await this.proc.stop('SIGINT', 5_000);
+    }
+    const code = await this.proc.exited;
+    if (code !== 0) throw new Error(`capture: dumpcap exited with ${String(code)} (the file may be incomplete):\n${this.proc.output()}`);
+  }
+
+  async analyze(ns: Pick<Namespaces, 'must'>, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
     return analyze(ns, this.file, opts);
   }
 }
@@ -76,7 +103,7 @@ export class Capture {
 const VERSIONS: Record<string, string> = { '0x0304': 'TLS 1.3', '0x0303': 'TLS 1.2' };
 
 /** tshark fields per frame; `-d` decodes the given ports as TLS (8080 would otherwise be HTTP). */
-export async function analyze(ns: Namespaces, file: string, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
+export async function analyze(ns: Pick<Namespaces, 'must'>, file: string, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
   // TLS 1.3 hides the real record type (tls.record.opaque_type is 23 for all
   // of them) and names the version in supported_versions; TLS 1.2 in the
   // ServerHello's own version field.

@@ -319,11 +319,32 @@ export class MeshLab {
    * Keeps probing from a member's namespace, one attempt at a time, until
    * stop() (or the bounds in `repeat`); stop() resolves with every attempt.
    */
-  repeat(from: Member, req: ProbeRequest, repeat: RepeatOptions, opts: { uid?: number } = {}): { stop: () => Promise<ProbeResult[]> } {
+  repeat(
+    from: Member,
+    req: ProbeRequest,
+    repeat: RepeatOptions,
+    opts: { uid?: number } = {},
+  ): { stop: () => Promise<ProbeResult[]>; attempts: (n: number, match: (r: ProbeResult) => boolean, timeoutMs: number) => Promise<void> } {
     const node = [process.execPath, path.join(this.root, 'probe.js'), JSON.stringify({ ...req, repeat })];
     const argv = opts.uid === undefined ? node : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--', ...node];
     const proc = this.ns.spawn(from.ns, `probe loop in ${from.name}`, argv);
     return {
+      /** Resolves once `n` finished attempts match (each attempt is one line), so a caller can wait for attempts instead of time. */
+      attempts: async (n, match, timeoutMs) => {
+        let seen = 0;
+        await proc.waitFor(
+          (l) => {
+            try {
+              if (match(JSON.parse(l) as ProbeResult)) seen++;
+            } catch {
+              // not a result line
+            }
+            return seen >= n;
+          },
+          timeoutMs,
+          `${n} matching probe attempts`,
+        );
+      },
       stop: async () => {
         await proc.close((req.timeoutMs ?? 5_000) + 5_000);
         return proc.lines.flatMap((l) => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { percentile, summarize } from '../../bench/lib/stats.js';
 import { parseWrk } from '../../bench/lib/wrk.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const MAIN = path.resolve('dist/bench/main.js');
 const isRoot = process.getuid?.() === 0;
@@ -37,19 +38,19 @@ describe('bench statistics and parsers', () => {
   });
 });
 
-describe.skipIf(!isRoot)('npm run bench on the tiny size', () => {
+describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined : 'the bench needs root (namespaces, iptables, Envoy as uid 1337)'))('npm run bench on the tiny size', () => {
   it('runs every row and writes the report', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-bench-test-'));
     try {
       const out = path.join(dir, 'RESULTS.md');
-      const started = Date.now();
+      // The spawn's timeout bounds the run (a killed run has no exit status); how long it took is the bench's own log line.
       const r = spawnSync(process.execPath, [MAIN, '--tiny', '--out', out], { encoding: 'utf8', timeout: 110_000 });
-      const seconds = (Date.now() - started) / 1000;
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
       for (const title of ['1. Baseline', '2. Start to ready', '3. Config edit', '4. Certificate rotation', '5. Data path', '6. Scale', '7. meshlet footprint']) {
         expect(r.stdout).toContain(title);
       }
       expect(r.stdout).not.toMatch(/FAILED/);
+      expect(r.stderr).toMatch(/\[bench\] all rows took \d+\.\d s/);
       const md = readFileSync(out, 'utf8');
       expect(md).toMatch(/^# meshlet benchmark results/);
       expect(md).toMatch(/size: tiny/);
@@ -57,7 +58,6 @@ describe.skipIf(!isRoot)('npm run bench on the tiny size', () => {
       // Nothing left behind: no bench namespace and no Envoy of ours.
       const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
       expect(ns).not.toMatch(/^mlbench-/m);
-      expect(seconds).toBeLessThan(110);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadCerts, type CertState } from '../../src/certs/index.js';
 import { createPki, type Leaf, type Pki, type PkiOptions } from '../helpers/pki.js';
 import { tempDir } from './fixtures.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const DAY = 86_400_000;
 let t: Awaited<ReturnType<typeof tempDir>>;
@@ -145,7 +146,7 @@ const hasOpenssl = ((): boolean => {
   }
 })();
 
-describe.skipIf(!hasOpenssl)('generated certificates pass OpenSSL strict verification', () => {
+describe.skipIf(cannotRun('OpenSSL strict verification', hasOpenssl ? undefined : 'needs the openssl command'))('generated certificates pass OpenSSL strict verification', () => {
   it.each(['ec', 'rsa'] as const)('%s leaf: openssl verify -x509_strict as TLS server and client', async (key) => {
     const pki = await createPki(join(t.dir, `strict-${key}`));
     const leaf = await pki.issueLeaf({ sans: ['emoji-svc'], key });

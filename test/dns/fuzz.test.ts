@@ -127,8 +127,13 @@ describe('dns fuzz', () => {
         const { queries, ...outcomes } = svc.stats;
         return Object.values(outcomes).reduce((a, b) => a + b, 0) === queries ? queries : -1;
       };
+      // The server is in this process and has no per-datagram event: poll its counters, bounded, and say so on timeout.
       const until = async (n: number): Promise<void> => {
-        for (let t = 0; t < 100 && settled() < n; t++) await new Promise((r) => setTimeout(r, 5));
+        const deadline = Date.now() + 10_000;
+        while (settled() < n) {
+          if (Date.now() > deadline) throw new Error(`timed out after 10 s waiting for the DNS server to settle ${n} datagrams (stats ${JSON.stringify(svc.stats)})`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
       };
       for (let i = 0; i < LIVE_UDP_COUNT; i++) {
         await new Promise<void>((r) => sock.send(packet(rand), port, '127.0.0.1', () => r()));

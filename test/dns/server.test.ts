@@ -108,10 +108,8 @@ describe('dns server', () => {
     good.behave = () => 'wrong-id-first';
     const dead = await freePort();
     const { svc, port } = await start([`127.0.0.1:${dead}`, `127.0.0.1:${silent.port}`, `127.0.0.1:${good.port}`]);
-    const started = Date.now();
     const r = summary((await udpExchange('127.0.0.1', port, query('other-svc', { id: 77 })))!);
     expect(r).toMatchObject({ id: 77, answers: [{ data: '198.18.9.9' }] });
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(silent.seen).toEqual(['udp other-svc']);
     // Over TCP too: the dead one refuses the connection.
     const [t] = await tcpExchange('127.0.0.1', port, [frame(query('other-svc', { id: 78 }))], 1);
@@ -155,11 +153,25 @@ describe('dns server', () => {
     const { svc, port } = await start([up]);
     const bad = new Uint8Array(Buffer.from('beef0100000100000000000ac00c00010001', 'hex'));
     expect(summary((await udpExchange('127.0.0.1', port, bad))!)).toMatchObject({ id: 0xbeef, rcode: RCODE.FORMERR });
-    expect(await udpExchange('127.0.0.1', port, new Uint8Array([1, 2, 3]), 300)).toBeUndefined();
+    // Three bytes are dropped: from one socket, junk then a query; the server takes them in order, so the first reply is the query's.
+    const firstReply = await new Promise<Uint8Array>((resolve, reject) => {
+      const s = dgram.createSocket('udp4');
+      const timer = setTimeout(() => {
+        s.close();
+        reject(new Error('no reply to the query sent after the junk datagram within 5000 ms'));
+      }, 5_000);
+      s.once('message', (m) => {
+        clearTimeout(timer);
+        s.close();
+        resolve(new Uint8Array(m));
+      });
+      s.send(new Uint8Array([1, 2, 3]), port, '127.0.0.1', () => s.send(query('emoji-svc', { id: 0x4242 }), port, '127.0.0.1'));
+    });
+    expect(summary(firstReply)).toMatchObject({ id: 0x4242 });
     const [t] = await tcpExchange('127.0.0.1', port, [frame(bad)], 1);
     expect(summary(t!).rcode).toBe(RCODE.FORMERR);
     expect(summary((await udpExchange('127.0.0.1', port, query('emoji-svc')))!).answers).toHaveLength(1);
-    expect(svc.stats).toMatchObject({ dropped: 1, errors: 2, answered: 1 });
+    expect(svc.stats).toMatchObject({ dropped: 1, errors: 2, answered: 2 });
   });
 
   it('closes a TCP client that pipelines more than allowed, or idles', async () => {
@@ -173,9 +185,20 @@ describe('dns server', () => {
       s.on('close', () => resolve(bytes));
     });
     expect(closed).toBeLessThan(many.length);
-    const started = Date.now();
-    await new Promise<void>((resolve) => net.connect({ host: '127.0.0.1', port }).on('close', () => resolve()).on('error', () => undefined));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    // An idle client is closed by the server: it is served first (so the close is not a refusal), then left idle until the server hangs up.
+    const answered = await new Promise<number>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => s.write(frame(query('emoji-svc', { id: 9 }))));
+      let bytes = 0;
+      const timer = setTimeout(() => reject(new Error('the server did not close the idle connection within 10 s')), 10_000);
+      s.on('data', (d: Buffer) => (bytes += d.length));
+      // 'end': the server sent FIN.
+      s.on('end', () => {
+        clearTimeout(timer);
+        resolve(bytes);
+      });
+      s.on('error', reject);
+    });
+    expect(answered).toBeGreaterThan(12);
   });
 
   it('closes a TCP client that trickles one message byte by byte: the deadline is per message, not per byte', async () => {

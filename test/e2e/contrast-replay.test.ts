@@ -17,15 +17,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
 import { DEFAULT_DENY_SPEC } from '../../src/iptables/default-deny.js';
 import { marker } from './support.js';
+import { cannotRun } from '../helpers/gate.js';
 
-const skip = labUnavailable();
+const skip = cannotRun("Contrast's TestIngressEgress replay", labUnavailable());
 const ADMIN = '9901';
 const ENVOY_ARGS = ['-l', 'debug'];
 const WEB_EGRESS = 'emoji#127.137.0.1:8081#emoji-svc:8080##voting#127.137.0.2:8081#voting-svc:8080';
 /** A rule in INPUT that looks like the default-deny one but is not it: it must survive. */
 const DECOY = ['-p', 'udp', '--dport', '9', '-m', 'conntrack', '!', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'DROP'];
 
-describe.skipIf(skip !== undefined)("Contrast's TestIngressEgress, replayed against meshlet's image mode", () => {
+describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's image mode", () => {
   let lab: MeshLab;
   let emoji: Pod;
   let voting: Pod;

@@ -10,12 +10,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
 import { marker } from './support.js';
+import { cannotRun } from '../helpers/gate.js';
 
-const skip = labUnavailable();
+const skip = cannotRun('8. Contrast drop-in', labUnavailable());
 const EGRESS = 'emoji#127.137.0.1:8081#emoji-svc:8080##voting#127.137.0.2:8081#voting-svc:8080';
 const listRunDir = (): string[] => (existsSync('/var/run/meshlet') ? readdirSync('/var/run/meshlet').sort() : []);
 
-describe.skipIf(skip !== undefined)('8. Contrast drop-in: emojivoto configured only by CONTRAST_* variables', () => {
+describe.skipIf(skip)('8. Contrast drop-in: emojivoto configured only by CONTRAST_* variables', () => {
   let lab: MeshLab;
   let web: Pod;
   let emoji: Pod;

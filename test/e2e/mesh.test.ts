@@ -6,15 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, PROXY, type Pod, type Host } from '../../src/demo/lab.js';
 import { ADDR, EMOJI_PORTS, MESH, ROUTE, VOTING_PORTS } from './mesh-spec.js';
 import { bytesSeen, expectNoAnswer, makeClients, marker, requestLogged, type Clients } from './support.js';
+import { cannotRun } from '../helpers/gate.js';
 
-const skip = labUnavailable();
+const skip = cannotRun('end-to-end mesh in network namespaces', labUnavailable());
 const FAMILIES = [
   ['IPv4', 'v4'],
   ['IPv6', 'v6'],
 ] as const;
 const bracket = (ip: string): string => (ip.includes(':') ? `[${ip}]` : ip);
 
-describe.skipIf(skip !== undefined)('end-to-end mesh in network namespaces', () => {
+describe.skipIf(skip)('end-to-end mesh in network namespaces', () => {
   let lab: MeshLab;
   let web: Pod;
   let emoji: Pod;

@@ -18,8 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
 import type { HealthAppConfig } from '../../src/demo/health-app.js';
 import type { Proc } from '../../src/demo/proc.js';
+import { cannotRun } from '../helpers/gate.js';
 
-const skip = labUnavailable();
+const skip = cannotRun('operators: kubelet probes, access logs, one scrape', labUnavailable());
 const HEALTH_APP = path.resolve('dist/src/demo/health-app.js');
 const PROBES = 15021;
 const METRICS = 15090;
@@ -27,7 +28,7 @@ const KINDS = { web: { kind: 'http', port: 8080 }, raw: { kind: 'tcp', port: 900
 
 type AccessLine = Record<string, string | number | null>;
 
-describe.skipIf(skip !== undefined)('operators: kubelet probes, access logs, one scrape', () => {
+describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () => {
   let lab: MeshLab;
   let api: Pod;
   let legacy: Pod;

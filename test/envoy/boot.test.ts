@@ -10,6 +10,7 @@ import { startEnvoy, tmpDir, type EnvoyHandle } from '../helpers/envoy.js';
 import { createTmpCa } from '../helpers/tmp-pki.js';
 import { FULL, MAPPED, meshConfig } from './configs.js';
 import { canUseNetns, Netns } from './netns.js';
+import { cannotRun } from '../helpers/gate.js';
 
 interface ListenerStatus {
   name: string;
@@ -17,7 +18,7 @@ interface ListenerStatus {
   additional_local_addresses?: { socket_address: { address: string; port_value: number } }[];
 }
 
-describe.skipIf(!canUseNetns())('a static bootstrap boots in a real Envoy', () => {
+describe.skipIf(cannotRun('a static bootstrap boots in a real Envoy', canUseNetns() ? undefined : 'needs root and `ip netns` (network namespaces)'))('a static bootstrap boots in a real Envoy', () => {
   const dir = tmpDir('meshlet-boot-');
   let certs: CertState;
   const cleanup: (() => Promise<void> | void)[] = [];

@@ -12,6 +12,7 @@ import { createTmpCa } from '../helpers/tmp-pki.js';
 import { meshConfig } from './configs.js';
 import { canUseNetns, Netns } from './netns.js';
 import { Peer } from './peer.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const APP_UID = 1000;
 const REMOTE = { v4: '198.18.0.10', v6: '2001:db8::10', excluded: '198.18.0.20' };
@@ -20,7 +21,7 @@ const config = meshConfig({
   egress: { capture: true, exclude: { ports: [9000], cidrs: [`${REMOTE.excluded}/32`] } },
 });
 
-describe.skipIf(!canUseNetns())('egress capture through a real Envoy', () => {
+describe.skipIf(cannotRun('egress capture through a real Envoy', canUseNetns() ? undefined : 'needs root and `ip netns` (network namespaces)'))('egress capture through a real Envoy', () => {
   const dir = tmpDir('meshlet-capture-');
   let ns: Netns | undefined;
   let envoy: EnvoyHandle | undefined;

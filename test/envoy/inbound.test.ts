@@ -14,6 +14,7 @@ import { createTmpCa, type Leaf } from '../helpers/tmp-pki.js';
 import { meshConfig } from './configs.js';
 import { canUseNetns, Netns } from './netns.js';
 import { Peer, type TlsDial } from './peer.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const POD = { v4: '198.18.1.2', v6: '2001:db8:1::2' };
 const CLIENT = { v4: '198.18.1.1', v6: '2001:db8:1::1' };
@@ -40,7 +41,7 @@ function tproxyRules(ns: Netns, tool: 'iptables' | 'ip6tables'): void {
   rule('-A', 'MESHLET_TEST', '-p', 'tcp', '-j', 'TPROXY', '--on-port', String(config.proxy.inboundPort), '--tproxy-mark', '0x1/0x1');
 }
 
-describe.skipIf(!canUseNetns())('tproxy ingress through a real Envoy', () => {
+describe.skipIf(cannotRun('tproxy ingress through a real Envoy', canUseNetns() ? undefined : 'needs root and `ip netns` (network namespaces)'))('tproxy ingress through a real Envoy', () => {
   const dir = tmpDir('meshlet-inbound-');
   const nss: Netns[] = [];
   let envoy: EnvoyHandle | undefined;

@@ -12,6 +12,7 @@ import { createTmpCa } from '../helpers/tmp-pki.js';
 import { meshConfig } from './configs.js';
 import { canUseNetns, Netns } from './netns.js';
 import { Peer } from './peer.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const REMOTE_V4 = '198.18.0.10';
 const REMOTE_V6 = '2001:db8::10';
@@ -33,7 +34,7 @@ const config = meshConfig({
 });
 const PORTLESS_IPS = ['127.137.0.2', '127.137.0.3', '127.137.0.4', '127.137.0.5'];
 
-describe.skipIf(!canUseNetns())('portless egress routes through a real Envoy', () => {
+describe.skipIf(cannotRun('portless egress routes through a real Envoy', canUseNetns() ? undefined : 'needs root and `ip netns` (network namespaces)'))('portless egress routes through a real Envoy', () => {
   const dir = tmpDir('meshlet-portless-');
   let ns: Netns | undefined;
   let envoy: EnvoyHandle | undefined;

@@ -151,7 +151,7 @@ export async function startEnvoy(opts: StartOptions): Promise<EnvoyHandle> {
       clearTimeout(timer);
     },
   };
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 15_000);
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
   let last = 'no answer yet';
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {

@@ -2,6 +2,8 @@
 // a temp dir with a PKI, a config with unique loopback ports, and helpers to
 // wait for readiness and to stop everything in afterEach.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import net from 'node:net';
 import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,12 +12,34 @@ import { createPki, type Pki, type Leaf } from '../../src/devpki/pki.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
 
-let nextBase = 27000 + (process.pid % 50) * 100;
+// A random first block: test processes started close together (vitest
+// workers, other runs on the same machine) have close pids, so a pid-derived
+// start made their blocks overlap.
+let nextBase = 27000 + randomInt(330) * 100;
 /** A fresh block of 100 ports per pod, so TIME_WAIT from a previous test never collides. */
 export function portBlock(): number {
   nextBase += 100;
   if (nextBase > 60000) nextBase = 27000;
   return nextBase;
+}
+
+/** True when nothing listens on `port` on 127.0.0.1 (we could bind it just now). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The next block whose ports a pod uses (see makePod and the tests' mapped ports at +50/+51) are free now. */
+async function freePortBlock(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const base = portBlock();
+    const used = [0, 1, 2, 6, 20, 50, 51].map((o) => base + o);
+    if ((await Promise.all(used.map(portFree))).every(Boolean)) return base;
+  }
+  throw new Error('no block of free loopback ports found in 50 tries');
 }
 
 export interface Pod {
@@ -41,7 +65,7 @@ export async function makePod(extra: Record<string, unknown> | ((base: number) =
   await pki.writeContrastDir(path.join(certDir, '..v0'), leaf);
   symlinkSync('..v0', path.join(certDir, '..data'));
   for (const f of ['mesh-ca.pem', 'certChain.pem', 'key.pem']) symlinkSync(`..data/${f}`, path.join(certDir, f));
-  const base = portBlock();
+  const base = await freePortBlock();
   const ports = { admin: base, debug: base + 20, inbound: base + 6, outbound: base + 1, portless: base + 2 };
   const config: Record<string, unknown> = {
     certs: { ca: `${certDir}/mesh-ca.pem`, certChain: `${certDir}/certChain.pem`, key: `${certDir}/key.pem` },

@@ -7,13 +7,14 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 import { CLI, cleanupPod, makePod, until, type Pod } from '../helpers/meshlet.js';
+import { cannotRun } from '../helpers/gate.js';
 
-const skip = netnsUnavailable();
+const skip = cannotRun('sidecar restart with a config init did not apply', netnsUnavailable());
 const lab = new NetLab('mrr');
 let ns = '';
 const pods: Pod[] = [];
 
-describe.skipIf(skip !== undefined)('sidecar restart with a config init did not apply', () => {
+describe.skipIf(skip)('sidecar restart with a config init did not apply', () => {
   beforeAll(async () => {
     ns = await lab.netns('pod');
   });

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 import { CLI } from '../helpers/meshlet.js';
+import { cannotRun } from '../helpers/gate.js';
 
-const skip = netnsUnavailable();
+const skip = cannotRun('readiness view of the iptables rules', netnsUnavailable());
 const lab = new NetLab('mrc');
 let ns = '';
 const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-rules-'));
@@ -30,7 +31,7 @@ console.log(JSON.stringify(await rulesReady(loadConfigFile(process.argv[1]))));`
   return JSON.parse(await lab.must(ns, argv)) as { ok: boolean; missing: string[] };
 }
 
-describe.skipIf(skip !== undefined)('readiness view of the iptables rules', () => {
+describe.skipIf(skip)('readiness view of the iptables rules', () => {
   beforeAll(async () => {
     ns = await lab.netns('pod');
   });

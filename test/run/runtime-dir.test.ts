@@ -10,9 +10,10 @@ import path from 'node:path';
 import { CLI, cleanupPod, makePod, startMeshlet, until, type MeshletProcess, type Pod } from '../helpers/meshlet.js';
 import { checkRuntimeDir, ensureProxyDir, prepareRuntimeDir } from '../../src/run/runtime-dir.js';
 import { writeFileAtomic } from '../../src/fs/safe-write.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const PROXY = 1337;
-const root = process.getuid?.() === 0;
+const NEEDS_ROOT = process.getuid?.() === 0 ? undefined : 'needs root (a uid-1337 attacker is run with setpriv)';
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
@@ -57,7 +58,7 @@ const shape = (f: string): string => {
   return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${readFileSync(f, 'utf8')}`;
 };
 
-describe.skipIf(!root)('the proxy uid cannot touch root files through the runtime directory', () => {
+describe.skipIf(cannotRun('the proxy uid cannot touch root files through the runtime directory', NEEDS_ROOT))('the proxy uid cannot touch root files through the runtime directory', () => {
   it('meshlet creates the runtime dir root-owned 0755 with only envoy/ for the proxy uid, and uid 1337 cannot plant or swap anything in it', async () => {
     const p = await pod();
     const target = rootFile(p);
@@ -151,7 +152,7 @@ describe.skipIf(!root)('the proxy uid cannot touch root files through the runtim
   });
 });
 
-describe.skipIf(!root)('files meshlet writes', () => {
+describe.skipIf(cannotRun('files meshlet writes', NEEDS_ROOT))('files meshlet writes', () => {
   it('bootstrap --static --out replaces an existing 0644 file with a 0600 one and never follows a symlink there', async () => {
     const p = await pod();
     const out = path.join(p.dir, 'static.json');
