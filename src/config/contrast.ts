@@ -119,8 +119,8 @@ export function parseContrastIngress(varName: string, value: string, adminPort: 
     if (typeof port === 'string' || disableTLS === undefined) continue;
     if (port === adminPort && disableTLS) {
       // Contrast exposes Envoy's admin on 0.0.0.0 and users open it with this
-      // exception. meshlet keeps admin on loopback, so the entry is dropped.
-      warnings.push(`${at}: "${entry}" would expose Envoy's admin port; meshlet keeps admin on 127.0.0.1:${port} only (use kubectl port-forward or exec), so this exception is ignored`);
+      // exception. meshlet's Envoy has no admin port (a Unix socket only), so the entry is dropped.
+      warnings.push(`${at}: "${entry}" would expose Envoy's admin port; meshlet's Envoy serves admin only on a Unix socket inside the pod (use meshlet dump, or kubectl exec), so this exception is ignored`);
       continue;
     }
     ports.push({ name, port, policy: disableTLS ? 'plaintext' : 'tls' });
@@ -148,8 +148,6 @@ export function contrastToRaw(env: Env): { raw: RawConfigInput; errors: ConfigEr
     const r = parseContrastAdmin(admin.name, admin.value);
     errors.push(...r.errors);
     adminPort = r.value;
-    // Contrast binds admin to 0.0.0.0; meshlet always keeps it on loopback.
-    if (adminPort !== undefined) raw.proxy = { adminAddress: `127.0.0.1:${adminPort}` };
   }
   const ingress = pick(env, VARS.ingress);
   if (ingress) {

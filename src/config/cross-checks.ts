@@ -4,6 +4,7 @@
 import type { ConfigError } from './errors.js';
 import { isError, parseListen, parseLoopback } from './addresses.js';
 import { parseDnsAddress, routeNameKey } from './dns-fields.js';
+import { adminSocketPath, MAX_SOCKET_PATH } from '../envoy/admin.js';
 
 type Obj = Record<string, unknown>;
 
@@ -28,8 +29,6 @@ function reserved(raw: Obj): Map<number, string> {
     const p = parseLoopback(s);
     return isError(p) ? undefined : p.port;
   };
-  const admin = addr(proxy['adminAddress'], 15000);
-  if (admin !== undefined) m.set(admin, 'proxy.adminAddress');
   const debug = addr(obj(raw['debug'])['address'], 15020);
   if (debug !== undefined) m.set(debug, 'debug.address');
   const dns = dnsPort(obj(raw['dns']));
@@ -53,7 +52,16 @@ export function crossCheck(input: unknown): ConfigError[] {
   checkIngress(obj(raw['ingress']), res, errors);
   checkEgress(obj(raw['egress']), res, errors, obj(raw['dns'])['enabled'] === true);
   checkDns(raw, errors);
+  checkAdminSocket(obj(raw['proxy']), errors);
   return errors;
+}
+
+/** Envoy's admin socket goes next to the xDS socket, and a Unix socket path has a size limit. */
+function checkAdminSocket(proxy: Obj, errors: ConfigError[]): void {
+  const xds = str(proxy['xdsSocket']);
+  if (xds === undefined || xds === '') return;
+  const admin = adminSocketPath(xds);
+  if (Buffer.byteLength(admin) > MAX_SOCKET_PATH) errors.push({ path: 'proxy.xdsSocket', value: xds, rule: `Envoy's admin socket ${admin} would be ${Buffer.byteLength(admin)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of a Unix socket path; pick a shorter directory` });
 }
 
 /**
@@ -74,7 +82,7 @@ function checkDns(raw: Obj, errors: ConfigError[]): void {
   for (const [v, fallback, owner] of others) {
     if ((v === undefined ? fallback : port(v)) === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is reserved for the proxy (${owner}); pick another port` });
   }
-  for (const [owner, v] of [['proxy.adminAddress', proxy['adminAddress'] ?? '127.0.0.1:15000'], ['debug.address', obj(raw['debug'])['address'] ?? '127.0.0.1:15020']] as const) {
+  for (const [owner, v] of [['debug.address', obj(raw['debug'])['address'] ?? '127.0.0.1:15020']] as const) {
     const s = str(v);
     const q = s === undefined ? undefined : parseLoopback(s);
     if (q !== undefined && !isError(q) && q.port === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is already used by ${owner}; pick another port` });

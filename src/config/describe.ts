@@ -1,5 +1,6 @@
 // A human summary of what a validated config will configure.
 import type { MeshConfig } from './model.js';
+import { adminSocketPath } from '../envoy/admin.js';
 
 const POLICY_TEXT = {
   mtls: 'mTLS (client certificate from the mesh CA required)',
@@ -33,7 +34,7 @@ export function describeConfig(c: MeshConfig): string[] {
     const ex = [...c.egress.exclude.ports.map((p) => `port ${p}`), ...c.egress.exclude.cidrs.map((x) => x.text)];
     lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except DNS, uid ${c.proxy.uid}${ex.length ? `, ${ex.join(', ')}` : ''})`);
   } else lines.push('egress capture: off (only the routes above are meshed)');
-  lines.push(`proxy: uid ${c.proxy.uid}, admin ${c.proxy.admin.ip}:${c.proxy.admin.port}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
+  lines.push(`proxy: uid ${c.proxy.uid}, admin socket ${adminSocketPath(c.proxy.xdsSocket)}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
   return lines;
 }
 

@@ -31,14 +31,29 @@ export function parseYaml(text: string, source: string): unknown {
   return doc.toJS() as unknown;
 }
 
-export function loadConfigText(text: string, source: string): MeshConfig {
+/** Fields that are accepted but no longer do anything, with what replaced them. */
+function deprecations(raw: unknown, source: string): string[] {
+  const proxy = (raw as { proxy?: Record<string, unknown> } | null)?.proxy;
+  if (proxy === null || typeof proxy !== 'object' || proxy['adminAddress'] === undefined) return [];
+  return [`${source}: proxy.adminAddress is ignored: Envoy's admin has no TCP port any more, only the Unix socket envoy/admin.sock next to proxy.xdsSocket (root and the proxy uid); remove the field`];
+}
+
+function parseConfigText(text: string, source: string): { config: MeshConfig; warnings: string[] } {
   const raw = parseYaml(text, source);
   const result = validateConfig(raw);
   if (!result.ok) throw new ConfigInvalidError(source, result.errors);
-  return result.config;
+  return { config: result.config, warnings: deprecations(raw, source) };
+}
+
+export function loadConfigText(text: string, source: string): MeshConfig {
+  return parseConfigText(text, source).config;
 }
 
 export function loadConfigFile(path: string): MeshConfig {
+  return readConfigFile(path).config;
+}
+
+function readConfigFile(path: string): { config: MeshConfig; warnings: string[] } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -47,7 +62,7 @@ export function loadConfigFile(path: string): MeshConfig {
     const why = code === 'ENOENT' ? 'file not found; pass --config FILE or set CONTRAST_* variables' : (err as Error).message;
     throw new ConfigInvalidError(path, [{ path: '(file)', value: path, rule: why }]);
   }
-  return loadConfigText(text, path);
+  return parseConfigText(text, path);
 }
 
 export const NO_CONFIG_SOURCE = `defaults (no --config, no ${DEFAULT_CONFIG_PATH}, no CONTRAST_* variables)`;
@@ -60,7 +75,7 @@ export const NO_CONFIG_SOURCE = `defaults (no --config, no ${DEFAULT_CONFIG_PATH
  * port, no egress routes.
  */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  if (path !== undefined) return { config: loadConfigFile(path), source: path, file: path, warnings: [] };
+  if (path !== undefined) return { ...readConfigFile(path), source: path, file: path };
   if (hasContrastEnv(env)) {
     const { raw, warnings, errors, source } = contrastToRaw(env);
     const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
@@ -72,5 +87,5 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     if (!result.ok) throw new ConfigInvalidError(NO_CONFIG_SOURCE, result.errors);
     return { config: result.config, source: NO_CONFIG_SOURCE, warnings: [`${NO_CONFIG_SOURCE}: using Contrast's meaning of a pod without mesh annotations, mTLS on every inbound port and no egress routes`] };
   }
-  return { config: loadConfigFile(DEFAULT_CONFIG_PATH), source: DEFAULT_CONFIG_PATH, file: DEFAULT_CONFIG_PATH, warnings: [] };
+  return { ...readConfigFile(DEFAULT_CONFIG_PATH), source: DEFAULT_CONFIG_PATH, file: DEFAULT_CONFIG_PATH };
 }

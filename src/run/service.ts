@@ -16,6 +16,8 @@ import { TYPE_URL } from '../xds/protos.js';
 import { typeOf, type Snapshot } from '../xds/snapshot.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { EnvoySupervisor } from '../envoy/supervisor.js';
+import { adminDir, adminGet, adminSocketPath, ensureProxyDir, type AdminResponse } from '../envoy/admin.js';
+import { endStaleEnvoys } from '../envoy/stale.js';
 import { Metrics, renderCounters } from '../debug/metrics.js';
 import { startDebugServer } from '../debug/server.js';
 import { redact } from '../debug/redact.js';
@@ -59,6 +61,7 @@ export class Meshlet {
   /** Changes waiting for Envoy's ACK: type URL → version, and when the change was seen. */
   private pending: { at: number; versions: Map<string, string> }[] = [];
   private readonly log: Logger;
+  private stopping = false;
 
   constructor(private readonly opts: RunOptions) {
     this.log = opts.logger;
@@ -90,12 +93,17 @@ export class Meshlet {
     if (!this.opts.noEnvoy) {
       if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
       await this.checkProxyAccess(this.opts.envoyPath);
+      // Envoy creates its admin socket here; only the proxy uid may enter.
+      ensureProxyDir(adminDir(config.proxy.xdsSocket), config.proxy.uid, config.proxy.gid);
+      // Before our Envoy starts: an Envoy left by an earlier meshlet would
+      // share our listeners' ports (SO_REUSEPORT) and serve its old config.
+      await endStaleEnvoys({ bootstrapPath: config.proxy.bootstrapPath, uid: config.proxy.uid, gid: config.proxy.gid, logger: this.log.child({ component: 'supervisor' }) });
       const s = new EnvoySupervisor({
         envoyPath: this.opts.envoyPath,
         bootstrapPath: config.proxy.bootstrapPath,
         uid: config.proxy.uid,
         gid: config.proxy.gid,
-        adminUrl: this.adminUrl,
+        adminSocket: this.adminSocket,
         logger: this.log.child({ component: 'supervisor' }),
         ...(this.opts.envoyLogLevel ? { logLevel: this.opts.envoyLogLevel } : {}),
         ...(this.opts.envoyArgs ? { extraArgs: this.opts.envoyArgs } : {}),
@@ -116,9 +124,14 @@ export class Meshlet {
     this.log.info({ source: this.opts.loaded.source, socket: config.proxy.xdsSocket, debug: `${config.debug.ip}:${config.debug.port}` }, 'meshlet serving');
   }
 
-  get adminUrl(): string {
-    const a = this.desired.config.proxy.admin;
-    return `http://${a.ip.includes(':') ? `[${a.ip}]` : a.ip}:${a.port}`;
+  /** Envoy's admin socket: only root (meshlet) and the proxy uid can open it. */
+  get adminSocket(): string {
+    return adminSocketPath(this.desired.config.proxy.xdsSocket);
+  }
+
+  /** One request to Envoy's admin; refuses a socket the proxy uid does not own. */
+  admin(urlPath: string, opts: { method?: 'GET' | 'POST'; timeoutMs?: number } = {}): Promise<AdminResponse> {
+    return adminGet(this.adminSocket, urlPath, { timeoutMs: 5_000, ...opts, ownerUid: this.desired.config.proxy.uid });
   }
 
   get envoyPid(): number | undefined {
@@ -247,7 +260,8 @@ export class Meshlet {
         const lds = typeOf(this.desired.snapshot, TYPE_URL.listener);
         return { names: [...lds.resources.keys()], version: lds.version };
       },
-      adminUrl: this.adminUrl,
+      admin: (p) => this.admin(p),
+      stopping: () => this.stopping,
       ...(this.opts.skipIptablesCheck ? {} : { rules: () => this.rulesCached(config) }),
     });
   }
@@ -275,11 +289,13 @@ export class Meshlet {
   }
 
   private async envoyConfigDump(): Promise<unknown> {
-    const res = await fetch(`${this.adminUrl}/config_dump`, { signal: AbortSignal.timeout(2_000) });
-    return redact(await res.json());
+    const res = await this.admin('/config_dump', { timeoutMs: 2_000 });
+    if (res.status !== 200) throw new Error(`Envoy admin /config_dump: HTTP ${res.status}`);
+    return redact(JSON.parse(res.body));
   }
 
   async stop(drainMs = 5_000): Promise<void> {
+    this.stopping = true;
     for (const w of this.watchers) w.close();
     await this.supervisor?.stop(drainMs);
     await new Promise<void>((r) => (this.debug ? this.debug.close(() => r()) : r()));

@@ -92,12 +92,13 @@ describe.skipIf(skip !== undefined)('8. Contrast drop-in: emojivoto configured o
     expect(emoji.app!.events.some((e) => e.ev === 'data' && e.head.includes(`/no-cert/${mark}`))).toBe(false);
   });
 
-  it('the admin endpoint answers inside the pod (CONTRAST_ADMIN_PORT) and not from outside', async () => {
-    const inside = await lab.http(web, '127.0.0.1', 9901, '/ready');
-    expect(inside.status).toBe(200);
-    expect(inside.body).toContain('LIVE');
-    // Contrast binds admin on 0.0.0.0; meshlet keeps it on loopback, and the port is not an ingress exception.
-    const fromOutside = await lab.http(outside, web.v4, 9901, '/ready', { timeoutMs: 2_000 });
-    expect(fromOutside.status).toBeUndefined();
+  it('Envoy admin answers only on its Unix socket: not on CONTRAST_ADMIN_PORT inside the pod, not from outside', async () => {
+    // Contrast binds admin on 0.0.0.0; meshlet's Envoy has no admin port at all.
+    const inside = await lab.http(web, '127.0.0.1', 9901, '/config_dump', { timeoutMs: 2_000 });
+    expect(inside.status === undefined || inside.status >= 400).toBe(true);
+    expect(inside.body ?? '').not.toContain('configs');
+    const fromOutside = await lab.http(outside, web.v4, 9901, '/config_dump', { timeoutMs: 2_000 });
+    expect(fromOutside.body ?? '').not.toContain('configs');
+    expect(await lab.envoyAdmin(web, '/ready')).toContain('LIVE');
   });
 });

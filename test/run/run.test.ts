@@ -11,7 +11,7 @@ import { snapshotFor } from '../../src/run/reload.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import { buildSnapshot, typeOf } from '../../src/xds/snapshot.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
-import { cleanupPod, getJson, getText, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
+import { cleanupPod, envoyAdminJson, getJson, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange, type EchoApp } from '../helpers/traffic.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -64,11 +64,11 @@ interface ConfigDump {
 }
 
 async function envoyDump(p: Pod): Promise<ConfigDump> {
-  return (await getJson<ConfigDump>(`http://127.0.0.1:${p.ports.admin}/config_dump?include_eds`)).body;
+  return envoyAdminJson<ConfigDump>(p, '/config_dump?include_eds');
 }
 
 async function envoyStats(p: Pod, filter: string): Promise<Map<string, number>> {
-  const { body } = await getJson<{ stats: { name: string; value?: number }[] }>(`http://127.0.0.1:${p.ports.admin}/stats?format=json&filter=${encodeURIComponent(filter)}`);
+  const body = await envoyAdminJson<{ stats: { name: string; value?: number }[] }>(p, `/stats?format=json&filter=${encodeURIComponent(filter)}`);
   return new Map(body.stats.filter((s) => s.value !== undefined).map((s) => [s.name, s.value ?? 0]));
 }
 
@@ -236,7 +236,7 @@ describe('meshlet run with a real Envoy', () => {
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     // Envoy is gone with it, and the socket was removed.
-    await expect(getText(`http://127.0.0.1:${p.ports.admin}/ready`)).rejects.toThrow();
+    await expect(envoyAdminJson(p, '/server_info')).rejects.toThrow();
     expect(() => readFileSync(`${p.dir}/run/xds.sock`)).toThrow(/ENOENT/);
     expect(m.logs()).toMatch(/stopping: draining Envoy/);
   });
@@ -248,7 +248,7 @@ function loadCertsFor(p: Pod): { caPem: string; chainPem: string; keyPem: string
 }
 
 async function listenerVersions(p: Pod): Promise<Record<string, string>> {
-  const { body } = await getJson<{ configs: { name: string; active_state?: { version_info?: string; last_updated?: string } }[] }>(`http://127.0.0.1:${p.ports.admin}/config_dump?resource=dynamic_listeners`);
+  const body = await envoyAdminJson<{ configs: { name: string; active_state?: { version_info?: string; last_updated?: string } }[] }>(p, '/config_dump?resource=dynamic_listeners');
   return Object.fromEntries(body.configs.map((c) => [c.name, `${c.active_state?.version_info ?? ''}@${c.active_state?.last_updated ?? ''}`]));
 }
 
