@@ -3,7 +3,7 @@
 // or drain Envoy, so no TCP port exists for it: the app (any other uid) and
 // peers cannot reach it, only root (meshlet) and the proxy uid (Envoy).
 import { request } from 'node:http';
-import { closeSync, constants, fstatSync, fchmodSync, fchownSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Where Envoy creates its admin socket, next to the xDS socket. */
@@ -35,19 +35,47 @@ export function ensureProxyDir(dir: string, uid: number, gid: number): void {
     fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || code === 'ENOTDIR') throw new Error(`${dir}: must be a directory owned by the proxy uid ${uid}, found a ${code === 'ELOOP' ? 'symlink' : 'non-directory'}; remove it`);
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw new Error(`${dir}: must be a directory owned by the proxy uid ${uid}, found a ${lstatSync(dir).isSymbolicLink() ? 'symlink' : 'non-directory'}; remove it`);
     throw err;
   }
   try {
     const st = fstatSync(fd);
     const me = process.getuid?.() ?? 0;
+    const loose = (st.mode & 0o777) !== 0o700;
     // Root-owned means meshlet (root) made it, just now or on an earlier start.
-    if (st.uid === 0 && me === 0 && uid !== 0) fchownSync(fd, uid, gid);
-    else if (st.uid !== uid) throw new Error(`${dir}: owned by uid ${st.uid}, must be the proxy uid ${uid}; remove it or fix its owner`);
-    if ((st.mode & 0o777) !== 0o700) fchmodSync(fd, 0o700);
+    // chmod first, while root still owns it (root may lack CAP_FOWNER).
+    if (st.uid === 0 && me === 0 && uid !== 0) {
+      if (loose) fchmodSync(fd, 0o700);
+      fchownSync(fd, uid, gid);
+    } else if (st.uid !== uid) {
+      throw new Error(`${dir}: owned by uid ${st.uid}, must be the proxy uid ${uid}; remove it or fix its owner`);
+    } else if (loose) {
+      try {
+        fchmodSync(fd, 0o700);
+      } catch {
+        throw new Error(`${dir}: mode ${(st.mode & 0o777).toString(8)}, must be 700 so that only the proxy uid reaches Envoy's admin; remove it or chmod 700 it`);
+      }
+    }
   } finally {
     closeSync(fd);
   }
+}
+
+/** CAP_DAC_OVERRIDE in this process's effective set (bit 1 of CapEff). */
+export function hasDacOverride(status = readFileSync('/proc/self/status', 'utf8')): boolean {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  return hex !== undefined && (BigInt(`0x${hex}`) & 2n) !== 0n;
+}
+
+/**
+ * Root reaches the admin socket (the proxy uid's, 0600, in its 0700
+ * directory) only with CAP_DAC_OVERRIDE; a container that drops ALL must add
+ * it back. Returns the problem, or undefined when meshlet can reach it.
+ */
+export function adminReachProblem(proxyUid: number): string | undefined {
+  const me = process.getuid?.() ?? 0;
+  if (me === proxyUid || me !== 0 || hasDacOverride()) return undefined;
+  return `meshlet runs as root without CAP_DAC_OVERRIDE, so it cannot open Envoy's admin socket (owned by the proxy uid ${proxyUid}, mode 0600, in a 0700 directory) for readiness and draining; add DAC_OVERRIDE to the container's capabilities`;
 }
 
 export interface AdminResponse {

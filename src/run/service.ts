@@ -16,7 +16,7 @@ import { TYPE_URL } from '../xds/protos.js';
 import { typeOf, type Snapshot } from '../xds/snapshot.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { EnvoySupervisor } from '../envoy/supervisor.js';
-import { adminDir, adminGet, adminSocketPath, ensureProxyDir, type AdminResponse } from '../envoy/admin.js';
+import { adminDir, adminGet, adminReachProblem, adminSocketPath, ensureProxyDir, type AdminResponse } from '../envoy/admin.js';
 import { endStaleEnvoys } from '../envoy/stale.js';
 import { Metrics, renderCounters } from '../debug/metrics.js';
 import { startDebugServer } from '../debug/server.js';
@@ -83,6 +83,9 @@ export class Meshlet {
 
   async start(): Promise<void> {
     const { config } = this.desired;
+    // Before anything binds: without admin, readiness and draining cannot work.
+    const reach = this.opts.noEnvoy ? undefined : adminReachProblem(config.proxy.uid);
+    if (reach) throw new Error(reach);
     // DNS first: a uid the rules do not exempt, or a taken port, fails before anything starts (docs/dns.md).
     if (config.dns) this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
     const dns = this.dns;

@@ -88,10 +88,12 @@ export interface MeshletProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string } = {}): MeshletProcess {
-  const argv = [CLI, 'run', '--config', pod.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args];
-  const [cmd, full] = opts.ns ? ['ip', ['netns', 'exec', opts.ns, process.execPath, ...argv]] : [process.execPath, argv];
-  const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' } });
+/** `wrap` goes before node, e.g. setpriv to narrow meshlet's capabilities. */
+export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string; wrap?: string[] } = {}): MeshletProcess {
+  const argv = [...(opts.wrap ?? []), process.execPath, CLI, 'run', '--config', pod.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args];
+  const [cmd = '', ...rest] = argv;
+  const [bin, full] = opts.ns ? ['ip', ['netns', 'exec', opts.ns, ...argv]] : [cmd, rest];
+  const child = spawn(bin, full, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
