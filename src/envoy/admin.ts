@@ -89,6 +89,8 @@ export interface AdminGetOptions {
   timeoutMs?: number;
   /** When set, the socket must belong to this uid (the proxy uid), or nothing is sent. */
   ownerUid?: number;
+  /** Largest body accepted (default 64 MiB): a compromised Envoy cannot make meshlet buffer without end. */
+  maxBytes?: number;
 }
 
 // Linux: a descriptor that names a file without opening it. Not in fs.constants.
@@ -102,6 +104,7 @@ const O_PATH = 0o10000000;
  */
 export function adminGet(socketPath: string, urlPath: string, opts: AdminGetOptions = {}): Promise<AdminResponse> {
   const timeoutMs = opts.timeoutMs ?? 2_000;
+  const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
   return new Promise((resolve, reject) => {
     let fd: number;
     try {
@@ -124,12 +127,22 @@ export function adminGet(socketPath: string, urlPath: string, opts: AdminGetOpti
     }
     const timer = setTimeout(() => req.destroy(new Error(`Envoy admin ${urlPath}: no answer within ${timeoutMs} ms`)), timeoutMs);
     const req = request({ socketPath: `/proc/self/fd/${fd}`, path: urlPath, method: opts.method ?? 'GET', headers: { host: 'envoy-admin' }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (d: Buffer) => {
+        size += d.length;
+        if (size <= maxBytes) {
+          chunks.push(d);
+          return;
+        }
+        clearTimeout(timer);
+        reject(new Error(`Envoy admin ${urlPath}: answer larger than ${maxBytes} bytes`));
+        req.destroy();
+      });
       res.on('end', () => {
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, body });
+        if (size > maxBytes) return;
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
       });
       res.on('error', (err) => {
         clearTimeout(timer);

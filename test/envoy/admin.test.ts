@@ -103,6 +103,13 @@ describe.skipIf(!root)('adminGet', () => {
     await expect(adminGet(sock, '/stats', { timeoutMs: 200 })).rejects.toThrow(/no answer within 200 ms/);
   });
 
+  it('stops reading an answer larger than the bound', async () => {
+    const sock = path.join(tmp(), 'big.sock');
+    await serve(sock, (_req, res) => res.end('x'.repeat(4096)));
+    await expect(adminGet(sock, '/config_dump', { maxBytes: 1024 })).rejects.toThrow(/answer larger than 1024 bytes/);
+    expect((await adminGet(sock, '/config_dump', { maxBytes: 4096 })).body).toHaveLength(4096);
+  });
+
   it('names the socket when it is missing', async () => {
     await expect(adminGet(path.join(tmp(), 'none.sock'), '/ready')).rejects.toThrow(/none\.sock: ENOENT/);
   });
