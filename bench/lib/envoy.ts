@@ -1,7 +1,7 @@
 // The baseline: the same Envoy binary on `meshlet bootstrap --static` (every
 // listener, cluster and secret inline, no xDS), started exactly the way
 // meshlet's supervisor starts it (same argv, uid 1337, only CAP_NET_ADMIN).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { adminGet, ensureProxyDir } from '../../src/envoy/admin.js';
@@ -35,6 +35,7 @@ export function staticAdminSocket(bootstrapPath: string): string {
   const b = JSON.parse(readFileSync(bootstrapPath, 'utf8')) as { admin?: { address?: { pipe?: { path?: string } } } };
   const socket = b.admin?.address?.pipe?.path;
   if (socket === undefined) throw new Error(`${bootstrapPath}: admin is not a Unix socket`);
+  mkdirSync(path.dirname(path.dirname(socket)), { recursive: true, mode: 0o755 });
   ensureProxyDir(path.dirname(socket), 1337, 1337);
   return socket;
 }
