@@ -338,11 +338,12 @@ run_sidecar sidecar-nonroot 0000000000001000 "uid=1337 CapEff=0000000000000000"
 # Shape R (deploy/kubernetes/deployment.yaml): meshlet as root, so it reads
 # the root-owned key, with no_new_privs and only what starting Envoy as another
 # uid takes: SETUID, SETGID, SETPCAP (setpriv), CHOWN (the xDS socket), KILL
-# (signalling Envoy), plus NET_ADMIN, the one capability Envoy keeps.
+# (signalling Envoy), DAC_OVERRIDE (Envoy's uid-1337-only admin socket), plus
+# NET_ADMIN, the one capability Envoy keeps.
 P run -d --name sidecar-root "${NET[@]}" "${RUN_OPTS[@]}" "${RO[@]}" "${CONF[@]}" "${RUNDIR[@]}" \
   -v "$WORK/contrast-root:/contrast:ro" --user 0:0 --cap-drop ALL --cap-add "$ROOT_SHAPE_CAPS" \
   --security-opt no-new-privileges "$IMAGE" run --config /etc/meshlet/config.yaml >/dev/null
-run_sidecar sidecar-root 0000000000001000 "uid=0 CapEff=00000000000011e1"
+run_sidecar sidecar-root 0000000000001000 "uid=0 CapEff=00000000000011e3"
 
 out=$(P run --rm "${NET[@]}" "${RUN_OPTS[@]}" "${RO[@]}" --user 0:0 --cap-drop ALL --cap-add NET_ADMIN "$IMAGE" cleanup 2>&1) || bad "cleanup: $out"
 left=$(ip netns exec "$NETNS" sh -c 'iptables-nft-save; ip6tables-nft-save' 2>/dev/null | grep -c 'MESHLET_' || true)

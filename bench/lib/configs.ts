@@ -5,7 +5,7 @@ import { freePort } from './http.js';
 import { baseConfig, type BenchPod, type Ports } from './pod.js';
 
 export async function freshPorts(): Promise<Ports> {
-  return { admin: await freePort(), debug: await freePort(), inbound: await freePort(), outbound: await freePort(), portless: await freePort() };
+  return { debug: await freePort(), inbound: await freePort(), outbound: await freePort(), portless: await freePort() };
 }
 
 /** A 127/8 block nobody else in this run uses, so route listeners never collide across rows. */

@@ -1,12 +1,14 @@
 // The baseline: the same Envoy binary on `meshlet bootstrap --static` (every
 // listener, cluster and secret inline, no xDS), started exactly the way
 // meshlet's supervisor starts it (same argv, uid 1337, only CAP_NET_ADMIN).
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { findEnvoy } from '../../src/envoy/binary.js';
+import { adminGet, ensureProxyDir } from '../../src/envoy/admin.js';
 import { envoyCommand } from '../../src/envoy/supervisor.js';
 import { CLI } from './meshlet.js';
 import { handToProxy } from './pod.js';
-import { is200, pollUntil, tcpAccepts } from './http.js';
+import { pollUntil, tcpAccepts } from './http.js';
 import { must, Proc } from './procs.js';
 
 /** $MESHLET_ENVOY, else the system-wide copy (a pyenv shim costs ~0.2 s per start and uid 1337 cannot run it). */
@@ -28,7 +30,18 @@ export async function writeStaticBootstrap(configPath: string, out: string, ns?:
   handToProxy(out);
 }
 
+/** The admin socket a bootstrap names; its directory is made the proxy uid's, as meshlet run does. */
+export function staticAdminSocket(bootstrapPath: string): string {
+  const b = JSON.parse(readFileSync(bootstrapPath, 'utf8')) as { admin?: { address?: { pipe?: { path?: string } } } };
+  const socket = b.admin?.address?.pipe?.path;
+  if (socket === undefined) throw new Error(`${bootstrapPath}: admin is not a Unix socket`);
+  mkdirSync(path.dirname(path.dirname(socket)), { recursive: true, mode: 0o755 });
+  ensureProxyDir(path.dirname(socket), 1337, 1337);
+  return socket;
+}
+
 export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: string): Proc {
+  staticAdminSocket(bootstrapPath);
   const argv = envoyCommand({ envoyPath: envoy, bootstrapPath, uid: 1337, gid: 1337 }, process.getuid?.() ?? 0);
   return new Proc('static envoy', ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv);
 }
@@ -38,10 +51,12 @@ export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: stri
  * until admin /ready is 200 and `probe` (one of its listeners) accepts; the
  * Envoy is stopped before returning.
  */
-export async function timeStaticStart(envoy: string, bootstrapPath: string, adminPort: number, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number }): Promise<number> {
+export async function timeStaticStart(envoy: string, bootstrapPath: string, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number }): Promise<number> {
+  const socket = staticAdminSocket(bootstrapPath);
   const proc = startStaticEnvoy(envoy, bootstrapPath);
   try {
-    const up = async (): Promise<boolean> => (await is200(`http://127.0.0.1:${adminPort}/ready`, opts.requestMs)) && (await tcpAccepts(probe.host, probe.port));
+    const live = async (): Promise<boolean> => (await adminGet(socket, '/ready', { timeoutMs: opts.requestMs }).catch(() => undefined))?.status === 200;
+    const up = async (): Promise<boolean> => (await live()) && (await tcpAccepts(probe.host, probe.port));
     const at = await Promise.race([
       pollUntil('static Envoy LIVE with listeners', up, opts.timeoutMs, opts.everyMs),
       proc.exited.then((code) => {

@@ -9,7 +9,6 @@ import { createPki, type Leaf, type Pki } from '../../src/devpki/pki.js';
 import type { RawConfigInput } from '../../src/config/schema.js';
 
 export interface Ports {
-  admin: number;
   debug: number;
   inbound: number;
   outbound: number;
@@ -43,7 +42,6 @@ export function baseConfig(pod: BenchPod, ports: Ports): RawConfigInput {
   return {
     certs: { ca: `${pod.certDir}/mesh-ca.pem`, certChain: `${pod.certDir}/certChain.pem`, key: `${pod.certDir}/key.pem` },
     proxy: {
-      adminAddress: `127.0.0.1:${ports.admin}`,
       inboundPort: ports.inbound,
       outboundPort: ports.outbound,
       portlessEgressPort: ports.portless,

@@ -28,8 +28,8 @@ const VARIANTS: Variant[] = ['direct', 'static', 'meshlet'];
 
 /** Inside a pod every variant has its own ports; the namespaces keep them off the host. */
 const PORTS: Record<'static' | 'meshlet', Ports & { mapped: number; listenIp: string }> = {
-  meshlet: { admin: 15000, debug: 15020, inbound: 15006, outbound: 15001, portless: 15002, mapped: 18080, listenIp: '127.0.1.1' },
-  static: { admin: 16000, debug: 16020, inbound: 16006, outbound: 16001, portless: 16002, mapped: 18081, listenIp: '127.0.2.1' },
+  meshlet: { debug: 15020, inbound: 15006, outbound: 15001, portless: 15002, mapped: 18080, listenIp: '127.0.1.1' },
+  static: { debug: 16020, inbound: 16006, outbound: 16001, portless: 16002, mapped: 18081, listenIp: '127.0.2.1' },
 };
 
 function clientConfig(pod: BenchPod, v: 'static' | 'meshlet', serverIp: string): RawConfigInput {
@@ -106,7 +106,8 @@ export async function datapathRow(ctx: Ctx): Promise<RowResult> {
       [podB, net.b, mappedConfig(podB, PORTS.static, APP_PORT, PORTS.static.mapped, 'mtls')],
     ] as const) {
       const file = `${pod.dir}/static.yaml`;
-      writeConfig(pod, config, file);
+      // Its own runtime directory: Envoy's admin socket lives next to the xDS socket, and meshlet's Envoy has that one.
+      writeConfig(pod, { ...config, proxy: { ...config.proxy, xdsSocket: `${pod.dir}/static-run/xds.sock` } }, file);
       await writeStaticBootstrap(file, `${pod.dir}/static.json`);
       const e = startStaticEnvoy(ctx.envoy, `${pod.dir}/static.json`, ns);
       cleanup.add(() => e.stop('SIGTERM', 5_000));

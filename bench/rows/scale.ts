@@ -71,7 +71,7 @@ async function staticScale(ctx: Ctx, pod: BenchPod): Promise<number> {
   const file = `${pod.dir}/static.yaml`;
   writeConfig(pod, scaleConfig(pod, ports, block, routePort, ctx.size.scalePorts, ctx.size.scaleRoutes), file);
   await writeStaticBootstrap(file, `${pod.dir}/static.json`);
-  return timeStaticStart(ctx.envoy, `${pod.dir}/static.json`, ports.admin, { host: `127.${block}.1.1`, port: routePort }, { everyMs: 50, timeoutMs: 120_000, requestMs: 10_000 });
+  return timeStaticStart(ctx.envoy, `${pod.dir}/static.json`, { host: `127.${block}.1.1`, port: routePort }, { everyMs: 50, timeoutMs: 120_000, requestMs: 10_000 });
 }
 
 async function hot(ctx: Ctx, pod: BenchPod): Promise<Hot> {

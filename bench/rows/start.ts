@@ -28,7 +28,7 @@ async function staticStart(ctx: Ctx, pod: BenchPod, i: number): Promise<number> 
   writeConfig(pod, featureConfig(pod, ports, block, routePort), file);
   const bootstrap = `${pod.dir}/static-${i}.json`;
   await writeStaticBootstrap(file, bootstrap);
-  return timeStaticStart(ctx.envoy, bootstrap, ports.admin, { host: `127.${block}.0.1`, port: routePort }, { everyMs: 5, timeoutMs: 30_000, requestMs: 1_000 });
+  return timeStaticStart(ctx.envoy, bootstrap, { host: `127.${block}.0.1`, port: routePort }, { everyMs: 5, timeoutMs: 30_000, requestMs: 1_000 });
 }
 
 async function meshletStart(ctx: Ctx, pod: BenchPod): Promise<MeshletStart> {

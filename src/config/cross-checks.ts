@@ -4,6 +4,7 @@
 import type { ConfigError } from './errors.js';
 import { isError, parseListen, parseLoopback } from './addresses.js';
 import { parseDnsAddress, routeNameKey } from './dns-fields.js';
+import { adminSocketPath, MAX_SOCKET_PATH } from '../envoy/admin.js';
 
 type Obj = Record<string, unknown>;
 
@@ -42,8 +43,6 @@ function reserved(raw: Obj): Map<number, string> {
     const p = parseLoopback(s);
     return isError(p) ? undefined : p.port;
   };
-  const admin = addr(proxy['adminAddress'], 15000);
-  if (admin !== undefined) m.set(admin, 'proxy.adminAddress');
   const debug = addr(obj(raw['debug'])['address'], 15020);
   if (debug !== undefined) m.set(debug, 'debug.address');
   const dns = dnsPort(obj(raw['dns']));
@@ -70,7 +69,16 @@ export function crossCheck(input: unknown): ConfigError[] {
   checkDns(raw, errors);
   checkMetrics(raw, res, errors);
   checkProbes(raw, res, errors);
+  checkAdminSocket(obj(raw['proxy']), errors);
   return errors;
+}
+
+/** Envoy's admin socket goes next to the xDS socket, and a Unix socket path has a size limit. */
+function checkAdminSocket(proxy: Obj, errors: ConfigError[]): void {
+  const xds = str(proxy['xdsSocket']);
+  if (xds === undefined || xds === '') return;
+  const admin = adminSocketPath(xds);
+  if (Buffer.byteLength(admin) > MAX_SOCKET_PATH) errors.push({ path: 'proxy.xdsSocket', value: xds, rule: `Envoy's admin socket ${admin} would be ${Buffer.byteLength(admin)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of a Unix socket path; pick a shorter directory` });
 }
 
 /**
@@ -156,7 +164,7 @@ function checkDns(raw: Obj, errors: ConfigError[]): void {
   for (const [v, fallback, owner] of others) {
     if ((v === undefined ? fallback : port(v)) === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is reserved for the proxy (${owner}); pick another port` });
   }
-  for (const [owner, v] of [['proxy.adminAddress', proxy['adminAddress'] ?? '127.0.0.1:15000'], ['debug.address', obj(raw['debug'])['address'] ?? '127.0.0.1:15020']] as const) {
+  for (const [owner, v] of [['debug.address', obj(raw['debug'])['address'] ?? '127.0.0.1:15020']] as const) {
     const s = str(v);
     const q = s === undefined ? undefined : parseLoopback(s);
     if (q !== undefined && !isError(q) && q.port === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is already used by ${owner}; pick another port` });
@@ -199,10 +207,9 @@ function checkProxyPortsDistinct(proxy: Obj, errors: ConfigError[]): void {
 }
 
 /**
- * Envoy's admin and meshlet's debug endpoint each bind one port. Envoy's
- * proxy listeners bind theirs on every address, so an endpoint on the same
- * port fails to bind whichever loopback address it names (Envoy then
- * crash-loops), and two endpoints on one port cannot both listen.
+ * meshlet's debug endpoint binds one loopback port. Envoy's proxy listeners
+ * bind theirs on every address, so an endpoint on the same port would fail to
+ * bind. (Envoy's admin is a Unix socket, so it takes no port.)
  */
 function checkEndpointPorts(raw: Obj, errors: ConfigError[]): void {
   const proxy = obj(raw['proxy']);
@@ -211,11 +218,7 @@ function checkEndpointPorts(raw: Obj, errors: ConfigError[]): void {
     [proxy['outboundPort'] === undefined ? 15001 : port(proxy['outboundPort']), 'proxy.outboundPort'],
     [proxy['portlessEgressPort'] === undefined ? 15002 : port(proxy['portlessEgressPort']), 'proxy.portlessEgressPort'],
   ];
-  // Debug first, so a clash between the two is reported on the admin port (CONTRAST_ADMIN_PORT sets it).
-  const endpoints: [unknown, string, string][] = [
-    [obj(raw['debug'])['address'], '127.0.0.1:15020', 'debug.address'],
-    [proxy['adminAddress'], '127.0.0.1:15000', 'proxy.adminAddress'],
-  ];
+  const endpoints: [unknown, string, string][] = [[obj(raw['debug'])['address'], '127.0.0.1:15020', 'debug.address']];
   for (const [v, fallback, owner] of endpoints) {
     const s = v === undefined ? fallback : str(v);
     const q = s === undefined ? undefined : parseLoopback(s);

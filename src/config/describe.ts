@@ -1,6 +1,7 @@
 // A human summary of what a validated config will configure.
 import { describeExemptions } from './exemptions.js';
 import type { IngressPort, MeshConfig } from './model.js';
+import { adminSocketPath } from '../envoy/admin.js';
 
 const POLICY_TEXT = {
   mtls: 'mTLS (client certificate from the mesh CA required)',
@@ -46,7 +47,7 @@ export function describeConfig(c: MeshConfig): string[] {
   lines.push(`access log: ${c.accessLog ? 'on, one JSON line per connection on stdout' : 'off'}`);
   lines.push(`egress non-TCP (UDP, ICMP, ...): ${c.egress.nonTcp === 'drop' ? 'dropped' : 'allowed in clear'} (egress.nonTcp)`);
   lines.push('plaintext paths (every exemption from TLS, and the field that names it):', ...describeExemptions(c));
-  lines.push(`proxy: uid ${c.proxy.uid}, admin ${c.proxy.admin.ip}:${c.proxy.admin.port}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
+  lines.push(`proxy: uid ${c.proxy.uid}, admin socket ${adminSocketPath(c.proxy.xdsSocket)}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
   return lines;
 }
 

@@ -90,11 +90,22 @@ function checkShape(root: unknown): string | undefined {
   return undefined;
 }
 
-export function loadConfigText(text: string, source: string): MeshConfig {
+/** Fields that are accepted but no longer do anything, with what replaced them. */
+function deprecations(raw: unknown, source: string): string[] {
+  const proxy = (raw as { proxy?: Record<string, unknown> } | null)?.proxy;
+  if (proxy === null || typeof proxy !== 'object' || proxy['adminAddress'] === undefined) return [];
+  return [`${source}: proxy.adminAddress is ignored: Envoy's admin has no TCP port any more, only the Unix socket envoy/admin.sock next to proxy.xdsSocket (root and the proxy uid); remove the field`];
+}
+
+function parseConfigText(text: string, source: string): { config: MeshConfig; warnings: string[] } {
   const raw = parseYaml(text, source);
   const result = validateConfig(raw);
   if (!result.ok) throw new ConfigInvalidError(source, result.errors);
-  return withResolvers(result.config);
+  return { config: withResolvers(result.config), warnings: deprecations(raw, source) };
+}
+
+export function loadConfigText(text: string, source: string): MeshConfig {
+  return parseConfigText(text, source).config;
 }
 
 /**
@@ -122,6 +133,10 @@ export function withResolvers(config: MeshConfig, read: (path: string) => string
 }
 
 export function loadConfigFile(path: string): MeshConfig {
+  return readConfigFile(path).config;
+}
+
+function readConfigFile(path: string): { config: MeshConfig; warnings: string[] } {
   let text: string;
   try {
     text = readInputFile(path);
@@ -130,7 +145,7 @@ export function loadConfigFile(path: string): MeshConfig {
     const why = err.code === 'ENOENT' ? 'file not found; pass --config FILE or set CONTRAST_* variables' : err.message.slice(path.length + 2);
     throw new ConfigInvalidError(path, [{ path: '(file)', value: path, rule: why }]);
   }
-  return loadConfigText(text, path);
+  return parseConfigText(text, path);
 }
 
 export const NO_CONFIG_SOURCE = `defaults (no --config, no ${DEFAULT_CONFIG_PATH}, no CONTRAST_* variables)`;
@@ -172,11 +187,11 @@ function loadFile(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const pins = readPins(env);
   if (!hasPins(pins)) {
     const trust = unpinnedFileTrust(path);
-    const config = loadConfigFile(path);
-    return { config, source: path, file: path, warnings: trust.mode === 'volume' ? [`${path}: ${trust.detail}`] : [], trust };
+    const { config, warnings } = readConfigFile(path);
+    return { config, source: path, file: path, warnings: [...(trust.mode === 'volume' ? [`${path}: ${trust.detail}`] : []), ...warnings], trust };
   }
   const { text, gate, trust } = admitPinnedFile(path, pins);
-  return { config: loadConfigText(text, path), source: path, file: path, warnings: [], trust, gate };
+  return { ...parseConfigText(text, path), source: path, file: path, trust, gate };
 }
 
 /** MESHLET_CONFIG: the YAML itself in the environment, covered by the pod's policy. */
@@ -193,9 +208,8 @@ function loadFromEnvYaml(text: string, path: string | undefined, env: NodeJS.Pro
   }
   if (text.trim() === '') throw new ConfigInvalidError(source, [{ path: TRUST_ENV.config, value: text, rule: 'is set but empty; unset it, or give the YAML config' }]);
   return {
-    config: loadConfigText(text, source),
+    ...parseConfigText(text, source),
     source,
-    warnings: [],
     trust: { mode: 'policy-env', detail: "the YAML is in the pod's environment, which its policy covers; a change rolls the pod", sha256: createHash('sha256').update(text).digest('hex'), reloads: 'refused' },
   };
 }

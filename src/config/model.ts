@@ -74,7 +74,6 @@ export interface MeshConfig {
   proxy: {
     uid: number;
     gid: number;
-    admin: SocketAddress;
     inboundPort: number;
     outboundPort: number;
     portlessEgressPort: number;
@@ -107,7 +106,6 @@ export function reservedPorts(c: Pick<MeshConfig, 'proxy' | 'debug'> & { dns?: D
     [c.proxy.outboundPort, 'proxy.outboundPort'],
     [c.proxy.portlessEgressPort, 'proxy.portlessEgressPort'],
     [c.debug.port, 'debug.address'],
-    [c.proxy.admin.port, 'proxy.adminAddress'],
   ]);
   if (c.dns) m.set(c.dns.address.port, 'dns.address');
   return m;

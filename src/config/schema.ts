@@ -123,7 +123,7 @@ export const configSchema = z
       .strictObject({
         uid: z.int().min(1).max(2147483647).default(1337).describe('uid Envoy runs as; its traffic is never captured'),
         gid: z.int().min(1).max(2147483647).default(1337),
-        adminAddress: parsed(parseLoopback).default('127.0.0.1:15000').describe('Envoy admin, loopback only; meshlet reads readiness from it'),
+        adminAddress: parsed(parseLoopback).optional().describe('Deprecated and ignored: Envoy admin listens only on the Unix socket envoy/admin.sock next to xdsSocket, never on TCP'),
         inboundPort: port.default(15006),
         outboundPort: port.default(15001),
         portlessEgressPort: port.default(15002).describe('Where portless egress routes are redirected to'),

@@ -112,7 +112,6 @@ function normalize(raw: RawConfig): MeshConfig {
     proxy: {
       uid: raw.proxy.uid,
       gid: raw.proxy.gid,
-      admin: must(parseLoopback(raw.proxy.adminAddress)),
       inboundPort: raw.proxy.inboundPort,
       outboundPort: raw.proxy.outboundPort,
       portlessEgressPort: raw.proxy.portlessEgressPort,

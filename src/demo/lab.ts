@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { createPki, type Leaf, type Pki } from '../devpki/pki.js';
 import { findEnvoy } from '../envoy/binary.js';
+import { adminGet, adminSocketPath } from '../envoy/admin.js';
 import { Capture } from './capture.js';
 import { App, type Host, type HostSpec, type Member, type Pod, type PodSpec } from './members.js';
 import { labUnavailable, Namespaces } from './netns.js';
@@ -41,7 +42,6 @@ const DIST_DEMO = HERE.split(path.sep).includes('dist') ? HERE : path.resolve(HE
 /** dist/src/cli.js. */
 export const CLI = path.resolve(DIST_DEMO, '..', 'cli.js');
 const PROXY_UID = 1337;
-const DEFAULT_ADMIN_PORT = 15000;
 /** Contrast's fixed paths, which a Contrast pod gets through its private mounts. */
 const CONTRAST_CERTS = '/contrast/tls-config';
 const MESHLET_RUN = '/var/run/meshlet';
@@ -155,8 +155,9 @@ export class MeshLab {
     const certDir = path.join(dir, 'certs');
     await this.pki.writeContrastDir(certDir, leaf);
     chmodSync(certDir, 0o755);
-    // CONTRAST_ADMIN_PORT opens meshlet's metrics port; Envoy's admin stays on its default.
-    const pod: Pod = { ...m, kind: 'pod', spec, service, dir, certDir, leaf, adminPort: DEFAULT_ADMIN_PORT };
+    // The host path of Envoy's admin socket: a Contrast pod's runtime directory is bind-mounted on /var/run/meshlet.
+    const adminSocket = adminSocketPath(spec.contrastEnv ? path.join(dir, 'var-run-meshlet', 'xds.sock') : `${dir}/run/xds.sock`);
+    const pod: Pod = { ...m, kind: 'pod', spec, service, dir, certDir, leaf, adminSocket };
     if (spec.contrastEnv) mkdirSync(path.join(dir, 'var-run-meshlet'), { mode: 0o755 });
     else {
       pod.configPath = path.join(dir, 'config.yaml');
@@ -373,18 +374,17 @@ export class MeshLab {
     return JSON.parse(r.body) as { ok: boolean; status?: number; body?: string; error?: string };
   }
 
-  /** Envoy's admin endpoint in a pod (on the pod's loopback): GET `pathname`, the body. */
+  /** Envoy's admin in a pod (its Unix socket, which root reaches from the host): GET `pathname`, the body. */
   async envoyAdmin(pod: Pod, pathname: string): Promise<string> {
-    const r = await this.http(pod, '127.0.0.1', pod.adminPort, pathname);
-    if (r.status !== 200 || r.body === undefined) throw new Error(`Envoy admin in ${pod.name}: ${r.error ?? r.received ?? ''}`);
+    const r = await adminGet(pod.adminSocket, pathname, { timeoutMs: 5_000 });
+    if (r.status !== 200) throw new Error(`Envoy admin in ${pod.name}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
     return r.body;
   }
 
-  /** One Envoy counter or gauge in a pod, read from its admin endpoint on the pod's loopback. */
+  /** One Envoy counter or gauge in a pod, read from its admin socket. */
   async envoyStat(pod: Pod, name: string): Promise<number> {
-    const r = await this.http(pod, '127.0.0.1', pod.adminPort, `/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/[.]/g, '\\.')}$`)}`);
-    if (r.status !== 200 || r.body === undefined) throw new Error(`Envoy admin in ${pod.name}: ${r.error ?? r.received ?? ''}`);
-    const stats = (JSON.parse(r.body) as { stats?: { name: string; value?: number }[] }).stats ?? [];
+    const body = await this.envoyAdmin(pod, `/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/[.]/g, '\\.')}$`)}`);
+    const stats = (JSON.parse(body) as { stats?: { name: string; value?: number }[] }).stats ?? [];
     const stat = stats.find((s) => s.name === name);
     // A missing stat is an error, so a misspelt name can never pass as "0".
     if (!stat) throw new Error(`Envoy in ${pod.name} has no stat ${name}`);

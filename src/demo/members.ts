@@ -106,8 +106,8 @@ export interface Pod extends Member {
   /** undefined for a Contrast (environment) pod. */
   configPath?: string;
   leaf: Leaf;
-  /** Envoy's admin port on the pod's loopback. */
-  adminPort: number;
+  /** Envoy's admin Unix socket, as a host path. */
+  adminSocket: string;
   meshlet?: Proc;
 }
 

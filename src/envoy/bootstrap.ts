@@ -6,7 +6,7 @@ import type { MeshConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/protos.js';
 import { canonicalJson } from '../xds/version.js';
 import { buildResources, CLUSTER } from '../xds/builders/index.js';
-import { socketAddress } from '../xds/builders/envoy-json.js';
+import { adminSocketPath } from './admin.js';
 
 export interface BootstrapOptions {
   nodeId: string;
@@ -20,8 +20,9 @@ const ADS: JsonObject = { ads: {}, resource_api_version: 'V3' };
 function base(config: MeshConfig, nodeId: string, cluster: string): JsonObject {
   return {
     node: { id: nodeId, cluster },
-    // Loopback only (validated): admin has no authentication.
-    admin: { address: socketAddress(config.proxy.admin.ip, config.proxy.admin.port) },
+    // Admin has no authentication and can stop Envoy: a Unix socket only the
+    // proxy uid can open (0600, in its 0700 directory), never a TCP port.
+    admin: { address: { pipe: { path: adminSocketPath(config.proxy.xdsSocket), mode: 0o600 } } },
   };
 }
 

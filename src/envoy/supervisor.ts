@@ -1,9 +1,10 @@
 // Runs Envoy as a child process under the proxy uid, restarts it with backoff
-// when it dies, and drains it gracefully on stop. Spawning is behind the
-// `Spawner` seam so tests can also drive a real Envoy directly.
+// when it dies, and drains it gracefully on stop. Envoy gets a parent-death
+// signal, so it never outlives meshlet.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
+import { adminGet } from './admin.js';
 
 export interface SupervisorOptions {
   envoyPath: string;
@@ -11,7 +12,8 @@ export interface SupervisorOptions {
   /** Run Envoy as this uid/gid. Needs root; when meshlet already runs as uid, Envoy is spawned directly. */
   uid: number;
   gid: number;
-  adminUrl: string;
+  /** Envoy's admin Unix socket (see admin.ts). */
+  adminSocket: string;
   logLevel?: string;
   /** Extra Envoy arguments, e.g. --concurrency. */
   extraArgs?: string[];
@@ -27,6 +29,13 @@ export interface SupervisorEvents {
 /**
  * The argv that starts Envoy as the proxy uid with only CAP_NET_ADMIN (for
  * IP_TRANSPARENT listeners and original-destination sockets), through setpriv.
+ * setpriv also sets the parent-death signal: SIGKILL to Envoy when meshlet
+ * dies, even by SIGKILL, so no Envoy keeps serving a config nobody updates.
+ * setpriv applies it after the uid change (which would clear it) and it
+ * survives the exec. The kernel does clear it when the exec gains
+ * privileges (an Envoy binary with file capabilities, as in the image where
+ * meshlet runs as the proxy uid); there meshlet is the container's PID 1, and
+ * the container ends with it.
  */
 export function envoyCommand(opts: Pick<SupervisorOptions, 'envoyPath' | 'bootstrapPath' | 'uid' | 'gid' | 'logLevel' | 'extraArgs'>, currentUid: number): string[] {
   const envoy = [
@@ -39,7 +48,7 @@ export function envoyCommand(opts: Pick<SupervisorOptions, 'envoyPath' | 'bootst
     '--file-flush-interval-msec', '1000',
     ...(opts.extraArgs ?? []),
   ];
-  if (currentUid === opts.uid) return envoy;
+  if (currentUid === opts.uid) return ['setpriv', '--pdeathsig=SIGKILL', '--', ...envoy];
   if (currentUid !== 0) throw new Error(`cannot start Envoy as uid ${opts.uid}: meshlet runs as uid ${currentUid}; run meshlet as root or as uid ${opts.uid}`);
   return [
     'setpriv',
@@ -49,6 +58,7 @@ export function envoyCommand(opts: Pick<SupervisorOptions, 'envoyPath' | 'bootst
     '--inh-caps=-all,+net_admin',
     '--ambient-caps=-all,+net_admin',
     '--bounding-set=-all,+net_admin',
+    '--pdeathsig=SIGKILL',
     '--',
     ...envoy,
   ];
@@ -120,7 +130,7 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     if (drainMs > 0) {
       try {
-        await fetch(`${this.opts.adminUrl}/drain_listeners?graceful`, { method: 'POST', signal: AbortSignal.timeout(1_000) });
+        await adminGet(this.opts.adminSocket, '/drain_listeners?graceful', { method: 'POST', timeoutMs: 1_000, ownerUid: this.opts.uid });
         await Promise.race([exited, this.waitNoConnections(drainMs)]);
       } catch (err) {
         this.opts.logger.warn({ err: (err as Error).message }, 'envoy drain request failed; stopping it anyway');
@@ -137,8 +147,8 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
       try {
-        const res = await fetch(`${this.opts.adminUrl}/stats?filter=downstream_cx_active$&format=json`, { signal: AbortSignal.timeout(500) });
-        const body = (await res.json()) as { stats?: { name: string; value?: number }[] };
+        const res = await adminGet(this.opts.adminSocket, '/stats?filter=downstream_cx_active$&format=json', { timeoutMs: 500, ownerUid: this.opts.uid });
+        const body = JSON.parse(res.body) as { stats?: { name: string; value?: number }[] };
         const active = (body.stats ?? []).filter((s) => s.name.startsWith('listener.') && !s.name.includes('admin')).reduce((n, s) => n + (s.value ?? 0), 0);
         if (active === 0) return;
       } catch {

@@ -1,7 +1,9 @@
 // /ready: 200 only when the iptables rules are in place, every connected Envoy
 // has ACKed the current version of every type it subscribes to, and Envoy
-// reports every listener of the snapshot active on the current LDS version.
+// reports every listener of the snapshot active on the current LDS version,
+// none of them stopped by an admin drain, and itself live.
 import type { ReadyCheck, ReadyReport } from '../debug/server.js';
+import type { AdminResponse } from '../envoy/admin.js';
 import type { AdsStatus } from '../xds/events.js';
 import { TYPE_URL } from '../xds/protos.js';
 
@@ -11,8 +13,10 @@ export interface ReadinessSources {
   status: () => AdsStatus;
   /** The snapshot's listener names and LDS version. */
   listeners: () => { names: string[]; version: string };
-  adminUrl: string;
-  fetch?: typeof fetch;
+  /** One GET to Envoy's admin (the Unix-socket client, bound to the socket). */
+  admin: (urlPath: string) => Promise<AdminResponse>;
+  /** Set while meshlet shuts down: Envoy is draining, so new traffic should go elsewhere. */
+  stopping?: () => boolean;
 }
 
 /**
@@ -57,29 +61,43 @@ interface ListenerDump {
   configs?: DynamicListener[];
 }
 
+/** The stats readiness reads in one request: LDS version, stopped listeners, server state. */
+const STATS = '/stats?format=json&filter=' + encodeURIComponent('^(listener_manager\\.lds\\.version_text|listener_manager\\.listener_stopped|server\\.state)$');
+
 /**
  * Every listener of the snapshot is active with no warming update, and Envoy's
  * LDS version is the current one. (Per-listener version_info is not enough: an
  * in-place filter-chain update keeps the old value in config_dump.)
+ *
+ * An admin /drain_listeners closes listener sockets but leaves config_dump
+ * and the active-listener gauge unchanged; the one trace is the
+ * listener_manager.listener_stopped counter, and stopped listeners never come
+ * back in that Envoy. So any stopped listener means not ready. server.state
+ * is 0 only while Envoy is live (1 draining, 2 pre-initializing, 3 initializing).
  */
-export async function listenersCheck(adminUrl: string, expected: readonly string[], ldsVersion: string, doFetch: typeof fetch = fetch): Promise<ReadyCheck> {
+export async function listenersCheck(admin: ReadinessSources['admin'], expected: readonly string[], ldsVersion: string): Promise<ReadyCheck> {
   let dump: ListenerDump;
-  let versionText: string | undefined;
+  let stats: Map<string, string | number | undefined>;
   try {
     const [d, v] = await Promise.all([
       // The mask keeps the dump small: at 1,000 listeners the full one is megabytes.
-      doFetch(`${adminUrl}/config_dump?resource=dynamic_listeners&mask=name,active_state.version_info,warming_state,error_state`, { signal: AbortSignal.timeout(5_000) }),
-      doFetch(`${adminUrl}/stats?format=json&filter=^listener_manager.lds.version_text$`, { signal: AbortSignal.timeout(5_000) }),
+      admin('/config_dump?resource=dynamic_listeners&mask=name,active_state.version_info,warming_state,error_state'),
+      admin(STATS),
     ]);
-    if (!d.ok || !v.ok) return { ok: false, detail: `Envoy admin answered ${d.status}/${v.status}` };
-    dump = (await d.json()) as ListenerDump;
-    versionText = ((await v.json()) as { stats?: { value?: string }[] }).stats?.[0]?.value;
+    if (d.status !== 200 || v.status !== 200) return { ok: false, detail: `Envoy admin answered ${d.status}/${v.status}` };
+    dump = JSON.parse(d.body) as ListenerDump;
+    stats = new Map(((JSON.parse(v.body) as { stats?: { name: string; value?: string | number }[] }).stats ?? []).map((s) => [s.name, s.value]));
   } catch (err) {
-    return { ok: false, detail: `Envoy admin ${adminUrl} unreachable: ${(err as Error).message}` };
+    return { ok: false, detail: `Envoy admin unreachable: ${(err as Error).message}` };
   }
   const listeners = new Map((dump.configs ?? []).map((l) => [l.name, l]));
+  const versionText = stats.get('listener_manager.lds.version_text');
+  const stopped = Number(stats.get('listener_manager.listener_stopped') ?? 0);
+  const state = Number(stats.get('server.state') ?? 0);
   const bad: string[] = [];
-  if (expected.length > 0 && versionText !== ldsVersion) bad.push(`Envoy's LDS version is ${versionText ?? 'none'}, not ${ldsVersion}`);
+  if (stopped > 0) bad.push(`Envoy stopped ${stopped} listener(s) (an admin drain); they stay closed until Envoy restarts`);
+  if (state !== 0) bad.push(`Envoy is not live (server.state ${state})`);
+  if (expected.length > 0 && versionText !== ldsVersion) bad.push(`Envoy's LDS version is ${String(versionText ?? 'none')}, not ${ldsVersion}`);
   for (const name of expected) {
     const l = listeners.get(name);
     if (!l?.active_state) bad.push(`${name} ${l?.warming_state ? 'warming' : l?.error_state ? `failed: ${l.error_state.details ?? ''}` : 'missing'}`);
@@ -92,9 +110,10 @@ export async function readiness(src: ReadinessSources): Promise<ReadyReport> {
   const status = src.status();
   const [rules, listeners] = await Promise.all([
     src.rules ? src.rules() : Promise.resolve({ ok: true, missing: [] as string[] }),
-    listenersCheck(src.adminUrl, src.listeners().names, src.listeners().version, src.fetch),
+    listenersCheck(src.admin, src.listeners().names, src.listeners().version),
   ]);
   const checks: Record<string, ReadyCheck> = {
+    ...(src.stopping?.() ? { stopping: { ok: false, detail: 'meshlet is shutting down; Envoy drains its listeners' } } : {}),
     iptables: src.rules ? { ok: rules.ok, detail: rules.ok ? 'meshlet rules in place' : `${rules.missing.join('; ')}; ${ROLL_THE_POD}` } : { ok: true, detail: 'not checked (--skip-iptables-check)' },
     xdsAcked: ackedCheck(status),
     envoyListeners: listeners,

@@ -6,7 +6,7 @@
 // points at. So the directory must belong to meshlet's uid and be writable by
 // it alone. The one entry another uid may own is `envoy/`, the proxy uid's
 // private directory (0700) for Envoy's admin socket; root never writes there.
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, realpathSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
 
 /** The proxy uid's own subdirectory of the runtime directory. */
@@ -130,23 +130,3 @@ function onlyOwnEntries(dir: string, me: number): boolean {
   });
 }
 
-/**
- * The proxy uid's private subdirectory, where Envoy creates its admin socket.
- * Created by root (the runtime directory is not writable by the proxy uid),
- * then given to the proxy uid; the chown is safe by path because only root
- * can change the runtime directory's entries.
- */
-export function ensureProxyDir(runtimeDir: string, uid: number, gid: number): string {
-  const p = path.join(runtimeDir, PROXY_SUBDIR);
-  const st = lstatOrUndefined(p);
-  if (st) {
-    if (!st.isDirectory() || st.isSymbolicLink()) throw new RuntimeDirError(p, 'exists and is not a directory', `remove it (rm ${p})`);
-  } else {
-    mkdirSync(p, { mode: PROXY_DIR_MODE });
-  }
-  if (myUid() === 0) chownSync(p, uid, gid);
-  chmodSync(p, PROXY_DIR_MODE);
-  const after = lstatSync(p);
-  if (after.isSymbolicLink() || !after.isDirectory()) throw new RuntimeDirError(p, 'changed while being prepared', `remove it (rm -r ${p})`);
-  return p;
-}

@@ -18,15 +18,17 @@ import { TYPE_URL } from '../xds/protos.js';
 import { typeOf, type Snapshot } from '../xds/snapshot.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { EnvoySupervisor } from '../envoy/supervisor.js';
+import { adminDir, adminGet, adminReachProblem, adminSocketPath, ensureProxyDir, type AdminResponse } from '../envoy/admin.js';
+import { endStaleEnvoys } from '../envoy/stale.js';
 import { Metrics, renderCounters } from '../debug/metrics.js';
 import { startDebugServer } from '../debug/server.js';
-import { startPublicServer, type AdminGet } from '../debug/public.js';
+import { startPublicServer } from '../debug/public.js';
 import { redact } from '../debug/redact.js';
 import { probeCounter, probeHost, startProbeServer } from '../debug/probes.js';
 import { mappedPorts } from '../xds/builders/listeners-inbound.js';
 import { FileWatcher } from '../reload/watcher.js';
 import { rulesReady } from './rules-check.js';
-import { ensureProxyDir, prepareRuntimeDir } from './runtime-dir.js';
+import { prepareRuntimeDir } from './runtime-dir.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import { DnsService } from '../dns/index.js';
 import { readiness } from './readiness.js';
@@ -68,6 +70,7 @@ export class Meshlet {
   /** Changes waiting for Envoy's ACK: type URL → version, and when the change was seen. */
   private pending: { at: number; versions: Map<string, string> }[] = [];
   private readonly log: Logger;
+  private stopping = false;
 
   constructor(private readonly opts: RunOptions) {
     this.log = opts.logger;
@@ -89,6 +92,9 @@ export class Meshlet {
 
   async start(): Promise<void> {
     const { config } = this.desired;
+    // Before anything binds: without admin, readiness and draining cannot work.
+    const reach = this.opts.noEnvoy ? undefined : adminReachProblem(config.proxy.uid);
+    if (reach) throw new Error(reach);
     // DNS first: a uid the rules do not exempt, or a taken port, fails before anything starts (docs/dns.md).
     if (config.dns) this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
     const dns = this.dns;
@@ -102,12 +108,15 @@ export class Meshlet {
     if (!this.opts.noEnvoy) {
       if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
       await this.checkProxyAccess(this.opts.envoyPath);
+      // Before our Envoy starts: an Envoy left by an earlier meshlet would
+      // share our listeners' ports (SO_REUSEPORT) and serve its old config.
+      await endStaleEnvoys({ bootstrapPath: config.proxy.bootstrapPath, uid: config.proxy.uid, gid: config.proxy.gid, logger: this.log.child({ component: 'supervisor' }) });
       const s = new EnvoySupervisor({
         envoyPath: this.opts.envoyPath,
         bootstrapPath: config.proxy.bootstrapPath,
         uid: config.proxy.uid,
         gid: config.proxy.gid,
-        adminUrl: this.adminUrl,
+        adminSocket: this.adminSocket,
         logger: this.log.child({ component: 'supervisor' }),
         ...(this.opts.envoyLogLevel ? { logLevel: this.opts.envoyLogLevel } : {}),
         ...(this.opts.envoyArgs ? { extraArgs: this.opts.envoyArgs } : {}),
@@ -125,7 +134,7 @@ export class Meshlet {
       ...(this.opts.envoyConfigDump ? { envoyConfigDump: () => this.envoyConfigDump() } : {}),
     });
     if (config.metrics) {
-      this.publicServer = await startPublicServer(config.metrics.port, { adminGet: adminUrlGet(this.adminUrl), metrics: this.metrics, ready: () => this.ready() });
+      this.publicServer = await startPublicServer(config.metrics.port, { adminGet: (p) => this.admin(p), metrics: this.metrics, ready: () => this.ready() });
     }
     if (config.probes) {
       const counter = probeCounter();
@@ -141,9 +150,14 @@ export class Meshlet {
     this.log.info({ source: this.opts.loaded.source, trust: trust.mode, configSha256: trust.sha256, configVersion: trust.version, socket: config.proxy.xdsSocket, debug: `${config.debug.ip}:${config.debug.port}` }, 'meshlet serving');
   }
 
-  get adminUrl(): string {
-    const a = this.desired.config.proxy.admin;
-    return `http://${a.ip.includes(':') ? `[${a.ip}]` : a.ip}:${a.port}`;
+  /** Envoy's admin socket: only root (meshlet) and the proxy uid can open it. */
+  get adminSocket(): string {
+    return adminSocketPath(this.desired.config.proxy.xdsSocket);
+  }
+
+  /** One request to Envoy's admin; refuses a socket the proxy uid does not own. */
+  admin(urlPath: string, opts: { method?: 'GET' | 'POST'; timeoutMs?: number } = {}): Promise<AdminResponse> {
+    return adminGet(this.adminSocket, urlPath, { timeoutMs: 5_000, ...opts, ownerUid: this.desired.config.proxy.uid });
   }
 
   get envoyPid(): number | undefined {
@@ -160,7 +174,8 @@ export class Meshlet {
     const runtimeDir = path.dirname(xdsSocket);
     prepareRuntimeDir(runtimeDir, uid);
     if (path.dirname(bootstrapPath) !== runtimeDir) prepareRuntimeDir(path.dirname(bootstrapPath), uid);
-    ensureProxyDir(runtimeDir, uid, gid);
+    // Envoy creates its admin socket in envoy/; only the proxy uid may enter.
+    ensureProxyDir(adminDir(xdsSocket), uid, gid);
   }
 
   /**
@@ -297,7 +312,8 @@ export class Meshlet {
         const lds = typeOf(this.desired.snapshot, TYPE_URL.listener);
         return { names: [...lds.resources.keys()], version: lds.version };
       },
-      adminUrl: this.adminUrl,
+      admin: (p) => this.admin(p),
+      stopping: () => this.stopping,
       ...(this.opts.skipIptablesCheck ? {} : { rules: () => this.rulesCached(config) }),
     });
   }
@@ -343,11 +359,13 @@ export class Meshlet {
   }
 
   private async envoyConfigDump(): Promise<unknown> {
-    const res = await fetch(`${this.adminUrl}/config_dump`, { signal: AbortSignal.timeout(2_000) });
-    return redact(await res.json());
+    const res = await this.admin('/config_dump', { timeoutMs: 2_000 });
+    if (res.status !== 200) throw new Error(`Envoy admin /config_dump: HTTP ${res.status}`);
+    return redact(JSON.parse(res.body));
   }
 
   async stop(drainMs = 5_000): Promise<void> {
+    this.stopping = true;
     for (const w of this.watchers) w.close();
     await this.supervisor?.stop(drainMs);
     await new Promise<void>((r) => (this.debug ? this.debug.close(() => r()) : r()));
@@ -360,14 +378,6 @@ export class Meshlet {
 
 /** How long a positive rules check is trusted (see rulesCached). */
 export const RULES_OK_TTL_MS = 1_000;
-
-/** The public listener's view of Envoy's admin, over today's admin URL. */
-function adminUrlGet(adminUrl: string): AdminGet {
-  return async (p) => {
-    const res = await fetch(`${adminUrl}${p}`, { signal: AbortSignal.timeout(5_000) });
-    return { status: res.status, body: await res.text() };
-  };
-}
 
 function outcomes(s: DnsService['stats']): Record<string, number> {
   return { answered: s.answered, forwarded: s.forwarded, errors: s.errors, dropped: s.dropped, loops: s.loops };

@@ -78,7 +78,6 @@ describe('Contrast drop-in environment', () => {
   it('CONTRAST_ADMIN_PORT opens the read-only metrics port; the admin exception makes it plaintext; Envoy admin stays private', () => {
     const { config } = fromEnv({ CONTRAST_ADMIN_PORT: '9901', CONTRAST_INGRESS_PROXY_CONFIG: 'admin#9901#true##web#8080#false' });
     expect(config.metrics).toEqual({ port: 9901 });
-    expect(config.proxy.admin).toEqual({ ip: '127.0.0.1', port: 15000 });
     expect(config.ingress.ports.map((p) => [p.name, p.port, p.policy])).toEqual([
       ['admin', 9901, 'plaintext'],
       ['web', 8080, 'tls'],
@@ -271,7 +270,7 @@ describe('metrics.port in a config file', () => {
     expect(r.ok && r.config.metrics).toEqual({ port: 9102 });
     const listed = validateConfig({ metrics: { port: 9102 }, ingress: { ports: [{ name: 'm', port: 9102, policy: 'mtls' }] } });
     expect(listed.ok && listed.config.ingress.ports.map((p) => p.policy)).toEqual(['mtls']);
-    const bad = validateConfig({ metrics: { port: 15000 } });
-    expect(bad.ok ? [] : bad.errors.map(formatError)).toEqual(['metrics.port: port is already used by proxy.adminAddress; pick another port (got 15000)']);
+    const bad = validateConfig({ metrics: { port: 15020 } });
+    expect(bad.ok ? [] : bad.errors.map(formatError)).toEqual(['metrics.port: port is already used by debug.address; pick another port (got 15020)']);
   });
 });

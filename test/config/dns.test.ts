@@ -69,7 +69,6 @@ describe('dns config', () => {
     ['unknown key', { dns: { enabled: true, servers: [] } }, 'dns.servers', /use one of: enabled, address, ttl, upstreams, resolvConf, meshletUid/],
     ['dns port = outbound port', { dns: { enabled: true, address: '127.0.0.1:15001' } }, 'dns.address', /reserved for the proxy \(proxy.outboundPort\)/],
     ['dns port = moved inbound port', { dns: { enabled: true }, proxy: { inboundPort: 15053 } }, 'dns.address', /proxy.inboundPort/],
-    ['dns port = admin port', { dns: { enabled: true, address: '127.0.0.2:15000' } }, 'dns.address', /already used by proxy.adminAddress/],
     ['dns port = debug port', { dns: { enabled: true }, debug: { address: '127.0.0.1:15053' } }, 'dns.address', /already used by debug.address/],
     ['app port on the dns port', { dns: on, ingress: { ports: [{ name: 'a', port: 15053 }] } }, 'ingress.ports[0].port', /reserved.*dns.address/],
     ['route listen port on the dns port', { dns: on, egress: { routes: [route('a', '127.137.0.1:15053')] } }, 'egress.routes[0].listen', /reserved.*dns.address/],

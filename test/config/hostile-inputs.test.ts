@@ -123,9 +123,8 @@ describe('ports and addresses that cannot work', () => {
     return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.rule}`);
   };
   it.each([
-    ['admin = debug port', { proxy: { adminAddress: '127.0.0.1:15020' } }, /proxy.adminAddress: port 15020 is already used by debug.address/],
-    ['admin on the inbound port', { proxy: { adminAddress: '127.0.0.1:15006' } }, /proxy.adminAddress: port 15006 is already used by proxy.inboundPort/],
-    ['admin on the outbound port', { proxy: { adminAddress: '127.0.0.1:15001' } }, /proxy.adminAddress: port 15001 is already used by proxy.outboundPort/],
+    ['debug on the inbound port', { debug: { address: '127.0.0.1:15006' } }, /debug.address: port 15006 is already used by proxy.inboundPort/],
+    ['debug on the outbound port', { debug: { address: '127.0.0.1:15001' } }, /debug.address: port 15001 is already used by proxy.outboundPort/],
     ['debug on the portless port', { debug: { address: '127.0.0.1:15002' } }, /debug.address: port 15002 is already used by proxy.portlessEgressPort/],
     ['a portless route on 127.0.0.1', { egress: { routes: [{ name: 'a', listen: '127.0.0.1', remote: 'x' }] } }, /egress.routes\[0\].listen: 127.0.0.1 is reserved/],
     ['a route on 127.0.0.6', { egress: { routes: [{ name: 'a', listen: '127.0.0.6:80', remote: 'x' }] } }, /egress.routes\[0\].listen: 127.0.0.6 is reserved/],

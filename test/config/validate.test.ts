@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { validateConfig } from '../../src/config/validate.js';
-import { loadConfigText } from '../../src/config/load.js';
+import { loadConfig, loadConfigText } from '../../src/config/load.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ConfigInvalidError, formatError, type ConfigError } from '../../src/config/errors.js';
 import { renderJsonSchema } from '../../src/config/write-json-schema.js';
 
@@ -22,8 +25,24 @@ describe('config validation', () => {
     if (!r.ok) return;
     expect(r.config.certs).toEqual({ ca: '/contrast/tls-config/mesh-ca.pem', certChain: '/contrast/tls-config/certChain.pem', key: '/contrast/tls-config/key.pem', expectedSans: [] });
     expect(r.config.ingress).toEqual({ mode: 'tproxy', default: 'mtls', ports: [] });
-    expect(r.config.proxy.admin).toEqual({ ip: '127.0.0.1', port: 15000 });
+    expect(r.config.proxy.xdsSocket).toBe('/var/run/meshlet/xds.sock');
     expect(r.config.proxy.uid).toBe(1337);
+  });
+
+  it('accepts the deprecated proxy.adminAddress with a warning, opens no TCP admin, and frees its port', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-cfg-'));
+    try {
+      const file = path.join(dir, 'config.yaml');
+      writeFileSync(file, 'proxy:\n  adminAddress: 127.0.0.1:15000\ningress:\n  ports: [{ name: a, port: 15000 }]\n');
+      const { config, warnings } = loadConfig(file, {});
+      expect(warnings.join()).toMatch(/proxy\.adminAddress is ignored.*envoy\/admin\.sock/);
+      expect(config.ingress.ports[0]?.port).toBe(15000);
+      expect(JSON.stringify(config.proxy)).not.toContain('15000');
+      writeFileSync(file, 'ingress:\n  mode: tproxy\n');
+      expect(loadConfig(file, {}).warnings).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('accepts the shipped examples and normalizes addresses', () => {
@@ -50,7 +69,6 @@ describe('config validation', () => {
     ['duplicate egress name', { egress: { routes: [{ name: 'a', listen: '127.0.0.9:1', remote: 'x:1' }, { name: 'a', listen: '127.0.0.9:2', remote: 'x:1' }] } }, 'egress.routes[1].name', /duplicate name/],
     ['ingress port twice', { ingress: { ports: [{ name: 'a', port: 80 }, { name: 'b', port: 80 }] } }, 'ingress.ports[1].port', /duplicate port/],
     ['reserved inbound port', { ingress: { ports: [{ name: 'a', port: 15006 }] } }, 'ingress.ports[0].port', /reserved.*inboundPort/],
-    ['reserved admin port', { ingress: { ports: [{ name: 'a', port: 15000 }] } }, 'ingress.ports[0].port', /reserved.*adminAddress/],
     ['reserved egress listen port', { egress: { routes: [{ name: 'a', listen: '127.0.0.9:15001', remote: 'x:1' }] } }, 'egress.routes[0].listen', /reserved.*outboundPort/],
     ['invalid CIDR', { egress: { exclude: { cidrs: ['198.18.0.0/40'] } } }, 'egress.exclude.cidrs[0]', /prefix length/],
     ['CIDR that is no address', { egress: { exclude: { cidrs: ['nope/8'] } } }, 'egress.exclude.cidrs[0]', /not an IPv4 or IPv6/],
@@ -64,6 +82,7 @@ describe('config validation', () => {
     ['unknown nested key', { ingress: { ports: [{ name: 'a', port: 80, polcy: 'tls' }] } }, 'ingress.ports[0].polcy', /use one of: name, port, policy, mappedPort, allowedSans/],
     ['bad enum', { ingress: { mode: 'transparent' } }, 'ingress.mode', /one of "tproxy", "mapped", "disabled"/],
     ['admin off loopback', { proxy: { adminAddress: '0.0.0.0:15000' } }, 'proxy.adminAddress', /loopback/],
+    ['admin socket path too long', { proxy: { xdsSocket: `/${'d'.repeat(100)}/xds.sock` } }, 'proxy.xdsSocket', /admin socket .*over the 107-byte limit/],
     ['debug off loopback', { debug: { address: '198.18.0.1:15020' } }, 'debug.address', /loopback/],
     ['proxy ports equal', { proxy: { inboundPort: 15001 } }, 'proxy.outboundPort', /must differ from proxy.inboundPort/],
     ['missing name', { ingress: { ports: [{ port: 80 }] } }, 'ingress.ports[0].name', /is required/],

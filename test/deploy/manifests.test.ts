@@ -172,9 +172,10 @@ describe('the pod shape', () => {
     // NET_ADMIN for Envoy's transparent listeners; the rest only so that
     // meshlet (root, to read Contrast's owner-only key) can start Envoy as the
     // proxy uid with CAP_NET_ADMIN alone: SETUID/SETGID/SETPCAP for setpriv,
-    // CHOWN for the xDS socket, KILL to signal Envoy (deploy/image-check.sh
-    // runs this exact set and checks Envoy's and meshlet's capabilities).
-    expect([...(sc.capabilities?.add ?? [])].sort()).toEqual(['CHOWN', 'KILL', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID']);
+    // CHOWN for the xDS socket, KILL to signal Envoy, DAC_OVERRIDE to open
+    // Envoy's uid-1337-only admin socket (deploy/image-check.sh runs this
+    // exact set and checks Envoy's and meshlet's capabilities).
+    expect([...(sc.capabilities?.add ?? [])].sort()).toEqual(['CHOWN', 'DAC_OVERRIDE', 'KILL', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID']);
     expect(meshConfig?.proxy.uid).toBe(1337);
     expect(meshConfig?.proxy.gid).toBe(1337);
     // Nothing in the pod touches the host.

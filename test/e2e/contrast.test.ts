@@ -97,8 +97,11 @@ describe.skipIf(skip)('8. Contrast drop-in: emojivoto configured only by CONTRAS
     const inside = await lab.http(web, '127.0.0.1', 9901, '/ready');
     expect(inside.status).toBe(200);
     expect(inside.body).toBe('ready\n');
-    // Envoy's own admin stays on loopback, on its default port.
+    // Envoy's own admin is only on its Unix socket: 9901 is meshlet's read-only listener, which has no config dump.
     expect(await lab.envoyAdmin(web, '/ready')).toContain('LIVE');
+    const dump = await lab.http(web, '127.0.0.1', 9901, '/config_dump', { timeoutMs: 2_000 });
+    expect(dump.status).toBe(404);
+    expect(dump.body ?? '').not.toContain('configs');
     // web's ingress value has no admin#9901#true, so 9901 is an unlisted port: mTLS, as in Contrast.
     const plain = await lab.http(outside, web.v4, 9901, '/ready', { timeoutMs: 2_000 });
     expect(plain.status).toBeUndefined();

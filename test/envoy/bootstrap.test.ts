@@ -5,14 +5,14 @@ import { buildResources } from '../../src/xds/builders/index.js';
 import type { JsonObject } from '../../src/xds/protos.js';
 import { FAKE_CERTS, FULL, meshConfig } from './configs.js';
 
-const config = meshConfig({ ...FULL, proxy: { adminAddress: '127.0.0.1:15000', xdsSocket: '/run/meshlet/xds.sock' } });
+const config = meshConfig({ ...FULL, proxy: { xdsSocket: '/run/meshlet/xds.sock' } });
 
 describe('buildBootstrap (ADS)', () => {
   const b = buildBootstrap(config, { nodeId: 'pod-a', cluster: 'ns-a' });
 
-  it('names the node and binds admin on loopback', () => {
+  it('names the node and puts admin on a 0600 Unix socket in the proxy-owned envoy/ directory, never on TCP', () => {
     expect(b['node']).toEqual({ id: 'pod-a', cluster: 'ns-a' });
-    expect(b['admin']).toEqual({ address: { socket_address: { address: '127.0.0.1', port_value: 15000 } } });
+    expect(b['admin']).toEqual({ address: { pipe: { path: '/run/meshlet/envoy/admin.sock', mode: 0o600 } } });
   });
 
   it('takes listeners and clusters from delta ADS over the Unix socket, HTTP/2', () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createPki, type Pki, type Leaf } from '../../src/devpki/pki.js';
+import { adminJson, adminSocketPath } from '../../src/envoy/admin.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
 
@@ -50,7 +51,9 @@ export interface Pod {
   leaf: Leaf;
   certVersion: number;
   certDir: string;
-  ports: { admin: number; debug: number; inbound: number; outbound: number; portless: number };
+  ports: { debug: number; inbound: number; outbound: number; portless: number };
+  /** Envoy's admin Unix socket (root and uid 1337 only). */
+  adminSocket: string;
   config: Record<string, unknown>;
 }
 
@@ -66,11 +69,10 @@ export async function makePod(extra: Record<string, unknown> | ((base: number) =
   symlinkSync('..v0', path.join(certDir, '..data'));
   for (const f of ['mesh-ca.pem', 'certChain.pem', 'key.pem']) symlinkSync(`..data/${f}`, path.join(certDir, f));
   const base = await freePortBlock();
-  const ports = { admin: base, debug: base + 20, inbound: base + 6, outbound: base + 1, portless: base + 2 };
+  const ports = { debug: base + 20, inbound: base + 6, outbound: base + 1, portless: base + 2 };
   const config: Record<string, unknown> = {
     certs: { ca: `${certDir}/mesh-ca.pem`, certChain: `${certDir}/certChain.pem`, key: `${certDir}/key.pem` },
     proxy: {
-      adminAddress: `127.0.0.1:${ports.admin}`,
       inboundPort: ports.inbound,
       outboundPort: ports.outbound,
       portlessEgressPort: ports.portless,
@@ -82,7 +84,7 @@ export async function makePod(extra: Record<string, unknown> | ((base: number) =
   };
   const configPath = path.join(dir, 'config.yaml');
   writeFileSync(configPath, stringify(config));
-  return { dir, configPath, base, pki, leaf, certVersion: 0, certDir, ports, config };
+  return { dir, configPath, base, pki, leaf, certVersion: 0, certDir, ports, adminSocket: adminSocketPath(`${dir}/run/xds.sock`), config };
 }
 
 /** Replaces the config file atomically (write, then rename). */
@@ -110,10 +112,12 @@ export interface MeshletProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string } = {}): MeshletProcess {
-  const argv = [CLI, 'run', '--config', pod.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args];
-  const [cmd, full] = opts.ns ? ['ip', ['netns', 'exec', opts.ns, process.execPath, ...argv]] : [process.execPath, argv];
-  const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' } });
+/** `wrap` goes before node, e.g. setpriv to narrow meshlet's capabilities. */
+export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string; wrap?: string[] } = {}): MeshletProcess {
+  const argv = [...(opts.wrap ?? []), process.execPath, CLI, 'run', '--config', pod.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args];
+  const [cmd = '', ...rest] = argv;
+  const [bin, full] = opts.ns ? ['ip', ['netns', 'exec', opts.ns, ...argv]] : [cmd, rest];
+  const child = spawn(bin, full, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -135,6 +139,11 @@ export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string 
 export async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
   return { status: res.status, body: (await res.json()) as T };
+}
+
+/** GET from Envoy's admin over its Unix socket, as JSON. */
+export function envoyAdminJson<T>(pod: Pod, urlPath: string): Promise<T> {
+  return adminJson<T>(pod.adminSocket, urlPath, { timeoutMs: 3_000 });
 }
 
 export async function getText(url: string): Promise<{ status: number; body: string }> {

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { Meshlet } from '../../src/run/service.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
-import { CLI, cleanupPod, getJson, getText, makePod, rotateCerts, startMeshlet, until, waitReady, writeConfig, type Pod } from '../helpers/meshlet.js';
+import { CLI, cleanupPod, envoyAdminJson, getJson, getText, makePod, rotateCerts, startMeshlet, until, waitReady, writeConfig, type Pod } from '../helpers/meshlet.js';
 import { startEchoApp, steadyLoad, tlsExchange } from '../helpers/traffic.js';
 
 const run = promisify(execFile);
@@ -47,7 +47,7 @@ async function meshPod(policy = 'tls'): Promise<{ p: Pod; meshlet: Meshlet; logF
 }
 
 async function stat(p: Pod, name: string): Promise<number> {
-  const { body } = await getJson<{ stats: { name: string; value?: number }[] }>(`http://127.0.0.1:${p.ports.admin}/stats?format=json&filter=${encodeURIComponent(`^${name}$`)}`);
+  const body = await envoyAdminJson<{ stats: { name: string; value?: number }[] }>(p, `/stats?format=json&filter=${encodeURIComponent(`^${name}$`)}`);
   return body.stats[0]?.value ?? -1;
 }
 

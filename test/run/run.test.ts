@@ -1,6 +1,7 @@
 // meshlet run against a real Envoy, supervised as uid 1337 with only
 // CAP_NET_ADMIN: every feature ACKed and active, NACK handling through a test
-// seam, restarts of either side, and SIGTERM. Loopback traffic only.
+// seam, restarts of either side (Envoy never outlives meshlet), and SIGTERM.
+// Loopback traffic only.
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { createRootLogger } from '../../src/log.js';
@@ -11,7 +12,9 @@ import { snapshotFor } from '../../src/run/reload.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import { buildSnapshot, typeOf } from '../../src/xds/snapshot.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
-import { cleanupPod, getJson, getText, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
+import { findStaleEnvoys } from '../../src/envoy/stale.js';
+import { parseAllDocuments } from 'yaml';
+import { cleanupPod, envoyAdminJson, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange, type EchoApp } from '../helpers/traffic.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -64,12 +67,7 @@ interface ConfigDump {
 }
 
 async function envoyDump(p: Pod): Promise<ConfigDump> {
-  return (await getJson<ConfigDump>(`http://127.0.0.1:${p.ports.admin}/config_dump?include_eds`)).body;
-}
-
-async function envoyStats(p: Pod, filter: string): Promise<Map<string, number>> {
-  const { body } = await getJson<{ stats: { name: string; value?: number }[] }>(`http://127.0.0.1:${p.ports.admin}/stats?format=json&filter=${encodeURIComponent(filter)}`);
-  return new Map(body.stats.filter((s) => s.value !== undefined).map((s) => [s.name, s.value ?? 0]));
+  return envoyAdminJson<ConfigDump>(p, '/config_dump?include_eds');
 }
 
 function section(dump: ConfigDump, suffix: string): Record<string, unknown> {
@@ -188,11 +186,10 @@ describe('meshlet run with a real Envoy', () => {
     expect(meshlet.metrics.envoyRestarts.get()).toBe(1);
   });
 
-  it('meshlet restarted while Envoy runs: same versions, no listener drained or modified', async () => {
+  it('meshlet killed (SIGKILL): its Envoy dies with it, and a restarted meshlet serves again', async () => {
     const p = await pod(mapped);
     const mappedPort = mappedPortOf(p);
     await app(appPortOf(p));
-    // meshlet killed outright (SIGKILL): Envoy, its child, keeps running.
     const first = track(startMeshlet(p, ['--envoy', findEnvoy()]));
     await waitReady(p);
     const envoyPid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(first.logs())?.[1]);
@@ -204,31 +201,33 @@ describe('meshlet run with a real Envoy', () => {
         /* already gone */
       }
     });
-    const versionsBefore = await listenerVersions(p);
-    const stats0 = await envoyStats(p, 'listener_manager');
-    const held = await holdOpen(mappedPort);
     first.child.kill('SIGKILL');
     await first.exited;
+    // The parent-death signal: nothing of ours keeps serving a config nobody updates.
+    await until(`Envoy ${envoyPid} gone after meshlet's SIGKILL`, () => (procGone(envoyPid) ? true : undefined), 10_000);
+    expect(findStaleEnvoys(`${p.dir}/run/envoy.json`, 1337)).toEqual([]);
+    await expect(tlsExchange(mappedPort, 'while-down', {}, 1_000)).rejects.toThrow();
 
-    // Envoy keeps serving: the open connection and new ones.
-    expect(await held.roundTrip('still-open')).toBe('echo:still-open');
-    expect((await tlsExchange(mappedPort, 'new-while-down')).reply).toBe('echo:new-while-down');
+    const second = track(startMeshlet(p, ['--envoy', findEnvoy()]));
+    await waitReady(p);
+    expect((await tlsExchange(mappedPort, 'after-restart')).reply).toBe('echo:after-restart');
+    expect(second.logs()).not.toMatch(/envoy exited; restarting/);
+  });
 
-    const second = track(startMeshlet(p, ['--no-envoy']));
-    await until('Envoy reconnected and in sync', async () => {
-      const { body } = await getJson<{ envoys: { types: Record<string, { inSync: boolean }> }[] }>(`http://127.0.0.1:${p.ports.debug}/xds`);
-      const types = Object.values(body.envoys[0]?.types ?? {});
-      return types.length === 3 && types.every((t) => t.inSync) ? true : undefined;
-    });
-    expect(await listenerVersions(p)).toEqual(versionsBefore);
-    const stats1 = await envoyStats(p, 'listener_manager');
-    for (const k of ['listener_manager.listener_modified', 'listener_manager.listener_removed', 'listener_manager.listener_added', 'listener_manager.total_filter_chains_draining']) {
-      expect(stats1.get(k), k).toBe(stats0.get(k));
-    }
-    expect(stats1.get('listener_manager.total_listeners_draining')).toBe(0);
-    expect(await held.roundTrip('after-restart')).toBe('echo:after-restart');
-    held.close();
-    void second;
+  it("root with exactly the manifest's capabilities reaches Envoy's admin and turns ready; without DAC_OVERRIDE it refuses to start, saying so", async () => {
+    const manifest = parseAllDocuments(readFileSync('deploy/kubernetes/deployment.yaml', 'utf8'))[0]?.toJS() as { spec: { template: { spec: { initContainers: { name: string; securityContext: { capabilities: { add: string[] } } }[] } } } };
+    const caps = manifest.spec.template.spec.initContainers.find((c) => c.name === 'meshlet')?.securityContext.capabilities.add ?? [];
+    const shape = (list: string[]): string[] => ['setpriv', '--no-new-privs', `--bounding-set=-all,${list.map((c) => `+${c.toLowerCase()}`).join(',')}`, '--'];
+    const p = await pod(mapped);
+    await app(appPortOf(p));
+    const m = track(startMeshlet(p, ['--envoy', findEnvoy()], { wrap: shape(caps) }));
+    await waitReady(p);
+    expect((await tlsExchange(mappedPortOf(p), 'shape')).reply).toBe('echo:shape');
+    await m.stop();
+
+    const without = track(startMeshlet(p, ['--envoy', findEnvoy()], { wrap: shape(caps.filter((c) => c !== 'DAC_OVERRIDE')) }));
+    expect(await without.exited).not.toBe(0);
+    expect(without.logs()).toMatch(/without CAP_DAC_OVERRIDE, so it cannot open Envoy's admin socket.*add DAC_OVERRIDE/);
   });
 
   it('SIGTERM: meshlet drains Envoy and exits cleanly within the bound', async () => {
@@ -240,7 +239,7 @@ describe('meshlet run with a real Envoy', () => {
     const code = await m.stop('SIGTERM');
     expect(code).toBe(0);
     // Envoy is gone with it, and the socket was removed.
-    await expect(getText(`http://127.0.0.1:${p.ports.admin}/ready`)).rejects.toThrow();
+    await expect(envoyAdminJson(p, '/server_info')).rejects.toThrow();
     expect(() => readFileSync(`${p.dir}/run/xds.sock`)).toThrow(/ENOENT/);
     expect(m.logs()).toMatch(/stopping: draining Envoy/);
   });
@@ -251,34 +250,13 @@ function loadCertsFor(p: Pod): { caPem: string; chainPem: string; keyPem: string
   return { caPem: r('mesh-ca.pem'), chainPem: r('certChain.pem'), keyPem: r('key.pem') };
 }
 
-async function listenerVersions(p: Pod): Promise<Record<string, string>> {
-  const { body } = await getJson<{ configs: { name: string; active_state?: { version_info?: string; last_updated?: string } }[] }>(`http://127.0.0.1:${p.ports.admin}/config_dump?resource=dynamic_listeners`);
-  return Object.fromEntries(body.configs.map((c) => [c.name, `${c.active_state?.version_info ?? ''}@${c.active_state?.last_updated ?? ''}`]));
+/** No such process, or only its zombie (it is dead; its new parent has not reaped it yet). */
+function procGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }
 
-/** A TLS connection through Envoy that stays open across restarts. */
-async function holdOpen(port: number): Promise<{ roundTrip: (msg: string) => Promise<string>; close: () => void }> {
-  const tls = await import('node:tls');
-  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  return {
-    roundTrip: (msg) =>
-      new Promise((resolve, reject) => {
-        let data = '';
-        const onData = (d: Buffer): void => {
-          data += d.toString();
-          if (data.length >= `echo:${msg}`.length) {
-            socket.off('data', onData);
-            resolve(data);
-          }
-        };
-        socket.on('data', onData);
-        socket.once('error', reject);
-        socket.write(msg);
-      }),
-    close: () => socket.end(),
-  };
-}

@@ -8,7 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, cleanupPod, makePod, startMeshlet, until, type MeshletProcess, type Pod } from '../helpers/meshlet.js';
-import { checkRuntimeDir, ensureProxyDir, prepareRuntimeDir } from '../../src/run/runtime-dir.js';
+import { checkRuntimeDir, prepareRuntimeDir } from '../../src/run/runtime-dir.js';
+import { adminDir, ensureProxyDir } from '../../src/envoy/admin.js';
 import { writeFileAtomic } from '../../src/fs/safe-write.js';
 import { cannotRun } from '../helpers/gate.js';
 
@@ -145,7 +146,7 @@ describe.skipIf(cannotRun('the proxy uid cannot touch root files through the run
     writeFileSync(path.join(dir, 'iptables.sha256'), 'x\n', { mode: 0o644 });
     prepareRuntimeDir(dir, PROXY);
     expect(statSync(dir).mode & 0o7777).toBe(0o755);
-    ensureProxyDir(dir, PROXY, PROXY);
+    ensureProxyDir(adminDir(path.join(dir, 'xds.sock')), PROXY, PROXY);
     checkRuntimeDir(dir, PROXY);
     chmodSync(path.join(dir, 'envoy'), 0o777);
     expect(() => checkRuntimeDir(dir, PROXY)).toThrow(/envoy must be a directory owned by the proxy uid 1337 with mode 0700/);

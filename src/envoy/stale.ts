@@ -1,0 +1,114 @@
+// Ends an Envoy left over from an earlier meshlet (one that was killed before
+// its Envoy got the parent-death signal, or whose Envoy lost it): two Envoys
+// on the same ports would share connections, one of them with stale config.
+//
+// Which processes qualify, and why a hostile proxy-uid process cannot use this
+// to make root kill something else:
+// - every uid of the process (real, effective, saved, filesystem) is the proxy
+//   uid, and its argv has `-c <our bootstrap path>`. Anything running as the
+//   proxy uid can fake that argv, so this only narrows the search to "ours";
+// - the signal is sent with the proxy uid's credentials (setpriv drops to that
+//   uid and to no capabilities before `kill` runs), so the kernel refuses any
+//   process the proxy uid could not kill itself, whatever /proc said a moment
+//   earlier (a pid that exits and is reused by a root process is refused).
+//   Root lends no privilege: the worst a faked argv achieves is a proxy-uid
+//   process killing another proxy-uid process, which it can do directly.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { Logger } from '../log.js';
+
+export interface ProcInfo {
+  pid: number;
+  /** Start time in clock ticks since boot: tells a reused pid apart. */
+  start: string;
+}
+
+function read(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/PID/stat, and whether the process is a zombie (already dead). */
+function statOf(procRoot: string, pid: number): { start: string; zombie: boolean } | undefined {
+  const stat = read(`${procRoot}/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  // comm (field 2) may hold spaces and parentheses; fields after it are plain.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { start: rest[19] ?? '', zombie: rest[0] === 'Z' || rest[0] === 'X' };
+}
+
+/** True when real, effective, saved and filesystem uid are all `uid`. */
+export function allUids(status: string, uid: number): boolean {
+  const line = status.split('\n').find((l) => l.startsWith('Uid:'));
+  const ids = line?.slice(4).trim().split(/\s+/) ?? [];
+  return ids.length === 4 && ids.every((v) => Number(v) === uid);
+}
+
+/** argv has `-c PATH` (or `--config-path PATH`) with exactly this path. */
+export function runsBootstrap(cmdline: string, bootstrapPath: string): boolean {
+  const argv = cmdline.split('\0');
+  return argv.some((a, i) => (a === '-c' || a === '--config-path') && argv[i + 1] === bootstrapPath);
+}
+
+/** Live processes that look like an Envoy of ours: proxy uid throughout, our bootstrap. */
+export function findStaleEnvoys(bootstrapPath: string, uid: number, procRoot = '/proc'): ProcInfo[] {
+  const found: ProcInfo[] = [];
+  for (const name of readdirSync(procRoot)) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const status = read(`${procRoot}/${pid}/status`);
+    if (status === undefined || !allUids(status, uid)) continue;
+    const cmdline = read(`${procRoot}/${pid}/cmdline`);
+    if (cmdline === undefined || !runsBootstrap(cmdline, bootstrapPath)) continue;
+    const st = statOf(procRoot, pid);
+    if (st && !st.zombie) found.push({ pid, start: st.start });
+  }
+  return found;
+}
+
+/** SIGKILL with the proxy uid's own credentials (see the top of this file). */
+async function killAsProxy(pid: number, uid: number, gid: number): Promise<void> {
+  const me = process.getuid?.() ?? 0;
+  if (me === uid) {
+    process.kill(pid, 'SIGKILL');
+    return;
+  }
+  if (me !== 0) throw new Error(`cannot end the stale Envoy ${pid}: meshlet runs as uid ${me}, neither root nor the proxy uid ${uid}`);
+  await promisify(execFile)('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', 'kill', '-s', 'KILL', String(pid)], { timeout: 5_000 });
+}
+
+function gone(p: ProcInfo): boolean {
+  const st = statOf('/proc', p.pid);
+  return st === undefined || st.zombie || st.start !== p.start;
+}
+
+/**
+ * Finds and ends every stale Envoy of ours before a new one starts; waits,
+ * bounded, until each is gone. Fails (meshlet does not start) when one
+ * survives: a second Envoy beside it would split the traffic.
+ */
+export async function endStaleEnvoys(opts: { bootstrapPath: string; uid: number; gid: number; logger: Logger; timeoutMs?: number }): Promise<number[]> {
+  const stale = findStaleEnvoys(opts.bootstrapPath, opts.uid);
+  if (stale.length === 0) return [];
+  opts.logger.warn({ pids: stale.map((p) => p.pid), bootstrap: opts.bootstrapPath }, 'ending a stale Envoy left by an earlier meshlet');
+  for (const p of stale) {
+    try {
+      await killAsProxy(p.pid, opts.uid, opts.gid);
+    } catch (err) {
+      // Already gone is fine; anything else shows up as "still running" below.
+      if (!gone(p)) opts.logger.warn({ pid: p.pid, err: (err as Error).message }, 'kill of a stale Envoy failed');
+    }
+  }
+  const deadline = Date.now() + (opts.timeoutMs ?? 5_000);
+  for (;;) {
+    const alive = stale.filter((p) => !gone(p));
+    if (alive.length === 0) return stale.map((p) => p.pid);
+    if (Date.now() > deadline) throw new Error(`stale Envoy ${alive.map((p) => p.pid).join(', ')} (uid ${opts.uid}, -c ${opts.bootstrapPath}) still running ${opts.timeoutMs ?? 5_000} ms after SIGKILL; end it, then start meshlet again`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,132 @@
+// The admin client and the proxy-owned directory, attacked the way a
+// compromised Envoy (uid 1337, which owns that directory) could: a symlink in
+// place of the directory or the socket, a socket of another owner, a server
+// that never answers. Real sockets and real chown; needs root.
+import { afterEach, describe, expect, it } from 'vitest';
+import { chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { adminDir, adminGet, adminSocketPath, ensureProxyDir } from '../../src/envoy/admin.js';
+import { allUids, runsBootstrap } from '../../src/envoy/stale.js';
+
+const root = process.getuid?.() === 0;
+const dirs: string[] = [];
+const servers: { close: () => void }[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tmp(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'meshlet-admin-'));
+  dirs.push(d);
+  return d;
+}
+
+async function serve(socket: string, handler: Parameters<typeof createServer>[1] = (_req, res) => res.end('hello')): Promise<Server> {
+  const s = createServer(handler);
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(socket, r));
+  return s;
+}
+
+describe('admin socket location', () => {
+  it('sits in envoy/ next to the xDS socket', () => {
+    expect(adminDir('/var/run/meshlet/xds.sock')).toBe('/var/run/meshlet/envoy');
+    expect(adminSocketPath('/var/run/meshlet/xds.sock')).toBe('/var/run/meshlet/envoy/admin.sock');
+  });
+});
+
+describe.skipIf(!root)('ensureProxyDir', () => {
+  it('creates the directory for the proxy uid, mode 0700', () => {
+    const d = path.join(tmp(), 'envoy');
+    ensureProxyDir(d, 1337, 1337);
+    const st = statSync(d);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([1337, 1337, 0o700]);
+  });
+
+  it('takes over a root-owned directory from an earlier start and tightens a loose mode', () => {
+    const d = path.join(tmp(), 'envoy');
+    mkdirSync(d, { mode: 0o755 });
+    ensureProxyDir(d, 1337, 1337);
+    expect([statSync(d).uid, statSync(d).mode & 0o777]).toEqual([1337, 0o700]);
+  });
+
+  it('refuses a symlink (and leaves its target alone) and a directory of another uid', () => {
+    const base = tmp();
+    const target = path.join(base, 'target');
+    mkdirSync(target, { mode: 0o755 });
+    symlinkSync(target, path.join(base, 'envoy'));
+    expect(() => ensureProxyDir(path.join(base, 'envoy'), 1337, 1337)).toThrow(/found a symlink; remove it/);
+    expect([statSync(target).uid, statSync(target).mode & 0o777]).toEqual([0, 0o755]);
+    const foreign = path.join(base, 'foreign');
+    mkdirSync(foreign, { mode: 0o700 });
+    chownSync(foreign, 1000, 1000);
+    expect(() => ensureProxyDir(foreign, 1337, 1337)).toThrow(/owned by uid 1000, must be the proxy uid 1337/);
+    writeFileSync(path.join(base, 'file'), '');
+    expect(() => ensureProxyDir(path.join(base, 'file'), 1337, 1337)).toThrow(/non-directory/);
+  });
+});
+
+describe.skipIf(!root)('adminGet', () => {
+  it('talks HTTP over the socket, GET and POST', async () => {
+    const sock = path.join(tmp(), 'admin.sock');
+    await serve(sock, (req, res) => res.end(`${req.method} ${req.url}`));
+    chownSync(sock, 1337, 1337);
+    expect(await adminGet(sock, '/ready', { ownerUid: 1337 })).toEqual({ status: 200, body: 'GET /ready' });
+    expect((await adminGet(sock, '/drain_listeners?graceful', { method: 'POST', ownerUid: 1337 })).body).toBe('POST /drain_listeners?graceful');
+  });
+
+  it('refuses a socket the proxy uid does not own, and a symlink to another socket, without sending anything', async () => {
+    const d = tmp();
+    let requests = 0;
+    const other = path.join(d, 'other.sock');
+    await serve(other, (_req, res) => {
+      requests += 1;
+      res.end('other');
+    });
+    await expect(adminGet(other, '/quitquitquit', { method: 'POST', ownerUid: 1337 })).rejects.toThrow(/owned by uid 0, not the proxy uid 1337; refusing/);
+    const link = path.join(d, 'admin.sock');
+    symlinkSync(other, link);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    await expect(adminGet(link, '/quitquitquit', { method: 'POST' })).rejects.toThrow(/not a socket; refusing/);
+    expect(requests).toBe(0);
+  });
+
+  it('gives up on a server that never answers, within the bound', async () => {
+    const sock = path.join(tmp(), 'silent.sock');
+    const s = createNetServer(() => undefined);
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(sock, r));
+    await expect(adminGet(sock, '/stats', { timeoutMs: 200 })).rejects.toThrow(/no answer within 200 ms/);
+  });
+
+  it('stops reading an answer larger than the bound', async () => {
+    const sock = path.join(tmp(), 'big.sock');
+    await serve(sock, (_req, res) => res.end('x'.repeat(4096)));
+    await expect(adminGet(sock, '/config_dump', { maxBytes: 1024 })).rejects.toThrow(/answer larger than 1024 bytes/);
+    expect((await adminGet(sock, '/config_dump', { maxBytes: 4096 })).body).toHaveLength(4096);
+  });
+
+  it('names the socket when it is missing', async () => {
+    await expect(adminGet(path.join(tmp(), 'none.sock'), '/ready')).rejects.toThrow(/none\.sock: ENOENT/);
+  });
+});
+
+describe('stale Envoy matching', () => {
+  it('wants every uid to be the proxy uid', () => {
+    expect(allUids('Name:\tenvoy\nUid:\t1337\t1337\t1337\t1337\n', 1337)).toBe(true);
+    // A setuid-root binary started by the proxy uid keeps a root effective uid: not ours to kill.
+    expect(allUids('Uid:\t1337\t0\t0\t0\n', 1337)).toBe(false);
+    expect(allUids('Uid:\t0\t0\t0\t0\n', 1337)).toBe(false);
+  });
+
+  it('wants -c followed by exactly our bootstrap path', () => {
+    expect(runsBootstrap('/usr/local/bin/envoy\0-c\0/var/run/meshlet/envoy.json\0--disable-hot-restart\0', '/var/run/meshlet/envoy.json')).toBe(true);
+    expect(runsBootstrap('envoy\0--config-path\0/var/run/meshlet/envoy.json\0', '/var/run/meshlet/envoy.json')).toBe(true);
+    expect(runsBootstrap('envoy\0-c\0/var/run/meshlet/envoy.json.old\0', '/var/run/meshlet/envoy.json')).toBe(false);
+    expect(runsBootstrap('cat\0/var/run/meshlet/envoy.json\0', '/var/run/meshlet/envoy.json')).toBe(false);
+  });
+});
