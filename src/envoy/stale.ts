@@ -5,7 +5,9 @@
 // Which processes qualify, and why a hostile proxy-uid process cannot use this
 // to make root kill something else:
 // - every uid of the process (real, effective, saved, filesystem) is the proxy
-//   uid, and its argv has `-c <our bootstrap path>`. Anything running as the
+//   uid, its argv has `-c <our bootstrap path>`, and it lives in our network
+//   namespace (an Envoy anywhere else cannot hold our ports, and may be
+//   another pod's when pods share a pid namespace). Anything running as the
 //   proxy uid can fake that argv, so this only narrows the search to "ours";
 // - the signal is sent with the proxy uid's credentials (setpriv drops to that
 //   uid and to no capabilities before `kill` runs), so the kernel refuses any
@@ -14,7 +16,7 @@
 //   Root lends no privilege: the worst a faked argv achieves is a proxy-uid
 //   process killing another proxy-uid process, which it can do directly.
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 
@@ -54,8 +56,17 @@ export function runsBootstrap(cmdline: string, bootstrapPath: string): boolean {
   return argv.some((a, i) => (a === '-c' || a === '--config-path') && argv[i + 1] === bootstrapPath);
 }
 
-/** Live processes that look like an Envoy of ours: proxy uid throughout, our bootstrap. */
-export function findStaleEnvoys(bootstrapPath: string, uid: number, procRoot = '/proc'): ProcInfo[] {
+/** The inode of a network namespace (a /proc/PID/ns/net or /run/netns/NAME path), or undefined. */
+export function netnsId(nsPath: string): number | undefined {
+  try {
+    return statSync(nsPath).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live processes that look like an Envoy of ours: proxy uid throughout, our bootstrap, our network namespace. */
+export function findStaleEnvoys(bootstrapPath: string, uid: number, procRoot = '/proc', netns = netnsId('/proc/self/ns/net')): ProcInfo[] {
   const found: ProcInfo[] = [];
   for (const name of readdirSync(procRoot)) {
     if (!/^\d+$/.test(name)) continue;
@@ -65,6 +76,7 @@ export function findStaleEnvoys(bootstrapPath: string, uid: number, procRoot = '
     if (status === undefined || !allUids(status, uid)) continue;
     const cmdline = read(`${procRoot}/${pid}/cmdline`);
     if (cmdline === undefined || !runsBootstrap(cmdline, bootstrapPath)) continue;
+    if (netns !== undefined && netnsId(`${procRoot}/${pid}/ns/net`) !== netns) continue;
     const st = statOf(procRoot, pid);
     if (st && !st.zombie) found.push({ pid, start: st.start });
   }

@@ -59,7 +59,7 @@ describe.skipIf(skip)('8. Contrast drop-in: emojivoto configured only by CONTRAS
       expect(pod.configPath).toBeUndefined();
       // emoji has no variable at all, which Contrast reads as mTLS on every port.
       const source = pod.spec.name === 'emoji' ? 'defaults \\(no --config[^"]*' : 'environment \\(CONTRAST_[^)]*\\)';
-      expect(pod.meshlet?.output()).toMatch(new RegExp(`"source":"${source}","socket":"/var/run/meshlet/xds.sock".*"msg":"meshlet serving"`));
+      expect(pod.meshlet?.output()).toMatch(new RegExp(`"source":"${source}","trust":"[^"]*","socket":"/var/run/meshlet/xds.sock".*"msg":"meshlet serving"`));
       // What meshlet wrote under /var/run/meshlet landed in the pod's own directory.
       expect(readdirSync(path.join(pod.dir, 'var-run-meshlet')).sort()).toEqual(expect.arrayContaining(['envoy.json', 'xds.sock']));
     }

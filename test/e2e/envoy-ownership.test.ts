@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type ClientFiles, type Host, type Pod } from '../../src/demo/lab.js';
 import { adminGet } from '../../src/envoy/admin.js';
-import { findStaleEnvoys } from '../../src/envoy/stale.js';
+import { findStaleEnvoys, netnsId } from '../../src/envoy/stale.js';
 import { marker } from './support.js';
 
 const skip = labUnavailable();
@@ -175,7 +175,7 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
     // Not meshlet.exited: an orphaned Envoy would hold meshlet's output pipe open.
     await until(`meshlet ${meshlet.pid} to die`, () => (procGone(meshlet.pid!) ? true : undefined), 10_000);
     await until(`Envoy ${pid} to die with meshlet (parent-death signal)`, () => (procGone(pid) ? true : undefined), 10_000);
-    expect(findStaleEnvoys(bootstrap(), PROXY_UID)).toEqual([]);
+    expect(findStaleEnvoys(bootstrap(), PROXY_UID, '/proc', netnsId(`/run/netns/${web.ns}`))).toEqual([]);
     expect((await throughEnvoy()).ok).toBe(false);
 
     lab.run(web);
@@ -198,7 +198,9 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
       lab.ns.spawn(web.ns, 'decoy 1337, other path', ['setpriv', `--reuid=${PROXY_UID}`, `--regid=${PROXY_UID}`, '--clear-groups', '--', process.execPath, ...idle, '-c', `${bootstrap()}.other`]),
     ];
     await until('decoys running', () => (decoys.every((d) => d.pid !== undefined && readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').includes(bootstrap())) ? true : undefined));
-    expect(findStaleEnvoys(bootstrap(), PROXY_UID).map((p) => p.pid)).toEqual([stale.pid]);
+    expect(findStaleEnvoys(bootstrap(), PROXY_UID, '/proc', netnsId(`/run/netns/${web.ns}`)).map((p) => p.pid)).toEqual([stale.pid]);
+    // From another network namespace (another pod sharing the pid namespace) it is not ours to end.
+    expect(findStaleEnvoys(bootstrap(), PROXY_UID)).toEqual([]);
 
     lab.run(web);
     await lab.waitReady(web);
