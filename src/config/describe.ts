@@ -1,6 +1,6 @@
 // A human summary of what a validated config will configure.
 import { describeExemptions } from './exemptions.js';
-import type { IngressPort, MeshConfig } from './model.js';
+import { keyExchangeOf, type IngressPort, type KeyExchange, type MeshConfig } from './model.js';
 
 const POLICY_TEXT = {
   mtls: 'mTLS (client certificate from the mesh CA required)',
@@ -8,18 +8,24 @@ const POLICY_TEXT = {
   plaintext: 'plaintext (not redirected, reaches the app directly)',
 } as const;
 
+const KEY_EXCHANGE_TEXT: Record<KeyExchange, string> = {
+  'pq-preferred': 'key exchange pq-preferred = X25519MLKEM768, else classic X25519 or P-256',
+  'pq-required': 'key exchange pq-required = X25519MLKEM768 only, classic refused',
+};
+
 export function describeConfig(c: MeshConfig): string[] {
   const lines: string[] = [];
   const m = c.ingress.mode;
+  lines.push(`tls: ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]} (tls.keyExchange), for every port and route below that does not set its own`);
   if (m === 'disabled') lines.push('ingress: disabled (no inbound redirection)');
   else if (m === 'tproxy') {
     lines.push(`ingress: tproxy, every inbound TCP port via Envoy :${c.proxy.inboundPort}`);
-    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}`);
-    lines.push(`  any other port: ${POLICY_TEXT[c.ingress.default]}`);
+    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
+    lines.push(`  any other port: ${POLICY_TEXT[c.ingress.default]}${c.ingress.default === 'plaintext' ? '' : `, ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`}`);
   } else {
     lines.push('ingress: mapped (direct connections to app ports are dropped)');
     for (const p of c.ingress.ports) {
-      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}`);
+      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
     }
     lines.push(
       c.ingress.default === 'plaintext'
@@ -32,11 +38,11 @@ export function describeConfig(c: MeshConfig): string[] {
   for (const r of c.egress.routes) {
     const listen = `${r.listenIp}:${r.listenPort ?? '*'}`;
     const remote = `${r.remoteHost}:${r.remotePort ?? r.listenPort ?? '<dialled port>'}`;
-    const extra = [r.sni ? `sni ${r.sni}` : '', r.expectedSans.length ? `expects SAN ${r.expectedSans.join('|')}` : ''].filter(Boolean).join(', ');
+    const extra = [r.sni ? `sni ${r.sni}` : '', r.expectedSans.length ? `expects SAN ${r.expectedSans.join('|')}` : '', KEY_EXCHANGE_TEXT[keyExchangeOf(c, r)]].filter(Boolean).join(', ');
     lines.push(`  ${r.name}: ${listen} -> ${remote}${extra ? ` (${extra})` : ''}`);
   }
   if (c.egress.capture) {
-    lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below)`);
+    lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below), ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`);
   } else lines.push('egress capture: off (only the routes above are meshed)');
   lines.push(`egress non-TCP (UDP, ICMP, ...): ${c.egress.nonTcp === 'drop' ? 'dropped' : 'allowed in clear'} (egress.nonTcp)`);
   lines.push('plaintext paths (every exemption from TLS, and the field that names it):', ...describeExemptions(c));
@@ -46,6 +52,10 @@ export function describeConfig(c: MeshConfig): string[] {
 
 function tls12(p: IngressPort): string {
   return p.allowTls12 ? ', TLS 1.2 allowed (allowTls12: the server certificate crosses in clear under 1.2)' : '';
+}
+
+function kx(c: MeshConfig, p: IngressPort): string {
+  return p.policy === 'plaintext' ? '' : `, ${KEY_EXCHANGE_TEXT[keyExchangeOf(c, p)]}`;
 }
 
 function sans(list: string[]): string {

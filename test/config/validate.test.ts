@@ -103,6 +103,6 @@ describe('config validation', () => {
     expect(readFileSync('config/meshlet.schema.json', 'utf8')).toBe(renderJsonSchema());
     const schema = JSON.parse(renderJsonSchema()) as { properties: Record<string, { additionalProperties?: boolean }>; additionalProperties: boolean };
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['version', 'certs', 'ingress', 'egress', 'dns', 'proxy', 'metrics', 'debug']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'certs', 'ingress', 'egress', 'dns', 'proxy', 'metrics', 'debug', 'tls']);
   });
 });
