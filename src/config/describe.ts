@@ -8,15 +8,17 @@ const POLICY_TEXT = {
   plaintext: 'plaintext (not redirected, reaches the app directly)',
 } as const;
 
-const KEY_EXCHANGE_TEXT: Record<KeyExchange, string> = {
-  'pq-preferred': 'key exchange pq-preferred = X25519MLKEM768, else classic X25519 or P-256',
-  'pq-required': 'key exchange pq-required = X25519MLKEM768 only, classic refused',
+const KEY_EXCHANGE_MEANS: Record<KeyExchange, string> = {
+  'pq-preferred': 'X25519MLKEM768 (hybrid post-quantum), else classic X25519 or P-256',
+  'pq-required': 'X25519MLKEM768 (hybrid post-quantum) only, classic refused',
 };
+/** Per port and route the name only; the first line of the summary says what it means. */
+const KEY_EXCHANGE_TEXT: Record<KeyExchange, string> = { 'pq-preferred': 'key exchange pq-preferred', 'pq-required': 'key exchange pq-required' };
 
 export function describeConfig(c: MeshConfig): string[] {
   const lines: string[] = [];
   const m = c.ingress.mode;
-  lines.push(`tls: ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]} (tls.keyExchange), for every port and route below that does not set its own`);
+  lines.push(`tls: key exchange ${c.tls.keyExchange} = ${KEY_EXCHANGE_MEANS[c.tls.keyExchange]} (tls.keyExchange; a port or route may set its own)`);
   if (m === 'disabled') lines.push('ingress: disabled (no inbound redirection)');
   else if (m === 'tproxy') {
     lines.push(`ingress: tproxy, every inbound TCP port via Envoy :${c.proxy.inboundPort}`);

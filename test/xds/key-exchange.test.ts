@@ -134,9 +134,9 @@ describe('key exchange config rules', () => {
 
   it('meshlet check names the key exchange of every TLS port, every route and capture', () => {
     const text = describeConfig(meshConfig(STRICT));
-    const strict = 'key exchange pq-required = X25519MLKEM768 only, classic refused';
-    const fallback = 'key exchange pq-preferred = X25519MLKEM768, else classic X25519 or P-256';
-    expect(text[0]).toBe(`tls: ${strict} (tls.keyExchange), for every port and route below that does not set its own`);
+    const strict = 'key exchange pq-required';
+    const fallback = 'key exchange pq-preferred';
+    expect(text[0]).toBe('tls: key exchange pq-required = X25519MLKEM768 (hybrid post-quantum) only, classic refused (tls.keyExchange; a port or route may set its own)');
     const line = (start: string): string => text.find((l) => l.trimStart().startsWith(start)) ?? `no line starting with ${start}`;
     for (const p of ['port 8080', 'port 5432', 'port 9090', 'any other port']) expect(line(p)).toContain(strict);
     expect(line('port 8444')).toContain(fallback);
