@@ -75,7 +75,7 @@ export function report(r: DemoResults): string[] {
   const w = r.wire;
   out.push(`wire   tshark on web's link: ${w.sessions.length} TLS sessions, ${w.appDataRecords} encrypted records, ${w.frames} frames`);
   for (const s of w.sessions) out.push(`         ${who(s.client).padEnd(7)} -> ${who(s.server).padEnd(6)} ${s.server.padEnd(18)} ${(s.version ?? '?').padEnd(8)} ${kx(s.group)}`);
-  out.push(`       (the group each ServerHello's key share chose${w.sessions.some((s) => s.group !== undefined && !s.group.includes('MLKEM')) ? `; classic: that client offered no ML-KEM (the browser is Node's OpenSSL ${process.versions.openssl})` : ''})`);
+  out.push(`       (the group each ServerHello's key share chose${w.sessions.some((s) => s.group !== undefined && !s.group.includes('MLKEM')) ? `; classic is the fallback for clients without ML-KEM, such as the browser here, Node's OpenSSL ${process.versions.openssl}` : ''})`);
   out.push(`       payload in clear: ${w.cleartext.length === 0 ? 'none' : `FOUND ${w.cleartext.join(', ')}`} (searched the capture for "served by web", "unicorn", "leaderboard")`);
   out.push('');
 
