@@ -64,7 +64,7 @@ export function crossCheck(input: unknown): ConfigError[] {
   const res = reserved(raw);
   checkProxyPortsDistinct(obj(raw['proxy']), errors);
   checkEndpointPorts(raw, errors);
-  checkIngress(obj(raw['ingress']), res, errors);
+  checkIngress(obj(raw['ingress']), res, errors, str(obj(raw['tls'])['keyExchange']) ?? 'pq-preferred');
   checkEgress(obj(raw['egress']), res, errors, obj(raw['dns'])['enabled'] === true);
   checkDns(raw, errors);
   checkMetrics(raw, res, errors);
@@ -241,7 +241,7 @@ function once<K>(seen: Map<K, number>, key: K | undefined, i: number, path: stri
   else seen.set(key, i);
 }
 
-function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigError[]): void {
+function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigError[], podKeyExchange: string): void {
   const mode = str(ingress['mode']) ?? 'tproxy';
   const def = str(ingress['default']) ?? 'mtls';
   const names = new Map<string, number>();
@@ -269,6 +269,15 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
     // Under TLS 1.2 a client certificate crosses in clear; mesh clients all speak 1.3.
     if (p['allowTls12'] === true && policy !== 'tls' && POLICIES.includes(policy ?? '')) {
       errors.push({ path: `${at}.allowTls12`, value: true, rule: `only valid with policy "tls" (this port is ${policy}): mtls is TLS 1.3 only, so client certificates never cross in clear; remove allowTls12 or set policy "tls"` });
+    }
+    if (p['keyExchange'] !== undefined && policy === 'plaintext') {
+      errors.push({ path: `${at}.keyExchange`, value: p['keyExchange'], rule: 'a plaintext port has no key exchange; remove keyExchange or set policy "mtls" or "tls"' });
+    }
+    // The post-quantum group exists only in TLS 1.3: a 1.2 client would be refused anyway, so the pair is a contradiction.
+    const keyExchange = p['keyExchange'] === undefined ? podKeyExchange : str(p['keyExchange']);
+    if (p['allowTls12'] === true && policy === 'tls' && keyExchange === 'pq-required') {
+      const from = p['keyExchange'] === undefined ? ' (from tls.keyExchange)' : '';
+      errors.push({ path: `${at}.allowTls12`, value: true, rule: `cannot be combined with keyExchange pq-required${from}: TLS 1.2 has no post-quantum key exchange; remove allowTls12 or set this port's keyExchange to pq-preferred` });
     }
   });
   // A mapped port must not be another entry's app port, or Envoy and the app would both bind it.

@@ -1,6 +1,6 @@
 // A human summary of what a validated config will configure.
 import { describeExemptions } from './exemptions.js';
-import type { IngressPort, MeshConfig } from './model.js';
+import { keyExchangeOf, type IngressPort, type KeyExchange, type MeshConfig } from './model.js';
 import { adminSocketPath } from '../envoy/admin.js';
 
 const POLICY_TEXT = {
@@ -9,18 +9,26 @@ const POLICY_TEXT = {
   plaintext: 'plaintext (not redirected, reaches the app directly)',
 } as const;
 
+const KEY_EXCHANGE_MEANS: Record<KeyExchange, string> = {
+  'pq-preferred': 'X25519MLKEM768 (hybrid post-quantum), else classic X25519 or P-256',
+  'pq-required': 'X25519MLKEM768 (hybrid post-quantum) only, classic refused',
+};
+/** Per port and route the name only; the first line of the summary says what it means. */
+const KEY_EXCHANGE_TEXT: Record<KeyExchange, string> = { 'pq-preferred': 'key exchange pq-preferred', 'pq-required': 'key exchange pq-required' };
+
 export function describeConfig(c: MeshConfig): string[] {
   const lines: string[] = [];
   const m = c.ingress.mode;
+  lines.push(`tls: key exchange ${c.tls.keyExchange} = ${KEY_EXCHANGE_MEANS[c.tls.keyExchange]} (tls.keyExchange; a port or route may set its own)`);
   if (m === 'disabled') lines.push('ingress: disabled (no inbound redirection)');
   else if (m === 'tproxy') {
     lines.push(`ingress: tproxy, every inbound TCP port via Envoy :${c.proxy.inboundPort}`);
-    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}`);
-    lines.push(`  any other port: ${POLICY_TEXT[c.ingress.default]}`);
+    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
+    lines.push(`  any other port: ${POLICY_TEXT[c.ingress.default]}${c.ingress.default === 'plaintext' ? '' : `, ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`}`);
   } else {
     lines.push('ingress: mapped (direct connections to app ports are dropped)');
     for (const p of c.ingress.ports) {
-      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}`);
+      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
     }
     lines.push(
       c.ingress.default === 'plaintext'
@@ -33,11 +41,11 @@ export function describeConfig(c: MeshConfig): string[] {
   for (const r of c.egress.routes) {
     const listen = `${r.listenIp}:${r.listenPort ?? '*'}`;
     const remote = `${r.remoteHost}:${r.remotePort ?? r.listenPort ?? '<dialled port>'}`;
-    const extra = [r.sni ? `sni ${r.sni}` : '', r.expectedSans.length ? `expects SAN ${r.expectedSans.join('|')}` : ''].filter(Boolean).join(', ');
+    const extra = [r.sni ? `sni ${r.sni}` : '', r.expectedSans.length ? `expects SAN ${r.expectedSans.join('|')}` : '', KEY_EXCHANGE_TEXT[keyExchangeOf(c, r)]].filter(Boolean).join(', ');
     lines.push(`  ${r.name}: ${listen} -> ${remote}${extra ? ` (${extra})` : ''}`);
   }
   if (c.egress.capture) {
-    lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below)`);
+    lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below), ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`);
   } else lines.push('egress capture: off (only the routes above are meshed)');
   if (c.metrics) lines.push(`metrics: read-only scrape on :${c.metrics.port} (pod addresses, plaintext): GET /stats/prometheus, /ready`);
   if (c.probes) {
@@ -53,6 +61,10 @@ export function describeConfig(c: MeshConfig): string[] {
 
 function tls12(p: IngressPort): string {
   return p.allowTls12 ? ', TLS 1.2 allowed (allowTls12: the server certificate crosses in clear under 1.2)' : '';
+}
+
+function kx(c: MeshConfig, p: IngressPort): string {
+  return p.policy === 'plaintext' ? '' : `, ${KEY_EXCHANGE_TEXT[keyExchangeOf(c, p)]}`;
 }
 
 function sans(list: string[]): string {

@@ -1,9 +1,9 @@
 // The validated, normalized config every other module consumes. Addresses are
 // parsed once here, so builders and the rule generator never parse strings.
-import type { Policy, ProbeKind } from './schema.js';
+import type { KeyExchange, Policy, ProbeKind } from './schema.js';
 import type { Cidr } from './net.js';
 
-export type { Policy, ProbeKind } from './schema.js';
+export type { KeyExchange, Policy, ProbeKind } from './schema.js';
 export type { Cidr } from './net.js';
 
 export interface IngressPort {
@@ -15,6 +15,8 @@ export interface IngressPort {
   allowedSans: string[];
   /** `tls` ports only: TLS 1.2 accepted from outside clients (default: 1.3 only). */
   allowTls12: boolean;
+  /** The port's own key exchange; absent: tls.keyExchange (see keyExchangeOf). */
+  keyExchange?: KeyExchange;
 }
 
 export interface EgressRoute {
@@ -29,6 +31,8 @@ export interface EgressRoute {
   expectedSans: string[];
   /** Names meshlet's DNS server answers with listenIp (lowercase, no trailing dot). Absent when none. */
   names?: string[];
+  /** The route's own key exchange; absent: tls.keyExchange (see keyExchangeOf). */
+  keyExchange?: KeyExchange;
 }
 
 export interface SocketAddress {
@@ -63,6 +67,8 @@ export interface AppProbe {
 
 export interface MeshConfig {
   certs: { ca: string; certChain: string; key: string; expectedSans: string[] };
+  /** The pod-wide key exchange: ports and routes without their own, unlisted ports, capture. */
+  tls: { keyExchange: KeyExchange };
   ingress: { mode: 'tproxy' | 'mapped' | 'disabled'; default: Policy; ports: IngressPort[] };
   egress: {
     routes: EgressRoute[];
@@ -97,6 +103,11 @@ export interface MeshConfig {
    * Absent (a config validated without reading the file): no resolver.
    */
   resolvers?: SocketAddress[];
+}
+
+/** The key exchange a port or route uses: its own, else the pod's. */
+export function keyExchangeOf(c: Pick<MeshConfig, 'tls'>, item?: { keyExchange?: KeyExchange | undefined }): KeyExchange {
+  return item?.keyExchange ?? c.tls.keyExchange;
 }
 
 /** Ports Envoy or meshlet listen on inside the pod; no app port may use them. */

@@ -15,6 +15,15 @@ const sanList = z.array(z.string().min(1)).describe('Subject Alternative Names (
 
 export const policySchema = z.enum(['mtls', 'tls', 'plaintext']);
 
+/**
+ * Key exchange of a TLS hop. pq-preferred: the hybrid post-quantum group
+ * X25519MLKEM768 first, classic X25519 and P-256 for peers without it.
+ * pq-required: X25519MLKEM768 only; a peer without it is refused.
+ */
+export const keyExchangeSchema = z.enum(['pq-preferred', 'pq-required']);
+const keyExchangeText =
+  'pq-preferred: the hybrid post-quantum group X25519MLKEM768 first, classic X25519 and P-256 for peers without it; pq-required: X25519MLKEM768 only, any other key exchange is refused (every meshlet sidecar offers it; TLS 1.2 cannot carry it)';
+
 /** A string field whose rule is one of the parsers in addresses.ts. */
 function parsed(parse: (v: string) => Parsed<unknown>) {
   return z.string().check((ctx) => {
@@ -33,6 +42,7 @@ const ingressPort = z.strictObject({
     .boolean()
     .optional()
     .describe('tls only: also accept TLS 1.2, for outside clients that cannot do 1.3 (the server certificate then crosses in clear). Default false: TLS 1.3 only. mtls ports are always 1.3 only'),
+  keyExchange: keyExchangeSchema.optional().describe(`mtls and tls only: this port's key exchange. ${keyExchangeText}. Defaults to tls.keyExchange`),
 });
 
 const egressRoute = z.strictObject({
@@ -45,6 +55,7 @@ const egressRoute = z.strictObject({
     .array(parsed(parseRouteName))
     .optional()
     .describe("DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See docs/dns.md"),
+  keyExchange: keyExchangeSchema.optional().describe(`This route's key exchange to the remote. ${keyExchangeText}. Defaults to tls.keyExchange`),
 });
 
 export const probeKindSchema = z.enum(['http', 'tcp', 'grpc']);
@@ -152,6 +163,13 @@ export const configSchema = z
         address: parsed(parseLoopback).default('127.0.0.1:15020').describe('meshlet debug/ready endpoint, loopback only'),
       })
       .prefault({}),
+    tls: z
+      .strictObject({
+        keyExchange: keyExchangeSchema
+          .default('pq-preferred')
+          .describe(`Key exchange of every TLS hop (inbound ports, egress routes, capture) unless a port or route overrides it. ${keyExchangeText}`),
+      })
+      .prefault({}),
   })
   .describe('meshlet sidecar configuration');
 
@@ -159,6 +177,7 @@ export type RawConfig = z.output<typeof configSchema>;
 export type RawConfigInput = z.input<typeof configSchema>;
 export type Policy = z.output<typeof policySchema>;
 export type ProbeKind = z.output<typeof probeKindSchema>;
+export type KeyExchange = z.output<typeof keyExchangeSchema>;
 
 export function jsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' });

@@ -75,6 +75,7 @@ function allowedKeys(path: readonly PathSegment[]): string[] | undefined {
 function normalize(raw: RawConfig): MeshConfig {
   const ports = raw.ingress.ports.map((p): IngressPort => {
     const out: IngressPort = { name: p.name, port: p.port, policy: p.policy ?? raw.ingress.default, allowedSans: p.allowedSans ?? [], allowTls12: p.allowTls12 ?? false };
+    if (p.keyExchange !== undefined) out.keyExchange = p.keyExchange;
     if (p.mappedPort !== undefined) out.mappedPort = p.mappedPort;
     return out;
   });
@@ -94,6 +95,7 @@ function normalize(raw: RawConfig): MeshConfig {
     const listen = must(parseListen(r.listen));
     const remote = must(parseRemote(r.remote));
     const route: EgressRoute = { name: r.name, listenIp: listen.ip, remoteHost: remote.host, expectedSans: r.expectedSans ?? [] };
+    if (r.keyExchange !== undefined) route.keyExchange = r.keyExchange;
     if (listen.port !== undefined) route.listenPort = listen.port;
     if (remote.port !== undefined) route.remotePort = remote.port;
     if (r.sni !== undefined) route.sni = r.sni;
@@ -102,6 +104,7 @@ function normalize(raw: RawConfig): MeshConfig {
   });
   const config: MeshConfig = {
     certs: { ca: raw.certs.ca, certChain: raw.certs.certChain, key: raw.certs.key, expectedSans: raw.certs.expectedSans ?? [] },
+    tls: { keyExchange: raw.tls.keyExchange },
     ingress: { mode: raw.ingress.mode, default: raw.ingress.default, ports },
     egress: {
       routes,

@@ -21,8 +21,10 @@ export interface WireReport {
   versions: string[];
   /** TLS flows as "client > server" address:port pairs. */
   tlsFlows: string[];
-  /** Each TLS session: who opened it, to whom, and the version the server chose. */
-  sessions: { client: string; server: string; version?: string }[];
+  /** Key exchange groups the ServerHellos chose, by name ("X25519MLKEM768", …), sorted. */
+  groups: string[];
+  /** Each TLS session: who opened it, to whom, and the version and key exchange group the server chose. */
+  sessions: { client: string; server: string; version?: string; group?: string }[];
   /** Frames per IP family. */
   ipv4Frames: number;
   ipv6Frames: number;
@@ -102,20 +104,31 @@ export class Capture {
 
 const VERSIONS: Record<string, string> = { '0x0304': 'TLS 1.3', '0x0303': 'TLS 1.2' };
 
+/** TLS named groups by code point (IANA registry); anything else is shown as its number. */
+const GROUPS: Record<number, string> = { 0x11ec: 'X25519MLKEM768', 0x001d: 'X25519', 0x0017: 'P-256', 0x0018: 'P-384', 0x11eb: 'SecP256r1MLKEM768', 0x6399: 'X25519Kyber768Draft00' };
+
+/** A group as tshark prints it (decimal, or hex with 0x) to its name, e.g. "4588" → "X25519MLKEM768". */
+export function groupName(field: string): string {
+  const n = Number(field);
+  if (!Number.isInteger(n)) return field;
+  return GROUPS[n] ?? `0x${n.toString(16).padStart(4, '0')}`;
+}
+
 /** tshark fields per frame; `-d` decodes the given ports as TLS (8080 would otherwise be HTTP). */
 export async function analyze(ns: Pick<Namespaces, 'must'>, file: string, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
   // TLS 1.3 hides the real record type (tls.record.opaque_type is 23 for all
   // of them) and names the version in supported_versions; TLS 1.2 in the
   // ServerHello's own version field.
-  const fields = ['frame.number', 'ip.src', 'ipv6.src', 'ip.dst', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'tcp.len', 'tls.record.content_type', 'tls.record.opaque_type', 'tls.handshake.type', 'tls.handshake.extensions.supported_version', 'tls.handshake.version'];
+  const fields = ['frame.number', 'ip.src', 'ipv6.src', 'ip.dst', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'tcp.len', 'tls.record.content_type', 'tls.record.opaque_type', 'tls.handshake.type', 'tls.handshake.extensions.supported_version', 'tls.handshake.version', 'tls.handshake.extensions_key_share_group'];
   const decode = [...new Set(opts.tlsPorts)].flatMap((p) => ['-d', `tcp.port==${p},tls`]);
   const out = await ns.must(undefined, ['tshark', '-n', '-r', file, ...decode, '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=,', ...fields.flatMap((f) => ['-e', f])], { timeoutMs: 30_000 });
-  const report: WireReport = { frames: 0, payloadFrames: 0, clientHellos: 0, serverHellos: 0, appDataRecords: 0, versions: [], tlsFlows: [], sessions: [], ipv4Frames: 0, ipv6Frames: 0, cleartext: [] };
+  const report: WireReport = { frames: 0, payloadFrames: 0, clientHellos: 0, serverHellos: 0, appDataRecords: 0, versions: [], groups: [], tlsFlows: [], sessions: [], ipv4Frames: 0, ipv6Frames: 0, cleartext: [] };
   const versions = new Set<string>();
+  const groups = new Set<string>();
   const sessions = new Map<string, WireReport['sessions'][number]>();
   for (const line of out.split('\n')) {
     if (line.trim() === '') continue;
-    const [, src4 = '', src6 = '', dst4 = '', dst6 = '', sport = '', dport = '', len = '', ctype = '', otype = '', htype = '', sver = '', hver = ''] = line.split('\t');
+    const [, src4 = '', src6 = '', dst4 = '', dst6 = '', sport = '', dport = '', len = '', ctype = '', otype = '', htype = '', sver = '', hver = '', kgroup = ''] = line.split('\t');
     report.frames++;
     if (src4) report.ipv4Frames++;
     if (src6) report.ipv6Frames++;
@@ -136,11 +149,17 @@ export async function analyze(ns: Pick<Namespaces, 'must'>, file: string, opts: 
       const v = negotiated[0] ?? hver.split(',').filter(Boolean).pop() ?? '';
       const version = VERSIONS[v] ?? v;
       if (version) versions.add(version);
+      // A ServerHello's key share names the one group the server chose (a ClientHello's lists every share it offers).
+      const chosen = kgroup.split(',').filter(Boolean)[0];
+      const group = chosen === undefined ? undefined : groupName(chosen);
+      if (group) groups.add(group);
       const session = sessions.get(`${dst} > ${src}`);
       if (session && version) session.version = version;
+      if (session && group) session.group = group;
     }
   }
   report.versions = [...versions].sort();
+  report.groups = [...groups].sort();
   report.tlsFlows = [...sessions.keys()].sort();
   report.sessions = [...sessions.values()];
   const raw = readFileSync(file);

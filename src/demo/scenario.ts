@@ -48,6 +48,11 @@ function why(r: ProbeResult): string {
   return `refused (${alert?.[1] ?? r.error ?? 'no answer'})`;
 }
 
+function kx(group: string | undefined): string {
+  if (group === undefined) return 'key exchange ?';
+  return `${group.padEnd(14)} ${group.includes('MLKEM') ? 'post-quantum hybrid' : 'classic'}`;
+}
+
 export function report(r: DemoResults): string[] {
   const { web, emoji, voting } = r.pods;
   const name = new Map([[web.v4, 'web'], [emoji.v4, 'emoji'], [voting.v4, 'voting'], [r.browser.v4, 'browser']]);
@@ -69,7 +74,8 @@ export function report(r: DemoResults): string[] {
 
   const w = r.wire;
   out.push(`wire   tshark on web's link: ${w.sessions.length} TLS sessions, ${w.appDataRecords} encrypted records, ${w.frames} frames`);
-  for (const s of w.sessions) out.push(`         ${who(s.client).padEnd(7)} -> ${who(s.server).padEnd(6)} ${s.server.padEnd(18)} ${s.version ?? '?'}`);
+  for (const s of w.sessions) out.push(`         ${who(s.client).padEnd(7)} -> ${who(s.server).padEnd(6)} ${s.server.padEnd(18)} ${(s.version ?? '?').padEnd(8)} ${kx(s.group)}`);
+  out.push(`       (the group each ServerHello's key share chose${w.sessions.some((s) => s.group !== undefined && !s.group.includes('MLKEM')) ? `; classic is the fallback for clients without ML-KEM, such as the browser here, Node's OpenSSL ${process.versions.openssl}` : ''})`);
   out.push(`       payload in clear: ${w.cleartext.length === 0 ? 'none' : `FOUND ${w.cleartext.join(', ')}`} (searched the capture for "served by web", "unicorn", "leaderboard")`);
   out.push('');
 

@@ -78,7 +78,7 @@ describe('config validation', () => {
     ['mapped port that is an app port', { ingress: { mode: 'mapped', ports: [{ name: 'a', port: 80, mappedPort: 81 }, { name: 'b', port: 81, mappedPort: 82 }] } }, 'ingress.ports[0].mappedPort', /app port of ingress.ports\[1\]/],
     ['allowedSans on a tls port', { ingress: { ports: [{ name: 'a', port: 80, policy: 'tls', allowedSans: ['x'] }] } }, 'ingress.ports[0].allowedSans', /needs policy "mtls"/],
     ['overlapping portless route', { egress: { routes: [{ name: 'a', listen: '127.0.0.9', remote: 'x' }, { name: 'b', listen: '127.0.0.9:80', remote: 'y:1' }] } }, 'egress.routes[1].listen', /overlaps egress.routes\[0\]/],
-    ['unknown top-level key', { ingres: {} }, 'ingres', /unknown key; remove it or use one of: version, certs, ingress, egress, dns, proxy, metrics, probes, accessLog, debug/],
+    ['unknown top-level key', { ingres: {} }, 'ingres', /unknown key; remove it or use one of: version, certs, ingress, egress, dns, proxy, metrics, probes, accessLog, debug, tls/],
     ['unknown nested key', { ingress: { ports: [{ name: 'a', port: 80, polcy: 'tls' }] } }, 'ingress.ports[0].polcy', /use one of: name, port, policy, mappedPort, allowedSans/],
     ['bad enum', { ingress: { mode: 'transparent' } }, 'ingress.mode', /one of "tproxy", "mapped", "disabled"/],
     ['admin off loopback', { proxy: { adminAddress: '0.0.0.0:15000' } }, 'proxy.adminAddress', /loopback/],
@@ -122,6 +122,6 @@ describe('config validation', () => {
     expect(readFileSync('config/meshlet.schema.json', 'utf8')).toBe(renderJsonSchema());
     const schema = JSON.parse(renderJsonSchema()) as { properties: Record<string, { additionalProperties?: boolean }>; additionalProperties: boolean };
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['version', 'certs', 'ingress', 'egress', 'dns', 'proxy', 'metrics', 'probes', 'accessLog', 'debug']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'certs', 'ingress', 'egress', 'dns', 'proxy', 'metrics', 'probes', 'accessLog', 'debug', 'tls']);
   });
 });

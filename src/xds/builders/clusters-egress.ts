@@ -1,7 +1,7 @@
 // Clusters for egress routes and capture: every one originates mTLS with the
 // workload certificate and trusts the mesh CA, except the capture exclusions.
 import { isIP } from 'node:net';
-import type { EgressRoute, MeshConfig } from '../../config/model.js';
+import { keyExchangeOf, type EgressRoute, type MeshConfig } from '../../config/model.js';
 import { TYPE, TYPE_URL, typeUrl, type JsonObject } from '../protos.js';
 import { noCircuitBreaking, socketAddress } from './envoy-json.js';
 import { CLUSTER, DNS_CACHE } from './names.js';
@@ -45,10 +45,11 @@ function dynamicEndpoint(): JsonObject {
   };
 }
 
-export function routeCluster(r: EgressRoute, source: SecretSource): JsonObject {
+export function routeCluster(c: Pick<MeshConfig, 'tls'>, r: EgressRoute, source: SecretSource): JsonObject {
   const name = CLUSTER.route(r);
   const port = r.remotePort ?? r.listenPort;
-  const peer = r.sni === undefined ? { expectedSans: r.expectedSans } : { sni: r.sni, expectedSans: r.expectedSans };
+  const keyExchange = keyExchangeOf(c, r);
+  const peer = r.sni === undefined ? { expectedSans: r.expectedSans, keyExchange } : { sni: r.sni, expectedSans: r.expectedSans, keyExchange };
   return {
     '@type': TYPE_URL.cluster,
     name,
@@ -65,7 +66,7 @@ export function originalDst(name: string): JsonObject {
 
 /** Capture: mTLS to wherever the app dialled; no SNI and no SAN pin, since the destination is not configured. */
 export function outboundClusters(c: MeshConfig, source: SecretSource): JsonObject[] {
-  const out: JsonObject[] = [{ ...originalDst(CLUSTER.outboundMtls), transport_socket: upstreamTls({ expectedSans: [] }, source) }];
+  const out: JsonObject[] = [{ ...originalDst(CLUSTER.outboundMtls), transport_socket: upstreamTls({ expectedSans: [], keyExchange: keyExchangeOf(c) }, source) }];
   if (c.egress.exclude.ports.length > 0 || c.egress.exclude.cidrs.length > 0) out.push(originalDst(CLUSTER.passthrough));
   return out;
 }

@@ -48,7 +48,7 @@ export function buildClusters(c: MeshConfig, source: SecretSource = 'ads'): Json
   if (c.ingress.mode === 'tproxy' || c.egress.capture) out.push(blackhole());
   if (c.ingress.mode === 'tproxy') out.push({ ...originalDst(CLUSTER.inboundApp), upstream_bind_config: appBindConfig() });
   if (c.ingress.mode === 'mapped') out.push(...mappedPorts(c).map((p) => mappedApp(p.port)));
-  out.push(...c.egress.routes.map((r) => routeCluster(r, source)));
+  out.push(...c.egress.routes.map((r) => routeCluster(c, r, source)));
   if (c.egress.capture) out.push(...outboundClusters(c, source));
   return out;
 }

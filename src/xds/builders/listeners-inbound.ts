@@ -1,6 +1,6 @@
 // Inbound listeners: one transparent listener for tproxy mode (RFC Routing 2),
 // or one plain listener per mapped port (RFC Routing 1).
-import { reservedPorts, type IngressPort, type MeshConfig } from '../../config/model.js';
+import { keyExchangeOf, reservedPorts, type IngressPort, type MeshConfig } from '../../config/model.js';
 import { TYPE_URL, type JsonObject } from '../protos.js';
 import { blackholeChain, policyChain } from './chains.js';
 import { dualStack, originalDstFilter } from './envoy-json.js';
@@ -22,7 +22,7 @@ export function inboundTproxyListener(c: MeshConfig, source: SecretSource): Json
   const name = LISTENER.inbound;
   const chains = [
     ...ownPorts(c).map((port) => blackholeChain(name, port)),
-    ...c.ingress.ports.map((p) => policyChain(`${name}-${p.port}`, { destination_port: p.port }, p.policy, p.allowedSans, CLUSTER.inboundApp, source, { allowTls12: p.allowTls12 })),
+    ...c.ingress.ports.map((p) => policyChain(`${name}-${p.port}`, { destination_port: p.port }, p.policy, p.allowedSans, CLUSTER.inboundApp, source, { allowTls12: p.allowTls12, keyExchange: keyExchangeOf(c, p) })),
   ];
   return {
     '@type': TYPE_URL.listener,
@@ -36,7 +36,7 @@ export function inboundTproxyListener(c: MeshConfig, source: SecretSource): Json
     // Unlisted ports get ingress.default. When that is plaintext, iptables
     // does not redirect them, so only stale rules send them here, and
     // plaintext to the app is what the config asks for.
-    default_filter_chain: policyChain(`${name}-default`, undefined, c.ingress.default, [], CLUSTER.inboundApp, source),
+    default_filter_chain: policyChain(`${name}-default`, undefined, c.ingress.default, [], CLUSTER.inboundApp, source, { keyExchange: keyExchangeOf(c) }),
   };
 }
 
@@ -54,7 +54,7 @@ export function mappedListeners(c: MeshConfig, source: SecretSource): JsonObject
       stat_prefix: name,
       ...dualStack(p.mappedPort),
       traffic_direction: 'INBOUND',
-      filter_chains: [policyChain(name, undefined, p.policy, p.allowedSans, CLUSTER.mappedApp(p), source, { allowTls12: p.allowTls12 })],
+      filter_chains: [policyChain(name, undefined, p.policy, p.allowedSans, CLUSTER.mappedApp(p), source, { allowTls12: p.allowTls12, keyExchange: keyExchangeOf(c, p) })],
     };
   });
 }

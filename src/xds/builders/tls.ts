@@ -1,6 +1,7 @@
 // TLS contexts. Certificates and the CA always come through SDS references,
 // so a rotation replaces two secrets and never touches a listener or cluster.
 import { isIP } from 'node:net';
+import type { KeyExchange } from '../../config/model.js';
 import { TYPE, typeUrl, type JsonObject } from '../protos.js';
 import { SECRET } from './names.js';
 
@@ -45,37 +46,50 @@ function tlsSocket(typedConfig: JsonObject): JsonObject {
 }
 
 /**
- * Key exchange groups, in preference order, on every TLS context: the hybrid
- * post-quantum group first (recorded traffic stays safe against a future
- * quantum computer), then X25519 and P-256 for peers without it. Envoy's
- * BoringSSL spells the hybrid group X25519MLKEM768.
+ * Key exchange groups, in preference order, named on every TLS context so a
+ * change in Envoy's defaults cannot remove the post-quantum group. pq-preferred:
+ * the hybrid post-quantum group first (recorded traffic stays safe against a
+ * future quantum computer), then X25519 and P-256 for peers without it.
+ * pq-required: the hybrid group only, so a peer that cannot do it gets a
+ * handshake failure instead of a classic key exchange. Envoy's BoringSSL
+ * spells the hybrid group X25519MLKEM768 (0x11ec on the wire).
  */
-export const ECDH_CURVES = ['X25519MLKEM768', 'X25519', 'P-256'] as const;
+export const ECDH_CURVES: Readonly<Record<KeyExchange, readonly string[]>> = {
+  'pq-preferred': ['X25519MLKEM768', 'X25519', 'P-256'],
+  'pq-required': ['X25519MLKEM768'],
+};
 
 /**
  * TLS 1.3 only. Under 1.2 both certificates cross the link in clear, so any
  * client could pick 1.2 and read the workload identities off the wire.
  */
-const TLS13_ONLY: JsonObject = { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3', ecdh_curves: [...ECDH_CURVES] };
+function tls13Only(kx: KeyExchange): JsonObject {
+  return { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3', ecdh_curves: [...ECDH_CURVES[kx]] };
+}
 
 /** For a `tls` port that opted in: outside clients that cannot do 1.3. No client certificate is asked, so only the server's crosses in clear. */
-const TLS12_ALLOWED: JsonObject = { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3', ecdh_curves: [...ECDH_CURVES] };
+function tls12Allowed(kx: KeyExchange): JsonObject {
+  return { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3', ecdh_curves: [...ECDH_CURVES[kx]] };
+}
 
 export interface DownstreamOptions {
   /** Only for `tls` (never `mtls`): accept TLS 1.2 from clients outside the mesh. */
   allowTls12?: boolean;
+  /** Default pq-preferred. */
+  keyExchange?: KeyExchange;
 }
 
 /** Server side: `mtls` requires a client certificate from the mesh CA (and SAN), `tls` asks for none. TLS 1.3 only unless a `tls` port opted in. */
 export function downstreamTls(policy: 'mtls' | 'tls', allowedSans: readonly string[], source: SecretSource, opts: DownstreamOptions = {}): JsonObject {
   const certs = { tls_certificate_sds_secret_configs: [sdsRef(SECRET.workload, source)] };
+  const kx = opts.keyExchange ?? 'pq-preferred';
   if (policy === 'tls') {
-    const params = opts.allowTls12 === true ? TLS12_ALLOWED : TLS13_ONLY;
+    const params = opts.allowTls12 === true ? tls12Allowed(kx) : tls13Only(kx);
     return tlsSocket({ '@type': typeUrl(TYPE.downstreamTls), common_tls_context: { tls_params: params, ...certs } });
   }
   return tlsSocket({
     '@type': typeUrl(TYPE.downstreamTls),
-    common_tls_context: { tls_params: TLS13_ONLY, ...certs, ...validation(allowedSans, source) },
+    common_tls_context: { tls_params: tls13Only(kx), ...certs, ...validation(allowedSans, source) },
     require_client_certificate: true,
   });
 }
@@ -83,6 +97,8 @@ export function downstreamTls(policy: 'mtls' | 'tls', allowedSans: readonly stri
 export interface UpstreamPeer {
   sni?: string;
   expectedSans: readonly string[];
+  /** Default pq-preferred. */
+  keyExchange?: KeyExchange;
 }
 
 /**
@@ -94,7 +110,7 @@ export function upstreamTls(peer: UpstreamPeer, source: SecretSource): JsonObjec
   const ctx: JsonObject = {
     '@type': typeUrl(TYPE.upstreamTls),
     common_tls_context: {
-      tls_params: TLS13_ONLY,
+      tls_params: tls13Only(peer.keyExchange ?? 'pq-preferred'),
       tls_certificate_sds_secret_configs: [sdsRef(SECRET.workload, source)],
       ...validation(peer.expectedSans, source),
     },
