@@ -11,7 +11,7 @@
 # two lines below; run it where a registry is reachable and commit the result.
 # deploy/image-check.sh builds this file with locally made bases by
 # overriding only these two args.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:26-bookworm-slim
 ARG ENVOY_IMAGE=envoyproxy/envoy:v1.40.0
 
 # ---------------------------------------------------------------------------
