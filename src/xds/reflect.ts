@@ -1,12 +1,15 @@
-// The one place that knows protobuf: which Envoy API files we load, the type
-// URLs, and the packing of resources into `Any`. Builders emit Envoy's JSON
-// form (proto3 JSON, as in Envoy's docs and bootstrap files); `toMessage`
-// turns it into protobufjs messages. Unlike protobufjs's own Any wrapper,
-// which silently encodes an unknown `@type` as an empty Any, packing here
-// throws for a type that was not loaded.
+// protobufjs reflection over the Envoy API .proto files: which files we load,
+// and an encoder/decoder built on them. meshlet does not load this at run
+// time (parsing the files costs about 14 MiB and 100 ms); it is the source the
+// build-time generator (wire-gen.ts) reads, and the reference that tests hold
+// the generated encoder (wire.ts) byte-identical to. Builders emit Envoy's
+// JSON form (proto3 JSON, as in Envoy's docs and bootstrap files). Unlike
+// protobufjs's own Any wrapper, which silently encodes an unknown `@type` as
+// an empty Any, packing here throws for a type that was not loaded.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import type { Json, JsonObject } from './protos.js';
 
 const require = createRequire(import.meta.url);
 const DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
@@ -29,35 +32,6 @@ export const PROTO_FILES = [
   'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
   'envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto',
 ] as const;
-
-export const TYPE = {
-  listener: 'envoy.config.listener.v3.Listener',
-  cluster: 'envoy.config.cluster.v3.Cluster',
-  secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
-  downstreamTls: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-  upstreamTls: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-  tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
-  setFilterState: 'envoy.extensions.filters.network.set_filter_state.v3.Config',
-  originalDst: 'envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
-  dfpCluster: 'envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig',
-  sniDfp: 'envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig',
-  discoveryRequest: 'envoy.service.discovery.v3.DiscoveryRequest',
-  discoveryResponse: 'envoy.service.discovery.v3.DiscoveryResponse',
-  deltaRequest: 'envoy.service.discovery.v3.DeltaDiscoveryRequest',
-  deltaResponse: 'envoy.service.discovery.v3.DeltaDiscoveryResponse',
-} as const;
-
-export const typeUrl = (name: string): string => `type.googleapis.com/${name}`;
-
-export const TYPE_URL = {
-  listener: typeUrl(TYPE.listener),
-  cluster: typeUrl(TYPE.cluster),
-  secret: typeUrl(TYPE.secret),
-} as const;
-
-export type ResourceTypeUrl = (typeof TYPE_URL)[keyof typeof TYPE_URL];
-/** The order a full push goes out in: clusters before the listeners that use them, secrets first of all. */
-export const PUSH_ORDER: readonly ResourceTypeUrl[] = [TYPE_URL.secret, TYPE_URL.cluster, TYPE_URL.listener];
 
 let cached: protobuf.Root | undefined;
 
@@ -85,12 +59,10 @@ export function root(): protobuf.Root {
 
 export function lookupType(name: string): protobuf.Type {
   const t = root().lookup(name);
-  if (!(t instanceof protobuf.Type)) throw new Error(`protobuf type ${name} is not loaded; add its file to PROTO_FILES in src/xds/protos.ts`);
+  if (!(t instanceof protobuf.Type)) throw new Error(`protobuf type ${name} is not loaded; add its file to PROTO_FILES in src/xds/reflect.ts`);
   return t;
 }
 
-export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-export type JsonObject = { [k: string]: Json };
 
 const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map((n) => `google.protobuf.${n}`));
 

@@ -1,7 +1,8 @@
-// The AggregatedDiscoveryService definition for grpc-js, built from the same
-// protobufjs root that packs our resources (one load, not two).
+// The AggregatedDiscoveryService definition for grpc-js, with serializers
+// from the generated wire encoder (no .proto parsing at run time).
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { codec, TYPE } from './protos.js';
+import { TYPE } from './protos.js';
+import { decodeMessage, encodePlain } from './wire.js';
 
 export interface Node {
   id?: string;
@@ -56,6 +57,14 @@ export interface DeltaDiscoveryResponse {
   type_url: string;
   removed_resources: string[];
   nonce: string;
+}
+
+/** grpc-js serializers for one message type, in the plain-object form the streams work with. */
+export function codec<T>(typeName: string): { serialize: (value: T) => Buffer; deserialize: (bytes: Buffer) => T } {
+  return {
+    serialize: (value: T) => encodePlain(typeName, value as object),
+    deserialize: (bytes: Buffer) => decodeMessage(typeName, bytes) as T,
+  };
 }
 
 const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';

@@ -3,7 +3,8 @@
 // next response. Also `waitFor`, to await a server event.
 import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { adsServiceDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/service.js';
-import { decodeAny, type JsonObject } from '../../src/xds/protos.js';
+import type { JsonObject } from '../../src/xds/protos.js';
+import { decodeAny } from '../../src/xds/reflect.js';
 import type { AckEvent, DisconnectEvent, Listener, NackEvent, RequestEvent, ResponseEvent } from '../../src/xds/events.js';
 import type { AdsServer } from '../../src/xds/server.js';
 

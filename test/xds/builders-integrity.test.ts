@@ -3,7 +3,8 @@
 // names are stable.
 import { describe, expect, it } from 'vitest';
 import { buildResources, type Resources } from '../../src/xds/builders/index.js';
-import { decodeAny, encodeResource, type Json, type JsonObject } from '../../src/xds/protos.js';
+import { encodeResource, type Json, type JsonObject } from '../../src/xds/protos.js';
+import { decodeAny } from '../../src/xds/reflect.js';
 import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';
 
 const CONFIGS = { full: FULL, mapped: MAPPED, disabled: DISABLED, capture: { egress: { capture: true } }, defaults: {} } as const;
