@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { freshPorts, featureConfig, loopbackBlock } from '../lib/configs.js';
 import { freePort } from '../lib/http.js';
 import { cpuSeconds, rssMiB } from '../lib/machine.js';
-import { MeshletRun } from '../lib/meshlet.js';
+import { launcher, MeshletRun } from '../lib/meshlet.js';
 import { makePod, removePod, writeConfig, type BenchPod } from '../lib/pod.js';
 import { probe, run, sleep } from '../lib/procs.js';
 import { RowBuilder, type RowResult } from '../lib/result.js';
@@ -50,7 +50,8 @@ async function idle(ctx: Ctx, pod: BenchPod): Promise<Idle> {
 }
 
 async function phases(configPath: string, gc: boolean): Promise<Mark[]> {
-  return (await probe<{ marks: Mark[] }>([...(gc ? ['--expose-gc'] : []), PROBE, configPath])).marks;
+  const l = launcher();
+  return (await probe<{ marks: Mark[] }>([...l.nodeArgs, ...(gc ? ['--expose-gc'] : []), PROBE, configPath], 60_000, { env: { ...process.env, ...l.env } })).marks;
 }
 
 async function bareNode(): Promise<number> {
