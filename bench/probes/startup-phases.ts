@@ -27,8 +27,8 @@ mark('node');
 const configPath = process.argv[2];
 if (!configPath) throw new Error('usage: startup-phases.js CONFIG');
 // The dependencies first, one at a time, so the module phase splits by package.
-await import('@grpc/grpc-js');
-mark('grpc-js');
+process.getBuiltinModule('node:http2');
+mark('http2');
 await import('pino');
 mark('pino');
 await import('zod');
@@ -44,12 +44,12 @@ const { snapshotFor } = await import('../../src/run/reload.js');
 const { createRootLogger } = await import('../../src/log.js');
 const { TYPE } = await import('../../src/xds/protos.js');
 const { messageInfo } = await import('../../src/xds/wire.js');
-const { adsServiceDefinition } = await import('../../src/xds/service.js');
+const { adsMethods } = await import('../../src/xds/service.js');
 mark('meshlet modules');
 
 // The generated encoder table, parsed per type on first use in meshlet; forced here so it is its own phase.
 for (const t of Object.values(TYPE)) messageInfo(t);
-adsServiceDefinition();
+adsMethods({ sotw: () => undefined, delta: () => undefined });
 mark('encoders');
 
 const loaded = loadConfig(configPath);
