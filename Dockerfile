@@ -74,9 +74,13 @@ COPY --from=prod-deps /build/node_modules /opt/meshlet/node_modules
 COPY --from=build /build/package.json /opt/meshlet/package.json
 COPY --from=build /build/dist/src /opt/meshlet/dist/src
 COPY --from=build /build/config /opt/meshlet/config
+# `meshlet run --help` loads every module of `meshlet run` once, so the
+# compile cache (dist/.compile-cache, root-owned, read-only to uid 1337) holds
+# their compiled code and the sidecar's start skips that work.
 RUN chmod 0755 /opt/meshlet/dist/src/cli.js \
  && ln -s /opt/meshlet/dist/src/cli.js /usr/local/bin/meshlet \
- && node --version && meshlet version
+ && node --version && meshlet version \
+ && meshlet run --help >/dev/null && test -d /opt/meshlet/dist/.compile-cache
 ENV NODE_ENV=production \
     MESHLET_ENVOY=/usr/local/bin/envoy
 LABEL org.opencontainers.image.title="meshlet" \

@@ -89,7 +89,9 @@ export class Meshlet {
     await this.writeBootstrap();
     if (!this.opts.noEnvoy) {
       if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
-      await this.checkProxyAccess(this.opts.envoyPath);
+      // The access checks spawn processes; they run while Envoy boots instead
+      // of before it, and a failure still fails the start.
+      const access = this.checkProxyAccess(this.opts.envoyPath);
       const s = new EnvoySupervisor({
         envoyPath: this.opts.envoyPath,
         bootstrapPath: config.proxy.bootstrapPath,
@@ -105,6 +107,12 @@ export class Meshlet {
       });
       s.start();
       this.supervisor = s;
+      try {
+        await access;
+      } catch (err) {
+        await s.stop(0);
+        throw err;
+      }
     }
     this.debug = await startDebugServer(config.debug, {
       ready: () => this.ready(),
