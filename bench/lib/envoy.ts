@@ -38,7 +38,7 @@ export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: stri
  * until admin /ready is 200 and `probe` (one of its listeners) accepts; the
  * Envoy is stopped before returning.
  */
-export async function timeStaticStart(envoy: string, bootstrapPath: string, adminPort: number, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number }): Promise<number> {
+export async function timeStaticStart(envoy: string, bootstrapPath: string, adminPort: number, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number; onLive?: (pid: number | undefined) => void }): Promise<number> {
   const proc = startStaticEnvoy(envoy, bootstrapPath);
   try {
     const up = async (): Promise<boolean> => (await is200(`http://127.0.0.1:${adminPort}/ready`, opts.requestMs)) && (await tcpAccepts(probe.host, probe.port));
@@ -48,6 +48,7 @@ export async function timeStaticStart(envoy: string, bootstrapPath: string, admi
         throw new Error(`static Envoy exited (${code}):\n${proc.tail()}`);
       }),
     ]);
+    opts.onLive?.(proc.pid);
     return at - proc.spawnedAt;
   } finally {
     await proc.stop('SIGTERM', 5_000);
