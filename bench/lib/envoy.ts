@@ -28,8 +28,8 @@ export async function writeStaticBootstrap(configPath: string, out: string, ns?:
   handToProxy(out);
 }
 
-export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: string, nofile?: number): Proc {
-  const argv = [...withNofile(nofile), ...envoyCommand({ envoyPath: envoy, bootstrapPath, uid: 1337, gid: 1337 }, process.getuid?.() ?? 0)];
+export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: string, extraArgs: string[] = []): Proc {
+  const argv = envoyCommand({ envoyPath: envoy, bootstrapPath, uid: 1337, gid: 1337, extraArgs }, process.getuid?.() ?? 0);
   return new Proc('static envoy', ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv);
 }
 
@@ -38,8 +38,8 @@ export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: stri
  * until admin /ready is 200 and `probe` (one of its listeners) accepts; the
  * Envoy is stopped before returning.
  */
-export async function timeStaticStart(envoy: string, bootstrapPath: string, adminPort: number, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number; onLive?: (pid: number | undefined) => void; nofile?: number }): Promise<number> {
-  const proc = startStaticEnvoy(envoy, bootstrapPath, undefined, opts.nofile);
+export async function timeStaticStart(envoy: string, bootstrapPath: string, adminPort: number, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number; onLive?: (pid: number | undefined) => void; extraArgs?: string[] }): Promise<number> {
+  const proc = startStaticEnvoy(envoy, bootstrapPath, undefined, opts.extraArgs);
   try {
     const up = async (): Promise<boolean> => (await is200(`http://127.0.0.1:${adminPort}/ready`, opts.requestMs)) && (await tcpAccepts(probe.host, probe.port));
     const at = await Promise.race([
@@ -53,13 +53,4 @@ export async function timeStaticStart(envoy: string, bootstrapPath: string, admi
   } finally {
     await proc.stop('SIGTERM', 5_000);
   }
-}
-
-/**
- * A command prefix raising the open-file limit: Envoy holds one listening
- * socket per listener per worker, so 10,000 listeners on 2 workers pass the
- * usual 20,000.
- */
-export function withNofile(nofile: number | undefined): string[] {
-  return nofile === undefined ? [] : ['prlimit', `--nofile=${nofile}:${nofile}`, '--'];
 }

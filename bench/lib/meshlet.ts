@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { alive, Proc, trackPid, untrackPid, type Line } from './procs.js';
 import { is200, pollUntil } from './http.js';
-import { withNofile } from './envoy.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -49,8 +48,6 @@ export interface StartOptions {
   /** Run inside this network namespace (ip netns exec). */
   ns?: string;
   args?: string[];
-  /** Open-file limit for meshlet and so its Envoy (see withNofile). */
-  nofile?: number;
 }
 
 export class MeshletRun {
@@ -63,7 +60,7 @@ export class MeshletRun {
     opts: StartOptions,
   ) {
     const m = asMeshlet();
-    const argv = [...withNofile(opts.nofile), ...m.argv, 'run', '--config', configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', opts.envoy, ...(opts.args ?? [])];
+    const argv = [...m.argv, 'run', '--config', configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', opts.envoy, ...(opts.args ?? [])];
     this.proc = new Proc('meshlet run', opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv, { env: m.env });
     this.proc.onLine((l) => {
       if (msg(l) === 'envoy started' && typeof l.json?.['pid'] === 'number') {
