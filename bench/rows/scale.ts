@@ -211,9 +211,11 @@ async function scaleRowAt(ctx: Ctx, id: string, num: string, sc: Scale): Promise
     row.metric('growth: snapshot build (cold) per 1,000 entries', 'ms', [((builds.cold.resourcesMs + builds.cold.snapshotMs) / entries) * 1000]);
     row.metric('growth: meshlet RSS per 1,000 entries (after grow + edit, minus at 1 + 1)', 'MiB', hots.map((h) => ((h.meshletRss - h.smallMeshletRss) / entries) * 1000));
     row.metric('growth: Envoy RSS per 1,000 entries (after grow + edit, minus at 1 + 1)', 'MiB', hots.map((h) => ((h.envoyRss - h.smallEnvoyRss) / entries) * 1000));
-    const acceptable = (limit: number): string => (entries === 2_000 ? `≤ ${limit} ms` : `≤ ${limit} ms at 1,000 + 1,000 (shown for growth)`);
-    row.target(`scale ${nPorts}+${nRoutes}: config parse + validate`, acceptable(50), `${ms(parse.median)} (a fresh process with meshlet's node flags)`, parse.median <= 50 || entries !== 2_000);
-    row.target(`scale ${nPorts}+${nRoutes}: one-port edit → ACK`, acceptable(100), `${ms(edit.median)} (max ${ms(edit.max)}), of which edit → applied ${ms(row.metrics.filter((q) => q.name.includes('edit → reload applied')).at(-1)?.summary.median ?? NaN)}`, edit.median <= 100 || entries !== 2_000);
+    // These two targets are set at 1,000 + 1,000; other sizes show the figures as growth only.
+    if (entries === 2_000) {
+      row.target(`scale ${nPorts}+${nRoutes}: config parse + validate`, '≤ 50 ms', `${ms(parse.median)} (a fresh process with meshlet's node flags)`, parse.median <= 50);
+      row.target(`scale ${nPorts}+${nRoutes}: one-port edit → ACK`, '≤ 100 ms', `${ms(edit.median)} (max ${ms(edit.max)}), of which edit → applied ${ms(row.metrics.filter((q) => q.name.includes('edit → reload applied')).at(-1)?.summary.median ?? NaN)}`, edit.median <= 100);
+    }
     const allAckedRatio = ratio(acked.median, stat.median);
     row.target(`scale ${nPorts}+${nRoutes}: all ACKed vs static Envoy LIVE`, '≤ 1.1×', `${allAckedRatio.toFixed(2)}× (${ms(acked.median)} vs ${ms(stat.median)})`, allAckedRatio <= 1.1);
     const worstAck = Math.max(coldAck.max, grow.max);
