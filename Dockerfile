@@ -11,7 +11,7 @@
 # two lines below; run it where a registry is reachable and commit the result.
 # deploy/image-check.sh builds this file with locally made bases by
 # overriding only these two args.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:26-bookworm-slim
 ARG ENVOY_IMAGE=envoyproxy/envoy:v1.40.0
 
 # ---------------------------------------------------------------------------
@@ -81,9 +81,13 @@ COPY --from=prod-deps /build/node_modules /opt/meshlet/node_modules
 COPY --from=build /build/package.json /opt/meshlet/package.json
 COPY --from=build /build/dist/src /opt/meshlet/dist/src
 COPY --from=build /build/config /opt/meshlet/config
+# `meshlet run --help` loads every module of `meshlet run` once, so the
+# compile cache (dist/.compile-cache, root-owned, read-only to uid 1337) holds
+# their compiled code and the sidecar's start skips that work.
 RUN chmod 0755 /opt/meshlet/dist/src/cli.js \
  && ln -s /opt/meshlet/dist/src/cli.js /usr/local/bin/meshlet \
- && node --version && meshlet version
+ && node --version && meshlet version \
+ && meshlet run --help >/dev/null && test -d /opt/meshlet/dist/.compile-cache
 ENV NODE_ENV=production \
     MESHLET_ENVOY=/usr/local/bin/envoy
 LABEL org.opencontainers.image.title="meshlet" \

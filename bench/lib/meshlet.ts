@@ -1,6 +1,7 @@
 // `meshlet run` as a real process, and the events its JSON log gives us:
 // when the xDS server listened, when Envoy started, when each type was ACKed,
 // when a reload was applied. Times are the harness's clock at line arrival.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { alive, Proc, trackPid, untrackPid, type Line } from './procs.js';
 import { is200, pollUntil } from './http.js';
@@ -12,6 +13,31 @@ export const TYPE = {
   cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 } as const;
+
+/**
+ * How the `meshlet` command starts node: the environment assignments and node
+ * flags of the built CLI's `#!/usr/bin/env -S …` line, so the bench measures
+ * meshlet as it is installed, on this bench's node (process.execPath).
+ */
+export function launcher(script = CLI): { env: Record<string, string>; nodeArgs: string[] } {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env(?: -S)? (.*)$/.exec(first);
+  if (!m?.[1]) throw new Error(`${script}: no "#!/usr/bin/env" line`);
+  const words = m[1].trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (words[0]?.includes('=')) {
+    const [k = '', ...v] = (words.shift() ?? '').split('=');
+    env[k] = v.join('=');
+  }
+  if (words.shift() !== 'node') throw new Error(`${script}: the "#!" line does not run node`);
+  return { env, nodeArgs: words };
+}
+
+/** Spawn options and argv prefix for a node process started the way `meshlet` starts. */
+export function asMeshlet(script = CLI): { argv: string[]; env: NodeJS.ProcessEnv } {
+  const l = launcher();
+  return { argv: [process.execPath, ...l.nodeArgs, script], env: { ...process.env, ...l.env } };
+}
 
 export type Versions = Record<string, string>;
 
@@ -33,8 +59,9 @@ export class MeshletRun {
     readonly debugUrl: string,
     opts: StartOptions,
   ) {
-    const argv = [process.execPath, CLI, 'run', '--config', configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', opts.envoy, ...(opts.args ?? [])];
-    this.proc = new Proc('meshlet run', opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv);
+    const m = asMeshlet();
+    const argv = [...m.argv, 'run', '--config', configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', opts.envoy, ...(opts.args ?? [])];
+    this.proc = new Proc('meshlet run', opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv, { env: m.env });
     this.proc.onLine((l) => {
       if (msg(l) === 'envoy started' && typeof l.json?.['pid'] === 'number') {
         this.envoyPid = l.json['pid'];

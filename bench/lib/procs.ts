@@ -166,8 +166,8 @@ export class Proc {
 }
 
 /** Runs a command to completion with a deadline; resolves with its output, never rejects on exit codes. */
-export async function run(argv: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = new Proc(argv[0] ?? '', argv);
+export async function run(argv: readonly string[], timeoutMs = 30_000, opts: SpawnOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = new Proc(argv[0] ?? '', argv, opts);
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   const code = await p.exited;
   clearTimeout(timer);
@@ -186,8 +186,8 @@ export async function must(argv: readonly string[], timeoutMs = 30_000): Promise
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs a probe script (a node process) and parses the JSON it prints last. */
-export async function probe<T>(argv: readonly string[], timeoutMs = 60_000): Promise<T> {
-  const r = await run([process.execPath, ...argv], timeoutMs);
+export async function probe<T>(argv: readonly string[], timeoutMs = 60_000, opts: SpawnOptions = {}): Promise<T> {
+  const r = await run([process.execPath, ...argv], timeoutMs, opts);
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
   if (r.code !== 0 || !last.startsWith('{')) throw new Error(`probe ${argv.join(' ')} exited ${r.code}: ${r.stderr.slice(-1500)}`);
   return JSON.parse(last) as T;

@@ -27,10 +27,8 @@ mark('node');
 const configPath = process.argv[2];
 if (!configPath) throw new Error('usage: startup-phases.js CONFIG');
 // The dependencies first, one at a time, so the module phase splits by package.
-await import('@grpc/grpc-js');
-mark('grpc-js');
-await import('protobufjs');
-mark('protobufjs');
+process.getBuiltinModule('node:http2');
+mark('http2');
 await import('pino');
 mark('pino');
 await import('zod');
@@ -44,14 +42,15 @@ const { loadConfig } = await import('../../src/config/load.js');
 const { loadCerts } = await import('../../src/certs/index.js');
 const { snapshotFor } = await import('../../src/run/reload.js');
 const { createRootLogger } = await import('../../src/log.js');
-const protos: Record<string, unknown> = await import('../../src/xds/protos.js');
-const service: Record<string, unknown> = await import('../../src/xds/service.js');
+const { TYPE } = await import('../../src/xds/protos.js');
+const { messageInfo } = await import('../../src/xds/wire.js');
+const { adsMethods } = await import('../../src/xds/service.js');
 mark('meshlet modules');
 
-// Proto load: lazy in meshlet (first encode); forced here so it is its own phase.
-if (typeof protos['root'] === 'function') (protos['root'] as () => unknown)();
-if (typeof service['adsServiceDefinition'] === 'function') (service['adsServiceDefinition'] as () => unknown)();
-mark('protos');
+// The generated encoder table, parsed per type on first use in meshlet; forced here so it is its own phase.
+for (const t of Object.values(TYPE)) messageInfo(t);
+adsMethods({ sotw: () => undefined, delta: () => undefined });
+mark('encoders');
 
 const loaded = loadConfig(configPath);
 const certs = loadCerts(loaded.config.certs);

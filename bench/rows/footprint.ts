@@ -2,7 +2,7 @@
 // connected and ready (row 2's config), and the cold start split by phase:
 //   - bare node: `node -e 0` spawn → exit;
 //   - the phase probe (bench/probes/startup-phases.ts) runs meshlet run's steps
-//     in order — modules, protos, config + snapshot, serving — and reports
+//     in order — modules, encoder table, config + snapshot, serving — and reports
 //     when each ended, and, in a separate run with --expose-gc, the RSS each
 //     keeps;
 //   - the real thing: `meshlet run --no-envoy` spawn → "meshlet serving".
@@ -10,15 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { freshPorts, featureConfig, loopbackBlock } from '../lib/configs.js';
 import { freePort } from '../lib/http.js';
 import { cpuSeconds, rssMiB } from '../lib/machine.js';
-import { MeshletRun } from '../lib/meshlet.js';
+import { launcher, MeshletRun } from '../lib/meshlet.js';
 import { makePod, removePod, writeConfig, type BenchPod } from '../lib/pod.js';
 import { probe, run, sleep } from '../lib/procs.js';
 import { RowBuilder, type RowResult } from '../lib/result.js';
 import { Cleanup, type Ctx } from './context.js';
 
 const PROBE = fileURLToPath(new URL('../probes/startup-phases.js', import.meta.url));
-const PHASES = ['node', 'grpc-js', 'protobufjs', 'pino', 'zod', 'yaml', 'meshlet modules', 'protos', 'config', 'serving'] as const;
-const MODULES: readonly string[] = ['grpc-js', 'protobufjs', 'pino', 'zod', 'yaml', 'meshlet modules'];
+const PHASES = ['node', 'http2', 'pino', 'zod', 'yaml', 'meshlet modules', 'encoders', 'config', 'serving'] as const;
+const MODULES: readonly string[] = ['http2', 'pino', 'zod', 'yaml', 'meshlet modules'];
 
 interface Mark {
   phase: (typeof PHASES)[number];
@@ -50,7 +50,8 @@ async function idle(ctx: Ctx, pod: BenchPod): Promise<Idle> {
 }
 
 async function phases(configPath: string, gc: boolean): Promise<Mark[]> {
-  return (await probe<{ marks: Mark[] }>([...(gc ? ['--expose-gc'] : []), PROBE, configPath])).marks;
+  const l = launcher();
+  return (await probe<{ marks: Mark[] }>([...l.nodeArgs, ...(gc ? ['--expose-gc'] : []), PROBE, configPath], 60_000, { env: { ...process.env, ...l.env } })).marks;
 }
 
 async function bareNode(): Promise<number> {
@@ -115,7 +116,7 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
     const memDeltas = PHASES.slice(1).map((ph, k) => [ph, (memory.find((m) => m.phase === ph)?.rssMiB ?? NaN) - (memory.find((m) => m.phase === PHASES[k])?.rssMiB ?? NaN)] as const);
     const heaviest = [...memDeltas].sort((a, b) => b[1] - a[1])[0];
     row.target('idle sidecar RSS (meshlet only)', '≤ 60 MB', `${rss.median.toFixed(1)} MiB (max ${rss.max.toFixed(1)}); idle CPU ${cpu.median.toFixed(2)} %; largest phase: ${heaviest?.[0] ?? '?'} +${heaviest?.[1].toFixed(1) ?? '?'} MiB`, rss.max <= 60);
-    row.note(`Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported one package at a time in the order listed, so a package's figure excludes what an earlier one already loaded. Phase probe: bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the proto load (lazy in meshlet: the first encode), builds config, certs and the snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`);
+    row.note(`Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported one package at a time in the order listed, so a package's figure excludes what an earlier one already loaded. Phase probe: bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the generated encoder table's parse (lazy in meshlet: the first encode), builds config, certs and the snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`);
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

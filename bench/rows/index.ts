@@ -6,7 +6,7 @@ import { datapathRow } from './datapath.js';
 import { footprintRow } from './footprint.js';
 import { reloadRow } from './reload.js';
 import { rotationRow } from './rotation.js';
-import { scaleRow } from './scale.js';
+import { scale10kRow, scaleRow } from './scale.js';
 import { startRow } from './start.js';
 
 export interface Row {
@@ -21,5 +21,6 @@ export const ROWS: Row[] = [
   { id: 'rotation', run: rotationRow },
   { id: 'datapath', run: datapathRow },
   { id: 'scale', run: scaleRow },
+  { id: 'scale10k', run: scale10kRow },
   { id: 'footprint', run: footprintRow },
 ];

@@ -5,11 +5,13 @@
 // from inside the pod, straight to the app's port and never through Envoy.
 // This port answers nothing else: no other path, method or query, and never
 // the app's own response, only meshlet's verdict.
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { AppProbe } from '../config/model.js';
 import { Counter } from './metrics.js';
+// Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
+const { createServer, request } = process.getBuiltinModule('node:http');
 
 export const PROBE_PATH_PREFIX = '/app-health/';
 

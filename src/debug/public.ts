@@ -5,9 +5,11 @@
 // GET /ready, and refuses everything else. Envoy's admin itself (config dump,
 // /quitquitquit, /logging, /drain_listeners) stays private to the pod: this
 // server never forwards a path, a query or a method of the caller's choosing.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Metrics } from './metrics.js';
 import { Gauge } from './metrics.js';
+// Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** Envoy's admin, behind whatever transport it uses: GET `path`, the answer. */
 export type AdminGet = (path: string) => Promise<{ status: number; body: string }>;

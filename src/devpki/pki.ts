@@ -20,7 +20,7 @@ async function newKey(kind: KeyKind): Promise<{ privateKey: KeyObject; publicKey
 }
 
 /** PKCS#8 PEM (`BEGIN PRIVATE KEY`), the form Contrast writes key.pem in. */
-export const pkcs8 = (k: KeyObject): string => k.export({ type: 'pkcs8', format: 'pem' }) as string;
+export const pkcs8 = (k: KeyObject): string => k.export({ type: 'pkcs8', format: 'pem' });
 
 export interface Issuer {
   name: Name;

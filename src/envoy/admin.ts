@@ -2,9 +2,10 @@
 // belongs to the proxy uid (0700). Admin has no authentication and can stop
 // or drain Envoy, so no TCP port exists for it: the app (any other uid) and
 // peers cannot reach it, only root (meshlet) and the proxy uid (Envoy).
-import { request } from 'node:http';
 import { closeSync, constants, fstatSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+// Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
+const { request } = process.getBuiltinModule('node:http');
 
 /** Where Envoy creates its admin socket, next to the xDS socket. */
 export function adminDir(xdsSocket: string): string {

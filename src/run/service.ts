@@ -107,10 +107,12 @@ export class Meshlet {
     this.writeBootstrap();
     if (!this.opts.noEnvoy) {
       if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
-      await this.checkProxyAccess(this.opts.envoyPath);
       // Before our Envoy starts: an Envoy left by an earlier meshlet would
       // share our listeners' ports (SO_REUSEPORT) and serve its old config.
       await endStaleEnvoys({ bootstrapPath: config.proxy.bootstrapPath, uid: config.proxy.uid, gid: config.proxy.gid, logger: this.log.child({ component: 'supervisor' }) });
+      // The access checks spawn processes; they run while Envoy boots instead
+      // of before it, and a failure still fails the start.
+      const access = this.checkProxyAccess(this.opts.envoyPath);
       const s = new EnvoySupervisor({
         envoyPath: this.opts.envoyPath,
         bootstrapPath: config.proxy.bootstrapPath,
@@ -126,6 +128,12 @@ export class Meshlet {
       });
       s.start();
       this.supervisor = s;
+      try {
+        await access;
+      } catch (err) {
+        await s.stop(0);
+        throw err;
+      }
     }
     this.debug = await startDebugServer(config.debug, {
       ready: () => this.ready(),

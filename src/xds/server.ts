@@ -1,9 +1,9 @@
 // The ADS gRPC server on a Unix socket: owns the current snapshot and the
 // connected streams, and fans each new snapshot out to every stream.
 import path from 'node:path';
-import { Server, ServerCredentials, status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
-import { adsServiceDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './service.js';
+import { GrpcServer, Status, type ServerCall } from './grpc.js';
+import { adsMethods, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './service.js';
 import { emptySnapshot, type Snapshot } from './snapshot.js';
 import { Signal, type AckEvent, type AdsStatus, type DisconnectEvent, type Listener, type NackEvent, type RequestEvent, type ResponseEvent, type XdsSignals } from './events.js';
 import { SotwStream } from './sotw.js';
@@ -28,7 +28,7 @@ interface Attached {
 }
 
 export class AdsServer {
-  private readonly server = new Server();
+  private readonly server: GrpcServer;
   private readonly socketPath: string;
   private readonly log: Logger;
   private readonly now: () => Date;
@@ -51,10 +51,10 @@ export class AdsServer {
       nack: new Signal(onListenerError),
       disconnect: new Signal(onListenerError),
     };
-    this.server.addService(adsServiceDefinition(), {
-      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.attachSotw(call),
-      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => this.attachDelta(call),
-    });
+    this.server = new GrpcServer((err) => this.log.warn({ err: err.message }, 'xDS connection error'));
+    const [sotw, delta] = adsMethods({ sotw: (call) => this.attachSotw(call), delta: (call) => this.attachDelta(call) });
+    this.server.addMethod(sotw);
+    this.server.addMethod(delta);
   }
 
   onRequest(listener: Listener<RequestEvent>): () => void {
@@ -77,12 +77,7 @@ export class AdsServer {
   /** Binds the socket (mode 0600) and starts serving. */
   async listen(): Promise<void> {
     await prepareSocketPath(this.socketPath);
-    await withSocketUmask(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          this.server.bindAsync(`unix:${this.socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-        }),
-    );
+    await withSocketUmask(() => this.server.listen(this.socketPath));
     await restrictSocket(this.socketPath);
     this.log.info({ socket: this.socketPath }, 'xDS server listening');
   }
@@ -132,17 +127,17 @@ export class AdsServer {
     return { streamId, log: this.log, signals: this.signals, snapshot: () => this.snapshot, now: this.now };
   }
 
-  private attachSotw(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+  private attachSotw(call: ServerCall<DiscoveryRequest, DiscoveryResponse>): void {
     const stream = new SotwStream(this.context(), (res) => writeTo(call, res));
     this.attach(call, stream, (req) => stream.handle(req));
   }
 
-  private attachDelta(call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+  private attachDelta(call: ServerCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
     const stream = new DeltaStream(this.context(), (res) => writeTo(call, res));
     this.attach(call, stream, (req) => stream.handle(req));
   }
 
-  private attach<Req extends { type_url: string; response_nonce: string }, Res>(call: ServerDuplexStream<Req, Res>, stream: SotwStream | DeltaStream, handle: (req: Req) => void): void {
+  private attach<Req extends { type_url: string; response_nonce: string }, Res>(call: ServerCall<Req, Res>, stream: SotwStream | DeltaStream, handle: (req: Req) => void): void {
     const id = stream.streamId;
     if (this.closing) return void call.end();
     this.streams.set(id, { stream, end: () => call.end() });
@@ -160,7 +155,7 @@ export class AdsServer {
         const fields = { streamId: id, nodeId: stream.nodeId, typeUrl: req.type_url, version: '', nonce: req.response_nonce };
         this.log.error({ err, ...fields }, 'xDS stream failed handling a request; ending it so Envoy reconnects');
         detach('internal error');
-        call.emit('error', Object.assign(new Error('internal error'), { code: grpcStatus.INTERNAL, details: 'meshlet: internal error handling the request' }));
+        call.fail(Status.INTERNAL, 'meshlet: internal error handling the request');
       }
     });
     // Envoy half-closed its side: finish ours, as the stream is over.
@@ -174,7 +169,7 @@ export class AdsServer {
   }
 }
 
-function writeTo<Req, Res>(call: ServerDuplexStream<Req, Res>, res: Res): void {
+function writeTo<Req, Res>(call: ServerCall<Req, Res>, res: Res): void {
   if (call.cancelled || call.writableEnded) return;
   call.write(res);
 }

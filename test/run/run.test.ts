@@ -260,3 +260,34 @@ function procGone(pid: number): boolean {
   }
 }
 
+describe('proxy access check (runs while Envoy boots)', () => {
+  it('fails the start, names the fix and leaves no Envoy running when the proxy uid cannot execute Envoy', async () => {
+    if (process.getuid?.() !== 0) return;
+    const p = await pod({});
+    // A copy of Envoy in a root-only directory: root can run it, uid 1337 cannot.
+    const { mkdirSync, copyFileSync, chmodSync } = await import('node:fs');
+    const hidden = `${p.dir}/root-only`;
+    mkdirSync(hidden, { mode: 0o700 });
+    chmodSync(hidden, 0o700);
+    copyFileSync(findEnvoy(), `${hidden}/envoy`);
+    chmodSync(`${hidden}/envoy`, 0o755);
+    const fd = openSync(`${p.dir}/meshlet.log`, 'a');
+    const meshlet = new Meshlet({ loaded: loadConfig(p.configPath), logger: createRootLogger('debug', fd), skipIptablesCheck: true, envoyPath: `${hidden}/envoy` });
+    cleanups.push(async () => {
+      await meshlet.stop(0);
+      closeSync(fd);
+    });
+    await expect(meshlet.start()).rejects.toThrow(/the proxy uid 1337 cannot execute Envoy at .*root-only\/envoy/);
+    const pid = meshlet.envoyPid;
+    expect(pid === undefined || !alive(pid), `Envoy ${pid} still running`).toBe(true);
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot, SnapshotError } from '../../src/xds/snapshot.js';
-import { decodeAny, typeUrl, TYPE, type JsonObject } from '../../src/xds/protos.js';
+import { typeUrl, TYPE, type JsonObject } from '../../src/xds/protos.js';
+import { decodeAny } from '../../src/xds/reflect.js';
 import { CDS, LDS, SDS, cluster, listener, secret } from './ads-fixtures.js';
 
 const tcpProxy = (cluster: string): JsonObject => ({ '@type': typeUrl(TYPE.tcpProxy), stat_prefix: cluster, cluster });

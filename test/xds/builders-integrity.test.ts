@@ -3,7 +3,8 @@
 // names are stable.
 import { describe, expect, it } from 'vitest';
 import { buildResources, type Resources } from '../../src/xds/builders/index.js';
-import { decodeAny, encodeResource, packAny, TYPE, typeUrl, type Json, type JsonObject } from '../../src/xds/protos.js';
+import { encodeResource, packAny, TYPE, typeUrl, type Json, type JsonObject } from '../../src/xds/protos.js';
+import { decodeAny } from '../../src/xds/reflect.js';
 import { ACCESS_LOG_FORMAT, stdoutAccessLog } from '../../src/xds/builders/access-log.js';
 import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';
 

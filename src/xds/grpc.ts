@@ -1,0 +1,214 @@
+// A gRPC server for exactly what ADS needs, on node:http2: bidirectional
+// streaming methods over cleartext HTTP/2 on a Unix socket, uncompressed
+// messages. A general gRPC library costs about 7 MiB of resident memory in
+// every pod and the largest part of start-up module loading; this is the
+// subset of the protocol (length-prefixed messages, status in trailers) that
+// Envoy's ADS client speaks. Anything else is refused with a gRPC status.
+import { EventEmitter } from 'node:events';
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+
+// Not `import … from 'node:http2'`: see the note on node:http in debug/server.ts.
+const http2 = process.getBuiltinModule('node:http2');
+
+/** The gRPC status codes this server sends. */
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+/** Largest request message accepted, as gRPC's usual default: a bigger one ends the stream. */
+export const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+
+export interface BidiMethod<Req, Res> {
+  /** "/package.Service/Method" */
+  path: string;
+  deserialize: (bytes: Buffer) => Req;
+  serialize: (value: Res) => Buffer;
+  handler: (call: ServerCall<Req, Res>) => void;
+}
+
+/**
+ * One call. Events: 'data' (a request message), 'end' (the client closed its
+ * side), 'cancelled' (the client reset the stream or went away before we
+ * finished), 'error' (a protocol or decoding error; the call is already
+ * failed with a status), 'close' (the HTTP/2 stream is gone).
+ */
+export class ServerCall<Req, Res> extends EventEmitter {
+  cancelled = false;
+  writableEnded = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private trailers: Record<string, string> = { 'grpc-status': String(Status.OK) };
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly method: BidiMethod<Req, Res>,
+  ) {
+    super();
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => {
+      stream.sendTrailers(this.trailers);
+      // The status is final: a client still sending gets its half of the stream reset too.
+      if (!stream.readableEnded) setImmediate(() => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+    });
+    stream.on('data', (chunk: Buffer) => this.receive(chunk));
+    stream.on('end', () => {
+      if (this.pendingBytes > 0) this.fail(Status.INTERNAL, 'stream ended inside a message');
+      else this.emit('end');
+    });
+    stream.on('aborted', () => this.cancel());
+    stream.on('error', (err: Error) => {
+      this.cancel();
+      this.emit('error', err);
+    });
+    stream.on('close', () => {
+      if (!this.writableEnded) this.cancel();
+      this.emit('close');
+    });
+  }
+
+  /** Sends one response message; false when the call is already over. */
+  write(value: Res): boolean {
+    if (this.writableEnded || this.cancelled || this.stream.destroyed) return false;
+    const body = this.method.serialize(value);
+    const frame = Buffer.allocUnsafe(5 + body.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(body.length, 1);
+    body.copy(frame, 5);
+    this.stream.write(frame);
+    return true;
+  }
+
+  /** Ends the call with status OK. */
+  end(): void {
+    this.finish(Status.OK, '');
+  }
+
+  /** Ends the call with an error status. */
+  fail(code: number, details: string): void {
+    this.finish(code, details);
+  }
+
+  private finish(code: number, details: string): void {
+    if (this.writableEnded) return;
+    this.writableEnded = true;
+    this.trailers = { 'grpc-status': String(code), ...(details ? { 'grpc-message': encodeURIComponent(details) } : {}) };
+    if (!this.stream.destroyed && !this.stream.closed) this.stream.end();
+  }
+
+  private cancel(): void {
+    if (this.cancelled || this.writableEnded) return;
+    this.cancelled = true;
+    this.emit('cancelled');
+  }
+
+  /** Splits the byte stream into length-prefixed messages: 1 byte compressed flag, 4 bytes length, the message. */
+  private receive(chunk: Buffer): void {
+    if (this.writableEnded) return;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    while (this.pendingBytes >= 5) {
+      const head = this.pending[0] && this.pending[0].length >= 5 ? this.pending[0] : this.flatten();
+      const compressed = head[0];
+      const length = head.readUInt32BE(1);
+      if (compressed !== 0) return this.protocolError(Status.UNIMPLEMENTED, 'compressed messages are not supported');
+      if (length > MAX_RECEIVE_BYTES) return this.protocolError(Status.RESOURCE_EXHAUSTED, `request message of ${length} bytes is larger than ${MAX_RECEIVE_BYTES}`);
+      if (this.pendingBytes < 5 + length) return;
+      const all = this.flatten();
+      const message = all.subarray(5, 5 + length);
+      const rest = all.subarray(5 + length);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
+      let decoded: Req;
+      try {
+        decoded = this.method.deserialize(Buffer.from(message));
+      } catch (err) {
+        return this.protocolError(Status.INTERNAL, `cannot decode the request message: ${(err as Error).message}`);
+      }
+      this.emit('data', decoded);
+      if (this.writableEnded) return;
+    }
+  }
+
+  private flatten(): Buffer {
+    const all = this.pending.length === 1 && this.pending[0] ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [all];
+    return all;
+  }
+
+  private protocolError(code: number, details: string): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.fail(code, details);
+    this.emit('error', Object.assign(new Error(details), { code }));
+  }
+}
+
+export class GrpcServer {
+  private readonly server: Http2Server;
+  private readonly methods = new Map<string, BidiMethod<unknown, unknown>>();
+  private readonly sessions = new Set<ServerHttp2Session>();
+
+  constructor(onSessionError: (err: Error) => void = () => undefined) {
+    this.server = http2.createServer();
+    this.server.on('session', (session: ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.on('close', () => this.sessions.delete(session));
+      session.on('error', onSessionError);
+    });
+    this.server.on('sessionError', onSessionError);
+    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.route(stream, headers));
+  }
+
+  addMethod<Req, Res>(method: BidiMethod<Req, Res>): void {
+    this.methods.set(method.path, method as BidiMethod<unknown, unknown>);
+  }
+
+  listen(socketPath: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(socketPath, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting connections and asks every client to go away once its streams are done. */
+  tryShutdown(done: () => void): void {
+    this.server.close(() => done());
+    for (const s of this.sessions) s.close();
+  }
+
+  forceShutdown(): void {
+    for (const s of this.sessions) s.destroy();
+    this.server.close();
+  }
+
+  private route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    const contentType = headers['content-type'] ?? '';
+    if (headers[':method'] !== 'POST') return void respondEnd(stream, 405);
+    if (!/^application\/grpc(\+proto)?(;|$)/.test(contentType)) return void respondEnd(stream, 415);
+    const encoding = headers['grpc-encoding'];
+    const method = this.methods.get(headers[':path'] ?? '');
+    if (!method) return void trailersOnly(stream, Status.UNIMPLEMENTED, `unknown method ${headers[':path'] ?? ''}`);
+    if (encoding !== undefined && encoding !== 'identity') return void trailersOnly(stream, Status.UNIMPLEMENTED, `grpc-encoding ${String(encoding)} is not supported`);
+    method.handler(new ServerCall(stream, method));
+  }
+}
+
+function respondEnd(stream: ServerHttp2Stream, status: number): void {
+  stream.respond({ ':status': status }, { endStream: true });
+}
+
+function trailersOnly(stream: ServerHttp2Stream, code: number, details: string): void {
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(details) }, { endStream: true });
+}
