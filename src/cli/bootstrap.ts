@@ -5,10 +5,10 @@ import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.js';
 import { loadCerts } from '../certs/index.js';
 import { buildBootstrap, buildStaticBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
+import { emit } from './output.js';
 import type { Command } from './main.js';
 
 export const bootstrapCommand: Command = {
-  options: { out: { type: 'string' }, static: { type: 'boolean' }, sotw: { type: 'boolean' }, 'node-id': { type: 'string' } },
   run(values) {
     const { config } = loadConfig(values['config'] as string | undefined);
     const nodeId = (values['node-id'] as string | undefined) ?? `meshlet~${hostname()}`;
@@ -16,8 +16,10 @@ export const bootstrapCommand: Command = {
     const text = renderBootstrap(json);
     const out = values['out'] as string | undefined;
     // The static form carries the private key inline: keep it owner-only.
-    if (out) writeFileSync(out, text, { mode: values['static'] ? 0o600 : 0o644 });
-    else process.stdout.write(text);
+    if (out) {
+      writeFileSync(out, text, { mode: values['static'] ? 0o600 : 0o644 });
+      emit(values, { ok: true, out, static: values['static'] === true }, '');
+    } else process.stdout.write(text); // the bootstrap is JSON already
     return Promise.resolve(0);
   },
 };

@@ -1,26 +1,37 @@
 // meshlet's command line. Each command lives in src/cli/; this file only
 // parses the command name and maps errors to exit codes.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { HELP, UsageError } from './usage.js';
+import { COMMAND_DOCS, HELP, UsageError, commandHelp, flagsOf, type FlagDoc } from './usage.js';
 import { ConfigInvalidError, formatError } from '../config/errors.js';
+import { CertError, formatCertProblem } from '../certs/index.js';
 import { VERSION } from '../version.js';
+import { emit } from './output.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 export interface Command {
-  options: NonNullable<ParseArgsConfig['options']>;
+  /** Parser options beyond what usage.ts documents; a test keeps them documented. */
+  options?: NonNullable<ParseArgsConfig['options']>;
   run(values: Values, positionals: string[]): Promise<number>;
 }
 
-const COMMON = {
-  config: { type: 'string' },
-  'config-sha256': { type: 'string' },
-  json: { type: 'boolean' },
-  'log-level': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+type Options = NonNullable<ParseArgsConfig['options']>;
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  version: () => Promise.resolve({ options: {}, run: () => { process.stdout.write(`meshlet ${VERSION}\n`); return Promise.resolve(0); } }),
+/** The parser's options for a command, from the same table --help and README.md are rendered from. */
+export function parserOptions(name: string): Options {
+  const opts: Options = {};
+  for (const f of flagsOf(name)) opts[f.name] = parserOption(f);
+  return opts;
+}
+
+function parserOption(f: FlagDoc): Options[string] {
+  return { type: f.arg ? 'string' : 'boolean', ...(f.short ? { short: f.short } : {}), ...(f.repeatable ? { multiple: true } : {}) };
+}
+
+/** pino's levels: anything else made pino throw a raw message at the first log line. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  version: () => Promise.resolve({ run: (values) => { emit(values, { version: VERSION }, `meshlet ${VERSION}\n`); return Promise.resolve(0); } }),
   check: async () => (await import('./check.js')).checkCommand,
   init: async () => (await import('./init.js')).initCommand,
   cleanup: async () => (await import('./init.js')).cleanupCommand,
@@ -38,27 +49,55 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return name === undefined ? 2 : 0;
   }
-  if (name === '--version') return main(['version']);
+  if (name === '--version') return main(['version', ...rest]);
+  if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) {
+    process.stdout.write(commandHelp(rest[0]));
+    return 0;
+  }
   const load = COMMANDS[name];
+  const json = rest.includes('--json');
   try {
     if (!load) throw new UsageError(`unknown command "${name}"; run meshlet --help`);
+    // Help wins over everything else on the line, so a half-typed command still gets it.
+    if (rest.some((a) => a === '--help' || a === '-h')) {
+      process.stdout.write(commandHelp(name));
+      return 0;
+    }
     const cmd = await load();
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: { ...COMMON, ...cmd.options }, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: rest, options: { ...parserOptions(name), ...cmd.options }, allowPositionals: true, strict: true });
     } catch (err) {
-      throw new UsageError(`${name}: ${(err as Error).message}`);
+      throw new UsageError(`${name}: ${(err as Error).message}; run meshlet ${name} --help`);
     }
-    if (parsed.values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    if (typeof parsed.values['log-level'] === 'string') process.env['MESHLET_LOG_LEVEL'] = parsed.values['log-level'];
+    refuseStrayPositionals(name, parsed.positionals);
+    setLogLevel(parsed.values['log-level']);
     pinFromArgs(parsed.values['config-sha256']);
-    return await cmd.run(parsed.values, parsed.positionals);
+    return await cmd.run(parsed.values as Values, parsed.positionals);
   } catch (err) {
-    return reportError(err);
+    return reportError(err, json);
   }
+}
+
+/** A word the command does not take is a mistake to point at, never something to ignore. */
+function refuseStrayPositionals(name: string, positionals: string[]): void {
+  const doc = COMMAND_DOCS.find((c) => c.name === name);
+  if (doc?.positional !== undefined || positionals.length === 0) return;
+  const [first] = positionals;
+  const asConfig = flagsOf(name).some((f) => f.name === 'config') ? `; to use it as the config file: meshlet ${name} --config ${first}` : '';
+  throw new UsageError(`${name}: unexpected argument "${first}" (${name} takes no positional arguments${asConfig})`);
+}
+
+/** The flag wins over MESHLET_LOG_LEVEL; a level pino does not know is a usage error either way. */
+function setLogLevel(flag: unknown): void {
+  const fromEnv = process.env['MESHLET_LOG_LEVEL'];
+  const level = typeof flag === 'string' ? flag : fromEnv;
+  if (level === undefined) return;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    const where = typeof flag === 'string' ? '--log-level' : 'MESHLET_LOG_LEVEL';
+    throw new UsageError(`${where} must be one of ${LOG_LEVELS.join('|')}, not "${level}"`);
+  }
+  process.env['MESHLET_LOG_LEVEL'] = level;
 }
 
 /**
@@ -75,16 +114,43 @@ function pinFromArgs(pin: unknown): void {
   process.env['MESHLET_CONFIG_SHA256'] = pin;
 }
 
-function reportError(err: unknown): number {
+export interface JsonProblem {
+  path: string;
+  file?: string;
+  rule: string;
+  value?: unknown;
+  text: string;
+}
+
+/** What --json prints for a failure: the same facts as the text, one document on stdout. */
+export function errorJson(kind: 'usage' | 'config' | 'certificates' | 'failure', exitCode: number, message: string, problems: JsonProblem[] = [], source?: string): object {
+  return { ok: false, exitCode, error: kind, message, ...(source !== undefined ? { source } : {}), problems };
+}
+
+function reportError(err: unknown, json: boolean): number {
+  const out = (doc: object, text: string): void => {
+    if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    else process.stderr.write(text);
+  };
   if (err instanceof UsageError) {
-    process.stderr.write(`meshlet: ${err.message}\n`);
+    out(errorJson('usage', 2, err.message), `meshlet: ${err.message}\n`);
     return 2;
   }
   if (err instanceof ConfigInvalidError) {
-    process.stderr.write(`meshlet: invalid config from ${err.source}:\n`);
-    for (const e of err.errors) process.stderr.write(`${formatError(e)}\n`);
+    const problems = err.errors.map((e) => ({ path: e.path, rule: e.rule, value: e.value, text: formatError(e) }));
+    out(errorJson('config', 1, `invalid config from ${err.source}`, problems, err.source), `meshlet: invalid config from ${err.source}:\n${problems.map((p) => `${p.text}\n`).join('')}`);
     return 1;
   }
-  process.stderr.write(`meshlet: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (err instanceof CertError) {
+    const problems = certProblems(err);
+    out(errorJson('certificates', 1, 'the certificates are not usable', problems), `meshlet: the certificates are not usable:\n${problems.map((p) => `${p.text}\n`).join('')}`);
+    return 1;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  out(errorJson('failure', 1, message), `meshlet: ${message}\n`);
   return 1;
+}
+
+export function certProblems(err: CertError): JsonProblem[] {
+  return err.problems.map((p) => ({ path: p.field, file: p.file, rule: p.problem, text: formatCertProblem(p) }));
 }

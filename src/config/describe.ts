@@ -27,14 +27,26 @@ export function describeConfig(c: MeshConfig): string[] {
     const listen = `${r.listenIp}:${r.listenPort ?? '*'}`;
     const remote = `${r.remoteHost}:${r.remotePort ?? r.listenPort ?? '<dialled port>'}`;
     const extra = [r.sni ? `sni ${r.sni}` : '', r.expectedSans.length ? `expects SAN ${r.expectedSans.join('|')}` : ''].filter(Boolean).join(', ');
-    lines.push(`  ${r.name}: ${listen} -> ${remote}${extra ? ` (${extra})` : ''}`);
+    const names = r.names?.length ? `; DNS names ${r.names.join(', ')}` : '';
+    lines.push(`  ${r.name}: ${listen} -> ${remote}${extra ? ` (${extra})` : ''}${names}`);
   }
   if (c.egress.capture) {
     const ex = [...c.egress.exclude.ports.map((p) => `port ${p}`), ...c.egress.exclude.cidrs.map((x) => x.text)];
     lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except DNS, uid ${c.proxy.uid}${ex.length ? `, ${ex.join(', ')}` : ''})`);
   } else lines.push('egress capture: off (only the routes above are meshed)');
-  lines.push(`proxy: uid ${c.proxy.uid}, admin ${c.proxy.admin.ip}:${c.proxy.admin.port}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
+  if (c.dns) {
+    const d = c.dns;
+    const upstream = d.upstreams.length ? d.upstreams.map(addr).join(', ') : `the nameservers in ${d.resolvConf}`;
+    lines.push(`dns: on, the pod's DNS (UDP and TCP port 53) redirected to meshlet at ${addr(d.address)} and [::1]:${d.address.port}; route names answered with their listen address (ttl ${d.ttl}s), everything else forwarded to ${upstream}; meshlet's own lookups (uid ${d.meshletUid}) not redirected`);
+  } else lines.push('dns: off (the pod resolves names as usual)');
+  const p = c.proxy;
+  lines.push(`proxy: uid ${p.uid} gid ${p.gid}, admin ${addr(p.admin)}, ports ${p.inboundPort} inbound / ${p.outboundPort} outbound / ${p.portlessEgressPort} portless egress, xDS socket ${p.xdsSocket}, bootstrap ${p.bootstrapPath}`);
+  lines.push(`debug: ${addr(c.debug)} (/healthz, /ready, /xds, /metrics)`);
   return lines;
+}
+
+function addr(a: { ip: string; port: number }): string {
+  return `${a.ip.includes(':') ? `[${a.ip}]` : a.ip}:${a.port}`;
 }
 
 function sans(list: string[]): string {
