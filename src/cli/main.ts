@@ -45,15 +45,15 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) {
+    process.stdout.write(commandHelp(rest[0]));
+    return 0;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(HELP);
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') return main(['version', ...rest]);
-  if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) {
-    process.stdout.write(commandHelp(rest[0]));
-    return 0;
-  }
   const load = COMMANDS[name];
   const json = rest.includes('--json');
   try {
@@ -127,7 +127,7 @@ export function errorJson(kind: 'usage' | 'config' | 'certificates' | 'failure',
   return { ok: false, exitCode, error: kind, message, ...(source !== undefined ? { source } : {}), problems };
 }
 
-function reportError(err: unknown, json: boolean): number {
+function reportError(err: unknown, json = false): number {
   const out = (doc: object, text: string): void => {
     if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     else process.stderr.write(text);

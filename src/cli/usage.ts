@@ -18,6 +18,7 @@ export interface FlagDoc {
   /** The value's placeholder; absent for a boolean flag. */
   arg?: string;
   repeatable?: boolean;
+  required?: boolean;
   text: string;
 }
 
@@ -81,7 +82,7 @@ export const COMMAND_DOCS: CommandDoc[] = [
     flags: [
       CONFIG,
       CONFIG_SHA256,
-      { name: 'dry-run', text: 'Print exactly what would be applied; change nothing (no root needed)' },
+      { name: 'dry-run', text: 'Print exactly what would be applied; change nothing. Needs no root: without it the current rules cannot be read, and the plan is the one for a fresh pod, with a note saying so' },
       { name: 'verify', text: 'After installing, probe that the rules steer traffic as configured; exit 1 when a check fails' },
       BACKEND,
     ],
@@ -144,7 +145,7 @@ export const COMMAND_DOCS: CommandDoc[] = [
     brief: 'Write a throwaway mesh CA and workload certificate for local tries',
     summary: 'Write a throwaway mesh CA and workload certificate for local tries, never for production: exactly DIR/mesh-ca.pem (root CA, valid 1 year), DIR/certChain.pem (leaf valid 30 days, then the intermediate CA) and DIR/key.pem (0400). The CA keys are never written, so no other certificate can be issued from this PKI',
     flags: [
-      { name: 'out', arg: 'DIR', text: 'Directory to write to (required)' },
+      { name: 'out', arg: 'DIR', required: true, text: 'Directory to write to (required)' },
       { name: 'san', arg: 'NAME', repeatable: true, text: 'A DNS SAN of the workload certificate (repeatable; default meshlet.local)' },
     ],
   },
@@ -190,7 +191,7 @@ function flagText(f: FlagDoc): string {
 
 function synopsis(c: CommandDoc): string[] {
   if (c.forms) return c.forms.map((f) => `meshlet ${c.name} ${f}`);
-  const flags = c.flags.map((f) => `[${flagText(f)}]${f.repeatable ? '...' : ''}`).join(' ');
+  const flags = c.flags.map((f) => `${f.required ? flagText(f) : `[${flagText(f)}]`}${f.repeatable ? '...' : ''}`).join(' ');
   return [`meshlet ${c.name}${flags ? ` ${flags}` : ''}${c.positional ? ` ${c.positional}` : ''}`];
 }
 
