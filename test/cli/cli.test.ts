@@ -1,19 +1,17 @@
 // The command line as a user meets it: per-command help from the one table in
 // src/cli/usage.ts, README's table rendered from it, stray arguments and bad
-// log levels refused as usage errors, --json output on success and failure,
-// and `meshlet run` exiting (not hanging) when a startup step fails.
+// log levels refused as usage errors, --json output on success and failure.
+// (`meshlet run` exiting after a startup failure: test/run/startup-failure.test.ts.)
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { COMMAND_DOCS, ENV_DOCS, flagsOf, readmeCliTable, withCliTable } from '../../src/cli/usage.js';
 import { COMMANDS } from '../../src/cli/main.js';
-import { CLI, cleanupPod, makePod, type Pod } from '../helpers/meshlet.js';
+import { CLI } from '../helpers/meshlet.js';
 
 const ROOT = path.resolve('.');
-const ENVOY = '/usr/local/bin/envoy';
 
 function meshlet(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, encoding: 'utf8', timeout: 30_000 });
@@ -202,62 +200,5 @@ describe('dev-pki and check', () => {
     const on = meshlet(['check', '--skip-certs', '--config', path.join(dir, 'on.yaml')]);
     expect(on.stdout).toMatch(/^dns: on, .* 127\.0\.0\.1:15053 .*forwarded to 198\.18\.0\.53:53/m);
     expect(on.stdout).toContain('api: 127.137.0.7:* -> api-svc:<dialled port>; DNS names api-svc');
-  });
-});
-
-describe('meshlet run exits 1 after a startup failure, with what it started stopped', () => {
-  async function pod(): Promise<Pod> {
-    const p = await makePod();
-    cleanups.push(() => cleanupPod(p));
-    return p;
-  }
-
-  /** Runs `meshlet run` and waits for it to exit by itself; a hang fails the test with the logs. */
-  function runUntilExit(p: Pod, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
-    const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`meshlet run did not exit within 30 s after a startup failure; output:\n${out}`));
-      }, 30_000);
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, out });
-      });
-    });
-  }
-
-  it.skipIf(process.getuid?.() !== 0)('Envoy not executable by the proxy uid: the error, then exit 1 (the xDS socket was already bound)', async () => {
-    const p = await pod();
-    // A binary under a 0700 root directory: root can run it, uid 1337 cannot.
-    const hidden = tempDir();
-    chmodSync(hidden, 0o700);
-    copyFileSync(ENVOY, path.join(hidden, 'envoy'));
-    chmodSync(path.join(hidden, 'envoy'), 0o755);
-    const r = await runUntilExit(p, ['--envoy', path.join(hidden, 'envoy')]);
-    expect(r.signal).toBeNull();
-    expect(r.code).toBe(1);
-    expect(r.out).toContain('xDS server listening');
-    expect(r.out).toContain(`the proxy uid 1337 cannot execute Envoy at ${path.join(hidden, 'envoy')}`);
-  });
-
-  it.skipIf(!existsSync(ENVOY))('the debug port is taken: Envoy, already started, is stopped and run exits 1', async () => {
-    const p = await pod();
-    const blocker: Server = createServer();
-    await new Promise<void>((resolve) => blocker.listen(p.ports.debug, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
-    const r = await runUntilExit(p, ['--envoy', ENVOY]);
-    expect(r.signal).toBeNull();
-    expect(r.code).toBe(1);
-    expect(r.out).toContain('envoy started');
-    expect(r.out).toMatch(/EADDRINUSE/);
-    const pid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(r.out)?.[1]);
-    expect(pid).toBeGreaterThan(0);
-    // Envoy was stopped before meshlet exited: no process with that pid runs Envoy now.
-    const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-    expect(cmdline).not.toContain(p.config['proxy'] ? String((p.config['proxy'] as { bootstrapPath: string }).bootstrapPath) : 'envoy.json');
   });
 });
