@@ -148,7 +148,7 @@ if step setup with-network 'bash scripts/setup.sh && bash scripts/setup.sh'; the
     bad "setup: expected one apt-get, one pip and one npm ci over two runs: $(grep -c '^\[setup\]' "$WORK/setup.log") setup lines"
   fi
   in_root isolated "cd $APP && node --version; PATH=node_modules/.bin:\$PATH node --version; /usr/local/bin/envoy --version; ls -d .venv" >"$WORK/versions.log" 2>&1 \
-    && ok "inside: Debian node $(sed -n 1p "$WORK/versions.log"), npm scripts' node $(sed -n 2p "$WORK/versions.log"), envoy $(sed -n 's/.*version: [^/]*\/\([^/]*\)\/.*/\1/p' "$WORK/versions.log"), $(sed -n 4p "$WORK/versions.log")/" \
+    && ok "inside: Debian node $(sed -n 1p "$WORK/versions.log"), npm scripts' node $(sed -n 2p "$WORK/versions.log"), envoy $(sed -n 's/.*version: [^/]*\/\([^/]*\)\/.*/\1/p' "$WORK/versions.log"), $(grep -x '.venv' "$WORK/versions.log")/ present" \
     || bad "versions: $(cat "$WORK/versions.log")"
   # npm run example needs no root: run it as nobody on a copy the user owns.
   step example isolated "cp -a $APP /tmp/mine && chown -R nobody:nogroup /tmp/mine && cd /tmp/mine && setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/tmp npm run -s example | tee /tmp/example.out && grep -q '^config OK' /tmp/example.out" || true
