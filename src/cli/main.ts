@@ -90,6 +90,8 @@ function refuseStrayPositionals(name: string, positionals: string[]): void {
 
 /** The flag wins over MESHLET_LOG_LEVEL; a level pino does not know is a usage error either way. */
 function setLogLevel(flag: unknown): void {
+  // Empty is unset, as for most variables.
+  if (process.env['MESHLET_LOG_LEVEL'] === '') delete process.env['MESHLET_LOG_LEVEL'];
   const fromEnv = process.env['MESHLET_LOG_LEVEL'];
   const level = typeof flag === 'string' ? flag : fromEnv;
   if (level === undefined) return;
