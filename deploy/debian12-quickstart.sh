@@ -143,7 +143,7 @@ step() { # name, network, command
 if step setup with-network 'bash scripts/setup.sh && bash scripts/setup.sh'; then
   # Idempotent: the second run installed nothing.
   if [ "$(grep -c '^\[setup\] npm ci' "$WORK/setup.log")" = 1 ] && [ "$(grep -c '^\[setup\] apt-get install' "$WORK/setup.log")" = 1 ] && [ "$(grep -c '^\[setup\] pip install' "$WORK/setup.log")" = 1 ]; then
-    ok "setup: $(grep -o 'npm ci[^)]*)' "$WORK/setup.log"); the second run installed nothing"
+    ok "setup: $(grep '^\[setup\] \(npm\|Node\)' "$WORK/setup.log" | tr '\n' ' '); the second run installed nothing"
   else
     bad "setup: expected one apt-get, one pip and one npm ci over two runs: $(grep -c '^\[setup\]' "$WORK/setup.log") setup lines"
   fi

