@@ -25,10 +25,16 @@ function blocks(markdown: string): Block[] {
   return out;
 }
 
-/** What differs from run to run: mktemp names and timestamps. */
+/**
+ * What differs from run to run: mktemp names, timestamps, and the trust the
+ * config file gets from where the temp directory lives (image on the root
+ * filesystem; volume, with a warning, on a tmpfs /tmp).
+ */
 function normalise(text: string): string {
   return text
     .replace(/\/tmp\/tmp\.[A-Za-z0-9]+/g, '/tmp/tmp.XXXXXXXXXX')
+    .replace(/^config trust: (image|volume): .*$/m, 'config trust: <image or volume>')
+    .replace(/^warning: \/tmp\/tmp\.XXXXXXXXXX\/example\.yaml: on a mounted volume .*\n?/m, '')
     .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g, '<time>')
     .split('\n')
     .map((l) => l.trimEnd())
