@@ -17,7 +17,7 @@ export const checkCommand: Command = {
       } catch (err) {
         if (!(err instanceof CertError)) throw err;
         const message = `config OK (${source}), but the certificates are not usable`;
-        if (json) process.stdout.write(`${JSON.stringify(errorJson('certificates', 1, message, certProblems(err), source), null, 2)}\n`);
+        if (json) process.stdout.write(`${JSON.stringify(errorJson('certificates', 1, message, certProblems(err), source))}\n`);
         else {
           process.stderr.write(`meshlet: ${message}:\n`);
           for (const p of err.problems) process.stderr.write(`${formatCertProblem(p)}\n`);

@@ -130,8 +130,9 @@ export function errorJson(kind: 'usage' | 'config' | 'certificates' | 'failure',
 }
 
 function reportError(err: unknown, json = false): number {
+  // One line: `run` writes its JSON log lines to stdout before, so stdout stays one JSON object per line.
   const out = (doc: object, text: string): void => {
-    if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify(doc)}\n`);
     else process.stderr.write(text);
   };
   if (err instanceof UsageError) {

@@ -48,7 +48,7 @@ const CONFIG_SHA256: FlagDoc = {
   arg: 'HEX',
   text: 'Refuse a config file whose SHA-256 differs (the args form of MESHLET_CONFIG_SHA256; giving both with different values is a usage error)',
 };
-const JSON_FLAG: FlagDoc = { name: 'json', text: 'Print one JSON document on stdout, also for errors ({"ok": false, "exitCode", "error", "message", "problems"})' };
+const JSON_FLAG: FlagDoc = { name: 'json', text: 'Print the result as JSON on stdout, errors included: an error is one line {"ok": false, "exitCode", "error", "message", "problems"} (for run, after its JSON log lines)' };
 const LOG_LEVEL: FlagDoc = { name: 'log-level', arg: 'LEVEL', text: 'meshlet\'s log level: fatal|error|warn|info|debug|trace|silent (default info, or MESHLET_LOG_LEVEL); anything else is a usage error' };
 const HELP_FLAG: FlagDoc = { name: 'help', short: 'h', text: 'This command\'s help' };
 const BACKEND: FlagDoc = {

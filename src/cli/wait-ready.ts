@@ -61,7 +61,7 @@ export const waitReadyCommand: Command = {
       await new Promise((r) => setTimeout(r, 50));
     }
     // Exit 1 with the reason: an Error would do, but "not ready" is an answer, not a failure of the command.
-    if (values['json'] === true) process.stdout.write(`${JSON.stringify({ ok: false, exitCode: 1, error: 'not-ready', message: `not ready after ${timeoutS}s`, ready: false, url, last }, null, 2)}\n`);
+    if (values['json'] === true) process.stdout.write(`${JSON.stringify({ ok: false, exitCode: 1, error: 'not-ready', message: `not ready after ${timeoutS}s`, ready: false, url, last })}\n`);
     else process.stderr.write(`meshlet: not ready after ${timeoutS}s: ${last}\n`);
     return 1;
   },

@@ -155,7 +155,10 @@ describe('--json always prints JSON', () => {
     for (const cmd of ['check', 'run', 'bootstrap']) {
       const certs = meshlet([cmd, '--json', '--config', path.join(dir, 'c.yaml'), ...(cmd === 'bootstrap' ? ['--static'] : [])]);
       expect(certs.code, cmd).toBe(1);
-      const doc = parse(certs.stdout);
+      // stdout is JSON lines (run logs before it fails, e.g. a warning about the file's trust); the error is the last.
+      const lines = certs.stdout.trimEnd().split('\n');
+      for (const l of lines) expect(() => parse(l), `${cmd}: ${l}`).not.toThrow();
+      const doc = parse(lines[lines.length - 1]!);
       expect(doc, cmd).toMatchObject({ ok: false, exitCode: 1, error: 'certificates' });
       expect((doc['problems'] as { path: string }[]).map((p) => p.path), cmd).toEqual(['certs.ca', 'certs.certChain', 'certs.key']);
     }
