@@ -1,5 +1,5 @@
 // What every benchmark row hands back: raw samples per metric, ratios against
-// a baseline measured in the same run, and the DESIGN.md section 5 targets it
+// a baseline measured in the same run, and the product brief's targets it
 // checks. The report renders these; rows never format output themselves.
 import { summarize, type Summary } from './stats.js';
 

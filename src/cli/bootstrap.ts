@@ -5,10 +5,10 @@ import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.js';
 import { loadCerts } from '../certs/index.js';
 import { buildBootstrap, buildStaticBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
+import { emit } from './output.js';
 import type { Command } from './main.js';
 
 export const bootstrapCommand: Command = {
-  options: { out: { type: 'string' }, static: { type: 'boolean' }, sotw: { type: 'boolean' }, 'node-id': { type: 'string' } },
   run(values) {
     const { config } = loadConfig(values['config'] as string | undefined);
     const nodeId = (values['node-id'] as string | undefined) ?? `meshlet~${hostname()}`;
@@ -17,8 +17,10 @@ export const bootstrapCommand: Command = {
     const out = values['out'] as string | undefined;
     // The static form carries the private key inline: owner-only, on a new
     // inode, so an existing file's looser mode (or a symlink there) is not kept.
-    if (out) writeFileAtomic(out, text, values['static'] ? SECRET_MODE : PUBLIC_MODE);
-    else process.stdout.write(text);
+    if (out) {
+      writeFileAtomic(out, text, values['static'] ? SECRET_MODE : PUBLIC_MODE);
+      emit(values, { ok: true, out, static: values['static'] === true }, '');
+    } else process.stdout.write(text); // the bootstrap is JSON already
     return Promise.resolve(0);
   },
 };

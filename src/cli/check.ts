@@ -4,31 +4,36 @@ import { loadConfig } from '../config/load.js';
 import { describeConfig } from '../config/describe.js';
 import { exemptions } from '../config/exemptions.js';
 import { CertError, describeCerts, formatCertProblem, loadCerts } from '../certs/index.js';
-import type { Command } from './main.js';
+import { certProblems, errorJson, type Command } from './main.js';
 
 export const checkCommand: Command = {
-  options: { 'skip-certs': { type: 'boolean' } },
   run(values) {
     const { config, source, warnings, trust } = loadConfig(values['config'] as string | undefined);
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    const json = values['json'] === true;
     let certs: ReturnType<typeof describeCerts> | undefined;
     if (!values['skip-certs']) {
       try {
         certs = describeCerts(loadCerts(config.certs));
       } catch (err) {
         if (!(err instanceof CertError)) throw err;
-        process.stderr.write(`meshlet: config OK (${source}), but the certificates are not usable:\n`);
-        for (const p of err.problems) process.stderr.write(`${formatCertProblem(p)}\n`);
+        const message = `config OK (${source}), but the certificates are not usable`;
+        if (json) process.stdout.write(`${JSON.stringify(errorJson('certificates', 1, message, certProblems(err), source))}\n`);
+        else {
+          process.stderr.write(`meshlet: ${message}:\n`);
+          for (const p of err.problems) process.stderr.write(`${formatCertProblem(p)}\n`);
+        }
         return Promise.resolve(1);
       }
     }
-    if (values['json']) {
-      process.stdout.write(`${JSON.stringify({ source, trust, config, exemptions: exemptions(config), certs: certs ?? null }, null, 2)}\n`);
+    const lines = describeConfig(config);
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ ok: true, source, trust, warnings, summary: lines, config, exemptions: exemptions(config), certs: certs ?? null }, null, 2)}\n`);
       return Promise.resolve(0);
     }
     process.stdout.write(`config OK (${source})\n`);
     process.stdout.write(`config trust: ${trust.mode}: ${trust.detail}${trust.sha256 ? ` (sha256 ${trust.sha256}${trust.version !== undefined ? `, version ${trust.version}` : ''})` : ''}\n`);
-    for (const line of describeConfig(config)) process.stdout.write(`${line}\n`);
+    for (const line of lines) process.stdout.write(`${line}\n`);
     const leaf = certs?.leaf;
     if (leaf) process.stdout.write(`certificate: ${leaf.subject}, SANs ${leaf.sans.join(', ')}, ${leaf.keyType}, valid until ${leaf.notAfter}, chains to the mesh CA\n`);
     else process.stdout.write('certificates: not checked (--skip-certs)\n');

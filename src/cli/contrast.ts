@@ -15,7 +15,7 @@ import { removeDefaultDeny } from '../iptables/default-deny.js';
 import { createRootLogger, type Logger } from '../log.js';
 import { writeFingerprint } from '../run/rules-check.js';
 import { Meshlet } from '../run/service.js';
-import { UsageError } from './usage.js';
+import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
 
 export const DEFAULT_READY_FILE = '/ready';
 const READY_POLL_MS = 250;
@@ -69,6 +69,12 @@ async function untilReady(meshlet: Meshlet, log: Logger, stopped: () => boolean)
 
 export async function contrastEntrypoint(envoyArgs: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { logLevel, rest } = splitEnvoyArgs(envoyArgs);
+  // Checked before anything is installed: a typo must not leave half a pod.
+  const drainSeconds = Number(env['MESHLET_DRAIN_SECONDS'] ?? '5');
+  if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`MESHLET_DRAIN_SECONDS must be a number of seconds, not "${env['MESHLET_DRAIN_SECONDS']}"`);
+  if (logLevel !== undefined && !(ENVOY_LOG_LEVELS).includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${ENVOY_LOG_LEVELS.join('|')} (Envoy's level, as in Contrast's -l debug), not "${logLevel}"`);
+  }
   const logger = createRootLogger();
   const loaded = loadConfig(undefined, env);
   for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
@@ -96,7 +102,7 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'stopping: draining Envoy');
-      meshlet.stop(Number(env['MESHLET_DRAIN_SECONDS'] ?? '5') * 1000).then(
+      meshlet.stop(drainSeconds * 1000).then(
         () => resolve(0),
         (err: unknown) => {
           logger.error({ err: (err as Error).message }, 'stop failed');

@@ -3,17 +3,18 @@ import { loadConfig } from '../config/load.js';
 import { createRootLogger } from '../log.js';
 import { execFileRunner, runCleanup, runInit, type BackendChoice } from '../iptables/index.js';
 import { UsageError } from './usage.js';
+import { emit } from './output.js';
 import type { Command, Values } from './main.js';
 import { writeFingerprint } from '../run/rules-check.js';
 
 function backend(values: Values): BackendChoice {
-  const b = (values['backend'] as string | undefined) ?? process.env['MESHLET_IPTABLES_BACKEND'] ?? 'auto';
-  if (b !== 'auto' && b !== 'nft' && b !== 'legacy') throw new UsageError(`--backend must be auto, nft or legacy, not "${b}"`);
+  const flag = values['backend'] as string | undefined;
+  const b = flag ?? process.env['MESHLET_IPTABLES_BACKEND'] ?? 'auto';
+  if (b !== 'auto' && b !== 'nft' && b !== 'legacy') throw new UsageError(`${flag !== undefined ? '--backend' : 'MESHLET_IPTABLES_BACKEND'} must be auto, nft or legacy, not "${b}"`);
   return b;
 }
 
 export const initCommand: Command = {
-  options: { 'dry-run': { type: 'boolean' }, verify: { type: 'boolean' }, backend: { type: 'string' } },
   async run(values) {
     const { config, warnings } = loadConfig(values['config'] as string | undefined);
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
@@ -21,23 +22,26 @@ export const initCommand: Command = {
     const log = dryRun ? undefined : createRootLogger().child({ component: 'iptables' });
     const result = await runInit(config, { dryRun, verify: values['verify'] === true }, { runner: execFileRunner, backend: backend(values), ...(log ? { log } : {}) });
     if (dryRun) {
-      process.stdout.write(result.text);
+      emit(values, { ok: true, dryRun: true, commands: result.text }, result.text);
       return 0;
     }
     // For a sidecar that cannot read iptables itself (no NET_ADMIN).
     await writeFingerprint(config);
-    if (!result.verify) return 0;
-    for (const c of result.verify.checks) process.stderr.write(`verify ${c.status}: ${c.name}: ${c.detail}\n`);
-    return result.verify.ok ? 0 : 1;
+    const ok = result.verify?.ok ?? true;
+    if (values['json'] === true) emit(values, { ok, dryRun: false, applied: result.applied, verify: result.verify ?? null }, '');
+    else for (const c of result.verify?.checks ?? []) process.stderr.write(`verify ${c.status}: ${c.name}: ${c.detail}\n`);
+    return ok ? 0 : 1;
   },
 };
 
 export const cleanupCommand: Command = {
-  options: { 'dry-run': { type: 'boolean' }, backend: { type: 'string' } },
   async run(values) {
     const dryRun = values['dry-run'] === true;
-    const result = await runCleanup({ dryRun }, { runner: execFileRunner, backend: backend(values) });
-    if (dryRun || values['json'] !== true) process.stdout.write(dryRun ? result.text : result.changed ? 'meshlet rules removed\n' : 'nothing to remove\n');
+    const b = backend(values);
+    const result = await runCleanup({ dryRun }, { runner: execFileRunner, backend: b });
+    const text = dryRun ? result.text : result.changed ? 'meshlet rules removed\n' : 'nothing to remove\n';
+    // changed: there was something of meshlet's (in a dry run: there is something to remove).
+    emit(values, { ok: true, dryRun, backend: b, changed: result.changed, commands: result.text }, text);
     return 0;
   },
 };

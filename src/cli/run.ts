@@ -3,20 +3,20 @@ import { loadConfig } from '../config/load.js';
 import { findEnvoy } from '../envoy/binary.js';
 import { createRootLogger } from '../log.js';
 import { Meshlet } from '../run/service.js';
+import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
 import type { Command } from './main.js';
 
+/** Envoy's --log-level values; anything else would only fail once Envoy starts. */
+
 export const runCommand: Command = {
-  options: {
-    envoy: { type: 'string' },
-    'no-envoy': { type: 'boolean' },
-    sotw: { type: 'boolean' },
-    'skip-iptables-check': { type: 'boolean' },
-    'debug-envoy-config-dump': { type: 'boolean' },
-    'node-id': { type: 'string' },
-    'envoy-log-level': { type: 'string' },
-    'drain-seconds': { type: 'string' },
-  },
   async run(values) {
+    const envoyLogLevel = values['envoy-log-level'] as string | undefined;
+    if (envoyLogLevel !== undefined && !ENVOY_LOG_LEVELS.includes(envoyLogLevel)) {
+      throw new UsageError(`--envoy-log-level must be one of ${ENVOY_LOG_LEVELS.join('|')}, not "${envoyLogLevel}"`);
+    }
+    const drainText = (values['drain-seconds'] as string | undefined) ?? '5';
+    const drainSeconds = /^[0-9]+(\.[0-9]+)?$/.test(drainText) ? Number(drainText) : NaN;
+    if (!(drainSeconds <= 3600)) throw new UsageError(`--drain-seconds must be a number of seconds from 0 to 3600, not "${drainText}"`);
     const logger = createRootLogger();
     const loaded = loadConfig(values['config'] as string | undefined);
     for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
@@ -31,10 +31,10 @@ export const runCommand: Command = {
       envoyConfigDump: values['debug-envoy-config-dump'] === true,
       ...(envoyPath ? { envoyPath } : {}),
       ...(typeof values['node-id'] === 'string' ? { nodeId: values['node-id'] } : {}),
-      ...(typeof values['envoy-log-level'] === 'string' ? { envoyLogLevel: values['envoy-log-level'] } : {}),
+      ...(envoyLogLevel !== undefined ? { envoyLogLevel } : {}),
     });
     await meshlet.start();
-    const drainMs = Number(values['drain-seconds'] ?? '5') * 1000;
+    const drainMs = drainSeconds * 1000;
     return new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: string): void => {

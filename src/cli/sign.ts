@@ -7,10 +7,10 @@ import { createPublicKey } from 'node:crypto';
 import { loadConfigText } from '../config/load.js';
 import { keyFingerprint, sha256Hex, sigPath, signConfig, versionOf } from '../config/trust.js';
 import { UsageError } from './usage.js';
+import { emit } from './output.js';
 import type { Command } from './main.js';
 
 export const signCommand: Command = {
-  options: { key: { type: 'string' }, out: { type: 'string' }, 'print-pubkey': { type: 'boolean' } },
   run(values, positionals) {
     const keyFile = values['key'];
     if (typeof keyFile !== 'string') throw new UsageError('sign: --key FILE (a PEM Ed25519 or ECDSA P-256 private key) is required');
@@ -23,7 +23,8 @@ export const signCommand: Command = {
     if (!/PRIVATE KEY/.test(keyPem)) throw new UsageError(`sign: ${keyFile} holds no private key; sign with the private half, pin the public half`);
     if (values['print-pubkey']) {
       // The value for MESHLET_CONFIG_PUBKEY.
-      process.stdout.write(createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString());
+      const pem = createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString();
+      emit(values, { ok: true, publicKey: pem }, pem);
       return Promise.resolve(0);
     }
     const [file, ...extra] = positionals;
@@ -38,7 +39,9 @@ export const signCommand: Command = {
     const { signature, key } = signConfig(keyPem, bytes);
     const out = (values['out'] as string | undefined) ?? sigPath(file);
     writeFileSync(out, `${signature}\n`, { mode: 0o644 });
-    process.stdout.write(`signed ${file} (version ${version}, sha256 ${sha256Hex(bytes)}) with ${key.asymmetricKeyType} key sha256:${keyFingerprint(key)}: ${out}\n`);
+    const sha256 = sha256Hex(bytes);
+    const keyId = `sha256:${keyFingerprint(key)}`;
+    emit(values, { ok: true, config: file, version, sha256, keyType: key.asymmetricKeyType, key: keyId, signature: out }, `signed ${file} (version ${version}, sha256 ${sha256}) with ${key.asymmetricKeyType} key ${keyId}: ${out}\n`);
     return Promise.resolve(0);
   },
 };

@@ -49,7 +49,10 @@ export const waitReadyCommand: Command = {
     for (;;) {
       try {
         const r = await get(url);
-        if (r.status === 200) return 0;
+        if (r.status === 200) {
+          if (values['json'] === true) process.stdout.write(`${JSON.stringify({ ok: true, ready: true, url })}\n`);
+          return 0;
+        }
         last = r.body.trim();
       } catch (err) {
         last = (err as Error).message;
@@ -57,7 +60,9 @@ export const waitReadyCommand: Command = {
       if (Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    process.stderr.write(`meshlet: not ready after ${timeoutS}s: ${last}\n`);
+    // Exit 1 with the reason: an Error would do, but "not ready" is an answer, not a failure of the command.
+    if (values['json'] === true) process.stdout.write(`${JSON.stringify({ ok: false, exitCode: 1, error: 'not-ready', message: `not ready after ${timeoutS}s`, ready: false, url, last })}\n`);
+    else process.stderr.write(`meshlet: not ready after ${timeoutS}s: ${last}\n`);
     return 1;
   },
 };

@@ -1,5 +1,5 @@
 // A human summary of what a validated config will configure.
-import { describeExemptions } from './exemptions.js';
+import { describeExemptions, meshletListener } from './exemptions.js';
 import { keyExchangeOf, type IngressPort, type KeyExchange, type MeshConfig } from './model.js';
 import { adminSocketPath } from '../envoy/admin.js';
 
@@ -23,12 +23,12 @@ export function describeConfig(c: MeshConfig): string[] {
   if (m === 'disabled') lines.push('ingress: disabled (no inbound redirection)');
   else if (m === 'tproxy') {
     lines.push(`ingress: tproxy, every inbound TCP port via Envoy :${c.proxy.inboundPort}`);
-    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
+    for (const p of c.ingress.ports) lines.push(`  port ${p.port} (${p.name}): ${policyText(c, p)}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
     lines.push(`  any other port: ${POLICY_TEXT[c.ingress.default]}${c.ingress.default === 'plaintext' ? '' : `, ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`}`);
   } else {
     lines.push('ingress: mapped (direct connections to app ports are dropped)');
     for (const p of c.ingress.ports) {
-      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
+      lines.push(p.mappedPort === undefined ? `  port ${p.port} (${p.name}): ${policyText(c, p)}` : `  port ${p.mappedPort} -> app port ${p.port} (${p.name}): ${POLICY_TEXT[p.policy]}${sans(p.allowedSans)}${tls12(p)}${kx(c, p)}`);
     }
     lines.push(
       c.ingress.default === 'plaintext'
@@ -42,7 +42,8 @@ export function describeConfig(c: MeshConfig): string[] {
     const listen = `${r.listenIp}:${r.listenPort ?? '*'}`;
     const remote = `${r.remoteHost}:${r.remotePort ?? r.listenPort ?? '<dialled port>'}`;
     const extra = [r.sni ? `sni ${r.sni}` : '', r.expectedSans.length ? `expects SAN ${r.expectedSans.join('|')}` : '', KEY_EXCHANGE_TEXT[keyExchangeOf(c, r)]].filter(Boolean).join(', ');
-    lines.push(`  ${r.name}: ${listen} -> ${remote}${extra ? ` (${extra})` : ''}`);
+    const names = r.names?.length ? `; DNS names ${r.names.join(', ')}` : '';
+    lines.push(`  ${r.name}: ${listen} -> ${remote}${extra ? ` (${extra})` : ''}${names}`);
   }
   if (c.egress.capture) {
     lines.push(`egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below), ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`);
@@ -53,10 +54,26 @@ export function describeConfig(c: MeshConfig): string[] {
     lines.push(`probes: GET /app-health/<name> on :${c.probes.port} (pod addresses, plaintext): ${checks || 'none'}`);
   }
   lines.push(`access log: ${c.accessLog ? 'on, one JSON line per connection on stdout' : 'off'}`);
+  if (c.dns) {
+    const d = c.dns;
+    const upstream = d.upstreams.length ? d.upstreams.map(addr).join(', ') : `the nameservers in ${d.resolvConf}`;
+    lines.push(`dns: on, the pod's DNS (UDP and TCP port 53) redirected to meshlet at ${addr(d.address)} and [::1]:${d.address.port}; route names answered with their listen address (ttl ${d.ttl}s), everything else forwarded to ${upstream}; meshlet's own lookups (uid ${d.meshletUid}) not redirected`);
+  } else lines.push('dns: off (the pod resolves names as usual)');
   lines.push(`egress non-TCP (UDP, ICMP, ...): ${c.egress.nonTcp === 'drop' ? 'dropped' : 'allowed in clear'} (egress.nonTcp)`);
   lines.push('plaintext paths (every exemption from TLS, and the field that names it):', ...describeExemptions(c));
-  lines.push(`proxy: uid ${c.proxy.uid}, admin socket ${adminSocketPath(c.proxy.xdsSocket)}, xDS socket ${c.proxy.xdsSocket}, debug ${c.debug.ip}:${c.debug.port}`);
+  const p = c.proxy;
+  lines.push(`proxy: uid ${p.uid} gid ${p.gid}, admin socket ${adminSocketPath(p.xdsSocket)}, ports ${p.inboundPort} inbound / ${p.outboundPort} outbound / ${p.portlessEgressPort} portless egress, xDS socket ${p.xdsSocket}, bootstrap ${p.bootstrapPath}`);
+  lines.push(`debug: ${addr(c.debug)} (/healthz, /ready, /xds, /metrics)`);
   return lines;
+}
+
+function addr(a: { ip: string; port: number }): string {
+  return `${a.ip.includes(':') ? `[${a.ip}]` : a.ip}:${a.port}`;
+}
+
+function policyText(c: MeshConfig, p: IngressPort): string {
+  const own = p.policy === 'plaintext' ? meshletListener(c, p.port) : undefined;
+  return own ? `plaintext (not redirected): ${own.what}` : POLICY_TEXT[p.policy];
 }
 
 function tls12(p: IngressPort): string {

@@ -37,7 +37,14 @@ export function exemptions(c: MeshConfig): Exemption[] {
   if (c.ingress.mode === 'disabled') {
     out.push({ direction: 'inbound', traffic: 'every TCP port', field: 'ingress.mode', why: 'ingress is disabled: nothing inbound is intercepted' });
   } else {
-    for (const p of plaintext) out.push({ direction: 'inbound', traffic: `TCP port ${p.port} (${p.name})`, field: `ingress.ports (${p.name}: policy plaintext)`, why: 'not redirected, reaches the app directly' });
+    for (const p of plaintext) {
+      const own = meshletListener(c, p.port);
+      out.push(
+        own
+          ? { direction: 'inbound', traffic: `TCP port ${p.port} (${p.name})`, field: own.field, why: `not redirected: ${own.what}` }
+          : { direction: 'inbound', traffic: `TCP port ${p.port} (${p.name})`, field: `ingress.ports (${p.name}: policy plaintext)`, why: 'not redirected, reaches the app directly' },
+      );
+    }
     if (c.ingress.default === 'plaintext') {
       const closed = c.ingress.ports.filter((p) => p.policy !== 'plaintext').map((p) => p.port);
       out.push({
@@ -101,4 +108,15 @@ export function exemptions(c: MeshConfig): Exemption[] {
 /** One line per exemption, for `meshlet check` and the README. */
 export function describeExemptions(c: MeshConfig): string[] {
   return exemptions(c).map((e) => `  ${e.direction.padEnd(8)} ${e.traffic} [${e.field}]: ${e.why}`);
+}
+
+/**
+ * meshlet's own plaintext listeners on the pod's addresses (the metrics and
+ * probe ports), which the config makes plaintext ports so the rules let the
+ * scraper and the kubelet through: they answer a few read-only GETs, not the app.
+ */
+export function meshletListener(c: MeshConfig, port: number): { field: string; what: string } | undefined {
+  if (c.metrics?.port === port) return { field: 'metrics.port', what: "meshlet's read-only metrics listener (GET /stats/prometheus, /ready)" };
+  if (c.probes?.port === port) return { field: 'probes.port', what: "meshlet's probe listener (GET /app-health/<name>)" };
+  return undefined;
 }

@@ -10,7 +10,7 @@ export const CONTRAST_CERT_DIR = '/contrast/tls-config';
 const port = z.int().min(1, 'must be in 1-65535').max(65535, 'must be in 1-65535');
 const name = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$/i, 'must be 1-63 letters, digits, "-", "_" or "." and start and end with a letter or digit');
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/, 'must be 1-63 letters, digits, "-", "_" or "." and start and end with a letter or digit');
 const sanList = z.array(z.string().min(1)).describe('Subject Alternative Names (DNS or URI) the peer certificate must carry; any one matches');
 
 export const policySchema = z.enum(['mtls', 'tls', 'plaintext']);

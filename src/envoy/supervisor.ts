@@ -27,6 +27,15 @@ export interface SupervisorEvents {
 }
 
 /**
+ * Envoy's own log lines as JSON objects, so the container's log is one JSON
+ * line per entry whoever wrote it: meshlet's pino lines carry "app":"meshlet"
+ * and a numeric level, Envoy's carry "app":"envoy" and Envoy's level name.
+ * %j is the message JSON-escaped; the time is UTC because Envoy is started
+ * with TZ=UTC.
+ */
+export const ENVOY_LOG_FORMAT = '{"time":"%Y-%m-%dT%T.%eZ","level":"%l","app":"envoy","component":"envoy","logger":"%n","thread":%t,"msg":"%j"}';
+
+/**
  * The argv that starts Envoy as the proxy uid with only CAP_NET_ADMIN (for
  * IP_TRANSPARENT listeners and original-destination sockets), through setpriv.
  * setpriv also sets the parent-death signal: SIGKILL to Envoy when meshlet
@@ -42,6 +51,7 @@ export function envoyCommand(opts: Pick<SupervisorOptions, 'envoyPath' | 'bootst
     opts.envoyPath,
     '-c', opts.bootstrapPath,
     '--log-level', opts.logLevel ?? 'warning',
+    '--log-format', ENVOY_LOG_FORMAT,
     // Several Envoys may share a host in tests; meshlet never hot-restarts.
     '--disable-hot-restart',
     // Access-log lines reach stdout within a second, not Envoy's default ten.
@@ -90,7 +100,7 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
   start(): void {
     const argv = envoyCommand(this.opts, process.getuid?.() ?? 0);
     const [cmd = '', ...args] = argv;
-    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TZ: 'UTC' } });
     this.child = child;
     this.startedAt = Date.now();
     child.once('spawn', () => {

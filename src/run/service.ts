@@ -90,7 +90,22 @@ export class Meshlet {
     return this.desired.config;
   }
 
+  /**
+   * Starts everything, in order. When a step fails, whatever already started
+   * (the bound socket, DNS, Envoy, the debug server, watchers) is stopped
+   * before the error propagates: those handles would otherwise keep the
+   * process alive, serving a half-started sidecar until SIGTERM.
+   */
   async start(): Promise<void> {
+    try {
+      await this.startSteps();
+    } catch (err) {
+      await this.stop(0).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'cleanup after a failed start failed'));
+      throw err;
+    }
+  }
+
+  private async startSteps(): Promise<void> {
     const { config } = this.desired;
     // Before anything binds: without admin, readiness and draining cannot work.
     const reach = this.opts.noEnvoy ? undefined : adminReachProblem(config.proxy.uid);

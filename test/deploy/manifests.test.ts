@@ -201,6 +201,15 @@ describe('the pod shape', () => {
     expect(init.resources?.limits?.['memory']).toBeDefined();
   });
 
+  it('sizes the sidecar from bench/RESULTS.md: the request covers idle meshlet + Envoy, the limit the 1000+1000 scale peak', () => {
+    const r = sidecar.resources!;
+    const idle = benchMax('idle meshlet RSS (Envoy connected, ready)') + benchMax('idle Envoy RSS (for reference)');
+    const scale = benchMax('meshlet peak RSS (VmHWM), cold start') + benchMax('Envoy RSS after cold start');
+    expect(mebibytes(r.requests?.['memory'])).toBeGreaterThanOrEqual(idle);
+    expect(mebibytes(r.limits?.['memory'])).toBeGreaterThanOrEqual(scale);
+    expect(mebibytes(r.limits?.['memory'])).toBeLessThanOrEqual(scale * 1.25);
+  });
+
   it('no Contrast service-mesh annotation is left on the pod (Contrast would add its own proxy)', () => {
     const annotations = Object.keys(deployment.spec!.template.metadata?.annotations ?? {});
     expect(annotations.filter((a) => a.startsWith('contrast.edgeless.systems/servicemesh'))).toEqual([]);

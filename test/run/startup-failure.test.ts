@@ -1,0 +1,88 @@
+// `meshlet run` exits 1 when a startup step fails after the xDS socket is
+// bound, having stopped what it started (the socket, Envoy): those handles
+// used to keep the process alive, serving a half-started sidecar until SIGTERM.
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CLI, cleanupPod, makePod, type Pod } from '../helpers/meshlet.js';
+
+const ENVOY = '/usr/local/bin/envoy';
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()?.();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-startup-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Whether `pid` is an Envoy running this pod's bootstrap. */
+function envoyOf(pid: number, p: Pod): boolean {
+  const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+  return cmdline.includes(path.join(p.dir, 'run', 'envoy.json'));
+}
+
+describe('meshlet run exits 1 after a startup failure, with what it started stopped', () => {
+  async function pod(): Promise<Pod> {
+    const p = await makePod();
+    cleanups.push(() => cleanupPod(p));
+    return p;
+  }
+
+  /** Runs `meshlet run` and waits for it to exit by itself; a hang fails the test with the logs. */
+  function runUntilExit(p: Pod, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+    const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        // An Envoy it had started would outlive it; it runs this pod's bootstrap, so it is ours to stop.
+        const pid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(out)?.[1]);
+        if (pid > 0 && envoyOf(pid, p)) process.kill(pid, 'SIGKILL');
+        reject(new Error(`meshlet run did not exit within 30 s after a startup failure; output:\n${out}`));
+      }, 30_000);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, out });
+      });
+    });
+  }
+
+  it.skipIf(process.getuid?.() !== 0)('Envoy not executable by the proxy uid: the error, then exit 1 (the xDS socket was already bound)', async () => {
+    const p = await pod();
+    // A binary under a 0700 root directory: root can run it, uid 1337 cannot.
+    const hidden = tempDir();
+    chmodSync(hidden, 0o700);
+    copyFileSync(ENVOY, path.join(hidden, 'envoy'));
+    chmodSync(path.join(hidden, 'envoy'), 0o755);
+    const r = await runUntilExit(p, ['--envoy', path.join(hidden, 'envoy')]);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('xDS server listening');
+    expect(r.out).toContain(`the proxy uid 1337 cannot execute Envoy at ${path.join(hidden, 'envoy')}`);
+  });
+
+  it.skipIf(!existsSync(ENVOY))('the debug port is taken: Envoy, already started, is stopped and run exits 1', async () => {
+    const p = await pod();
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(p.ports.debug, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+    const r = await runUntilExit(p, ['--envoy', ENVOY]);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('envoy started');
+    expect(r.out).toMatch(/EADDRINUSE/);
+    const pid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(r.out)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    // Envoy was stopped before meshlet exited: that pid no longer runs this pod's Envoy.
+    expect(envoyOf(pid, p)).toBe(false);
+  });
+});
