@@ -62,10 +62,12 @@ ARG DEBIAN_FRONTEND=noninteractive
 # and the nft variant of iptables-save then warns on stderr, which Contrast's
 # own check of the sidecar (`sh -ec "iptables-save; iptables-legacy-save"`
 # with empty stderr) refuses. meshlet itself always names the backend it uses.
+# libatomic1: Node's release binary, copied in from the node image (which
+# installs the package for it), links libatomic.so.1.
 # Envoy cannot be run in this build after setcap (the builder has no
 # NET_ADMIN), so its version check comes first.
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends iptables iproute2 util-linux libcap2-bin libstdc++6 ca-certificates >/dev/null \
+ && apt-get install -y -qq --no-install-recommends iptables iproute2 util-linux libcap2-bin libstdc++6 libatomic1 ca-certificates >/dev/null \
  && envoy --version \
  && update-alternatives --quiet --set iptables /usr/sbin/iptables-legacy \
  && update-alternatives --quiet --set ip6tables /usr/sbin/ip6tables-legacy \
@@ -83,11 +85,18 @@ COPY --from=build /build/dist/src /opt/meshlet/dist/src
 COPY --from=build /build/config /opt/meshlet/config
 # `meshlet run --help` loads every module of `meshlet run` once, so the
 # compile cache (dist/.compile-cache, root-owned, read-only to uid 1337) holds
-# their compiled code and the sidecar's start skips that work.
+# their compiled code and the sidecar's start skips that work. Node keeps one
+# cache per uid (a subdirectory named with it), so it is filled as root (the
+# root supervisor, Contrast mode) and as uid 1337 (the default user), the
+# latter in a directory lent to 1337 for that one command.
 RUN chmod 0755 /opt/meshlet/dist/src/cli.js \
  && ln -s /opt/meshlet/dist/src/cli.js /usr/local/bin/meshlet \
  && node --version && meshlet version \
- && meshlet run --help >/dev/null && test -d /opt/meshlet/dist/.compile-cache
+ && meshlet run --help >/dev/null && test -d /opt/meshlet/dist/.compile-cache \
+ && chown 1337:1337 /opt/meshlet/dist/.compile-cache \
+ && setpriv --reuid=1337 --regid=1337 --clear-groups meshlet run --help >/dev/null \
+ && chown -R 0:0 /opt/meshlet/dist/.compile-cache && chmod -R go-w,a+rX /opt/meshlet/dist/.compile-cache \
+ && test "$(find /opt/meshlet/dist/.compile-cache -mindepth 1 -maxdepth 1 -type d | wc -l)" = 2
 ENV NODE_ENV=production \
     MESHLET_ENVOY=/usr/local/bin/envoy
 LABEL org.opencontainers.image.title="meshlet" \

