@@ -6,7 +6,7 @@ import type { MeshConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/protos.js';
 import { canonicalJson } from '../xds/version.js';
 import { buildResources, CLUSTER } from '../xds/builders/index.js';
-import { adminSocketPath } from './admin.js';
+import { adminSocketPath } from '../config/constants.js';
 
 export interface BootstrapOptions {
   nodeId: string;

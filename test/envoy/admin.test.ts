@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { adminDir, adminGet, adminSocketPath, ensureProxyDir } from '../../src/envoy/admin.js';
+import { adminGet, ensureProxyDir } from '../../src/envoy/admin.js';
+import { adminDir, adminSocketPath } from '../../src/config/constants.js';
 import { allUids, runsBootstrap } from '../../src/envoy/stale.js';
 
 const root = process.getuid?.() === 0;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createPki, type Pki, type Leaf } from '../../src/devpki/pki.js';
-import { adminJson, adminSocketPath } from '../../src/envoy/admin.js';
+import { adminJson } from '../../src/envoy/admin.js';
+import { adminSocketPath } from '../../src/config/constants.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
 
