@@ -78,7 +78,7 @@ describe.each([
   });
 
   it('the bootstrap puts admin on the socket the rest of meshlet connects to', () => {
-    const b = buildBootstrap(c, { nodeId: 'n', cluster: 'c', delta: true }) as JsonObject;
+    const b = buildBootstrap(c, { nodeId: 'n', cluster: 'c', delta: true });
     expect(JSON.stringify(b['admin'])).toContain(JSON.stringify(adminSocketPath(c.proxy.xdsSocket)));
   });
 });
