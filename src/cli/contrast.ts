@@ -10,9 +10,9 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { findEnvoy } from '../envoy/binary.js';
-import { execFileRunner, runInit, type BackendChoice } from '../iptables/index.js';
+import { backendFromEnv, execFileRunner, runInit } from '../iptables/index.js';
 import { removeDefaultDeny } from '../iptables/default-deny.js';
-import { createRootLogger, type Logger } from '../log.js';
+import { createRootLogger, logLevel as meshletLogLevel, type Logger } from '../log.js';
 import { writeFingerprint } from '../run/rules-check.js';
 import { Meshlet } from '../run/service.js';
 import { UsageError } from './usage.js';
@@ -69,11 +69,11 @@ async function untilReady(meshlet: Meshlet, log: Logger, stopped: () => boolean)
 
 export async function contrastEntrypoint(envoyArgs: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { logLevel, rest } = splitEnvoyArgs(envoyArgs);
-  const logger = createRootLogger();
+  const logger = createRootLogger(meshletLogLevel(undefined, env));
   const loaded = loadConfig(undefined, env);
   for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
   const { config } = loaded;
-  const backend = (env['MESHLET_IPTABLES_BACKEND'] ?? 'auto') as BackendChoice;
+  const backend = backendFromEnv(env);
   await runInit(config, { dryRun: false }, { runner: execFileRunner, backend, log: logger.child({ component: 'iptables' }) });
   await writeFingerprint(config);
   // After the rules, as Contrast does: from here, inbound connections to
@@ -85,6 +85,7 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
     loaded,
     logger,
     envoyPath: findEnvoy({ env }),
+    iptables: { runner: execFileRunner, backend },
     ...(logLevel === undefined ? {} : { envoyLogLevel: logLevel }),
     ...(rest.length > 0 ? { envoyArgs: rest } : {}),
   });

@@ -62,7 +62,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return 0;
     }
-    if (typeof parsed.values['log-level'] === 'string') process.env['MESHLET_LOG_LEVEL'] = parsed.values['log-level'];
     pinFromArgs(parsed.values['config-sha256']);
     return await cmd.run(parsed.values, parsed.positionals);
   } catch (err) {

@@ -1,8 +1,9 @@
 // meshlet run: serve xDS, write the bootstrap, supervise Envoy, watch files.
 import { loadConfig } from '../config/load.js';
 import { findEnvoy } from '../envoy/binary.js';
-import { createRootLogger } from '../log.js';
+import { createRootLogger, logLevel } from '../log.js';
 import { Meshlet } from '../run/service.js';
+import { backendFromEnv, execFileRunner } from '../iptables/index.js';
 import type { Command } from './main.js';
 
 export const runCommand: Command = {
@@ -17,7 +18,7 @@ export const runCommand: Command = {
     'drain-seconds': { type: 'string' },
   },
   async run(values) {
-    const logger = createRootLogger();
+    const logger = createRootLogger(logLevel(values['log-level']));
     const loaded = loadConfig(values['config'] as string | undefined);
     for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
     const noEnvoy = values['no-envoy'] === true;
@@ -29,6 +30,7 @@ export const runCommand: Command = {
       delta: values['sotw'] !== true,
       skipIptablesCheck: values['skip-iptables-check'] === true,
       envoyConfigDump: values['debug-envoy-config-dump'] === true,
+      iptables: { runner: execFileRunner, backend: backendFromEnv() },
       ...(envoyPath ? { envoyPath } : {}),
       ...(typeof values['node-id'] === 'string' ? { nodeId: values['node-id'] } : {}),
       ...(typeof values['envoy-log-level'] === 'string' ? { envoyLogLevel: values['envoy-log-level'] } : {}),

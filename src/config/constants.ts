@@ -37,9 +37,12 @@ export const UPSTREAM_SOURCE_V6 = '::6';
 /** The DNS server's IPv6 address, and where the rules redirect the app's IPv6 DNS: dns.address's port on [::1]. */
 export const DNS_V6_ADDRESS = '::1';
 
+/** The proxy uid's own subdirectory of the runtime directory, where Envoy creates its admin socket. */
+export const PROXY_SUBDIR = 'envoy';
+
 /** Where Envoy creates its admin socket: the proxy uid's directory next to the xDS socket. */
 export function adminDir(xdsSocket: string): string {
-  return path.join(path.dirname(xdsSocket), 'envoy');
+  return path.join(path.dirname(xdsSocket), PROXY_SUBDIR);
 }
 
 export function adminSocketPath(xdsSocket: string): string {
