@@ -3,7 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HELP, UsageError } from './usage.js';
 import { ConfigInvalidError, formatErrors, sanitize } from '../config/errors.js';
-import { VERSION } from '../version.js';
+import { version } from '../version.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 export interface Command {
@@ -20,7 +20,7 @@ const COMMON = {
 } as const;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  version: () => Promise.resolve({ options: {}, run: () => { process.stdout.write(`meshlet ${VERSION}\n`); return Promise.resolve(0); } }),
+  version: () => Promise.resolve({ options: {}, run: () => { process.stdout.write(`meshlet ${version()}\n`); return Promise.resolve(0); } }),
   check: async () => (await import('./check.js')).checkCommand,
   init: async () => (await import('./init.js')).initCommand,
   cleanup: async () => (await import('./init.js')).cleanupCommand,
