@@ -7,7 +7,12 @@ export type { Logger } from 'pino';
 /** Paths whose values are private keys; pino replaces them before writing. */
 export const REDACT_PATHS = ['key', 'keyPem', 'private_key', '*.key', '*.keyPem', '*.private_key', '*.*.private_key', 'certs.keyPem'];
 
-export function createRootLogger(level = process.env['MESHLET_LOG_LEVEL'] ?? 'info', fd = 1): Logger {
+/** The level: --log-level, else MESHLET_LOG_LEVEL (empty counts as unset), else info. */
+export function logLevel(flag: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  return typeof flag === 'string' ? flag : env['MESHLET_LOG_LEVEL'] || 'info';
+}
+
+export function createRootLogger(level = 'info', fd = 1): Logger {
   return pino(
     {
       level,
@@ -19,6 +24,3 @@ export function createRootLogger(level = process.env['MESHLET_LOG_LEVEL'] ?? 'in
   );
 }
 
-export function componentLogger(root: Logger, component: string): Logger {
-  return root.child({ component });
-}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-// src/version.ts runs from src/ in tests and from dist/src/ when built.
+// meshlet's version. This file runs from src/ in tests and from dist/src/ when built.
 function readVersion(): string {
   for (const rel of ['../package.json', '../../package.json']) {
     try {
@@ -13,4 +13,9 @@ function readVersion(): string {
   return 'unknown';
 }
 
-export const VERSION = readVersion();
+let cached: string | undefined;
+
+/** meshlet's version from package.json, read on first use: importing this module touches no file. */
+export function version(): string {
+  return (cached ??= readVersion());
+}

@@ -5,7 +5,7 @@ import { chmodSync, chownSync, mkdtempSync, renameSync, rmSync, symlinkSync, wri
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { createPki, type Leaf, type Pki } from '../../src/devpki/pki.js';
+import { createPki, swapSecretVolume, type Leaf, type Pki } from '../../src/devpki/pki.js';
 import type { RawConfigInput } from '../../src/config/schema.js';
 
 export interface Ports {
@@ -62,11 +62,7 @@ export function writeConfig(pod: BenchPod, config: RawConfigInput, file = pod.co
 /** The kubelet's Secret update: write a new version directory, then swap `..data` in one rename. */
 export async function rotateCerts(pod: BenchPod, leaf: Leaf): Promise<void> {
   pod.certVersion += 1;
-  const v = `..v${pod.certVersion}`;
-  await pod.pki.writeContrastDir(path.join(pod.certDir, v), leaf);
-  symlinkSync(v, path.join(pod.certDir, '..data_tmp'));
-  renameSync(path.join(pod.certDir, '..data_tmp'), path.join(pod.certDir, '..data'));
-  rmSync(path.join(pod.certDir, `..v${pod.certVersion - 1}`), { recursive: true, force: true });
+  await swapSecretVolume(pod.pki, pod.certDir, pod.certVersion, leaf);
   pod.leaf = leaf;
 }
 

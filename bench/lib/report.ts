@@ -28,7 +28,7 @@ export function renderText(results: readonly RowResult[]): string {
     if (r.metrics.length > 0) out.push(textTable([['metric', 'unit', 'n', 'median', 'p99', 'min', 'max'], ...r.metrics.map(metricCells)]));
     for (const q of r.ratios) out.push(`  ratio ${q.name}: ${num(q.value, 'x')}× (${q.basis})`);
   }
-  out.push("\n== Targets (the product brief's performance targets)");
+  out.push('\n== Targets');
   out.push(textTable([['what', 'target', 'figure', 'verdict'], ...results.flatMap((r) => r.targets.map((t) => [t.what, t.target, t.figure, verdict(t.met)]))]));
   return `${out.join('\n')}\n`;
 }
@@ -47,7 +47,7 @@ export function renderMarkdown(results: readonly RowResult[], machine: Machine, 
     `- Envoy ${machine.envoy}, Node.js ${machine.node}`,
     `- 1-minute load average: ${machine.loadAvg} at the start, ${endLoadAvg} at the end (other work on the machine skews absolute figures; ratios within a row less so)`,
     '',
-    "## Targets (the product brief's performance targets)",
+    '## Targets',
     '',
     md(['what', 'target', 'figure', 'verdict']),
     md(['---', '---', '---', '---']),

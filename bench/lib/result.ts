@@ -1,6 +1,6 @@
 // What every benchmark row hands back: raw samples per metric, ratios against
-// a baseline measured in the same run, and the product brief's targets it
-// checks. The report renders these; rows never format output themselves.
+// a baseline measured in the same run, and the targets it checks
+// (the targets table of bench/RESULTS.md). The report renders these; rows never format output themselves.
 import { summarize, type Summary } from './stats.js';
 
 export interface Metric {

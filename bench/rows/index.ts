@@ -1,4 +1,4 @@
-// The rows in the order they run, numbered as in issue #7.
+// The rows in the order they run, numbered as in bench/RESULTS.md.
 import type { RowResult } from '../lib/result.js';
 import type { Ctx } from './context.js';
 import { baselineRow } from './baseline.js';

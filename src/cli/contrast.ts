@@ -10,9 +10,9 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { findEnvoy } from '../envoy/binary.js';
-import { execFileRunner, runInit, type BackendChoice } from '../iptables/index.js';
+import { backendFromEnv, execFileRunner, runInit } from '../iptables/index.js';
 import { removeDefaultDeny } from '../iptables/default-deny.js';
-import { createRootLogger, type Logger } from '../log.js';
+import { createRootLogger, logLevel as meshletLogLevel, type Logger } from '../log.js';
 import { writeFingerprint } from '../run/rules-check.js';
 import { Meshlet } from '../run/service.js';
 import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
@@ -75,11 +75,11 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
   if (logLevel !== undefined && !(ENVOY_LOG_LEVELS).includes(logLevel)) {
     throw new UsageError(`--log-level must be one of ${ENVOY_LOG_LEVELS.join('|')} (Envoy's level, as in Contrast's -l debug), not "${logLevel}"`);
   }
-  const logger = createRootLogger();
+  const logger = createRootLogger(meshletLogLevel(undefined, env));
   const loaded = loadConfig(undefined, env);
   for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
   const { config } = loaded;
-  const backend = (env['MESHLET_IPTABLES_BACKEND'] ?? 'auto') as BackendChoice;
+  const backend = backendFromEnv(env);
   await runInit(config, { dryRun: false }, { runner: execFileRunner, backend, log: logger.child({ component: 'iptables' }) });
   await writeFingerprint(config);
   // After the rules, as Contrast does: from here, inbound connections to
@@ -91,6 +91,7 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
     loaded,
     logger,
     envoyPath: findEnvoy({ env }),
+    iptables: { runner: execFileRunner, backend },
     ...(logLevel === undefined ? {} : { envoyLogLevel: logLevel }),
     ...(rest.length > 0 ? { envoyArgs: rest } : {}),
   });

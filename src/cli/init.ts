@@ -1,16 +1,22 @@
 // meshlet init / cleanup: install or remove the iptables rules (NET_ADMIN).
 import { loadConfig } from '../config/load.js';
-import { createRootLogger } from '../log.js';
-import { execFileRunner, runCleanup, runInit, type BackendChoice } from '../iptables/index.js';
+import { createRootLogger, logLevel } from '../log.js';
+import { backendFromEnv, execFileRunner, runCleanup, runInit, type BackendChoice } from '../iptables/index.js';
 import { UsageError } from './usage.js';
 import { emit } from './output.js';
 import type { Command, Values } from './main.js';
 import { writeFingerprint } from '../run/rules-check.js';
 
 function backend(values: Values): BackendChoice {
-  const flag = values['backend'] as string | undefined;
-  const b = flag ?? process.env['MESHLET_IPTABLES_BACKEND'] ?? 'auto';
-  if (b !== 'auto' && b !== 'nft' && b !== 'legacy') throw new UsageError(`${flag !== undefined ? '--backend' : 'MESHLET_IPTABLES_BACKEND'} must be auto, nft or legacy, not "${b}"`);
+  const b = values['backend'] as string | undefined;
+  if (b === undefined) {
+    try {
+      return backendFromEnv();
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  if (b !== 'auto' && b !== 'nft' && b !== 'legacy') throw new UsageError(`--backend must be auto, nft or legacy, not "${b}"`);
   return b;
 }
 
@@ -19,7 +25,7 @@ export const initCommand: Command = {
     const { config, warnings } = loadConfig(values['config'] as string | undefined);
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     const dryRun = values['dry-run'] === true;
-    const log = dryRun ? undefined : createRootLogger().child({ component: 'iptables' });
+    const log = dryRun ? undefined : createRootLogger(logLevel(values['log-level'])).child({ component: 'iptables' });
     const result = await runInit(config, { dryRun, verify: values['verify'] === true }, { runner: execFileRunner, backend: backend(values), ...(log ? { log } : {}) });
     if (dryRun) {
       emit(values, { ok: true, dryRun: true, commands: result.text }, result.text);

@@ -4,7 +4,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMAND_DOCS, HELP, UsageError, commandHelp, flagsOf, type FlagDoc } from './usage.js';
 import { ConfigInvalidError, formatError, MAX_SHOWN_ERRORS, sanitize } from '../config/errors.js';
 import { CertError, formatCertProblem } from '../certs/index.js';
-import { VERSION } from '../version.js';
+import { version } from '../version.js';
+import { logLevel } from '../log.js';
 import { emit } from './output.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -31,7 +32,7 @@ function parserOption(f: FlagDoc): Options[string] {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const COMMANDS: Record<string, () => Promise<Command>> = {
-  version: () => Promise.resolve({ run: (values) => { emit(values, { version: VERSION }, `meshlet ${VERSION}\n`); return Promise.resolve(0); } }),
+  version: () => Promise.resolve({ run: (values) => { emit(values, { version: version() }, `meshlet ${version()}\n`); return Promise.resolve(0); } }),
   check: async () => (await import('./check.js')).checkCommand,
   init: async () => (await import('./init.js')).initCommand,
   cleanup: async () => (await import('./init.js')).cleanupCommand,
@@ -65,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     try {
       // Its arguments are Envoy's, but meshlet's own level still comes from MESHLET_LOG_LEVEL.
-      setLogLevel(undefined);
+      checkLogLevel(undefined);
       const { contrastEntrypoint } = await import('./contrast.js');
       return await contrastEntrypoint(name === 'contrast' ? rest : argv);
     } catch (err) {
@@ -89,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(`${name}: ${(err as Error).message}; run meshlet ${name} --help`);
     }
     refuseStrayPositionals(name, parsed.positionals);
-    setLogLevel(parsed.values['log-level']);
+    checkLogLevel(parsed.values['log-level']);
     pinFromArgs(parsed.values['config-sha256']);
     return await cmd.run(parsed.values as Values, parsed.positionals);
   } catch (err) {
@@ -106,18 +107,13 @@ function refuseStrayPositionals(name: string, positionals: string[]): void {
   throw new UsageError(`${name}: unexpected argument "${first}" (${name} takes no positional arguments${asConfig})`);
 }
 
-/** The flag wins over MESHLET_LOG_LEVEL; a level pino does not know is a usage error either way. */
-function setLogLevel(flag: unknown): void {
-  // Empty is unset, as for most variables.
-  if (process.env['MESHLET_LOG_LEVEL'] === '') delete process.env['MESHLET_LOG_LEVEL'];
-  const fromEnv = process.env['MESHLET_LOG_LEVEL'];
-  const level = typeof flag === 'string' ? flag : fromEnv;
-  if (level === undefined) return;
+/** The flag wins over MESHLET_LOG_LEVEL; a level pino does not know is a usage error either way. Each command passes the level to its logger. */
+function checkLogLevel(flag: unknown): void {
+  const level = logLevel(flag);
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     const where = typeof flag === 'string' ? '--log-level' : 'MESHLET_LOG_LEVEL';
     throw new UsageError(`${where} must be one of ${LOG_LEVELS.join('|')}, not "${level}"`);
   }
-  process.env['MESHLET_LOG_LEVEL'] = level;
 }
 
 /**

@@ -1,9 +1,10 @@
 // meshlet run: serve xDS, write the bootstrap, supervise Envoy, watch files.
 import { loadConfig } from '../config/load.js';
 import { findEnvoy } from '../envoy/binary.js';
-import { createRootLogger } from '../log.js';
+import { createRootLogger, logLevel } from '../log.js';
 import { Meshlet } from '../run/service.js';
 import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
+import { backendFromEnv, execFileRunner } from '../iptables/index.js';
 import type { Command } from './main.js';
 
 /** Envoy's --log-level values; anything else would only fail once Envoy starts. */
@@ -17,7 +18,7 @@ export const runCommand: Command = {
     const drainText = (values['drain-seconds'] as string | undefined) ?? '5';
     const drainSeconds = /^[0-9]+(\.[0-9]+)?$/.test(drainText) ? Number(drainText) : NaN;
     if (!(drainSeconds <= 3600)) throw new UsageError(`--drain-seconds must be a number of seconds from 0 to 3600, not "${drainText}"`);
-    const logger = createRootLogger();
+    const logger = createRootLogger(logLevel(values['log-level']));
     const loaded = loadConfig(values['config'] as string | undefined);
     for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
     const noEnvoy = values['no-envoy'] === true;
@@ -29,6 +30,7 @@ export const runCommand: Command = {
       delta: values['sotw'] !== true,
       skipIptablesCheck: values['skip-iptables-check'] === true,
       envoyConfigDump: values['debug-envoy-config-dump'] === true,
+      iptables: { runner: execFileRunner, backend: backendFromEnv() },
       ...(envoyPath ? { envoyPath } : {}),
       ...(typeof values['node-id'] === 'string' ? { nodeId: values['node-id'] } : {}),
       ...(envoyLogLevel !== undefined ? { envoyLogLevel } : {}),

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
-import { parseLoopback, isError } from '../config/addresses.js';
+import { parseLoopback, isError, must } from '../config/addresses.js';
+import { DEFAULTS } from '../config/constants.js';
 import { UsageError } from './usage.js';
 import type { Command, Values } from './main.js';
 
@@ -14,7 +15,7 @@ import type { Command, Values } from './main.js';
  */
 function debugUrl(values: Values): string {
   const explicit = values['debug-address'] as string | undefined;
-  let debug = { ip: '127.0.0.1', port: 15020 };
+  let debug = must(parseLoopback(DEFAULTS.debugAddress));
   const file = (values['config'] as string | undefined) ?? DEFAULT_CONFIG_PATH;
   try {
     const raw = parse(readFileSync(file, 'utf8')) as { debug?: { address?: unknown } } | null;

@@ -4,7 +4,8 @@
 import type { ConfigError } from './errors.js';
 import { isError, parseListen, parseLoopback } from './addresses.js';
 import { parseDnsAddress, routeNameKey } from './dns-fields.js';
-import { adminSocketPath, MAX_SOCKET_PATH } from '../envoy/admin.js';
+import { adminSocketPath, DEFAULTS, MAX_SOCKET_PATH, UPSTREAM_SOURCE_V4, UPSTREAM_SOURCE_V6 } from './constants.js';
+import { PROXY_PORT_FIELDS, reservedPorts, type ProxyPortField } from './model.js';
 
 type Obj = Record<string, unknown>;
 
@@ -18,42 +19,46 @@ const POLICIES = ['mtls', 'tls', 'plaintext'];
  * Loopback addresses an egress route must not take: the iptables rules
  * redirect a route's address (every port of it, for a portless route) to
  * Envoy, so a route on the pod's own loopback would capture all of its
- * localhost TCP, and 127.0.0.6 / ::6 are where Envoy's hop to the app comes
- * from, which the rules let through.
+ * localhost TCP, and the upstream sources are where Envoy's hop to the app
+ * comes from, which the rules let through.
  */
 const RESERVED_LISTEN_IPS = new Map([
   ['127.0.0.1', "the pod's own loopback; a route there would redirect the pod's localhost traffic"],
-  ['127.0.0.6', "Envoy's source address for connections to the app"],
-  ['::6', "Envoy's IPv6 source address for connections to the app"],
+  [UPSTREAM_SOURCE_V4, "Envoy's source address for connections to the app"],
+  [UPSTREAM_SOURCE_V6, "Envoy's IPv6 source address for connections to the app"],
   ['::1', "the pod's own IPv6 loopback"],
 ]);
 
+/** A proxy port as the config will have it: the default when absent, undefined when invalid. */
+function proxyPort(proxy: Obj, field: ProxyPortField): number | undefined {
+  return proxy[field] === undefined ? DEFAULTS.proxy[field] : port(proxy[field]);
+}
+
+const proxyPorts = (proxy: Obj): Record<ProxyPortField, number | undefined> =>
+  Object.fromEntries(PROXY_PORT_FIELDS.map((f) => [f, proxyPort(proxy, f)])) as Record<ProxyPortField, number | undefined>;
+
+/** The debug endpoint's address text (the default when absent) and its port when valid. */
+function debugAddress(raw: Obj): { text: string | undefined; port: number | undefined } {
+  const v = obj(raw['debug'])['address'];
+  const text = v === undefined ? DEFAULTS.debugAddress : str(v);
+  const p = text === undefined ? undefined : parseLoopback(text);
+  return { text, port: p === undefined || isError(p) ? undefined : p.port };
+}
+
 function reserved(raw: Obj): Map<number, string> {
-  const proxy = obj(raw['proxy']);
-  const m = new Map<number, string>();
-  const add = (p: number | undefined, fallback: number, owner: string): void => {
-    m.set(p ?? fallback, owner);
-  };
-  add(port(proxy['inboundPort']), 15006, 'proxy.inboundPort');
-  add(port(proxy['outboundPort']), 15001, 'proxy.outboundPort');
-  add(port(proxy['portlessEgressPort']), 15002, 'proxy.portlessEgressPort');
-  const addr = (v: unknown, fallback: number): number | undefined => {
-    const s = str(v);
-    if (s === undefined) return v === undefined ? fallback : undefined;
-    const p = parseLoopback(s);
-    return isError(p) ? undefined : p.port;
-  };
-  const debug = addr(obj(raw['debug'])['address'], 15020);
-  if (debug !== undefined) m.set(debug, 'debug.address');
+  const debug = debugAddress(raw).port;
   const dns = dnsPort(obj(raw['dns']));
-  if (dns !== undefined) m.set(dns, 'dns.address');
-  return m;
+  return reservedPorts({
+    proxy: proxyPorts(obj(raw['proxy'])),
+    debug: debug === undefined ? undefined : { port: debug },
+    dns: dns === undefined ? undefined : { address: { port: dns } },
+  });
 }
 
 /** The DNS server's port when the feature is on and the address is valid. */
 function dnsPort(dns: Obj): number | undefined {
   if (dns['enabled'] !== true) return undefined;
-  const s = dns['address'] === undefined ? '127.0.0.1:15053' : str(dns['address']);
+  const s = dns['address'] === undefined ? DEFAULTS.dnsAddress : str(dns['address']);
   const p = s === undefined ? undefined : parseDnsAddress(s);
   return p === undefined || isError(p) ? undefined : p.port;
 }
@@ -90,7 +95,7 @@ function checkAdminSocket(proxy: Obj, errors: ConfigError[]): void {
 function checkProbes(raw: Obj, res: Map<number, string>, errors: ConfigError[]): void {
   if (raw['probes'] === undefined) return;
   const probes = obj(raw['probes']);
-  const p = probes['port'] === undefined ? 15021 : port(probes['port']);
+  const p = probes['port'] === undefined ? DEFAULTS.probesPort : port(probes['port']);
   const metrics = port(obj(raw['metrics'])['port']);
   if (p !== undefined) {
     const clash = (owner: string, fix = 'pick another port'): void => {
@@ -155,20 +160,12 @@ function checkDns(raw: Obj, errors: ConfigError[]): void {
   const dns = obj(raw['dns']);
   const p = dnsPort(dns);
   if (p === undefined) return;
+  const value = dns['address'] ?? DEFAULTS.dnsAddress;
   const proxy = obj(raw['proxy']);
-  const others: [unknown, number, string][] = [
-    [proxy['inboundPort'], 15006, 'proxy.inboundPort'],
-    [proxy['outboundPort'], 15001, 'proxy.outboundPort'],
-    [proxy['portlessEgressPort'], 15002, 'proxy.portlessEgressPort'],
-  ];
-  for (const [v, fallback, owner] of others) {
-    if ((v === undefined ? fallback : port(v)) === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is reserved for the proxy (${owner}); pick another port` });
+  for (const field of PROXY_PORT_FIELDS) {
+    if (proxyPort(proxy, field) === p) errors.push({ path: 'dns.address', value, rule: `port is reserved for the proxy (proxy.${field}); pick another port` });
   }
-  for (const [owner, v] of [['debug.address', obj(raw['debug'])['address'] ?? '127.0.0.1:15020']] as const) {
-    const s = str(v);
-    const q = s === undefined ? undefined : parseLoopback(s);
-    if (q !== undefined && !isError(q) && q.port === p) errors.push({ path: 'dns.address', value: dns['address'] ?? '127.0.0.1:15053', rule: `port is already used by ${owner}; pick another port` });
-  }
+  if (debugAddress(raw).port === p) errors.push({ path: 'dns.address', value, rule: 'port is already used by debug.address; pick another port' });
 }
 
 /**
@@ -196,9 +193,8 @@ function checkRouteNames(egress: Obj, dnsEnabled: boolean, errors: ConfigError[]
 
 function checkProxyPortsDistinct(proxy: Obj, errors: ConfigError[]): void {
   const seen = new Map<number, string>();
-  const defaults = { inboundPort: 15006, outboundPort: 15001, portlessEgressPort: 15002 };
-  for (const [key, fallback] of Object.entries(defaults)) {
-    const p = proxy[key] === undefined ? fallback : port(proxy[key]);
+  for (const key of PROXY_PORT_FIELDS) {
+    const p = proxyPort(proxy, key);
     if (p === undefined) continue;
     const other = seen.get(p);
     if (other) errors.push({ path: `proxy.${key}`, value: p, rule: `must differ from ${other}` });
@@ -213,20 +209,10 @@ function checkProxyPortsDistinct(proxy: Obj, errors: ConfigError[]): void {
  */
 function checkEndpointPorts(raw: Obj, errors: ConfigError[]): void {
   const proxy = obj(raw['proxy']);
-  const taken: [number | undefined, string][] = [
-    [proxy['inboundPort'] === undefined ? 15006 : port(proxy['inboundPort']), 'proxy.inboundPort'],
-    [proxy['outboundPort'] === undefined ? 15001 : port(proxy['outboundPort']), 'proxy.outboundPort'],
-    [proxy['portlessEgressPort'] === undefined ? 15002 : port(proxy['portlessEgressPort']), 'proxy.portlessEgressPort'],
-  ];
-  const endpoints: [unknown, string, string][] = [[obj(raw['debug'])['address'], '127.0.0.1:15020', 'debug.address']];
-  for (const [v, fallback, owner] of endpoints) {
-    const s = v === undefined ? fallback : str(v);
-    const q = s === undefined ? undefined : parseLoopback(s);
-    if (q === undefined || isError(q)) continue;
-    const clash = taken.find(([p]) => p === q.port);
-    if (clash) errors.push({ path: owner, value: s, rule: `port ${q.port} is already used by ${clash[1]}; pick another port` });
-    taken.push([q.port, owner]);
-  }
+  const debug = debugAddress(raw);
+  if (debug.port === undefined) return;
+  const clash = PROXY_PORT_FIELDS.find((f) => proxyPort(proxy, f) === debug.port);
+  if (clash) errors.push({ path: 'debug.address', value: debug.text, rule: `port ${debug.port} is already used by proxy.${clash}; pick another port` });
 }
 
 function isReserved(p: number, path: string, res: Map<number, string>, errors: ConfigError[]): void {

@@ -1,7 +1,7 @@
 // A human summary of what a validated config will configure.
 import { describeExemptions, meshletListener } from './exemptions.js';
 import { keyExchangeOf, type IngressPort, type KeyExchange, type MeshConfig } from './model.js';
-import { adminSocketPath } from '../envoy/admin.js';
+import { adminSocketPath } from './constants.js';
 
 const POLICY_TEXT = {
   mtls: 'mTLS (client certificate from the mesh CA required)',

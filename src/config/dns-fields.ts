@@ -1,4 +1,4 @@
-// Field rules of the `dns` section and of egress route `names` (issue #9).
+// Field rules of the `dns` section and of egress route `names` (docs/dns.md).
 // Like addresses.ts, each parser is used by the schema (to report errors with
 // every other field error) and by normalization (to parse once validated).
 import { isIP } from 'node:net';

@@ -40,7 +40,7 @@ export interface SocketAddress {
   port: number;
 }
 
-/** meshlet's DNS server (issue #9, docs/dns.md). */
+/** meshlet's DNS server (docs/dns.md). */
 export interface DnsConfig {
   /** IPv4 loopback; the IPv6 side is [::1] on the same port. */
   address: SocketAddress;
@@ -110,14 +110,28 @@ export function keyExchangeOf(c: Pick<MeshConfig, 'tls'>, item?: { keyExchange?:
   return item?.keyExchange ?? c.tls.keyExchange;
 }
 
+/** The proxy's own listener ports: the rules send traffic to them, Envoy listens on them. */
+export const PROXY_PORT_FIELDS = ['inboundPort', 'outboundPort', 'portlessEgressPort'] as const;
+export type ProxyPortField = (typeof PROXY_PORT_FIELDS)[number];
+
+/**
+ * What reservedPorts reads. The cross-field checks pass raw input, where a
+ * field that failed its own rule is undefined and reserves nothing.
+ */
+export interface PortOwners {
+  proxy: Partial<Record<ProxyPortField, number | undefined>>;
+  debug?: { port: number } | undefined;
+  dns?: { address: { port: number } } | undefined;
+}
+
 /** Ports Envoy or meshlet listen on inside the pod; no app port may use them. */
-export function reservedPorts(c: Pick<MeshConfig, 'proxy' | 'debug'> & { dns?: DnsConfig | undefined }): Map<number, string> {
-  const m = new Map<number, string>([
-    [c.proxy.inboundPort, 'proxy.inboundPort'],
-    [c.proxy.outboundPort, 'proxy.outboundPort'],
-    [c.proxy.portlessEgressPort, 'proxy.portlessEgressPort'],
-    [c.debug.port, 'debug.address'],
-  ]);
+export function reservedPorts(c: PortOwners): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const field of PROXY_PORT_FIELDS) {
+    const p = c.proxy[field];
+    if (p !== undefined) m.set(p, `proxy.${field}`);
+  }
+  if (c.debug) m.set(c.debug.port, 'debug.address');
   if (c.dns) m.set(c.dns.address.port, 'dns.address');
   return m;
 }

@@ -1,11 +1,6 @@
 // Small, dependency-free parsers for the address forms the config accepts.
 import { isIP } from 'node:net';
 
-export interface HostPort {
-  host: string;
-  port?: number;
-}
-
 export interface Cidr {
   family: 4 | 6;
   address: string;

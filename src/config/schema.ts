@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { isError, parseCidrField, parseListen, parseLoopback, parseRemote, type Parsed } from './addresses.js';
 import { parseDnsAddress, parseRouteName, parseUpstream } from './dns-fields.js';
+import { DEFAULTS } from './constants.js';
 
 export const CONTRAST_CERT_DIR = '/contrast/tls-config';
 
@@ -118,7 +119,7 @@ export const configSchema = z
     dns: z
       .strictObject({
         enabled: z.boolean().default(false).describe("Redirect the pod's DNS (UDP and TCP port 53) to meshlet, which answers egress route names and forwards everything else"),
-        address: parsed(parseDnsAddress).default('127.0.0.1:15053').describe('Where the DNS server listens, IPv4 loopback only; IPv6 queries go to [::1] on the same port'),
+        address: parsed(parseDnsAddress).default(DEFAULTS.dnsAddress).describe('Where the DNS server listens, IPv4 loopback only; IPv6 queries go to [::1] on the same port'),
         ttl: z.int().min(0, 'must be in 0-3600').max(3600, 'must be in 0-3600').default(5).describe('TTL in seconds of the answers for route names'),
         upstreams: z.array(parsed(parseUpstream)).default([]).describe('Resolvers for every other query ("ip" or "ip:port"); empty: the nameservers of resolvConf'),
         resolvConf: z.string().min(1).default('/etc/resolv.conf').describe('Read once at start: nameservers (unless upstreams is set), search domains and ndots'),
@@ -132,14 +133,14 @@ export const configSchema = z
       .prefault({}),
     proxy: z
       .strictObject({
-        uid: z.int().min(1).max(2147483647).default(1337).describe('uid Envoy runs as; its traffic is never captured'),
-        gid: z.int().min(1).max(2147483647).default(1337),
+        uid: z.int().min(1).max(2147483647).default(DEFAULTS.proxy.uid).describe('uid Envoy runs as; its traffic is never captured'),
+        gid: z.int().min(1).max(2147483647).default(DEFAULTS.proxy.gid),
         adminAddress: parsed(parseLoopback).optional().describe('Deprecated and ignored: Envoy admin listens only on the Unix socket envoy/admin.sock next to xdsSocket, never on TCP'),
-        inboundPort: port.default(15006),
-        outboundPort: port.default(15001),
-        portlessEgressPort: port.default(15002).describe('Where portless egress routes are redirected to'),
-        xdsSocket: z.string().min(1).default('/var/run/meshlet/xds.sock'),
-        bootstrapPath: z.string().min(1).default('/var/run/meshlet/envoy.json'),
+        inboundPort: port.default(DEFAULTS.proxy.inboundPort),
+        outboundPort: port.default(DEFAULTS.proxy.outboundPort),
+        portlessEgressPort: port.default(DEFAULTS.proxy.portlessEgressPort).describe('Where portless egress routes are redirected to'),
+        xdsSocket: z.string().min(1).default(DEFAULTS.proxy.xdsSocket),
+        bootstrapPath: z.string().min(1).default(DEFAULTS.proxy.bootstrapPath),
       })
       .prefault({}),
     metrics: z
@@ -152,7 +153,7 @@ export const configSchema = z
       .describe('Metrics scrape port reachable from outside the pod; Envoy admin itself is never exposed'),
     probes: z
       .strictObject({
-        port: port.default(15021).describe("Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. Nothing else is served there"),
+        port: port.default(DEFAULTS.probesPort).describe("Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. Nothing else is served there"),
         checks: z.array(appProbe).max(32, 'must list at most 32 probes').default([]).describe('The probes the kubelet is pointed at, each run against the app from inside the pod'),
       })
       .optional()
@@ -160,7 +161,7 @@ export const configSchema = z
     accessLog: z.boolean().default(false).describe("One JSON line on stdout per inbound and outbound connection (Envoy's stdout access logger): times, bytes, addresses, port or route, the peer certificate's SANs and TLS version, Envoy's response flags. Never payload or key material. Reloadable"),
     debug: z
       .strictObject({
-        address: parsed(parseLoopback).default('127.0.0.1:15020').describe('meshlet debug/ready endpoint, loopback only'),
+        address: parsed(parseLoopback).default(DEFAULTS.debugAddress).describe('meshlet debug/ready endpoint, loopback only'),
       })
       .prefault({}),
     tls: z

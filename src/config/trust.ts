@@ -15,7 +15,9 @@
 // detached signature over the file's exact bytes: Ed25519, or ECDSA P-256 over
 // SHA-256 (DER, as `openssl dgst -sha256 -sign` writes it, or raw r||s).
 import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { InputFileError, readInputBytes } from '../fs/read-limited.js';
+import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
@@ -146,24 +148,12 @@ export function sigPath(file: string): string {
  * ConfigMap mount presents every key as a symlink into `..data/`.
  */
 export function readBounded(file: string, max: number, what: string): Buffer | undefined {
-  let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    return readInputBytes(file, max);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return invalid(file, [{ path: '(file)', value: file, rule: `cannot open ${what}: ${(err as Error).message}` }]);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) invalid(file, [{ path: '(file)', value: file, rule: `${what} must be a regular file` }]);
-    if (st.size > max) invalid(file, [{ path: '(file)', value: st.size, rule: `${what} is larger than ${max} bytes` }]);
-    const buf = Buffer.alloc(max + 1);
-    let n = 0;
-    for (let r = 1; r > 0 && n <= max; n += r) r = readSync(fd, buf, n, max + 1 - n, null);
-    if (n > max) invalid(file, [{ path: '(file)', value: n, rule: `${what} grew past ${max} bytes while being read` }]);
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
+    if (!(err instanceof InputFileError)) throw err;
+    if (err.code === 'ENOENT') return undefined;
+    return invalid(file, [{ path: '(file)', value: file, rule: `${what}: ${err.message}` }]);
   }
 }
 
@@ -237,22 +227,10 @@ export function readState(file: string): PodState | undefined {
   return invalid(file, [{ path: '(file)', value: file, rule: 'replay-protection state is unreadable; remove it and roll the pod' }]);
 }
 
-/** Writes the state with a fresh temp name (O_EXCL, O_NOFOLLOW), then renames it over. */
+/** Writes the state with the shared atomic writer: a fresh temp name (O_EXCL, O_NOFOLLOW), then renamed over. */
 export function writeState(file: string, state: PodState): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-  try {
-    writeSync(fd, `${JSON.stringify(state)}\n`);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, file);
-  } catch (err) {
-    unlinkSync(tmp);
-    throw err;
-  }
+  writeFileAtomic(file, `${JSON.stringify(state)}\n`, PUBLIC_MODE);
 }
 
 export type Admission = { kind: 'apply'; text: string; version: number; sha256: string } | { kind: 'same' } | { kind: 'refuse'; reason: RefusalReason; error: string };

@@ -6,6 +6,7 @@
 // This port answers nothing else: no other path, method or query, and never
 // the app's own response, only meshlet's verdict.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { listenDualStack } from './listen.js';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { AppProbe } from '../config/model.js';
@@ -225,20 +226,6 @@ export async function startProbeServer(port: number, src: ProbeSources): Promise
     route(req, res).catch(() => send(res, 500, 'internal error\n'));
   });
   server.maxConnections = 64;
-  const listen = (host: string, ipv6Only?: boolean): Promise<void> =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port, host, ...(ipv6Only === undefined ? {} : { ipv6Only }) }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  try {
-    await listen('::', false);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw new Error(`probes port ${port}: ${(err as Error).message}`);
-    await listen('0.0.0.0');
-  }
+  await listenDualStack(server, port, 'probes port');
   return server;
 }

@@ -6,6 +6,7 @@
 // /quitquitquit, /logging, /drain_listeners) stays private to the pod: this
 // server never forwards a path, a query or a method of the caller's choosing.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { listenDualStack } from './listen.js';
 import type { Metrics } from './metrics.js';
 import { Gauge } from './metrics.js';
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
@@ -89,20 +90,6 @@ export async function startPublicServer(port: number, src: PublicSources): Promi
     route(req, res, src, up).catch(() => send(res, 500, 'internal error\n'));
   });
   server.maxConnections = 64;
-  const listen = (host: string, ipv6Only?: boolean): Promise<void> =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port, host, ...(ipv6Only === undefined ? {} : { ipv6Only }) }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  try {
-    await listen('::', false);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw new Error(`metrics port ${port}: ${(err as Error).message}`);
-    await listen('0.0.0.0');
-  }
+  await listenDualStack(server, port, 'metrics port');
   return server;
 }

@@ -4,7 +4,7 @@
 //   const leaf = await pki.issueLeaf({ sans: ['emoji-svc'] });
 //   const files = await pki.writeContrastDir(podDir, leaf);
 import { generateKeyPair, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildCertificate, EKU_CLIENT_AUTH, EKU_SERVER_AUTH, KeyUsage, type Name } from './x509.js';
@@ -155,4 +155,17 @@ export async function createPki(dir: string, opts: PkiOptions = {}): Promise<Pki
   }
 
   return { ca, intermediate, caPem, issueLeaf, writeContrastDir };
+}
+
+/**
+ * Rotates a Secret-volume style directory the way the kubelet does: the new
+ * files go to a fresh `..v<version>` directory, then `..data` is swapped to it
+ * in one rename, and the previous version is removed.
+ */
+export async function swapSecretVolume(pki: Pki, certDir: string, version: number, leaf: Leaf): Promise<void> {
+  const v = `..v${version}`;
+  await pki.writeContrastDir(join(certDir, v), leaf);
+  await symlink(v, join(certDir, '..data_tmp'));
+  await rename(join(certDir, '..data_tmp'), join(certDir, '..data'));
+  await rm(join(certDir, `..v${version - 1}`), { recursive: true, force: true });
 }

@@ -1,9 +1,10 @@
-// meshlet's DNS server (issue #9, docs/dns.md): answers the names of egress
+// meshlet's DNS server (docs/dns.md): answers the names of egress
 // routes with their listen address and forwards every other query to the
 // pod's own resolvers. `meshlet run` starts it when `dns.enabled`, and calls
 // update() on every config reload.
 import { readFileSync } from 'node:fs';
 import type { MeshConfig } from '../config/model.js';
+import { DNS_V6_ADDRESS } from '../config/constants.js';
 import type { Logger } from '../log.js';
 import { decide, serverFailure } from './answer.js';
 import { createForwarder, type Forwarder } from './forward.js';
@@ -15,7 +16,6 @@ export { buildNameTable } from './table.js';
 export { parseResolvConf } from './resolv.js';
 
 /** The IPv6 side of the server: ip6tables sends IPv6 DNS here (src/iptables/dns.ts). */
-export const DNS_V6_ADDRESS = '::1';
 
 export interface DnsDeps {
   readFile(path: string): string;

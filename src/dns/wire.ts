@@ -16,8 +16,6 @@ export const HEADER_LENGTH = 12;
 /** RFC 1035 2.3.4. */
 export const MAX_NAME_OCTETS = 255;
 export const MAX_LABEL_OCTETS = 63;
-/** RFC 1035 4.2.1: the payload of a DNS message over UDP without EDNS. */
-export const CLASSIC_UDP_SIZE = 512;
 
 export class DnsFormatError extends Error {
   constructor(message: string) {

@@ -3,21 +3,8 @@
 // or drain Envoy, so no TCP port exists for it: the app (any other uid) and
 // peers cannot reach it, only root (meshlet) and the proxy uid (Envoy).
 import { closeSync, constants, fstatSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
 const { request } = process.getBuiltinModule('node:http');
-
-/** Where Envoy creates its admin socket, next to the xDS socket. */
-export function adminDir(xdsSocket: string): string {
-  return path.join(path.dirname(xdsSocket), 'envoy');
-}
-
-export function adminSocketPath(xdsSocket: string): string {
-  return path.join(adminDir(xdsSocket), 'admin.sock');
-}
-
-/** sun_path holds 108 bytes including the terminating NUL. */
-export const MAX_SOCKET_PATH = 107;
 
 /**
  * Makes `dir` a real directory owned by uid:gid with mode 0700, or refuses.

@@ -6,7 +6,7 @@ import type { MeshConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/protos.js';
 import { canonicalJson } from '../xds/version.js';
 import { buildResources, CLUSTER } from '../xds/builders/index.js';
-import { adminSocketPath } from './admin.js';
+import { adminSocketPath } from '../config/constants.js';
 
 export interface BootstrapOptions {
   nodeId: string;
@@ -79,9 +79,7 @@ export function buildStaticBootstrap(config: MeshConfig, certs: CertState, opts:
   };
 }
 
-/** Recursively sorts object keys, so equal content always serializes to equal bytes (shared with the snapshot). */
-export const canonical = canonicalJson;
-
+/** Keys sorted recursively (canonicalJson, shared with the snapshot), so equal content always serializes to equal bytes. */
 export function renderBootstrap(json: JsonObject): string {
-  return `${JSON.stringify(canonical(json), null, 2)}\n`;
+  return `${JSON.stringify(canonicalJson(json), null, 2)}\n`;
 }

@@ -4,7 +4,29 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import { adminGet } from './admin.js';
+import { adminGet, type AdminGetOptions, type AdminResponse } from './admin.js';
+
+/**
+ * Everything the supervisor takes from the system: starting a process, its
+ * own uid, Envoy's admin and the clock. The default is the real system; a
+ * test substitutes it only for a failure that cannot be produced for real.
+ */
+export interface Spawner {
+  /** Starts argv[0] with the rest as arguments; the child's stdout and stderr are meshlet's. */
+  spawn(argv: readonly string[]): ChildProcess;
+  /** meshlet's uid: it decides whether setpriv switches to the proxy uid. */
+  uid(): number;
+  admin(socket: string, path: string, opts: AdminGetOptions): Promise<AdminResponse>;
+  now(): number;
+}
+
+export const systemSpawner: Spawner = {
+  // TZ=UTC: Envoy's JSON log lines carry local time, which then is UTC like meshlet's.
+  spawn: ([cmd = '', ...args]) => spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TZ: 'UTC' } }),
+  uid: () => process.getuid?.() ?? 0,
+  admin: adminGet,
+  now: Date.now,
+};
 
 export interface SupervisorOptions {
   envoyPath: string;
@@ -19,6 +41,7 @@ export interface SupervisorOptions {
   extraArgs?: string[];
   backoff?: { initialMs: number; maxMs: number; resetAfterMs: number };
   logger: Logger;
+  spawner?: Spawner;
 }
 
 export interface SupervisorEvents {
@@ -82,9 +105,11 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
   private startedAt = 0;
   private delayMs: number;
   private readonly backoff: NonNullable<SupervisorOptions['backoff']>;
+  private readonly sys: Spawner;
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
+    this.sys = opts.spawner ?? systemSpawner;
     this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000, resetAfterMs: 30_000 };
     this.delayMs = this.backoff.initialMs;
   }
@@ -98,11 +123,11 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   start(): void {
-    const argv = envoyCommand(this.opts, process.getuid?.() ?? 0);
-    const [cmd = '', ...args] = argv;
-    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TZ: 'UTC' } });
+    const argv = envoyCommand(this.opts, this.sys.uid());
+    const cmd = argv[0];
+    const child = this.sys.spawn(argv);
     this.child = child;
-    this.startedAt = Date.now();
+    this.startedAt = this.sys.now();
     child.once('spawn', () => {
       this.opts.logger.info({ pid: child.pid, restarts: this.restarts }, 'envoy started');
       this.emit('start', child.pid ?? 0, this.restarts);
@@ -118,7 +143,7 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
     this.child = undefined;
     this.emit('exit', code, signal);
     if (this.stopping) return;
-    if (Date.now() - this.startedAt > this.backoff.resetAfterMs) this.delayMs = this.backoff.initialMs;
+    if (this.sys.now() - this.startedAt > this.backoff.resetAfterMs) this.delayMs = this.backoff.initialMs;
     this.opts.logger.warn({ code, signal, restartInMs: this.delayMs }, 'envoy exited; restarting');
     this.timer = setTimeout(() => {
       this.restarts += 1;
@@ -140,7 +165,7 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     if (drainMs > 0) {
       try {
-        await adminGet(this.opts.adminSocket, '/drain_listeners?graceful', { method: 'POST', timeoutMs: 1_000, ownerUid: this.opts.uid });
+        await this.sys.admin(this.opts.adminSocket, '/drain_listeners?graceful', { method: 'POST', timeoutMs: 1_000, ownerUid: this.opts.uid });
         await Promise.race([exited, this.waitNoConnections(drainMs)]);
       } catch (err) {
         this.opts.logger.warn({ err: (err as Error).message }, 'envoy drain request failed; stopping it anyway');
@@ -154,10 +179,10 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
 
   /** Resolves when Envoy reports no active downstream connections, or after ms. */
   private async waitNoConnections(ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
+    const deadline = this.sys.now() + ms;
+    while (this.sys.now() < deadline) {
       try {
-        const res = await adminGet(this.opts.adminSocket, '/stats?filter=downstream_cx_active$&format=json', { timeoutMs: 500, ownerUid: this.opts.uid });
+        const res = await this.sys.admin(this.opts.adminSocket, '/stats?filter=downstream_cx_active$&format=json', { timeoutMs: 500, ownerUid: this.opts.uid });
         const body = JSON.parse(res.body) as { stats?: { name: string; value?: number }[] };
         const active = (body.stats ?? []).filter((s) => s.name.startsWith('listener.') && !s.name.includes('admin')).reduce((n, s) => n + (s.value ?? 0), 0);
         if (active === 0) return;

@@ -36,6 +36,17 @@ export function readInputFile(file: string, limit = MAX_INPUT_BYTES): string {
 
 /** The same, with the stat of the descriptor the bytes came from. */
 export function readInputFileStat(file: string, limit = MAX_INPUT_BYTES): { text: string; stat: Stats } {
+  const { bytes, stat } = readInputBytesStat(file, limit);
+  if (bytes.includes(0)) throw new InputFileError(file, 'EBINARY', 'contains NUL bytes: this is a binary file, not YAML or PEM text');
+  return { text: bytes.toString('utf8'), stat };
+}
+
+/** The raw bytes of a regular file of at most `limit` bytes (for hashes and signatures, which cover bytes, not text). */
+export function readInputBytes(file: string, limit = MAX_INPUT_BYTES): Buffer {
+  return readInputBytesStat(file, limit).bytes;
+}
+
+function readInputBytesStat(file: string, limit: number): { bytes: Buffer; stat: Stats } {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -62,9 +73,7 @@ export function readInputFileStat(file: string, limit = MAX_INPUT_BYTES): { text
       len += n;
     }
     if (len > limit) throw new InputFileError(file, 'ETOOBIG', `grew past the ${limit}-byte limit for this input while being read`);
-    const bytes = Buffer.concat(chunks, len);
-    if (bytes.includes(0)) throw new InputFileError(file, 'EBINARY', 'contains NUL bytes: this is a binary file, not YAML or PEM text');
-    return { text: bytes.toString('utf8'), stat: st };
+    return { bytes: Buffer.concat(chunks, len), stat: st };
   } finally {
     closeSync(fd);
   }

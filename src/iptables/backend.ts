@@ -1,6 +1,6 @@
 // Which iptables backend to drive. Like istio-iptables, prefer nft unless the
 // legacy backend already holds rules: the two cannot see each other's rules
-// (IPTABLES-FACTS, "Backends"), and a pod whose CNI uses legacy must stay on it.
+// (separate kernel tables), and a pod whose CNI uses legacy must stay on it.
 import type { CommandRunner } from './runner.js';
 import type { Family } from './types.js';
 

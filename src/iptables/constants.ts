@@ -38,13 +38,6 @@ export const ROUTE_TABLE = 19788;
 /** Below main (32766), so the rule is consulted before the main table. */
 export const RULE_PRIORITY = 19788;
 
-/**
- * Envoy's upstream to the app binds these sources (IPTABLES-FACTS, "Upstream
- * to the app"). 127.0.0.6 is local by virtue of 127/8; ::6 must be added to lo.
- */
-export const UPSTREAM_SOURCE_V4 = '127.0.0.6';
-export const UPSTREAM_SOURCE_V6 = '::6';
-
 /** DNS to the pod's resolvers is never captured (RFC step 3: DNS must keep working). */
 export const DNS_PORT = 53;
 
@@ -57,9 +50,6 @@ export const ICMPV6_LINK_TYPES = [133, 135, 136, 143] as const;
  * may share a 5-tuple (src/iptables/dns.ts).
  */
 export const DNS_CT_ZONE = 19788;
-
-/** Where IPv6 DNS is redirected: the DNS server also listens on [::1] at dns.address's port. */
-export const DNS_V6_TARGET = '::1';
 
 /** Kernel limit of the multiport match (xt_multiport XT_MULTI_PORTS). */
 export const MULTIPORT_MAX = 15;

@@ -1,4 +1,4 @@
-// DNS capture (issue #9, docs/dns.md): the pod's outbound DNS, UDP and TCP
+// DNS capture (docs/dns.md): the pod's outbound DNS, UDP and TCP
 // port 53, is DNATed to meshlet's DNS server, except DNS from the proxy uid
 // (Envoy resolves route remotes through the real resolvers; answering it
 // with route addresses would make Envoy dial itself) and from meshlet's own
@@ -14,7 +14,8 @@
 // reply from port 53 that arrives is one to an exempt uid. TCP needs no zone:
 // a new SYN on an old entry re-creates it, and nat decides afresh.
 import type { MeshConfig } from '../config/model.js';
-import { CHAINS, DNS_CT_ZONE, DNS_PORT, DNS_V6_TARGET } from './constants.js';
+import { CHAINS, DNS_CT_ZONE, DNS_PORT } from './constants.js';
+import { DNS_V6_ADDRESS } from '../config/constants.js';
 import type { Family, TableSpec } from './types.js';
 
 /** The uids whose DNS is never redirected, in rule order. */
@@ -25,7 +26,7 @@ export function dnsExemptUids(c: MeshConfig): number[] {
 export function dnsNatChain(c: MeshConfig, family: Family): { chain: { name: string; rules: string[] }; jumps: string[] } | undefined {
   if (!c.dns) return undefined;
   const name = CHAINS.dns;
-  const target = family === 4 ? `${c.dns.address.ip}:${c.dns.address.port}` : `[${DNS_V6_TARGET}]:${c.dns.address.port}`;
+  const target = family === 4 ? `${c.dns.address.ip}:${c.dns.address.port}` : `[${DNS_V6_ADDRESS}]:${c.dns.address.port}`;
   const rules = [
     ...dnsExemptUids(c).map((uid) => `-A ${name} -m owner --uid-owner ${uid} -j RETURN`),
     `-A ${name} -p udp -j DNAT --to-destination ${target}`,

@@ -1,7 +1,8 @@
 // The pure generator: validated config -> rules for each IP family. No I/O;
 // the same config always yields the same rules, which the golden files pin.
 import type { MeshConfig } from '../config/model.js';
-import { CHAINS, ICMPV6_LINK_TYPES, MARK_HEX, ROUTE_TABLE, RULE_PRIORITY, UPSTREAM_SOURCE_V6 } from './constants.js';
+import { CHAINS, ICMPV6_LINK_TYPES, MARK_HEX, ROUTE_TABLE, RULE_PRIORITY } from './constants.js';
+import { UPSTREAM_SOURCE_V6 } from '../config/constants.js';
 import { dnsNatChain, dnsRawTable } from './dns.js';
 import { mappedInputRules, tproxyTable } from './inbound.js';
 import { hostCidr, outboundTable, resolversOf } from './outbound.js';

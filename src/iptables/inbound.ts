@@ -26,7 +26,7 @@ export function tproxyTable(c: MeshConfig, family: Family): TableSpec | undefine
     `-A ${IN} -m addrtype ! --dst-type LOCAL -j RETURN`,
     // Packets of existing flows, replies to connections the proxy or the app
     // opened included, must not reach TPROXY: it would find their socket
-    // non-transparent and drop them (IPTABLES-FACTS, "Divert replies first").
+    // non-transparent and drop them, so they are marked and accepted first.
     `-A ${IN} -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j ${DIVERT}`,
   ];
   if (catchAll) {

@@ -1,4 +1,4 @@
-// Public API of the iptables module (issue #4). The CLI wires runInit,
+// Public API of the iptables module. The CLI wires runInit,
 // runCleanup and runVerify; the readiness check calls rulesInPlace.
 export { generateRules, familyRules } from './generate.js';
 export { planRestore, planCleanup } from './restore.js';

@@ -1,4 +1,4 @@
-// `-m multiport` accepts at most 15 ports per rule (IPTABLES-FACTS), so long
+// `-m multiport` accepts at most 15 ports per rule (the kernel's XT_MULTI_PORTS), so long
 // port lists become several rules.
 import { MULTIPORT_MAX } from './constants.js';
 

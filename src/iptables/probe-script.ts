@@ -198,13 +198,6 @@ export interface DnsQueryResult {
   error?: string;
 }
 
-export interface ProbeDnsEvent {
-  event: 'dns';
-  proto: 'udp' | 'tcp';
-  peer: [string, number];
-  origDst?: [string, number] | null;
-}
-
 export function parseDnsQuery(stdout: string, stderr: string): DnsQueryResult {
   const line = stdout.trim().split('\n').pop() ?? '';
   try {

@@ -2,7 +2,8 @@
 // whose only route delivers everything locally (tproxy.rst, "Making non-local
 // sockets work"). Plus, for IPv6, the ::6 address Envoy binds for its upstream
 // hop to the app. Planning is pure; observe() is the only reader.
-import { MARK_HEX, ROUTE_TABLE, RULE_PRIORITY, UPSTREAM_SOURCE_V6 } from './constants.js';
+import { MARK_HEX, ROUTE_TABLE, RULE_PRIORITY } from './constants.js';
+import { UPSTREAM_SOURCE_V6 } from '../config/constants.js';
 import type { CommandRunner } from './runner.js';
 import type { Family, RoutingSpec } from './types.js';
 

@@ -6,7 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import path from 'node:path';
 import type { MeshConfig } from '../config/model.js';
-import { execFileRunner, generateRules, rulesInPlace } from '../iptables/index.js';
+import { execFileRunner, generateRules, rulesInPlace, type IptablesDeps } from '../iptables/index.js';
 
 export function rulesFingerprint(config: MeshConfig): string {
   return createHash('sha256').update(JSON.stringify(generateRules(config))).digest('hex');
@@ -25,8 +25,9 @@ export async function writeFingerprint(config: MeshConfig): Promise<void> {
   writeFileAtomic(fingerprintPath(config), `${rulesFingerprint(config)}\n`, PUBLIC_MODE);
 }
 
-export async function rulesReady(config: MeshConfig): Promise<{ ok: boolean; missing: string[] }> {
-  const kernel = await rulesInPlace(config, { runner: execFileRunner });
+/** The rules in the kernel, through the runner and backend meshlet was given; the fingerprint without NET_ADMIN. */
+export async function rulesReady(config: MeshConfig, deps: IptablesDeps = { runner: execFileRunner }): Promise<{ ok: boolean; missing: string[] }> {
+  const kernel = await rulesInPlace(config, deps);
   if (kernel.ok || !kernel.missing.some((m) => /permission denied|must be root/i.test(m))) return kernel;
   let written = '';
   try {

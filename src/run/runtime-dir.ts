@@ -8,9 +8,12 @@
 // private directory (0700) for Envoy's admin socket; root never writes there.
 import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { adminDir, PROXY_SUBDIR } from '../config/constants.js';
+import type { MeshConfig } from '../config/model.js';
+import { ensureProxyDir } from '../envoy/admin.js';
+import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
+import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 
-/** The proxy uid's own subdirectory of the runtime directory. */
-export const PROXY_SUBDIR = 'envoy';
 export const RUNTIME_DIR_MODE = 0o755;
 export const PROXY_DIR_MODE = 0o700;
 
@@ -130,3 +133,22 @@ function onlyOwnEntries(dir: string, me: number): boolean {
   });
 }
 
+
+/**
+ * The runtime directory (and the bootstrap's, when elsewhere) must be
+ * meshlet's alone before anything is created in it by path; the proxy uid
+ * gets only its own `envoy/` subdirectory, where Envoy creates its admin socket.
+ */
+export function prepareRuntimeDirs(proxy: MeshConfig['proxy']): void {
+  const { uid, gid, xdsSocket, bootstrapPath } = proxy;
+  const runtimeDir = path.dirname(xdsSocket);
+  prepareRuntimeDir(runtimeDir, uid);
+  if (path.dirname(bootstrapPath) !== runtimeDir) prepareRuntimeDir(path.dirname(bootstrapPath), uid);
+  ensureProxyDir(adminDir(xdsSocket), uid, gid);
+}
+
+/** Envoy (another uid) must read the bootstrap; it holds the socket path and ports, no secret. */
+export function writeBootstrapFile(config: MeshConfig, opts: { nodeId: string; delta: boolean }): void {
+  const text = renderBootstrap(buildBootstrap(config, { nodeId: opts.nodeId, cluster: 'meshlet', delta: opts.delta }));
+  writeFileAtomic(config.proxy.bootstrapPath, text, PUBLIC_MODE);
+}

@@ -35,6 +35,12 @@ export type ResourceTypeUrl = (typeof TYPE_URL)[keyof typeof TYPE_URL];
 /** The order a full push goes out in: clusters before the listeners that use them, secrets first of all. */
 export const PUSH_ORDER: readonly ResourceTypeUrl[] = [TYPE_URL.secret, TYPE_URL.cluster, TYPE_URL.listener];
 
+/** A packed resource as the cache stores it and the wire sends it. */
+export interface AnyBytes {
+  type_url: string;
+  value: Uint8Array;
+}
+
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
 

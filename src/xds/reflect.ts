@@ -12,12 +12,16 @@ import protobuf from 'protobufjs';
 import type { Json, JsonObject } from './protos.js';
 
 const require = createRequire(import.meta.url);
-const DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-export const INCLUDE_DIRS = [
-  ...['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(DEPS, d)),
-  // google/protobuf/descriptor.proto, which the annotation files extend.
-  path.dirname(require.resolve('protobufjs/package.json')),
-];
+
+/** Where the .proto files are; resolved when first loaded, so importing this module touches no file. */
+function includeDirs(): string[] {
+  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+  return [
+    ...['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d)),
+    // google/protobuf/descriptor.proto, which the annotation files extend.
+    path.dirname(require.resolve('protobufjs/package.json')),
+  ];
+}
 
 /** Every file we load; see proto/README.md for why each is here. */
 export const PROTO_FILES = [
@@ -39,9 +43,10 @@ let cached: protobuf.Root | undefined;
 export function root(): protobuf.Root {
   if (cached) return cached;
   const r = new protobuf.Root();
+  const dirs = includeDirs();
   r.resolvePath = (_origin: string, target: string): string | null => {
     if (path.isAbsolute(target)) return target;
-    for (const dir of INCLUDE_DIRS) {
+    for (const dir of dirs) {
       const full = path.join(dir, target);
       try {
         require.resolve(full);

@@ -1,7 +1,7 @@
 // The AggregatedDiscoveryService's two methods, with serializers from the
 // generated wire encoder (no .proto parsing at run time).
 import type { BidiMethod, ServerCall } from './grpc.js';
-import { TYPE } from './protos.js';
+import { TYPE, type AnyBytes } from './protos.js';
 import { decodeMessage, encodePlain } from './wire.js';
 
 export interface Node {
@@ -12,11 +12,6 @@ export interface Node {
 export interface Status {
   code?: number;
   message?: string;
-}
-
-export interface AnyBytes {
-  type_url: string;
-  value: Uint8Array;
 }
 
 export interface DiscoveryRequest {

@@ -1,9 +1,8 @@
 // An immutable snapshot of everything the ADS server serves: per type URL, the
 // resources by name, each encoded once. Streams send the stored bytes, so a
-// resource that did not change goes out byte-identical, and Envoy, which
-// compares a listener's new config with the old, does not drain it.
-import { encodeResource, TYPE_URL, type JsonObject, type Json, type ResourceTypeUrl } from './protos.js';
-import type { AnyBytes } from './service.js';
+// resource that did not change goes out byte-identical and Envoy does not
+// drain it: Envoy compares a listener's bytes, and a changed one drains its connections.
+import { encodeResource, TYPE_URL, type AnyBytes, type JsonObject, type Json, type ResourceTypeUrl } from './protos.js';
 import { canonicalJson, hashBytes, setVersion } from './version.js';
 
 export interface SnapshotResource {

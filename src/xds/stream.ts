@@ -116,7 +116,7 @@ export abstract class XdsStream<S extends TypeState> {
     return { streamId: this.ctx.streamId, kind: this.kind, nodeId: this.nodeId, typeUrl, version, nonce };
   }
 
-  /** Log fields every xDS line carries (STYLE.md habit 6). */
+  /** Log fields every xDS line carries, so one grep follows a version from push to ACK or NACK. */
   protected fields(typeUrl: string, version: string, nonce: string): Record<string, string> {
     return { nodeId: this.nodeId, typeUrl, version, nonce };
   }

@@ -1,6 +1,6 @@
 // Versions are content hashes, never counters: a restarted meshlet computes the
 // same version for the same content, and can never reuse a version for
-// different content (STYLE.md habit 4).
+// different content, and Envoy never skips a change it takes for one it has.
 import { createHash } from 'node:crypto';
 import type { Json } from './protos.js';
 

@@ -1,15 +1,11 @@
 // Shared set-up for the certificate tests: temp dirs and a way to write one
 // case's three files, each of which may be replaced by any text or left out.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import { tempDir as sharedTempDir } from '../helpers/tmp.js';
 import type { CertFiles } from '../../src/certs/problems.js';
 import type { Leaf, Pki } from '../helpers/pki.js';
 
-export async function tempDir(prefix = 'meshlet-certs-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
+export const tempDir = (prefix = 'meshlet-certs-'): ReturnType<typeof sharedTempDir> => sharedTempDir(prefix);
 
 /** Text for a file, or `null` to leave the file out. */
 export type Content = string | null;

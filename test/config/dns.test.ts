@@ -1,4 +1,4 @@
-// The `dns` section and route `names` (issue #9): defaults, normalization,
+// The `dns` section and route `names`: defaults, normalization,
 // and every rule, each reported with its path.
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/validate.js';

@@ -6,15 +6,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeConfig } from '../../src/config/describe.js';
 import { exemptions } from '../../src/config/exemptions.js';
-import { withResolvers } from '../../src/config/load.js';
+import { validConfigWithResolvers } from '../helpers/config.js';
 import { validateConfig } from '../../src/config/validate.js';
 import type { MeshConfig } from '../../src/config/model.js';
 
-function config(raw: unknown): MeshConfig {
-  const r = validateConfig(raw);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return withResolvers(r.config, () => 'nameserver 198.18.0.53\nnameserver 2001:db8::53\n');
-}
+const config = (raw: unknown): MeshConfig => validConfigWithResolvers(raw, 'nameserver 198.18.0.53\nnameserver 2001:db8::53\n');
 
 /** Between them, every kind of exemption. */
 const CONFIGS = {

@@ -1,24 +1,17 @@
 // Inputs that used to hang, crash or mislead `meshlet check`, run for real
 // through the CLI: each must end with exit 1 within a bound and name the file.
 import { afterEach, describe, expect, it } from 'vitest';
+import { tmpDirs } from '../helpers/tmp.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CLI } from '../helpers/meshlet.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { formatErrors } from '../../src/config/errors.js';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length) cleanups.pop()?.();
-});
-
-function dir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'meshlet-hostile-'));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const dirs = tmpDirs('meshlet-hostile-');
+afterEach(dirs.removeAll);
+const dir = dirs.make;
 
 /** `meshlet check` with a hard 5 s bound: a hang shows as a null status, a crash as a signal or exit 134. */
 function check(args: string[]): { status: number | null; signal: string | null; out: string } {

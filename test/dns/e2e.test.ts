@@ -1,4 +1,4 @@
-// Egress capture through DNS, end to end (issue #9). Three namespaces on one
+// Egress capture through DNS, end to end. Three namespaces on one
 // bridge: pod A (the client), pod B (the server) and a "cluster DNS".
 // Both pods run the real `meshlet init` and `meshlet run` with a real Envoy.
 // The app in pod A has zero mesh config: it dials `emoji-svc:8080` by name.

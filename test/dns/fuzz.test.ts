@@ -10,7 +10,7 @@ import { decide } from '../../src/dns/answer.js';
 import { DnsService } from '../../src/dns/index.js';
 import { buildNameTable } from '../../src/dns/table.js';
 import { RCODE, decodeMessage } from '../../src/dns/wire.js';
-import { validateConfig } from '../../src/config/validate.js';
+import { validConfig } from '../helpers/config.js';
 import type { EgressRoute } from '../../src/config/model.js';
 import { createRootLogger } from '../../src/log.js';
 import { freeDnsPort, prng, query, summary } from './helpers.js';
@@ -101,13 +101,12 @@ describe('dns fuzz', () => {
     beforeAll(async () => {
       up = await startFakeUpstream();
       port = await freeDnsPort();
-      const r = validateConfig({
+      const config = validConfig({
         ingress: { mode: 'disabled' },
         egress: { routes: [{ name: 'emoji', listen: '127.137.0.1', remote: 'emoji-svc', names: ['emoji-svc', 'a'] }] },
         dns: { enabled: true, address: `127.0.0.1:${port}`, upstreams: [`127.0.0.1:${up.port}`], meshletUid: 0 },
       });
-      if (!r.ok) throw new Error('bad config');
-      svc = await DnsService.start(r.config, createRootLogger('silent'), { readFile: () => 'search demo.svc.cluster.local b\n', uid: () => 0 }, { upstreamTimeoutMs: 200 });
+      svc = await DnsService.start(config, createRootLogger('silent'), { readFile: () => 'search demo.svc.cluster.local b\n', uid: () => 0 }, { upstreamTimeoutMs: 200 });
     });
 
     afterAll(async () => {

@@ -5,7 +5,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { validateConfig } from '../../src/config/validate.js';
+import { validConfig } from '../helpers/config.js';
 import type { MeshConfig } from '../../src/config/model.js';
 import { DnsService, chooseUpstreams, uidProblem, type DnsDeps } from '../../src/dns/index.js';
 import { frame } from '../../src/dns/frame.js';
@@ -24,14 +24,12 @@ afterEach(async () => {
 const freePort = freeDnsPort;
 
 function configFor(port: number, upstreams: string[], extra: Record<string, unknown> = {}, names = ['emoji-svc']): MeshConfig {
-  const r = validateConfig({
+  return validConfig({
     ingress: { mode: 'disabled' },
     egress: { routes: [{ name: 'emoji', listen: '127.137.0.1', remote: 'emoji-svc', names }] },
     // These tests run as root, playing a meshlet that runs as root.
     dns: { enabled: true, address: `127.0.0.1:${port}`, ttl: 7, upstreams, meshletUid: 0, ...extra },
   });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
 }
 
 const deps = (resolv = 'search demo.svc.cluster.local\nnameserver 198.18.0.53\noptions ndots:5\n', uid = 0): DnsDeps => ({ readFile: () => resolv, uid: () => uid });

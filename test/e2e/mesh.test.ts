@@ -1,6 +1,6 @@
 // End to end, in network namespaces: three meshed pods (each an app,
 // `meshlet init`, `meshlet run` and a real Envoy as uid 1337) and two plain
-// hosts on one bridge. Scenarios 1-7 of issue #5 share this mesh; each
+// hosts on one bridge. The demo's scenarios 1-7 share this mesh; each
 // scenario is its own test. See mesh-spec.ts for the topology.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, PROXY, type Pod, type Host } from '../../src/demo/lab.js';

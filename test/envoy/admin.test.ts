@@ -3,12 +3,13 @@
 // place of the directory or the socket, a socket of another owner, a server
 // that never answers. Real sockets and real chown; needs root.
 import { afterEach, describe, expect, it } from 'vitest';
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpDir } from '../helpers/tmp.js';
+import { chownSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { adminDir, adminGet, adminSocketPath, ensureProxyDir } from '../../src/envoy/admin.js';
+import { adminGet, ensureProxyDir } from '../../src/envoy/admin.js';
+import { adminDir, adminSocketPath } from '../../src/config/constants.js';
 import { allUids, runsBootstrap } from '../../src/envoy/stale.js';
 
 const root = process.getuid?.() === 0;
@@ -19,11 +20,11 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function tmp(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'meshlet-admin-'));
+const tmp = (): string => {
+  const d = tmpDir('meshlet-admin-');
   dirs.push(d);
   return d;
-}
+};
 
 async function serve(socket: string, handler: Parameters<typeof createServer>[1] = (_req, res) => res.end('hello')): Promise<Server> {
   const s = createServer(handler);

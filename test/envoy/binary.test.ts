@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENVOY_NOT_FOUND, findEnvoy, pipEnvoyPath } from '../../src/envoy/binary.js';
-import { tmpDir } from '../helpers/envoy.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 function fakeBinary(dir: string, name = 'envoy'): string {
   mkdirSync(dir, { recursive: true });

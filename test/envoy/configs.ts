@@ -1,13 +1,11 @@
 // Configs shared by the builder tables and the real-Envoy checks.
-import { validateConfig } from '../../src/config/validate.js';
+import { validConfig } from '../helpers/config.js';
 import type { MeshConfig } from '../../src/config/model.js';
 import type { RawConfigInput } from '../../src/config/schema.js';
 import type { CertState } from '../../src/certs/types.js';
 
 export function meshConfig(raw: RawConfigInput): MeshConfig {
-  const r = validateConfig(raw);
-  if (!r.ok) throw new Error(`test config invalid: ${JSON.stringify(r.errors)}`);
-  return r.config;
+  return validConfig(raw);
 }
 
 /** Every feature at once: tproxy ingress (mtls, tls, plaintext, allowedSans), routes with and without ports, SNI, SAN pins, capture with exclusions. */

@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildBootstrap, buildStaticBootstrap } from '../../src/envoy/bootstrap.js';
 import type { JsonObject } from '../../src/xds/protos.js';
 import { createTmpCa } from '../helpers/tmp-pki.js';
-import { tmpDir, validateBootstrap } from '../helpers/envoy.js';
+import { validateBootstrap } from '../helpers/envoy.js';
+import { tmpDir } from '../helpers/tmp.js';
 import { DISABLED, FULL, MAPPED, meshConfig } from './configs.js';
 
 const dir = tmpDir('meshlet-validate-');

@@ -1,10 +1,10 @@
 // Running the real Envoy in tests: find it, validate a bootstrap with
 // `--mode validate`, and start it, waiting on its admin endpoint (never on a
 // sleep) and always killing it in teardown.
+import { tmpDir as makeTmpDir } from './tmp.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { renderBootstrap } from '../../src/envoy/bootstrap.js';
@@ -23,9 +23,7 @@ export function envoyBinary(): string {
   return cached;
 }
 
-export function tmpDir(prefix = 'meshlet-envoy-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+const tmpDir = (): string => makeTmpDir('meshlet-envoy-');
 
 export function writeBootstrap(bootstrap: JsonObject, dir = tmpDir()): string {
   const file = path.join(dir, 'envoy.json');

@@ -4,12 +4,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
-import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { createPki, type Pki, type Leaf } from '../../src/devpki/pki.js';
-import { adminJson, adminSocketPath } from '../../src/envoy/admin.js';
+import { createPki, swapSecretVolume, type Pki, type Leaf } from '../../src/devpki/pki.js';
+import { createRootLogger } from '../../src/log.js';
+import { loadConfig } from '../../src/config/load.js';
+import { findEnvoy } from '../../src/envoy/binary.js';
+import { Meshlet, type RunOptions } from '../../src/run/service.js';
+import { adminJson } from '../../src/envoy/admin.js';
+import { adminSocketPath } from '../../src/config/constants.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
 
@@ -97,11 +102,7 @@ export function writeConfig(pod: Pod, config: Record<string, unknown> | string):
 /** Rotates the workload certificate the way the kubelet updates a Secret volume: one atomic ..data swap. */
 export async function rotateCerts(pod: Pod, leaf: Leaf): Promise<void> {
   pod.certVersion += 1;
-  const v = `..v${pod.certVersion}`;
-  await pod.pki.writeContrastDir(path.join(pod.certDir, v), leaf);
-  symlinkSync(v, path.join(pod.certDir, '..data_tmp'));
-  renameSync(path.join(pod.certDir, '..data_tmp'), path.join(pod.certDir, '..data'));
-  rmSync(path.join(pod.certDir, `..v${pod.certVersion - 1}`), { recursive: true, force: true });
+  await swapSecretVolume(pod.pki, pod.certDir, pod.certVersion, leaf);
   pod.leaf = leaf;
 }
 
@@ -173,4 +174,30 @@ export async function waitReady(pod: Pod, timeoutMs = 30_000): Promise<void> {
 
 export function cleanupPod(pod: Pod): void {
   rmSync(pod.dir, { recursive: true, force: true });
+}
+
+/**
+ * An in-process meshlet for `pod` (for the test seams), logging at debug to
+ * `<pod dir>/meshlet.log`, started. `onCleanup` receives its stop.
+ */
+export async function inProcess(
+  p: Pod,
+  onCleanup: (f: () => Promise<void>) => void,
+  opts: Pick<RunOptions, 'noEnvoy' | 'envoyConfigDump' | 'watch'> = {},
+): Promise<{ meshlet: Meshlet; logFile: string }> {
+  const logFile = `${p.dir}/meshlet.log`;
+  const fd = openSync(logFile, 'a');
+  const meshlet = new Meshlet({
+    loaded: loadConfig(p.configPath),
+    logger: createRootLogger('debug', fd),
+    skipIptablesCheck: true,
+    ...opts,
+    ...(opts.noEnvoy ? {} : { envoyPath: findEnvoy() }),
+  });
+  onCleanup(async () => {
+    await meshlet.stop(0);
+    closeSync(fd);
+  });
+  await meshlet.start();
+  return { meshlet, logFile };
 }

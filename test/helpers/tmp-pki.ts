@@ -11,7 +11,8 @@ export interface Leaf {
   /** The chain (leaf, then intermediate), as a TLS server presents it. */
   certPath: string;
   keyPath: string;
-  certPem: string;
+  /** The same chain, as text (named as in CertState and src/devpki: certPem is a single certificate there). */
+  chainPem: string;
   keyPem: string;
 }
 
@@ -40,7 +41,7 @@ export async function createTmpCa(dir: string, name = 'meshlet-test-ca'): Promis
     const keyPath = path.join(dir, `${leafName}.key`);
     writeFileSync(certPath, leaf.chainPem);
     writeFileSync(keyPath, leaf.keyPem, { mode: 0o600 });
-    return { name: leafName, certPath, keyPath, certPem: leaf.chainPem, keyPem: leaf.keyPem };
+    return { name: leafName, certPath, keyPath, chainPem: leaf.chainPem, keyPem: leaf.keyPem };
   };
-  return { dir, caPath, caPem: pki.caPem, issue, certState: (leaf) => ({ caPem: pki.caPem, chainPem: leaf.certPem, keyPem: leaf.keyPem }) };
+  return { dir, caPath, caPem: pki.caPem, issue, certState: (leaf) => ({ caPem: pki.caPem, chainPem: leaf.chainPem, keyPem: leaf.keyPem }) };
 }

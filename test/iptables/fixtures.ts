@@ -1,15 +1,12 @@
 // Configs for every mode, shared by the golden and the namespace tests.
-import { validateConfig } from '../../src/config/validate.js';
-import { withResolvers } from '../../src/config/load.js';
+import { validConfigWithResolvers } from '../helpers/config.js';
 import type { MeshConfig } from '../../src/config/model.js';
 
 /** The pod's resolv.conf in every fixture: the harness's outside hosts (harness.ts ADDR.remoteV4/V6). */
 export const RESOLV_CONF = 'nameserver 198.18.5.5\nnameserver 2001:db8:5::5\n';
 
 export function config(raw: unknown, resolvConf = RESOLV_CONF): MeshConfig {
-  const r = validateConfig(raw);
-  if (!r.ok) throw new Error(`fixture config invalid: ${JSON.stringify(r.errors)}`);
-  return withResolvers(r.config, () => resolvConf);
+  return validConfigWithResolvers(raw, resolvConf);
 }
 
 /** 17 excluded ports: more than one multiport rule can hold. */

@@ -2,6 +2,7 @@
 // plays every outside host. Addresses come from 198.18.0.0/15 and
 // 2001:db8::/32 only.
 import { existsSync } from 'node:fs';
+import { afterEach, beforeEach } from 'vitest';
 import type { Backend } from '../../src/iptables/backend.js';
 import type { IptablesDeps } from '../../src/iptables/deps.js';
 import { parseConnect, parseDnsQuery, probeArgs, type ConnectResult, type DnsQueryResult, type ProbeAccept } from '../../src/iptables/probe-script.js';
@@ -46,6 +47,36 @@ export async function makeBed(lab: NetLab): Promise<Bed> {
   await lab.must(pod, ['ip', 'route', 'add', 'default', 'via', ADDR.peerV4, 'dev', podIf]);
   await lab.must(pod, ['ip', '-6', 'route', 'add', 'default', 'via', ADDR.peerV6, 'dev', podIf]);
   return { lab, pod, peer, deps: (backend) => ({ runner: lab.runner(pod), backend }) };
+}
+
+/**
+ * The bed every namespace suite uses: a fresh lab and bed before each test,
+ * torn down after it, also when the test fails. `prepare` runs on the new
+ * bed (e.g. rules of another tool that must survive ours).
+ */
+export function useBed(prepare?: (bed: Bed) => Promise<void>): { readonly lab: NetLab; readonly bed: Bed } {
+  let current: { lab: NetLab; bed: Bed } | undefined;
+  beforeEach(async () => {
+    const lab = new NetLab();
+    current = { lab, bed: await makeBed(lab) };
+    await prepare?.(current.bed);
+  });
+  afterEach(async () => {
+    await current?.lab.cleanup();
+    current = undefined;
+  });
+  const now = (): { lab: NetLab; bed: Bed } => {
+    if (!current) throw new Error('useBed: used outside a test');
+    return current;
+  };
+  return {
+    get lab() {
+      return now().lab;
+    },
+    get bed() {
+      return now().bed;
+    },
+  };
 }
 
 export interface ServeOptions {

@@ -10,7 +10,7 @@ import { runInit } from '../../src/iptables/init.js';
 import { rulesInPlace } from '../../src/iptables/ready.js';
 import type { CommandRunner } from '../../src/iptables/runner.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
-import { BACKENDS, addForeignRules, makeBed, snapshot, type Bed } from './harness.js';
+import { BACKENDS, addForeignRules, snapshot, useBed } from './harness.js';
 import { CASES, config } from './fixtures.js';
 import { cannotRun } from '../helpers/gate.js';
 
@@ -37,49 +37,40 @@ function breakingV6(runner: CommandRunner, bad: string): CommandRunner {
 }
 
 describe.skipIf(skip).each(BACKENDS)('lifecycle on %s', (backend) => {
-  let lab: NetLab;
-  let bed: Bed;
-  beforeEach(async () => {
-    lab = new NetLab();
-    bed = await makeBed(lab);
-    await addForeignRules(lab, bed.pod, backend);
-  });
-  afterEach(async () => {
-    await lab.cleanup();
-  });
+  const t = useBed((bed) => addForeignRules(bed.lab, bed.pod, backend));
 
   it('re-running init changes nothing; cleanup restores the exact previous state', async () => {
-    const before = await snapshot(lab, bed.pod, backend);
+    const before = await snapshot(t.lab, t.bed.pod, backend);
     const c = config(CASES['full']);
-    await runInit(c, {}, bed.deps(backend));
-    const once = await snapshot(lab, bed.pod, backend);
+    await runInit(c, {}, t.bed.deps(backend));
+    const once = await snapshot(t.lab, t.bed.pod, backend);
     expect(once).not.toBe(before);
-    const again = await runInit(c, {}, bed.deps(backend));
+    const again = await runInit(c, {}, t.bed.deps(backend));
     // The second plan adds no jump and no ip rule.
     expect(again.text).not.toMatch(/^-[AI] (PREROUTING|OUTPUT|INPUT) /m);
     expect(again.text).not.toMatch(/rule add/);
-    expect(await snapshot(lab, bed.pod, backend)).toBe(once);
-    expect((await rulesInPlace(c, bed.deps(backend))).ok).toBe(true);
+    expect(await snapshot(t.lab, t.bed.pod, backend)).toBe(once);
+    expect((await rulesInPlace(c, t.bed.deps(backend))).ok).toBe(true);
 
-    await runCleanup({}, bed.deps(backend));
-    expect(await snapshot(lab, bed.pod, backend)).toBe(before);
+    await runCleanup({}, t.bed.deps(backend));
+    expect(await snapshot(t.lab, t.bed.pod, backend)).toBe(before);
     // A second cleanup has nothing to do.
-    expect((await runCleanup({}, bed.deps(backend))).changed).toBe(false);
+    expect((await runCleanup({}, t.bed.deps(backend))).changed).toBe(false);
   });
 
   it('switching modes leaves only the new mode behind', async () => {
-    await runInit(config(CASES['full']), {}, bed.deps(backend));
+    await runInit(config(CASES['full']), {}, t.bed.deps(backend));
     const mapped = config(CASES['mapped']);
-    await runInit(mapped, {}, bed.deps(backend));
-    expect(await rulesInPlace(mapped, bed.deps(backend))).toEqual({ ok: true, missing: [] });
-    const save = await lab.must(bed.pod, [`iptables-${backend}-save`]);
+    await runInit(mapped, {}, t.bed.deps(backend));
+    expect(await rulesInPlace(mapped, t.bed.deps(backend))).toEqual({ ok: true, missing: [] });
+    const save = await t.lab.must(t.bed.pod, [`iptables-${backend}-save`]);
     expect(save).not.toMatch(/MESHLET_(INBOUND|OUTBOUND|DIVERT|LOOPGUARD)/);
-    expect(await lab.must(bed.pod, ['ip', 'rule'])).not.toMatch(/0x4d4c/);
+    expect(await t.lab.must(t.bed.pod, ['ip', 'rule'])).not.toMatch(/0x4d4c/);
   });
 
   it.each(['full', 'dns-full'])('the dry run is exactly what init applies (%s)', async (name) => {
     const fed: string[] = [];
-    const runner = bed.deps(backend).runner;
+    const runner = t.bed.deps(backend).runner;
     const spy: CommandRunner = {
       run: (cmd, args, opts) => {
         if (cmd.endsWith('-restore')) fed.push(opts?.input ?? '');
@@ -90,7 +81,7 @@ describe.skipIf(skip).each(BACKENDS)('lifecycle on %s', (backend) => {
     const c = config(CASES[name]);
     const dry = await runInit(c, { dryRun: true }, { runner: spy, backend });
     expect(fed).toEqual([]);
-    expect((await rulesInPlace(c, bed.deps(backend))).ok).toBe(false);
+    expect((await rulesInPlace(c, t.bed.deps(backend))).ok).toBe(false);
     await runInit(c, {}, { runner: spy, backend });
     expect(`# backend: ${backend}\n${fed.map((t) => t.trimEnd()).join('\n')}\n`).toBe(dry.text);
   });
@@ -101,9 +92,9 @@ describe.skipIf(skip).each(BACKENDS)('lifecycle on %s', (backend) => {
   ] as const) {
     it(`${what}: the error names the line, and nothing is left changed`, async () => {
       const c = config(CASES['full']);
-      const clean = await snapshot(lab, bed.pod, backend);
-      const failing = { runner: breakingV6(bed.deps(backend).runner, bad), backend };
-      const v6Text = (await runInit(c, { dryRun: true }, bed.deps(backend))).plan.families.find((f) => f.family === 6)?.restore ?? '';
+      const clean = await snapshot(t.lab, t.bed.pod, backend);
+      const failing = { runner: breakingV6(t.bed.deps(backend).runner, bad), backend };
+      const v6Text = (await runInit(c, { dryRun: true }, t.bed.deps(backend))).plan.families.find((f) => f.family === 6)?.restore ?? '';
       const victimLine = v6Text.split('\n').indexOf(VICTIM) + 1;
       const err = await runInit(c, {}, failing).then(
         () => undefined,
@@ -114,13 +105,13 @@ describe.skipIf(skip).each(BACKENDS)('lifecycle on %s', (backend) => {
       expect(e.details).toMatchObject({ family: 6, line: victimLine, rule: VICTIM, rolledBack: true });
       expect(e.message).toContain(`line ${victimLine} \`${VICTIM}\``);
       expect(e.details.complaint).not.toBe('');
-      expect(await snapshot(lab, bed.pod, backend)).toBe(clean);
+      expect(await snapshot(t.lab, t.bed.pod, backend)).toBe(clean);
 
       // A failed re-run restores the previous good state, not an empty one.
-      await runInit(c, {}, bed.deps(backend));
-      const good = await snapshot(lab, bed.pod, backend);
+      await runInit(c, {}, t.bed.deps(backend));
+      const good = await snapshot(t.lab, t.bed.pod, backend);
       await expect(runInit(config(CASES['tproxy-mixed']), {}, failing)).rejects.toThrow(IptablesApplyError);
-      expect(await snapshot(lab, bed.pod, backend)).toBe(good);
+      expect(await snapshot(t.lab, t.bed.pod, backend)).toBe(good);
     });
   }
 });

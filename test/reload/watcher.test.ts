@@ -1,20 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, renameSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, symlinkSync, renameSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { FileWatcher } from '../../src/reload/watcher.js';
+import { tmpDirs } from '../helpers/tmp.js';
 
 const cleanups: (() => void)[] = [];
+const dirs = tmpDirs('meshlet-watch-');
+// Watchers first, then their directories.
 afterEach(() => {
   while (cleanups.length) cleanups.pop()?.();
+  dirs.removeAll();
 });
-
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'meshlet-watch-'));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const tempDir = dirs.make;
 
 function watcher(files: string[], opts = {}): FileWatcher {
   const w = new FileWatcher(files, opts);

@@ -2,16 +2,14 @@
 // the debug endpoint (keys redacted), wait-ready and dump. Loopback only;
 // mapped mode, so no iptables are needed.
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { createRootLogger } from '../../src/log.js';
-import { loadConfig } from '../../src/config/load.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { Meshlet } from '../../src/run/service.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
-import { CLI, cleanupPod, envoyAdminJson, getJson, getText, makePod, rotateCerts, startMeshlet, until, waitReady, writeConfig, type Pod } from '../helpers/meshlet.js';
+import { CLI, cleanupPod, envoyAdminJson, getJson, getText, inProcess, makePod, rotateCerts, startMeshlet, until, waitReady, writeConfig, type Pod } from '../helpers/meshlet.js';
 import { startEchoApp, steadyLoad, tlsExchange } from '../helpers/traffic.js';
 
 const run = promisify(execFile);
@@ -27,21 +25,7 @@ async function meshPod(policy = 'tls'): Promise<{ p: Pod; meshlet: Meshlet; logF
   cleanups.push(() => cleanupPod(p));
   const app = await startEchoApp(p.base + 50);
   cleanups.push(() => app.close());
-  const logFile = `${p.dir}/meshlet.log`;
-  const fd = openSync(logFile, 'a');
-  const meshlet = new Meshlet({
-    loaded: loadConfig(p.configPath),
-    logger: createRootLogger('debug', fd),
-    skipIptablesCheck: true,
-    envoyPath: findEnvoy(),
-    envoyConfigDump: true,
-    watch: { pollMs: 200 },
-  });
-  cleanups.push(async () => {
-    await meshlet.stop(0);
-    closeSync(fd);
-  });
-  await meshlet.start();
+  const { meshlet, logFile } = await inProcess(p, (f) => cleanups.push(f), { envoyConfigDump: true, watch: { pollMs: 200 } });
   await waitReady(p);
   return { p, meshlet, logFile, port: p.base + 51 };
 }

@@ -14,7 +14,7 @@ import { buildSnapshot, typeOf } from '../../src/xds/snapshot.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
 import { findStaleEnvoys } from '../../src/envoy/stale.js';
 import { parseAllDocuments } from 'yaml';
-import { cleanupPod, envoyAdminJson, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
+import { cleanupPod, envoyAdminJson, inProcess, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange, type EchoApp } from '../helpers/traffic.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -37,24 +37,6 @@ async function app(port: number): Promise<EchoApp> {
   const a = await startEchoApp(port);
   cleanups.push(() => a.close());
   return a;
-}
-
-/** An in-process meshlet (for the test seams), logging to a file. */
-async function inProcess(p: Pod, opts: { noEnvoy?: boolean } = {}): Promise<{ meshlet: Meshlet; logFile: string }> {
-  const logFile = `${p.dir}/meshlet.log`;
-  const fd = openSync(logFile, 'a');
-  const meshlet = new Meshlet({
-    loaded: loadConfig(p.configPath),
-    logger: createRootLogger('debug', fd),
-    skipIptablesCheck: true,
-    ...(opts.noEnvoy ? { noEnvoy: true } : { envoyPath: findEnvoy() }),
-  });
-  cleanups.push(async () => {
-    await meshlet.stop(0);
-    closeSync(fd);
-  });
-  await meshlet.start();
-  return { meshlet, logFile };
 }
 
 /** Mapped mode: app on base+50, Envoy on base+51. No iptables needed, so it runs on loopback. */
@@ -98,7 +80,7 @@ describe('meshlet run with a real Envoy', () => {
         exclude: { ports: [443], cidrs: ['198.19.0.0/16', '2001:db8:ff::/48'] },
       },
     });
-    const { meshlet } = await inProcess(p);
+    const { meshlet } = await inProcess(p, (f) => cleanups.push(f));
     let nacks = 0;
     meshlet.ads.onNack(() => nacks++);
     await waitReady(p);
@@ -132,7 +114,7 @@ describe('meshlet run with a real Envoy', () => {
     const p2 = await pod(mapped);
     const mappedPort = mappedPortOf(p2);
     await app(appPortOf(p2));
-    const { meshlet } = await inProcess(p2);
+    const { meshlet } = await inProcess(p2, (f) => cleanups.push(f));
     await waitReady(p2);
     expect((await tlsExchange(mappedPort, 'before')).reply).toBe('echo:before');
     const good = meshlet.ads.currentSnapshot();
@@ -175,7 +157,7 @@ describe('meshlet run with a real Envoy', () => {
     const p = await pod(mapped);
     const mappedPort = mappedPortOf(p);
     await app(appPortOf(p));
-    const { meshlet } = await inProcess(p);
+    const { meshlet } = await inProcess(p, (f) => cleanups.push(f));
     await waitReady(p);
     const pid = meshlet.envoyPid;
     expect(pid).toBeDefined();

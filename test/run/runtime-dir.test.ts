@@ -9,7 +9,8 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync,
 import path from 'node:path';
 import { CLI, cleanupPod, makePod, startMeshlet, until, type MeshletProcess, type Pod } from '../helpers/meshlet.js';
 import { checkRuntimeDir, prepareRuntimeDir } from '../../src/run/runtime-dir.js';
-import { adminDir, ensureProxyDir } from '../../src/envoy/admin.js';
+import { ensureProxyDir } from '../../src/envoy/admin.js';
+import { adminDir } from '../../src/config/constants.js';
 import { writeFileAtomic } from '../../src/fs/safe-write.js';
 import { cannotRun } from '../helpers/gate.js';
 

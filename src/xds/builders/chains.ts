@@ -22,7 +22,7 @@ export function policyChain(name: string, match: JsonObject | undefined, policy:
 /**
  * A connection whose original destination is one of the proxy's own ports is
  * closed, never forwarded: forwarding it would dial Envoy itself in a loop
- * (Contrast issue #1142).
+ * (https://github.com/edgelesssys/contrast/issues/1142).
  */
 export function blackholeChain(listener: string, port: number, extraMatch: JsonObject = {}): JsonObject {
   const name = `${listener}-blackhole-${port}`;

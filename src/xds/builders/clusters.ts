@@ -6,6 +6,7 @@ import { CONNECT_TIMEOUT, originalDst, outboundClusters, routeCluster } from './
 import { mappedPorts } from './listeners-inbound.js';
 import { CLUSTER } from './names.js';
 import type { SecretSource } from './tls.js';
+import { UPSTREAM_SOURCE_V4, UPSTREAM_SOURCE_V6 } from '../../config/constants.js';
 
 /**
  * Upstream connections to the app leave from 127.0.0.6 (or ::6 for IPv6), so
@@ -16,8 +17,8 @@ import type { SecretSource } from './tls.js';
  */
 export function appBindConfig(): JsonObject {
   return {
-    source_address: { address: '127.0.0.6', port_value: 0 },
-    extra_source_addresses: [{ address: { address: '::6', port_value: 0 } }],
+    source_address: { address: UPSTREAM_SOURCE_V4, port_value: 0 },
+    extra_source_addresses: [{ address: { address: UPSTREAM_SOURCE_V6, port_value: 0 } }],
   };
 }
 

@@ -2,13 +2,9 @@
 // here so a field name is spelled once.
 import { TYPE, typeUrl, type JsonObject } from '../protos.js';
 
-/**
- * Types the builders pack that src/xds/protos.ts does not list in TYPE yet.
- * Their files are in PROTO_FILES, so packing works and the round-trip test
- * covers them. TODO(lead): move into TYPE.
- */
-export const ANY_V4 = '0.0.0.0';
-export const ANY_V6 = '::';
+/** The wildcard addresses a listener binds for every address of the pod. */
+const ANY_V4 = '0.0.0.0';
+const ANY_V6 = '::';
 
 export function socketAddress(ip: string, port: number): JsonObject {
   return { socket_address: { address: ip, port_value: port } };

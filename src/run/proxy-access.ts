@@ -1,0 +1,36 @@
+// What the proxy uid must be able to reach before Envoy can serve: the xDS
+// socket (handed to it) and, checked as that uid, the Envoy binary, the
+// bootstrap and the socket. Commands go through the CommandRunner seam.
+import { lchown } from 'node:fs/promises';
+import type { MeshConfig } from '../config/model.js';
+import type { CommandRunner } from '../iptables/runner.js';
+
+/**
+ * The socket is 0600 and must belong to the uid Envoy runs as. lchown never
+ * follows a link, and the name cannot have been swapped: the directory was
+ * checked to be writable by meshlet alone. Only root can (and must) do this.
+ */
+export async function handSocketToProxy(proxy: MeshConfig['proxy'], currentUid: number): Promise<void> {
+  if (currentUid !== 0) return;
+  await lchown(proxy.xdsSocket, proxy.uid, proxy.gid);
+}
+
+/**
+ * Fails early, with the fix, when the proxy uid cannot run the Envoy binary
+ * (e.g. pip put it under /root), read the bootstrap or reach the socket.
+ * Only root can switch to the proxy uid to look; otherwise meshlet is that uid.
+ */
+export async function checkProxyAccess(proxy: MeshConfig['proxy'], envoyPath: string, runner: CommandRunner, currentUid: number): Promise<void> {
+  const { uid, gid, bootstrapPath, xdsSocket } = proxy;
+  if (currentUid !== 0) return;
+  const asProxy = async (test: string, file: string, fix: string): Promise<void> => {
+    const r = await runner.run('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'test', test, file]);
+    if (r.code !== 0) throw new Error(`the proxy uid ${uid} cannot ${fix}`);
+  };
+  // Concurrently: these sit on the start-to-ready path.
+  await Promise.all([
+    asProxy('-x', envoyPath, `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) or pass --envoy PATH`),
+    asProxy('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`),
+    asProxy('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`),
+  ]);
+}
