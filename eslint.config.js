@@ -2,16 +2,58 @@ import tseslint from 'typescript-eslint';
 
 // Modules that do I/O, refused in the pure core (builders, config). node:net
 // only for its address predicates.
-const IO_MODULES = ['fs', 'fs/promises', 'child_process', 'http', 'https', 'http2', 'dgram', 'dns', 'dns/promises', 'tls', 'worker_threads', 'cluster', 'readline', 'inspector', 'process'];
+const IO_MODULES = [
+  'fs',
+  'fs/promises',
+  'child_process',
+  'http',
+  'https',
+  'http2',
+  'dgram',
+  'dns',
+  'dns/promises',
+  'tls',
+  'worker_threads',
+  'cluster',
+  'readline',
+  'inspector',
+  'process',
+];
 const FILE_IO = new Set(['node:fs', 'fs', 'node:fs/promises', 'fs/promises']);
 const PURE_IO_PATHS = [
-  ...IO_MODULES.flatMap((m) => [`node:${m}`, m]).map((name) => ({ name, message: 'builders and config are pure: no I/O (pass the data in; the caller reads it)' })),
-  ...['node:net', 'net'].map((name) => ({ name, allowImportNames: ['isIP', 'isIPv4', 'isIPv6'], message: 'builders and config are pure: only the address predicates of node:net' })),
+  ...IO_MODULES.flatMap((m) => [`node:${m}`, m]).map((name) => ({
+    name,
+    message: 'builders and config are pure: no I/O (pass the data in; the caller reads it)',
+  })),
+  ...['node:net', 'net'].map((name) => ({
+    name,
+    allowImportNames: ['isIP', 'isIPv4', 'isIPv6'],
+    message: 'builders and config are pure: only the address predicates of node:net',
+  })),
 ];
 // The modules above the core: what runs it, serves it, or talks to processes.
 const PURE_ABOVE_PATTERNS = [
   {
-    group: ['**/run/*', '**/cli/*', '**/cli.js', '**/debug/*', '**/demo/*', '**/reload/*', '**/envoy/*', '**/dns/index.js', '**/dns/server.js', '**/dns/forward.js', '**/xds/server.js', '**/xds/grpc.js', '**/xds/socket.js', '**/xds/service.js', '**/xds/reflect.js', '**/iptables/runner.js', '**/iptables/apply.js', '**/iptables/init.js'],
+    group: [
+      '**/run/*',
+      '**/cli/*',
+      '**/cli.js',
+      '**/debug/*',
+      '**/demo/*',
+      '**/reload/*',
+      '**/envoy/*',
+      '**/dns/index.js',
+      '**/dns/server.js',
+      '**/dns/forward.js',
+      '**/xds/server.js',
+      '**/xds/grpc.js',
+      '**/xds/socket.js',
+      '**/xds/service.js',
+      '**/xds/reflect.js',
+      '**/iptables/runner.js',
+      '**/iptables/apply.js',
+      '**/iptables/init.js',
+    ],
     message: 'builders and config sit below this module: it must not be imported from here',
   },
 ];
@@ -38,8 +80,20 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/demo/**'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { paths: ['node:http', 'http'].map((name) => ({ name, allowTypeImports: true, message: "use process.getBuiltinModule('node:http'): the ESM import loads undici, http2 and zlib (about 10 MiB resident)" })) }],
-      'no-restricted-globals': ['warn', { name: 'fetch', message: 'fetch loads undici (about 10 MiB resident in the sidecar); use node:http through process.getBuiltinModule' }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['node:http', 'http'].map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: "use process.getBuiltinModule('node:http'): the ESM import loads undici, http2 and zlib (about 10 MiB resident)",
+          })),
+        },
+      ],
+      'no-restricted-globals': [
+        'warn',
+        { name: 'fetch', message: 'fetch loads undici (about 10 MiB resident in the sidecar); use node:http through process.getBuiltinModule' },
+      ],
     },
   },
   {

@@ -34,7 +34,9 @@ async function main(): Promise<number> {
   const envoy = envoyPath();
   const machine = describeMachine(await envoyVersion(envoy));
   const ctx: Ctx = { size, envoy, log: (line) => process.stderr.write(`[bench] ${line}\n`) };
-  ctx.log(`size ${size.name}; ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}; Envoy ${machine.envoy}, Node ${machine.node}; load average ${machine.loadAvg}`);
+  ctx.log(
+    `size ${size.name}; ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}; Envoy ${machine.envoy}, Node ${machine.node}; load average ${machine.loadAvg}`,
+  );
   const results: RowResult[] = [];
   // How long the harness itself takes is a bench figure, not a test assertion: logged per row and in total.
   const started = Date.now();

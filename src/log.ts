@@ -23,4 +23,3 @@ export function createRootLogger(level = 'info', fd = 1): Logger {
     pino.destination({ fd, sync: true }),
   );
 }
-

@@ -20,7 +20,14 @@ export function loopbackBlock(): number {
  * per-port policies and a SAN allow-list, egress routes with and without a
  * port, capture with exclusions.
  */
-export function featureConfig(pod: BenchPod, ports: Ports, block: number, routePort: number, webPolicy: 'tls' | 'mtls' = 'tls', extraRoute = false): RawConfigInput {
+export function featureConfig(
+  pod: BenchPod,
+  ports: Ports,
+  block: number,
+  routePort: number,
+  webPolicy: 'tls' | 'mtls' = 'tls',
+  extraRoute = false,
+): RawConfigInput {
   const routes = [
     { name: 'emoji', listen: `127.${block}.0.1:${routePort}`, remote: '198.18.0.20:8080' },
     { name: 'voting', listen: `127.${block}.0.2:${routePort}`, remote: '198.18.0.21:8080', sni: 'voting-svc', expectedSans: ['voting-svc'] },
@@ -49,7 +56,11 @@ export function mappedConfig(pod: BenchPod, ports: Ports, appPort: number, mappe
 
 /** `ports` ingress ports as tproxy filter chains plus `routes` egress routes, each its own 127/8 listener. */
 export function scaleConfig(pod: BenchPod, ports: Ports, block: number, routePort: number, nPorts: number, nRoutes: number, flip = false): RawConfigInput {
-  const ingress = Array.from({ length: nPorts }, (_, i) => ({ name: `p${i}`, port: 20_001 + i, policy: (i % 2 === 0) !== (flip && i === 0) ? ('mtls' as const) : ('tls' as const) }));
+  const ingress = Array.from({ length: nPorts }, (_, i) => ({
+    name: `p${i}`,
+    port: 20_001 + i,
+    policy: (i % 2 === 0) !== (flip && i === 0) ? ('mtls' as const) : ('tls' as const),
+  }));
   const routes = Array.from({ length: nRoutes }, (_, i) => ({
     name: `r${i}`,
     listen: `127.${block}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}:${routePort}`,

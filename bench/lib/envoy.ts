@@ -51,7 +51,12 @@ export function startStaticEnvoy(envoy: string, bootstrapPath: string, ns?: stri
  * until admin /ready is 200 and `probe` (one of its listeners) accepts; the
  * Envoy is stopped before returning.
  */
-export async function timeStaticStart(envoy: string, bootstrapPath: string, probe: { host: string; port: number }, opts: { everyMs: number; timeoutMs: number; requestMs: number; onLive?: (pid: number | undefined) => void; extraArgs?: string[] }): Promise<number> {
+export async function timeStaticStart(
+  envoy: string,
+  bootstrapPath: string,
+  probe: { host: string; port: number },
+  opts: { everyMs: number; timeoutMs: number; requestMs: number; onLive?: (pid: number | undefined) => void; extraArgs?: string[] },
+): Promise<number> {
   const socket = staticAdminSocket(bootstrapPath);
   const proc = startStaticEnvoy(envoy, bootstrapPath, undefined, opts.extraArgs);
   try {

@@ -61,7 +61,28 @@ export async function startCapture(ns: string, dev: string, peer: string, file: 
 /** Per connection to `port` in the capture `file` (TLS records decoded on that port). */
 export async function handshakeBytes(file: string, port: number): Promise<HandshakeBytes> {
   const fields = ['tcp.stream', 'tcp.srcport', 'tcp.dstport', 'tcp.len', 'tls.handshake.type', 'tls.record.length'];
-  const out = await must(['tshark', '-n', '-r', file, '-d', `tcp.port==${port},tls`, '-Y', `tcp.port==${port}`, '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=,', ...fields.flatMap((f) => ['-e', f])], 60_000);
+  const out = await must(
+    [
+      'tshark',
+      '-n',
+      '-r',
+      file,
+      '-d',
+      `tcp.port==${port},tls`,
+      '-Y',
+      `tcp.port==${port}`,
+      '-T',
+      'fields',
+      '-E',
+      'separator=\t',
+      '-E',
+      'occurrence=a',
+      '-E',
+      'aggregator=,',
+      ...fields.flatMap((f) => ['-e', f]),
+    ],
+    60_000,
+  );
   const streams = new Map<string, { ch: number; sh: number; bytes: number }>();
   for (const line of out.split('\n')) {
     if (line.trim() === '') continue;

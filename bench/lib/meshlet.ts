@@ -97,8 +97,18 @@ export class MeshletRun {
    * name and ACKed at a version over the names requested, so for them the
    * first ACK after the reload counts (one change is in flight at a time).
    */
-  async reloadAcked(kind: 'config' | 'certs', from: number, prev: Versions, timeoutMs = 10_000): Promise<{ applied: Line; ackedAt: number; versions: Versions; changed: string[]; next: number }> {
-    const { line: applied, index } = await this.proc.waitLine(`${kind} reload`, (l) => l.json?.['kind'] === kind && /^reload (applied|refused)/.test(msg(l)), from, timeoutMs);
+  async reloadAcked(
+    kind: 'config' | 'certs',
+    from: number,
+    prev: Versions,
+    timeoutMs = 10_000,
+  ): Promise<{ applied: Line; ackedAt: number; versions: Versions; changed: string[]; next: number }> {
+    const { line: applied, index } = await this.proc.waitLine(
+      `${kind} reload`,
+      (l) => l.json?.['kind'] === kind && /^reload (applied|refused)/.test(msg(l)),
+      from,
+      timeoutMs,
+    );
     if (msg(applied) !== 'reload applied') throw new Error(`reload refused: ${String(applied.json?.['error'])}`);
     const versions = (applied.json?.['versions'] ?? {}) as Versions;
     const changed = Object.keys(versions).filter((t) => versions[t] !== prev[t]);
@@ -125,7 +135,10 @@ export class MeshletRun {
   async initialPush(timeoutMs: number): Promise<Record<string, { sent: number; acked: number }>> {
     const out: Record<string, { sent: number; acked: number }> = {};
     for (const typeUrl of Object.values(TYPE)) {
-      const first = (m: string): ((l: Line) => boolean) => (l) => msg(l) === m && l.json?.['typeUrl'] === typeUrl;
+      const first =
+        (m: string): ((l: Line) => boolean) =>
+        (l) =>
+          msg(l) === m && l.json?.['typeUrl'] === typeUrl;
       const { line: ack } = await this.proc.waitLine(`initial ACK of ${typeUrl}`, first('xDS ACK'), 0, timeoutMs);
       const sent = this.proc.lines.find(first('xDS response'))?.t ?? Number.NaN;
       out[typeUrl] = { sent: sent - this.proc.spawnedAt, acked: ack.t - this.proc.spawnedAt };

@@ -38,7 +38,10 @@ export class PodNetwork {
       await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
     }
     await must(['ip', 'link', 'add', 'mlb-a', 'netns', net.a, 'type', 'veth', 'peer', 'name', 'mlb-b', 'netns', net.b]);
-    for (const [ns, dev, addr] of [[net.a, 'mlb-a', net.addrA], [net.b, 'mlb-b', net.addrB]] as const) {
+    for (const [ns, dev, addr] of [
+      [net.a, 'mlb-a', net.addrA],
+      [net.b, 'mlb-b', net.addrB],
+    ] as const) {
       await must(['ip', '-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev]);
       await must(['ip', '-n', ns, 'link', 'set', dev, 'up']);
     }

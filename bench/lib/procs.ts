@@ -73,7 +73,10 @@ export class Proc {
     this.spawnedAt = performance.now();
     this.child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     trackPid(this.child.pid);
-    for (const [stream, kind] of [[this.child.stdout, 'out'], [this.child.stderr, 'err']] as const) {
+    for (const [stream, kind] of [
+      [this.child.stdout, 'out'],
+      [this.child.stderr, 'err'],
+    ] as const) {
       if (stream) readline.createInterface({ input: stream }).on('line', (text) => this.push(text, kind));
     }
     this.exited = new Promise((resolve) => {
@@ -166,13 +169,21 @@ export class Proc {
 }
 
 /** Runs a command to completion with a deadline; resolves with its output, never rejects on exit codes. */
-export async function run(argv: readonly string[], timeoutMs = 30_000, opts: SpawnOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function run(
+  argv: readonly string[],
+  timeoutMs = 30_000,
+  opts: SpawnOptions = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = new Proc(argv[0] ?? '', argv, opts);
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   const code = await p.exited;
   clearTimeout(timer);
   await Promise.race([p.closed, sleep(1_000)]);
-  const text = (s: Line['stream']): string => p.lines.filter((l) => l.stream === s).map((l) => `${l.text}\n`).join('');
+  const text = (s: Line['stream']): string =>
+    p.lines
+      .filter((l) => l.stream === s)
+      .map((l) => `${l.text}\n`)
+      .join('');
   return { code, stdout: text('out'), stderr: text('err') };
 }
 

@@ -57,7 +57,12 @@ export function renderMarkdown(results: readonly RowResult[], machine: Machine, 
     out.push('', `## ${r.title}`, '', `Took ${r.seconds.toFixed(0)} s.`);
     if (r.error) out.push('', `**Failed:** \`${r.error.split('\n')[0] ?? ''}\``);
     if (r.metrics.length > 0) {
-      out.push('', md(['metric', 'unit', 'n', 'median', 'p99', 'min', 'max']), md(['---', '---', '---:', '---:', '---:', '---:', '---:']), ...r.metrics.map((m) => md(metricCells(m))));
+      out.push(
+        '',
+        md(['metric', 'unit', 'n', 'median', 'p99', 'min', 'max']),
+        md(['---', '---', '---:', '---:', '---:', '---:', '---:']),
+        ...r.metrics.map((m) => md(metricCells(m))),
+      );
     }
     if (r.ratios.length > 0) out.push('', ...r.ratios.map((q) => `- ratio **${q.name}**: ${num(q.value, 'x')}× (${q.basis})`));
     if (r.notes.length > 0) out.push('', ...r.notes.map((n) => `- ${n}`));

@@ -66,7 +66,9 @@ export class RowBuilder {
 
   /** Of the metrics whose name starts with `prefix`, the one with the largest median. */
   largest(prefix: string): Metric | undefined {
-    return this.metrics.filter((m) => m.name.trimStart().startsWith(prefix) && Number.isFinite(m.summary.median)).sort((a, b) => b.summary.median - a.summary.median)[0];
+    return this.metrics
+      .filter((m) => m.name.trimStart().startsWith(prefix) && Number.isFinite(m.summary.median))
+      .sort((a, b) => b.summary.median - a.summary.median)[0];
   }
 
   /** A note naming the largest of the metrics starting with `prefix`. */
@@ -80,6 +82,15 @@ export class RowBuilder {
   }
 
   result(seconds: number, error?: string): RowResult {
-    return { id: this.id, title: this.title, metrics: this.metrics, ratios: this.ratios, targets: this.targets, notes: this.notes, seconds, ...(error === undefined ? {} : { error }) };
+    return {
+      id: this.id,
+      title: this.title,
+      metrics: this.metrics,
+      ratios: this.ratios,
+      targets: this.targets,
+      notes: this.notes,
+      seconds,
+      ...(error === undefined ? {} : { error }),
+    };
   }
 }

@@ -19,7 +19,11 @@ interface Named {
   name?: string;
 }
 
-const names = (xs: readonly Named[] | undefined): string => (xs ?? []).map((x) => x.name ?? '?').sort().join(',');
+const names = (xs: readonly Named[] | undefined): string =>
+  (xs ?? [])
+    .map((x) => x.name ?? '?')
+    .sort()
+    .join(',');
 
 export async function baselineRow(ctx: Ctx): Promise<RowResult> {
   const row = new RowBuilder('baseline', '1. Baseline: the static equivalent');
@@ -45,7 +49,9 @@ export async function baselineRow(ctx: Ctx): Promise<RowResult> {
     row.metric('static clusters', 'count', [st.clusters?.length ?? 0]);
     row.metric('static secrets', 'count', [st.secrets?.length ?? 0]);
     if (!same) throw new Error('the static bootstrap does not hold the same listeners, clusters and secrets as the ADS snapshot of the same config');
-    row.note('Rows 2, 5 and 6 start the same Envoy binary on `meshlet bootstrap --static` of their own config, with the supervisor\'s argv; this row checks, on row 2\'s config, that the static bootstrap carries exactly the listener, cluster and secret names of the ADS snapshot and that Envoy validates it.');
+    row.note(
+      "Rows 2, 5 and 6 start the same Envoy binary on `meshlet bootstrap --static` of their own config, with the supervisor's argv; this row checks, on row 2's config, that the static bootstrap carries exactly the listener, cluster and secret names of the ADS snapshot and that Envoy validates it.",
+    );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

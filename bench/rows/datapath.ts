@@ -104,7 +104,10 @@ export async function datapathRow(ctx: Ctx): Promise<RowResult> {
     writeConfig(podA, clientConfig(podA, 'meshlet', net.addrB));
     writeConfig(podB, mappedConfig(podB, PORTS.meshlet, APP_PORT, PORTS.meshlet.mapped, 'mtls'));
     const ready: Promise<unknown>[] = [];
-    for (const [pod, ns] of [[podA, net.a], [podB, net.b]] as const) {
+    for (const [pod, ns] of [
+      [podA, net.a],
+      [podB, net.b],
+    ] as const) {
       const m = new MeshletRun(pod.configPath, '', { envoy: ctx.envoy, ns });
       cleanup.add(() => m.stop());
       ready.push(must(['ip', 'netns', 'exec', ns, process.execPath, CLI, 'wait-ready', '--config', pod.configPath, '--timeout', '60'], 70_000));
@@ -119,12 +122,18 @@ export async function datapathRow(ctx: Ctx): Promise<RowResult> {
       // Its own runtime directory: Envoy's admin socket lives next to the xDS socket, and meshlet's Envoy has that one.
       writeConfig(pod, { ...config, proxy: { ...config.proxy, xdsSocket: `${pod.dir}/${v}-run/xds.sock` } }, file);
       await writeStaticBootstrap(file, `${pod.dir}/${v}.json`);
-      if (v === 'classic' && overrideGroups(`${pod.dir}/${v}.json`, ['X25519']) === 0) throw new Error(`${pod.dir}/${v}.json has no TLS context to make classic`);
+      if (v === 'classic' && overrideGroups(`${pod.dir}/${v}.json`, ['X25519']) === 0)
+        throw new Error(`${pod.dir}/${v}.json has no TLS context to make classic`);
       const e = startStaticEnvoy(ctx.envoy, `${pod.dir}/${v}.json`, ns);
       cleanup.add(() => e.stop('SIGTERM', 5_000));
     }
     await Promise.all(ready);
-    const host: Record<Variant | 'classic', string> = { direct: net.addrB, static: PORTS.static.listenIp, meshlet: PORTS.meshlet.listenIp, classic: PORTS.classic.listenIp };
+    const host: Record<Variant | 'classic', string> = {
+      direct: net.addrB,
+      static: PORTS.static.listenIp,
+      meshlet: PORTS.meshlet.listenIp,
+      classic: PORTS.classic.listenIp,
+    };
     await Promise.all([...VARIANTS, 'classic' as const].map((v) => reachable(net.a, host[v])));
 
     const empty = (): Figures => ({ rps: [], mbps: [], p99Ms: [], connMs: [], errors: 0, errorText: [] });
@@ -167,7 +176,9 @@ export async function datapathRow(ctx: Ctx): Promise<RowResult> {
     const seen = (port: number): string => [...new Set(groups.get(`${net.addrB}:${port}`) ?? [])].join(',');
     // The comparison means something only if each pair negotiated what it is labelled as.
     if (seen(PORTS.static.mapped) !== 'X25519MLKEM768' || seen(PORTS.classic.mapped) !== 'X25519') {
-      throw new Error(`groups chosen: hybrid pair "${seen(PORTS.static.mapped)}", classic pair "${seen(PORTS.classic.mapped)}" (expected X25519MLKEM768 and X25519)`);
+      throw new Error(
+        `groups chosen: hybrid pair "${seen(PORTS.static.mapped)}", classic pair "${seen(PORTS.classic.mapped)}" (expected X25519MLKEM768 and X25519)`,
+      );
     }
     const bytes = { hybrid: await handshakeBytes(pcap, PORTS.static.mapped), classic: await handshakeBytes(pcap, PORTS.classic.mapped) };
     for (const which of ['hybrid', 'classic'] as const) {
@@ -180,7 +191,9 @@ export async function datapathRow(ctx: Ctx): Promise<RowResult> {
     row.ratio('hybrid / classic new-connection latency', ratio(median(kx.hybrid), median(kx.classic)), 'median / median');
     row.ratio('hybrid / classic TCP payload per connection', ratio(median(bytes.hybrid.perConnection), median(bytes.classic.perConnection)), 'median / median');
     if (kxErrors.length > 0) row.note(`Key exchange comparison errors: ${[...new Set(kxErrors)].slice(0, 3).join('; ')}`);
-    row.note(`Key exchange: the static pair (meshlet's groups, X25519MLKEM768 chosen) against a classic pair whose bootstrap offers X25519 only (rewritten by the bench; meshlet has no classic-only setting). Groups checked in a capture of pod A's link (${CAPTURED_CONNS} connections per pair); bytes are the cleartext ClientHello and ServerHello records (record header included) and every TCP payload byte of a connection (handshake, request, the app's short answer, close). Envoy resumes TLS sessions upstream (the ticket rides in the ClientHello), so the captured connections skip the certificates but still exchange fresh key shares.`);
+    row.note(
+      `Key exchange: the static pair (meshlet's groups, X25519MLKEM768 chosen) against a classic pair whose bootstrap offers X25519 only (rewritten by the bench; meshlet has no classic-only setting). Groups checked in a capture of pod A's link (${CAPTURED_CONNS} connections per pair); bytes are the cleartext ClientHello and ServerHello records (record header included) and every TCP payload byte of a connection (handshake, request, the app's short answer, close). Envoy resumes TLS sessions upstream (the ticket rides in the ClientHello), so the captured connections skip the certificates but still exchange fresh key shares.`,
+    );
     const med = (v: Variant, k: 'rps' | 'mbps' | 'connMs'): number => median(figures[v][k]);
     const rps = row.ratio('meshlet / static keep-alive req/s', ratio(med('meshlet', 'rps'), med('static', 'rps')), 'median / median');
     const mbps = row.ratio('meshlet / static bulk MiB/s', ratio(med('meshlet', 'mbps'), med('static', 'mbps')), 'median / median');
@@ -190,8 +203,15 @@ export async function datapathRow(ctx: Ctx): Promise<RowResult> {
     const errors = VARIANTS.reduce((n, v) => n + figures[v].errors, 0);
     const texts = [...new Set(VARIANTS.flatMap((v) => figures[v].errorText))];
     if (texts.length > 0) row.note(`Errors seen: ${texts.slice(0, 5).join('; ')}`);
-    row.target('mesh data path throughput', '≥ 0.95× static', `${x(rps)} keep-alive req/s, ${x(mbps)} bulk MiB/s${errors ? `; ${errors} errors` : ''}`, rps >= 0.95 && (!ctx.size.datapathBulk || mbps >= 0.95) && errors === 0);
-    row.note(`Pods: network namespaces ${net.addrA}/24 and ${net.addrB}/24 on a veth pair. App: bench/probes/http-app.ts (raw HTTP/1.1, one Node process). Ingress mode mapped on both variants (policy mtls, client SAN not pinned; the egress route pins the server SAN), so neither needs iptables. Both Envoys of a variant use the supervisor's argv (uid 1337, default concurrency). wrk runs with one thread in pod A for ${ctx.size.wrkSeconds} s per figure; new-connection latency is bench/probes/conn-latency.ts (${ctx.size.latencyConns} sequential connections per round, each connect + GET with Connection: close + the whole answer). Rounds are interleaved with the order rotated each round.`);
+    row.target(
+      'mesh data path throughput',
+      '≥ 0.95× static',
+      `${x(rps)} keep-alive req/s, ${x(mbps)} bulk MiB/s${errors ? `; ${errors} errors` : ''}`,
+      rps >= 0.95 && (!ctx.size.datapathBulk || mbps >= 0.95) && errors === 0,
+    );
+    row.note(
+      `Pods: network namespaces ${net.addrA}/24 and ${net.addrB}/24 on a veth pair. App: bench/probes/http-app.ts (raw HTTP/1.1, one Node process). Ingress mode mapped on both variants (policy mtls, client SAN not pinned; the egress route pins the server SAN), so neither needs iptables. Both Envoys of a variant use the supervisor's argv (uid 1337, default concurrency). wrk runs with one thread in pod A for ${ctx.size.wrkSeconds} s per figure; new-connection latency is bench/probes/conn-latency.ts (${ctx.size.latencyConns} sequential connections per round, each connect + GET with Connection: close + the whole answer). Rounds are interleaved with the order rotated each round.`,
+    );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

@@ -51,7 +51,8 @@ async function idle(ctx: Ctx, pod: BenchPod): Promise<Idle> {
 
 async function phases(configPath: string, gc: boolean): Promise<Mark[]> {
   const l = launcher();
-  return (await probe<{ marks: Mark[] }>([...l.nodeArgs, ...(gc ? ['--expose-gc'] : []), PROBE, configPath], 60_000, { env: { ...process.env, ...l.env } })).marks;
+  return (await probe<{ marks: Mark[] }>([...l.nodeArgs, ...(gc ? ['--expose-gc'] : []), PROBE, configPath], 60_000, { env: { ...process.env, ...l.env } }))
+    .marks;
 }
 
 async function bareNode(): Promise<number> {
@@ -81,9 +82,21 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
     cleanup.add(() => removePod(pod));
     const idles: Idle[] = [];
     for (let i = 0; i < ctx.size.footprintReps; i++) idles.push(await idle(ctx, pod));
-    const rss = row.metric('idle meshlet RSS (Envoy connected, ready)', 'MiB', idles.map((i) => i.rss));
-    const cpu = row.metric(`idle meshlet CPU over ${ctx.size.idleCpuMs / 1000} s`, '%', idles.map((i) => i.cpuPct));
-    row.metric('idle Envoy RSS (for reference)', 'MiB', idles.map((i) => i.envoyRss));
+    const rss = row.metric(
+      'idle meshlet RSS (Envoy connected, ready)',
+      'MiB',
+      idles.map((i) => i.rss),
+    );
+    const cpu = row.metric(
+      `idle meshlet CPU over ${ctx.size.idleCpuMs / 1000} s`,
+      '%',
+      idles.map((i) => i.cpuPct),
+    );
+    row.metric(
+      'idle Envoy RSS (for reference)',
+      'MiB',
+      idles.map((i) => i.envoyRss),
+    );
 
     const bare: number[] = [];
     const serving: number[] = [];
@@ -102,10 +115,15 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
     PHASES.forEach((ph, k) => {
       const prev = PHASES[k - 1];
       const samples = timing.map((marks) => at(ph, marks) - (prev ? at(prev, marks) : 0));
-      const label = ph === 'node' ? 'phase: node bootstrap (process start → first line of script)' : MODULES.includes(ph) ? `phase: modules: ${ph}` : `phase: ${ph}`;
+      const label =
+        ph === 'node' ? 'phase: node bootstrap (process start → first line of script)' : MODULES.includes(ph) ? `phase: modules: ${ph}` : `phase: ${ph}`;
       durations.set(ph, row.metric(label, 'ms', samples).median);
     });
-    row.metric('phase: modules, all', 'ms', timing.map((marks) => at('meshlet modules', marks) - at('node', marks)));
+    row.metric(
+      'phase: modules, all',
+      'ms',
+      timing.map((marks) => at('meshlet modules', marks) - at('node', marks)),
+    );
     PHASES.forEach((ph, k) => {
       const mark = memory.find((m) => m.phase === ph);
       const prev = k > 0 ? memory.find((m) => m.phase === PHASES[k - 1]) : undefined;
@@ -113,10 +131,19 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
     });
     const costliest = [...durations].filter(([p]) => p !== 'node').sort((a, b) => b[1] - a[1])[0];
     const modulesMs = [...durations].filter(([p]) => MODULES.includes(p)).reduce((n, [, v]) => n + v, 0);
-    const memDeltas = PHASES.slice(1).map((ph, k) => [ph, (memory.find((m) => m.phase === ph)?.rssMiB ?? NaN) - (memory.find((m) => m.phase === PHASES[k])?.rssMiB ?? NaN)] as const);
+    const memDeltas = PHASES.slice(1).map(
+      (ph, k) => [ph, (memory.find((m) => m.phase === ph)?.rssMiB ?? NaN) - (memory.find((m) => m.phase === PHASES[k])?.rssMiB ?? NaN)] as const,
+    );
     const heaviest = [...memDeltas].sort((a, b) => b[1] - a[1])[0];
-    row.target('idle sidecar RSS (meshlet only)', '≤ 60 MB', `${rss.median.toFixed(1)} MiB (max ${rss.max.toFixed(1)}); idle CPU ${cpu.median.toFixed(2)} %; largest phase: ${heaviest?.[0] ?? '?'} +${heaviest?.[1].toFixed(1) ?? '?'} MiB`, rss.max <= 60);
-    row.note(`Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported one package at a time in the order listed, so a package's figure excludes what an earlier one already loaded. Phase probe: bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the generated encoder table's parse (lazy in meshlet: the first encode), builds config, certs and the snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`);
+    row.target(
+      'idle sidecar RSS (meshlet only)',
+      '≤ 60 MB',
+      `${rss.median.toFixed(1)} MiB (max ${rss.max.toFixed(1)}); idle CPU ${cpu.median.toFixed(2)} %; largest phase: ${heaviest?.[0] ?? '?'} +${heaviest?.[1].toFixed(1) ?? '?'} MiB`,
+      rss.max <= 60,
+    );
+    row.note(
+      `Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported one package at a time in the order listed, so a package's figure excludes what an earlier one already loaded. Phase probe: bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the generated encoder table's parse (lazy in meshlet: the first encode), builds config, certs and the snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`,
+    );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

@@ -66,7 +66,11 @@ export async function reloadRow(ctx: Ctx): Promise<RowResult> {
     const hist1 = await changeToAck(debugUrl);
     const s = row.metric('edit (rename returned) → last ACK line', 'ms', total);
     row.metric('  edit → reload applied (debounce, parse, validate, build)', 'ms', applied);
-    row.metric('  reload applied → last ACK (push, Envoy applies, ACK)', 'ms', total.map((t, i) => t - (applied[i] ?? NaN)));
+    row.metric(
+      '  reload applied → last ACK (push, Envoy applies, ACK)',
+      'ms',
+      total.map((t, i) => t - (applied[i] ?? NaN)),
+    );
     row.metric('  policy toggle (LDS only) → ACK', 'ms', byKind.policy);
     row.metric('  route add/remove (CDS + LDS) → ACK', 'ms', byKind.route);
     const n = hist1.count - hist0.count;
@@ -83,7 +87,9 @@ export async function reloadRow(ctx: Ctx): Promise<RowResult> {
     row.noteLargest('step:', 'step of the reload path (probe)');
     row.target('config edit → ACK p50', '≤ 30 ms', ms(s.median), s.median <= 30);
     row.target('config edit → ACK p99', '≤ 150 ms', ms(s.p99), s.p99 <= 150);
-    row.note('Same config as row 2 (tproxy, 3 ports, 3 routes, capture). Debounce included: the watcher\'s default (10 ms debounce, 5 ms settle re-read). 25 ms pause after each ACK so edits never coalesce; one edit in flight at a time.');
+    row.note(
+      "Same config as row 2 (tproxy, 3 ports, 3 routes, capture). Debounce included: the watcher's default (10 ms debounce, 5 ms settle re-read). 25 ms pause after each ACK so edits never coalesce; one edit in flight at a time.",
+    );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

@@ -66,8 +66,16 @@ export async function rotationRow(ctx: Ctx): Promise<RowResult> {
     const hs = (cs: Conn[]): number[] => cs.filter((c) => c.ok).map((c) => c.handshakeMs);
     const s = row.metric('handshake, steady state (before rotations)', 'ms', hs(steady));
     const d = row.metric('handshake, during rotations', 'ms', hs(during));
-    row.metric('connection (handshake + echo), steady', 'ms', steady.filter((c) => c.ok).map((c) => c.totalMs));
-    row.metric('connection (handshake + echo), during rotations', 'ms', during.filter((c) => c.ok).map((c) => c.totalMs));
+    row.metric(
+      'connection (handshake + echo), steady',
+      'ms',
+      steady.filter((c) => c.ok).map((c) => c.totalMs),
+    );
+    row.metric(
+      'connection (handshake + echo), during rotations',
+      'ms',
+      during.filter((c) => c.ok).map((c) => c.totalMs),
+    );
     row.metric('rotation (..data swap) → secret ACK', 'ms', toAck);
     row.metric('connections during rotations', 'count', [during.length]);
     row.metric('failed connections during rotations', 'count', [failed(during).length]);
@@ -77,14 +85,25 @@ export async function rotationRow(ctx: Ctx): Promise<RowResult> {
     const lastLeaf = leaves.at(-1);
     const last = conns.filter((c) => c.ok && c.start > rotEnd).at(-1);
     const served = last?.serial?.toUpperCase() === lastLeaf?.cert.serialNumber.toUpperCase();
-    if (lastLeaf && !served) row.note(`After the last rotation Envoy served serial ${last?.serial ?? 'none'}, not the last leaf's ${lastLeaf.cert.serialNumber}.`);
+    if (lastLeaf && !served)
+      row.note(`After the last rotation Envoy served serial ${last?.serial ?? 'none'}, not the last leaf's ${lastLeaf.cert.serialNumber}.`);
     const errs = [...new Set(failed(conns).map((c) => c.error ?? '?'))].slice(0, 5);
     if (errs.length > 0) row.note(`Connection errors seen: ${errs.join('; ')}`);
     const nFail = failed(during).length;
-    row.target(`cert rotation (${leaves.length} rotations under load)`, '0 failed connections', `${nFail} failed of ${during.length}; handshake p50 ${x(ratio(d.median, s.median))} steady${served ? '' : '; last cert NOT served'}`, nFail === 0 && served);
+    row.target(
+      `cert rotation (${leaves.length} rotations under load)`,
+      '0 failed connections',
+      `${nFail} failed of ${during.length}; handshake p50 ${x(ratio(d.median, s.median))} steady${served ? '' : '; last cert NOT served'}`,
+      nFail === 0 && served,
+    );
     const n = hist1.count - hist0.count;
-    if (n !== leaves.length) row.note(`meshlet_change_to_ack_seconds counted ${n} of ${leaves.length} rotations (see the report: secrets are ACKed at a version over the names Envoy requested).`);
-    row.note(`Mapped listener, policy tls; clients verify the server against the mesh CA and SAN ${SAN}. Each rotation waits for the secret ACK, then 30 ms. Median rotation → ACK ${ms(row.metrics.find((q) => q.name.startsWith('rotation'))?.summary.median ?? NaN)}.`);
+    if (n !== leaves.length)
+      row.note(
+        `meshlet_change_to_ack_seconds counted ${n} of ${leaves.length} rotations (see the report: secrets are ACKed at a version over the names Envoy requested).`,
+      );
+    row.note(
+      `Mapped listener, policy tls; clients verify the server against the mesh CA and SAN ${SAN}. Each rotation waits for the secret ACK, then 30 ms. Median rotation → ACK ${ms(row.metrics.find((q) => q.name.startsWith('rotation'))?.summary.median ?? NaN)}.`,
+    );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

@@ -85,7 +85,16 @@ async function cold(ctx: Ctx, pod: BenchPod, sc: Scale): Promise<Cold> {
       /* reported as not ready within the bound */
     }
     await sleep(ctx.size.scaleSettleMs);
-    return { listening: m.mark('xDS server listening'), streamOpened: m.mark('xDS stream opened'), push, allAcked, ready, meshletRss: rssMiB(m.pid), meshletPeak: peakRssMiB(m.pid), envoyRss: rssMiB(m.envoyPid) };
+    return {
+      listening: m.mark('xDS server listening'),
+      streamOpened: m.mark('xDS stream opened'),
+      push,
+      allAcked,
+      ready,
+      meshletRss: rssMiB(m.pid),
+      meshletPeak: peakRssMiB(m.pid),
+      envoyRss: rssMiB(m.envoyPid),
+    };
   } finally {
     await m.stop();
   }
@@ -99,7 +108,18 @@ async function staticScale(ctx: Ctx, pod: BenchPod, sc: Scale): Promise<{ live: 
   writeConfig(pod, scaleConfig(pod, ports, block, routePort, sc.ports, sc.routes), file);
   await writeStaticBootstrap(file, `${pod.dir}/static.json`);
   let rss = Number.NaN;
-  const live = await timeStaticStart(ctx.envoy, `${pod.dir}/static.json`, { host: `127.${block}.1.1`, port: routePort }, { everyMs: 50, timeoutMs: bound(sc), requestMs: 10_000, onLive: (pid) => (rss = rssMiB(pid)), ...(sc.envoyWorkers ? { extraArgs: ['--concurrency', String(sc.envoyWorkers)] } : {}) });
+  const live = await timeStaticStart(
+    ctx.envoy,
+    `${pod.dir}/static.json`,
+    { host: `127.${block}.1.1`, port: routePort },
+    {
+      everyMs: 50,
+      timeoutMs: bound(sc),
+      requestMs: 10_000,
+      onLive: (pid) => (rss = rssMiB(pid)),
+      ...(sc.envoyWorkers ? { extraArgs: ['--concurrency', String(sc.envoyWorkers)] } : {}),
+    },
+  );
   return { live, rss };
 }
 
@@ -128,7 +148,17 @@ async function hot(ctx: Ctx, pod: BenchPod, sc: Scale): Promise<Hot> {
     t0 = performance.now();
     const edit = await m.reloadAcked('config', from, prev, bound(sc));
     await sleep(ctx.size.scaleSettleMs);
-    return { growToAck, growApplied, editToAck: edit.ackedAt - t0, editApplied: edit.applied.t - t0, meshletRss: rssMiB(m.pid), meshletPeak: peakRssMiB(m.pid), envoyRss: rssMiB(m.envoyPid), smallMeshletRss, smallEnvoyRss };
+    return {
+      growToAck,
+      growApplied,
+      editToAck: edit.ackedAt - t0,
+      editApplied: edit.applied.t - t0,
+      meshletRss: rssMiB(m.pid),
+      meshletPeak: peakRssMiB(m.pid),
+      envoyRss: rssMiB(m.envoyPid),
+      smallMeshletRss,
+      smallEnvoyRss,
+    };
   } finally {
     await m.stop();
   }
@@ -171,59 +201,179 @@ async function scaleRowAt(ctx: Ctx, id: string, num: string, sc: Scale): Promise
       staticRuns.push(await staticScale(ctx, pod, sc));
       colds.push(await cold(ctx, pod, sc));
       hots.push(await hot(ctx, pod, sc));
-      ctx.log(`${id} ${i + 1}/${sc.reps}: static LIVE ${ms(staticRuns.at(-1)?.live ?? NaN)}, meshlet all ACKed ${ms(colds.at(-1)?.allAcked ?? NaN)}, grow → ACK ${ms(hots.at(-1)?.growToAck ?? NaN)}`);
+      ctx.log(
+        `${id} ${i + 1}/${sc.reps}: static LIVE ${ms(staticRuns.at(-1)?.live ?? NaN)}, meshlet all ACKed ${ms(colds.at(-1)?.allAcked ?? NaN)}, grow → ACK ${ms(hots.at(-1)?.growToAck ?? NaN)}`,
+      );
     }
     const statics = staticRuns.map((r) => r.live);
     const builds = await snapshotBuild(pod, sc);
     row.metric('snapshot build, cold (first build in a fresh process, protos loaded)', 'ms', [builds.cold.resourcesMs + builds.cold.snapshotMs]);
     row.metric('  of which: builders (config → Envoy JSON)', 'ms', [builds.cold.resourcesMs]);
     row.metric('  of which: snapshot (encode + hash every resource)', 'ms', [builds.cold.snapshotMs]);
-    row.metric('snapshot rebuild of the same config (unchanged resources reuse their encoding)', 'ms', builds.warm.map((w) => w.resourcesMs + w.snapshotMs));
+    row.metric(
+      'snapshot rebuild of the same config (unchanged resources reuse their encoding)',
+      'ms',
+      builds.warm.map((w) => w.resourcesMs + w.snapshotMs),
+    );
     const parse = row.metric('config parse + validate (YAML parse, schema, cross-checks)', 'ms', [builds.configMs]);
     row.metric(`snapshot: ${builds.cold.count} resources, encoded size`, 'KiB', [builds.cold.bytes / 1024]);
     const stat = row.metric('static Envoy on the same mesh: spawn → LIVE and a route listener accepts', 'ms', statics);
-    const acked = row.metric('meshlet cold start: spawn → every type ACKed', 'ms', colds.map((c) => c.allAcked));
-    row.metric('  phase: spawn → xDS socket listening (node, modules, protos, config, snapshot)', 'ms', colds.map((c) => c.listening));
-    row.metric('  phase: xDS listening → Envoy\'s ADS stream opened', 'ms', colds.map((c) => c.streamOpened - c.listening));
-    const phase = (label: string, t: string, f: (p: { sent: number; acked: number }) => number): void => void row.metric(label, 'ms', colds.map((c) => (c.push[t] ? f(c.push[t]) : NaN)));
-    row.metric('  phase: stream opened → CDS sent (meshlet)', 'ms', colds.map((c) => (c.push[TYPE.cluster]?.sent ?? NaN) - c.streamOpened));
+    const acked = row.metric(
+      'meshlet cold start: spawn → every type ACKed',
+      'ms',
+      colds.map((c) => c.allAcked),
+    );
+    row.metric(
+      '  phase: spawn → xDS socket listening (node, modules, protos, config, snapshot)',
+      'ms',
+      colds.map((c) => c.listening),
+    );
+    row.metric(
+      "  phase: xDS listening → Envoy's ADS stream opened",
+      'ms',
+      colds.map((c) => c.streamOpened - c.listening),
+    );
+    const phase = (label: string, t: string, f: (p: { sent: number; acked: number }) => number): void =>
+      void row.metric(
+        label,
+        'ms',
+        colds.map((c) => (c.push[t] ? f(c.push[t]) : NaN)),
+      );
+    row.metric(
+      '  phase: stream opened → CDS sent (meshlet)',
+      'ms',
+      colds.map((c) => (c.push[TYPE.cluster]?.sent ?? NaN) - c.streamOpened),
+    );
     phase('  phase: CDS sent → ACKed (Envoy applies clusters)', TYPE.cluster, (p) => p.acked - p.sent);
     phase('  phase: SDS sent → ACKed', TYPE.secret, (p) => p.acked - p.sent);
     phase('  phase: LDS sent → ACKed (Envoy applies listeners)', TYPE.listener, (p) => p.acked - p.sent);
-    const coldAck = row.metric('meshlet cold start: ADS stream opened → every type ACKed', 'ms', colds.map((c) => c.allAcked - c.streamOpened));
-    const ready = row.metric('meshlet cold start: spawn → /ready 200 (polled every 500 ms)', 'ms', colds.map((c) => c.ready));
-    if (ready.n < colds.length) row.note(`/ready did not turn 200 within ${ctx.size.scaleReadyWaitMs / 1000} s in ${colds.length - ready.n} of ${colds.length} cold starts although every type was ACKed: meshlet's listener check fetches Envoy's whole config_dump of dynamic listeners with a 1 s timeout (src/run/readiness.ts).`);
+    const coldAck = row.metric(
+      'meshlet cold start: ADS stream opened → every type ACKed',
+      'ms',
+      colds.map((c) => c.allAcked - c.streamOpened),
+    );
+    const ready = row.metric(
+      'meshlet cold start: spawn → /ready 200 (polled every 500 ms)',
+      'ms',
+      colds.map((c) => c.ready),
+    );
+    if (ready.n < colds.length)
+      row.note(
+        `/ready did not turn 200 within ${ctx.size.scaleReadyWaitMs / 1000} s in ${colds.length - ready.n} of ${colds.length} cold starts although every type was ACKed: meshlet's listener check fetches Envoy's whole config_dump of dynamic listeners with a 1 s timeout (src/run/readiness.ts).`,
+      );
     row.noteLargest('phase:', 'phase of the cold start at scale');
     row.ratio('meshlet all ACKed / static LIVE', ratio(acked.median, stat.median), 'median / median');
-    const grow = row.metric('reload 1 port + 1 route → full mesh: edit → ACK', 'ms', hots.map((h) => h.growToAck));
-    row.metric('  of which edit → reload applied (parse, validate, build)', 'ms', hots.map((h) => h.growApplied));
-    const edit = row.metric('one-port policy edit at full scale → ACK', 'ms', hots.map((h) => h.editToAck));
-    row.metric('  of which edit → reload applied (parse, validate, build)', 'ms', hots.map((h) => h.editApplied));
-    const rss = row.metric('meshlet RSS after cold start', 'MiB', colds.map((c) => c.meshletRss));
-    row.metric('meshlet peak RSS (VmHWM), cold start', 'MiB', colds.map((c) => c.meshletPeak));
-    const rssHot = row.metric('meshlet RSS after grow + edit reloads', 'MiB', hots.map((h) => h.meshletRss));
-    const peakHot = row.metric('meshlet peak RSS (VmHWM), reloads', 'MiB', hots.map((h) => h.meshletPeak));
-    row.metric('Envoy RSS after cold start', 'MiB', colds.map((c) => c.envoyRss));
-    row.metric('static Envoy RSS when LIVE on the same mesh', 'MiB', staticRuns.map((r) => r.rss));
-    row.metric('Envoy RSS after grow + edit reloads', 'MiB', hots.map((h) => h.envoyRss));
+    const grow = row.metric(
+      'reload 1 port + 1 route → full mesh: edit → ACK',
+      'ms',
+      hots.map((h) => h.growToAck),
+    );
+    row.metric(
+      '  of which edit → reload applied (parse, validate, build)',
+      'ms',
+      hots.map((h) => h.growApplied),
+    );
+    const edit = row.metric(
+      'one-port policy edit at full scale → ACK',
+      'ms',
+      hots.map((h) => h.editToAck),
+    );
+    row.metric(
+      '  of which edit → reload applied (parse, validate, build)',
+      'ms',
+      hots.map((h) => h.editApplied),
+    );
+    const rss = row.metric(
+      'meshlet RSS after cold start',
+      'MiB',
+      colds.map((c) => c.meshletRss),
+    );
+    row.metric(
+      'meshlet peak RSS (VmHWM), cold start',
+      'MiB',
+      colds.map((c) => c.meshletPeak),
+    );
+    const rssHot = row.metric(
+      'meshlet RSS after grow + edit reloads',
+      'MiB',
+      hots.map((h) => h.meshletRss),
+    );
+    const peakHot = row.metric(
+      'meshlet peak RSS (VmHWM), reloads',
+      'MiB',
+      hots.map((h) => h.meshletPeak),
+    );
+    row.metric(
+      'Envoy RSS after cold start',
+      'MiB',
+      colds.map((c) => c.envoyRss),
+    );
+    row.metric(
+      'static Envoy RSS when LIVE on the same mesh',
+      'MiB',
+      staticRuns.map((r) => r.rss),
+    );
+    row.metric(
+      'Envoy RSS after grow + edit reloads',
+      'MiB',
+      hots.map((h) => h.envoyRss),
+    );
     const entries = nPorts + nRoutes;
     row.metric('growth: config parse + validate per 1,000 entries', 'ms', [(builds.configMs / entries) * 1000]);
     row.metric('growth: snapshot build (cold) per 1,000 entries', 'ms', [((builds.cold.resourcesMs + builds.cold.snapshotMs) / entries) * 1000]);
-    row.metric('growth: meshlet RSS per 1,000 entries (after grow + edit, minus at 1 + 1)', 'MiB', hots.map((h) => ((h.meshletRss - h.smallMeshletRss) / entries) * 1000));
-    row.metric('growth: Envoy RSS per 1,000 entries (after grow + edit, minus at 1 + 1)', 'MiB', hots.map((h) => ((h.envoyRss - h.smallEnvoyRss) / entries) * 1000));
+    row.metric(
+      'growth: meshlet RSS per 1,000 entries (after grow + edit, minus at 1 + 1)',
+      'MiB',
+      hots.map((h) => ((h.meshletRss - h.smallMeshletRss) / entries) * 1000),
+    );
+    row.metric(
+      'growth: Envoy RSS per 1,000 entries (after grow + edit, minus at 1 + 1)',
+      'MiB',
+      hots.map((h) => ((h.envoyRss - h.smallEnvoyRss) / entries) * 1000),
+    );
     // These two targets are set at 1,000 + 1,000; other sizes show the figures as growth only.
     if (entries === 2_000) {
-      row.target(`scale ${nPorts}+${nRoutes}: config parse + validate`, '≤ 50 ms', `${ms(parse.median)} (a fresh process with meshlet's node flags)`, parse.median <= 50);
-      row.target(`scale ${nPorts}+${nRoutes}: one-port edit → ACK`, '≤ 100 ms', `${ms(edit.median)} (max ${ms(edit.max)}), of which edit → applied ${ms(row.metrics.filter((q) => q.name.includes('edit → reload applied')).at(-1)?.summary.median ?? NaN)}`, edit.median <= 100);
+      row.target(
+        `scale ${nPorts}+${nRoutes}: config parse + validate`,
+        '≤ 50 ms',
+        `${ms(parse.median)} (a fresh process with meshlet's node flags)`,
+        parse.median <= 50,
+      );
+      row.target(
+        `scale ${nPorts}+${nRoutes}: one-port edit → ACK`,
+        '≤ 100 ms',
+        `${ms(edit.median)} (max ${ms(edit.max)}), of which edit → applied ${ms(row.metrics.filter((q) => q.name.includes('edit → reload applied')).at(-1)?.summary.median ?? NaN)}`,
+        edit.median <= 100,
+      );
     }
     const allAckedRatio = ratio(acked.median, stat.median);
-    row.target(`scale ${nPorts}+${nRoutes}: all ACKed vs static Envoy LIVE`, '≤ 1.1×', `${allAckedRatio.toFixed(2)}× (${ms(acked.median)} vs ${ms(stat.median)})`, allAckedRatio <= 1.1);
+    row.target(
+      `scale ${nPorts}+${nRoutes}: all ACKed vs static Envoy LIVE`,
+      '≤ 1.1×',
+      `${allAckedRatio.toFixed(2)}× (${ms(acked.median)} vs ${ms(stat.median)})`,
+      allAckedRatio <= 1.1,
+    );
     const worstAck = Math.max(coldAck.max, grow.max);
-    row.target(`scale ${nPorts}+${nRoutes}: ACKed`, '< 2 s', `stream → all ACKed ${ms(coldAck.median)} cold, grow reload → ACK ${ms(grow.median)}; worst ${ms(worstAck)} (static Envoy LIVE in ${ms(stat.median)})`, worstAck < 2_000);
+    row.target(
+      `scale ${nPorts}+${nRoutes}: ACKed`,
+      '< 2 s',
+      `stream → all ACKed ${ms(coldAck.median)} cold, grow reload → ACK ${ms(grow.median)}; worst ${ms(worstAck)} (static Envoy LIVE in ${ms(stat.median)})`,
+      worstAck < 2_000,
+    );
     const worstRss = Math.max(rss.max, rssHot.max);
-    row.target(`scale ${nPorts}+${nRoutes}: sidecar RSS (meshlet)`, '< 120 MB', `${worstRss.toFixed(0)} MiB (peak ${Math.max(peakHot.max, row.metrics.find((q) => q.name.startsWith('meshlet peak RSS (VmHWM), cold'))?.summary.max ?? NaN).toFixed(0)} MiB); Envoy ${Math.max(...colds.map((c) => c.envoyRss)).toFixed(0)} MiB`, worstRss < 120);
-    if (sc.envoyWorkers) row.note(`Envoy (static and meshlet's) runs ${sc.envoyWorkers} worker thread(s) here: each worker holds its own socket of every listener, and this many listeners on one per core pass the machine's open-file hard limit.`);
-    row.note(`Ingress: tproxy mode, ${nPorts} ports as filter chains of the one inbound listener (alternating mtls/tls); egress: ${nRoutes} routes with a port, each a listener on its own 127/8 address and a STATIC mTLS cluster to an IP literal. Snapshot build: bench/probes/snapshot-build.ts in a fresh process. "Sidecar RSS" is read as meshlet's process (as in row 7); Envoy's RSS is listed beside it. RSS in MiB (as ps/top), compared with the MB target as is.`);
+    row.target(
+      `scale ${nPorts}+${nRoutes}: sidecar RSS (meshlet)`,
+      '< 120 MB',
+      `${worstRss.toFixed(0)} MiB (peak ${Math.max(peakHot.max, row.metrics.find((q) => q.name.startsWith('meshlet peak RSS (VmHWM), cold'))?.summary.max ?? NaN).toFixed(0)} MiB); Envoy ${Math.max(...colds.map((c) => c.envoyRss)).toFixed(0)} MiB`,
+      worstRss < 120,
+    );
+    if (sc.envoyWorkers)
+      row.note(
+        `Envoy (static and meshlet's) runs ${sc.envoyWorkers} worker thread(s) here: each worker holds its own socket of every listener, and this many listeners on one per core pass the machine's open-file hard limit.`,
+      );
+    row.note(
+      `Ingress: tproxy mode, ${nPorts} ports as filter chains of the one inbound listener (alternating mtls/tls); egress: ${nRoutes} routes with a port, each a listener on its own 127/8 address and a STATIC mTLS cluster to an IP literal. Snapshot build: bench/probes/snapshot-build.ts in a fresh process. "Sidecar RSS" is read as meshlet's process (as in row 7); Envoy's RSS is listed beside it. RSS in MiB (as ps/top), compared with the MB target as is.`,
+    );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

@@ -70,16 +70,42 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
       ctx.log(`start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}`);
     }
     const s = row.metric('static Envoy: spawn → LIVE and a listener accepts', 'ms', stat);
-    const m = row.metric('meshlet run: spawn → /ready 200', 'ms', mesh.map((r) => r.ready));
-    row.metric('  phase: node start, modules, protos, config → xDS socket listening', 'ms', mesh.map((r) => r.listening));
-    row.metric('  phase: xDS listening → Envoy spawned', 'ms', mesh.map((r) => r.envoyStarted - r.listening));
-    row.metric('  phase: Envoy spawned → its ADS stream opened', 'ms', mesh.map((r) => r.streamOpened - r.envoyStarted));
-    row.metric('  phase: ADS stream opened → last ACK', 'ms', mesh.map((r) => r.lastAck - r.streamOpened));
-    row.metric('  phase: last ACK → /ready 200 seen', 'ms', mesh.map((r) => r.ready - r.lastAck));
-    row.noteLargest('phase:', 'phase of meshlet\'s start (measured from its log lines)');
+    const m = row.metric(
+      'meshlet run: spawn → /ready 200',
+      'ms',
+      mesh.map((r) => r.ready),
+    );
+    row.metric(
+      '  phase: node start, modules, protos, config → xDS socket listening',
+      'ms',
+      mesh.map((r) => r.listening),
+    );
+    row.metric(
+      '  phase: xDS listening → Envoy spawned',
+      'ms',
+      mesh.map((r) => r.envoyStarted - r.listening),
+    );
+    row.metric(
+      '  phase: Envoy spawned → its ADS stream opened',
+      'ms',
+      mesh.map((r) => r.streamOpened - r.envoyStarted),
+    );
+    row.metric(
+      '  phase: ADS stream opened → last ACK',
+      'ms',
+      mesh.map((r) => r.lastAck - r.streamOpened),
+    );
+    row.metric(
+      '  phase: last ACK → /ready 200 seen',
+      'ms',
+      mesh.map((r) => r.ready - r.lastAck),
+    );
+    row.noteLargest('phase:', "phase of meshlet's start (measured from its log lines)");
     const r = row.ratio('meshlet start / static start', ratio(m.median, s.median), 'median / median');
     row.target('start to ready', '≤ 2× static (aim 1.2×)', `${x(r)} (${ms(m.median)} vs ${ms(s.median)})`, r <= 2);
-    row.note('Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor\'s exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row.');
+    row.note(
+      "Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor's exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row.",
+    );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
     return row.result((performance.now() - started) / 1000, (err as Error).message);

@@ -9,8 +9,7 @@ import { nameOf } from './pem.js';
 const MAX_DEPTH = 8;
 
 export type ChainResult =
-  | { ok: true; intermediates: X509Certificate[]; anchor: X509Certificate }
-  | { ok: false; stuckAt: X509Certificate; depth: number; why: string };
+  { ok: true; intermediates: X509Certificate[]; anchor: X509Certificate } | { ok: false; stuckAt: X509Certificate; depth: number; why: string };
 
 function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
   return parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);

@@ -12,7 +12,7 @@ import { formatSan, missingSans, sansOf } from './sans.js';
 /** Material read from the files; a piece that could not be read is absent (and already reported). */
 export type CertMaterial = Partial<CertState>;
 
-const RENEW_LEAF = "renew the workload certificate (with Contrast, restart the pod so its Initializer fetches a new one)";
+const RENEW_LEAF = 'renew the workload certificate (with Contrast, restart the pod so its Initializer fetches a new one)';
 const RENEW_CA = 'the mesh CA must be replaced: with Contrast, set a new manifest and redeploy the workloads';
 
 interface Parsed {
@@ -72,13 +72,19 @@ function checkKeyMatch(leaf: X509Certificate, p: Parsed, files: CertFiles, add: 
   const chainRef = ref(files, 'certs.certChain');
   const other = p.chain.findIndex((c, i) => i > 0 && c.checkPrivateKey(key));
   if (other > 0) {
-    add('certs.key', `private key does not match the first certificate in ${chainRef} but certificate #${other + 1} — put the leaf certificate first in the chain`);
+    add(
+      'certs.key',
+      `private key does not match the first certificate in ${chainRef} but certificate #${other + 1} — put the leaf certificate first in the chain`,
+    );
     return;
   }
   const keyType = keyTypeOf(key);
   const certType = keyTypeOf(leaf.publicKey);
   const types = keyType === certType ? '' : ` (the key is ${keyType}, the certificate's key is ${certType})`;
-  add('certs.key', `private key does not match the certificate in ${chainRef}${types} — the key and the chain must come from the same issuance; write both together`);
+  add(
+    'certs.key',
+    `private key does not match the certificate in ${chainRef}${types} — the key and the chain must come from the same issuance; write both together`,
+  );
 }
 
 function checkLeafValidity(leaf: X509Certificate, now: Date, add: Add): void {

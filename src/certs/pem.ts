@@ -89,7 +89,9 @@ const EC_CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-3
 function keyProblem(key: KeyObject): string | undefined {
   const d = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'ec') {
-    return d.namedCurve !== undefined && d.namedCurve in EC_CURVES ? undefined : `the EC key is on curve ${d.namedCurve ?? 'unknown'}; Envoy takes only P-256, P-384 or P-521 — issue a P-256 key`;
+    return d.namedCurve !== undefined && d.namedCurve in EC_CURVES
+      ? undefined
+      : `the EC key is on curve ${d.namedCurve ?? 'unknown'}; Envoy takes only P-256, P-384 or P-521 — issue a P-256 key`;
   }
   if (key.asymmetricKeyType === 'rsa') {
     const bits = d.modulusLength ?? 0;

@@ -12,7 +12,9 @@ export const bootstrapCommand: Command = {
   run(values) {
     const { config } = loadConfig(values['config'] as string | undefined);
     const nodeId = (values['node-id'] as string | undefined) ?? `meshlet~${hostname()}`;
-    const json = values['static'] ? buildStaticBootstrap(config, loadCerts(config.certs), { nodeId }) : buildBootstrap(config, { nodeId, cluster: 'meshlet', delta: values['sotw'] !== true });
+    const json = values['static']
+      ? buildStaticBootstrap(config, loadCerts(config.certs), { nodeId })
+      : buildBootstrap(config, { nodeId, cluster: 'meshlet', delta: values['sotw'] !== true });
     const text = renderBootstrap(json);
     const out = values['out'] as string | undefined;
     // The static form carries the private key inline: owner-only, on a new

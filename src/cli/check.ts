@@ -28,14 +28,21 @@ export const checkCommand: Command = {
     }
     const lines = describeConfig(config);
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ok: true, source, trust, warnings, summary: lines, config, exemptions: exemptions(config), certs: certs ?? null }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ ok: true, source, trust, warnings, summary: lines, config, exemptions: exemptions(config), certs: certs ?? null }, null, 2)}\n`,
+      );
       return Promise.resolve(0);
     }
     process.stdout.write(`config OK (${source})\n`);
-    process.stdout.write(`config trust: ${trust.mode}: ${trust.detail}${trust.sha256 ? ` (sha256 ${trust.sha256}${trust.version !== undefined ? `, version ${trust.version}` : ''})` : ''}\n`);
+    process.stdout.write(
+      `config trust: ${trust.mode}: ${trust.detail}${trust.sha256 ? ` (sha256 ${trust.sha256}${trust.version !== undefined ? `, version ${trust.version}` : ''})` : ''}\n`,
+    );
     for (const line of lines) process.stdout.write(`${line}\n`);
     const leaf = certs?.leaf;
-    if (leaf) process.stdout.write(`certificate: ${leaf.subject}, SANs ${leaf.sans.join(', ')}, ${leaf.keyType}, valid until ${leaf.notAfter}, chains to the mesh CA\n`);
+    if (leaf)
+      process.stdout.write(
+        `certificate: ${leaf.subject}, SANs ${leaf.sans.join(', ')}, ${leaf.keyType}, valid until ${leaf.notAfter}, chains to the mesh CA\n`,
+      );
     else process.stdout.write('certificates: not checked (--skip-certs)\n');
     return Promise.resolve(0);
   },

@@ -58,7 +58,10 @@ async function untilReady(meshlet: Meshlet, log: Logger, stopped: () => boolean)
   while (!stopped()) {
     const r = await meshlet.ready();
     if (r.ready) return true;
-    const why = Object.entries(r.checks).filter(([, c]) => !c.ok).map(([k, c]) => `${k}: ${c.detail}`).join('; ');
+    const why = Object.entries(r.checks)
+      .filter(([, c]) => !c.ok)
+      .map(([k, c]) => `${k}: ${c.detail}`)
+      .join('; ');
     // Only what changed: a probe loop must not flood the log.
     if (why !== last) log.info({ waitingFor: why }, 'not ready yet');
     last = why;
@@ -71,8 +74,9 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
   const { logLevel, rest } = splitEnvoyArgs(envoyArgs);
   // Checked before anything is installed: a typo must not leave half a pod.
   const drainSeconds = Number(env['MESHLET_DRAIN_SECONDS'] ?? '5');
-  if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`MESHLET_DRAIN_SECONDS must be a number of seconds, not "${env['MESHLET_DRAIN_SECONDS']}"`);
-  if (logLevel !== undefined && !(ENVOY_LOG_LEVELS).includes(logLevel)) {
+  if (!Number.isFinite(drainSeconds) || drainSeconds < 0)
+    throw new UsageError(`MESHLET_DRAIN_SECONDS must be a number of seconds, not "${env['MESHLET_DRAIN_SECONDS']}"`);
+  if (logLevel !== undefined && !ENVOY_LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`--log-level must be one of ${ENVOY_LOG_LEVELS.join('|')} (Envoy's level, as in Contrast's -l debug), not "${logLevel}"`);
   }
   const logger = createRootLogger(meshletLogLevel(undefined, env));

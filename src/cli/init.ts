@@ -26,7 +26,11 @@ export const initCommand: Command = {
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     const dryRun = values['dry-run'] === true;
     const log = dryRun ? undefined : createRootLogger(logLevel(values['log-level'])).child({ component: 'iptables' });
-    const result = await runInit(config, { dryRun, verify: values['verify'] === true }, { runner: execFileRunner, backend: backend(values), ...(log ? { log } : {}) });
+    const result = await runInit(
+      config,
+      { dryRun, verify: values['verify'] === true },
+      { runner: execFileRunner, backend: backend(values), ...(log ? { log } : {}) },
+    );
     if (dryRun) {
       emit(values, { ok: true, dryRun: true, commands: result.text }, result.text);
       return 0;

@@ -32,7 +32,13 @@ function parserOption(f: FlagDoc): Options[string] {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const COMMANDS: Record<string, () => Promise<Command>> = {
-  version: () => Promise.resolve({ run: (values) => { emit(values, { version: version() }, `meshlet ${version()}\n`); return Promise.resolve(0); } }),
+  version: () =>
+    Promise.resolve({
+      run: (values) => {
+        emit(values, { version: version() }, `meshlet ${version()}\n`);
+        return Promise.resolve(0);
+      },
+    }),
   check: async () => (await import('./check.js')).checkCommand,
   init: async () => (await import('./init.js')).initCommand,
   cleanup: async () => (await import('./init.js')).cleanupCommand,
@@ -139,7 +145,13 @@ export interface JsonProblem {
 }
 
 /** What --json prints for a failure: the same facts as the text, one document on stdout. */
-export function errorJson(kind: 'usage' | 'config' | 'certificates' | 'failure', exitCode: number, message: string, problems: JsonProblem[] = [], source?: string): object {
+export function errorJson(
+  kind: 'usage' | 'config' | 'certificates' | 'failure',
+  exitCode: number,
+  message: string,
+  problems: JsonProblem[] = [],
+  source?: string,
+): object {
   return { ok: false, exitCode, error: kind, message, ...(source !== undefined ? { source } : {}), problems };
 }
 
@@ -155,7 +167,9 @@ function reportError(err: unknown, json = false): number {
   }
   if (err instanceof ConfigInvalidError) {
     // Values quote operator input: formatError keeps them printable and bounded; at most MAX_SHOWN_ERRORS, then "and N more".
-    const problems = err.errors.slice(0, MAX_SHOWN_ERRORS).map((e) => ({ path: sanitize(e.path, 120), rule: sanitize(e.rule, 300), value: e.value, text: formatError(e) }));
+    const problems = err.errors
+      .slice(0, MAX_SHOWN_ERRORS)
+      .map((e) => ({ path: sanitize(e.path, 120), rule: sanitize(e.rule, 300), value: e.value, text: formatError(e) }));
     const more = err.errors.length - problems.length;
     const source = sanitize(err.source);
     out(
@@ -166,7 +180,10 @@ function reportError(err: unknown, json = false): number {
   }
   if (err instanceof CertError) {
     const problems = certProblems(err);
-    out(errorJson('certificates', 1, 'the certificates are not usable', problems), `meshlet: the certificates are not usable:\n${problems.map((p) => `${p.text}\n`).join('')}`);
+    out(
+      errorJson('certificates', 1, 'the certificates are not usable', problems),
+      `meshlet: the certificates are not usable:\n${problems.map((p) => `${p.text}\n`).join('')}`,
+    );
     return 1;
   }
   // Messages can quote operator input (file names, YAML): keep them printable and bounded.

@@ -41,7 +41,11 @@ export const signCommand: Command = {
     writeFileSync(out, `${signature}\n`, { mode: 0o644 });
     const sha256 = sha256Hex(bytes);
     const keyId = `sha256:${keyFingerprint(key)}`;
-    emit(values, { ok: true, config: file, version, sha256, keyType: key.asymmetricKeyType, key: keyId, signature: out }, `signed ${file} (version ${version}, sha256 ${sha256}) with ${key.asymmetricKeyType} key ${keyId}: ${out}\n`);
+    emit(
+      values,
+      { ok: true, config: file, version, sha256, keyType: key.asymmetricKeyType, key: keyId, signature: out },
+      `signed ${file} (version ${version}, sha256 ${sha256}) with ${key.asymmetricKeyType} key ${keyId}: ${out}\n`,
+    );
     return Promise.resolve(0);
   },
 };

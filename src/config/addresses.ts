@@ -28,7 +28,8 @@ export function parseLoopback(value: string): Parsed<{ ip: string; port: number 
   const hp = splitHostPort(value);
   const port = typeof hp === 'string' || hp.port === undefined ? undefined : parsePort(hp.port);
   if (typeof hp === 'string' || port === undefined || isIP(hp.host) === 0) return { error: 'must be "ip:port" (for example 127.0.0.1:15020)' };
-  if (!(isIn127(hp.host) || hp.host === '::1')) return { error: 'must be a loopback address (127.0.0.0/8 or ::1); meshlet never exposes admin or debug endpoints' };
+  if (!(isIn127(hp.host) || hp.host === '::1'))
+    return { error: 'must be a loopback address (127.0.0.0/8 or ::1); meshlet never exposes admin or debug endpoints' };
   return { ip: hp.host, port };
 }
 

@@ -214,7 +214,8 @@ export function parseContrastIngress(varName: string, value: string): Parsed<Con
     const port = parseContrastPort(portText);
     if (typeof port === 'string') errors.push({ path: at, value: portText, rule: `invalid listen port: ${port}` });
     const disableTLS = parseGoBool(disable);
-    if (disableTLS === undefined) errors.push({ path: at, value: disable, rule: 'invalid disable TLS: must be one of 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False' });
+    if (disableTLS === undefined)
+      errors.push({ path: at, value: disable, rule: 'invalid disable TLS: must be one of 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False' });
     if (typeof port === 'string' || disableTLS === undefined) continue;
     const first = seenPorts.get(port);
     if (first !== undefined) {
@@ -228,7 +229,10 @@ export function parseContrastIngress(varName: string, value: string): Parsed<Con
   }
   if (disabled) {
     const others = ports.filter((p) => p.policy !== 'plaintext');
-    if (others.length > 0) warnings.push(`${varName} contains DISABLED, so nothing inbound is redirected and the entries for port ${others.map((p) => p.port).join(', ')} have no effect`);
+    if (others.length > 0)
+      warnings.push(
+        `${varName} contains DISABLED, so nothing inbound is redirected and the entries for port ${others.map((p) => p.port).join(', ')} have no effect`,
+      );
     return { value: { ingress: { mode: 'disabled' }, plaintextPorts }, errors, warnings };
   }
   return { value: { ingress: { mode: 'tproxy', default: 'mtls', ports }, plaintextPorts }, errors, warnings };
@@ -275,7 +279,12 @@ export function contrastToRaw(env: Env): { raw: RawConfigInput; errors: ConfigEr
   const ports = raw.ingress?.ports;
   if (adminPort !== undefined && raw.ingress?.mode !== 'disabled' && !(ports ?? []).some((p) => p.port === adminPort)) {
     const names = new Set((ports ?? []).map((p) => p.name.toLowerCase()));
-    raw.ingress = { mode: 'tproxy', default: 'mtls', ...raw.ingress, ports: [...(ports ?? []), { name: unique('admin', names), port: adminPort, policy: 'mtls' }] };
+    raw.ingress = {
+      mode: 'tproxy',
+      default: 'mtls',
+      ...raw.ingress,
+      ports: [...(ports ?? []), { name: unique('admin', names), port: adminPort, policy: 'mtls' }],
+    };
   }
   const egress = pick(env, VARS.egress);
   if (egress) {

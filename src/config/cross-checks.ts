@@ -83,7 +83,12 @@ function checkAdminSocket(proxy: Obj, errors: ConfigError[]): void {
   const xds = str(proxy['xdsSocket']);
   if (xds === undefined || xds === '') return;
   const admin = adminSocketPath(xds);
-  if (Buffer.byteLength(admin) > MAX_SOCKET_PATH) errors.push({ path: 'proxy.xdsSocket', value: xds, rule: `Envoy's admin socket ${admin} would be ${Buffer.byteLength(admin)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of a Unix socket path; pick a shorter directory` });
+  if (Buffer.byteLength(admin) > MAX_SOCKET_PATH)
+    errors.push({
+      path: 'proxy.xdsSocket',
+      value: xds,
+      rule: `Envoy's admin socket ${admin} would be ${Buffer.byteLength(admin)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of a Unix socket path; pick a shorter directory`,
+    });
 }
 
 /**
@@ -119,13 +124,17 @@ function checkProbes(raw: Obj, res: Map<number, string>, errors: ConfigError[]):
     const at = `probes.checks[${i}]`;
     once(names, str(c['name']), i, `${at}.name`, 'name', 'probes.checks', errors);
     const kind = str(c['kind']);
-    if (kind === 'http' && c['path'] === undefined) errors.push({ path: `${at}.path`, value: undefined, rule: 'is required for kind "http": the path the kubelet probed, e.g. /healthz' });
-    if (kind !== undefined && kind !== 'http' && c['path'] !== undefined) errors.push({ path: `${at}.path`, value: c['path'], rule: `only valid with kind "http"; remove it or change the kind` });
-    if (kind !== undefined && kind !== 'grpc' && c['service'] !== undefined) errors.push({ path: `${at}.service`, value: c['service'], rule: `only valid with kind "grpc"; remove it or change the kind` });
+    if (kind === 'http' && c['path'] === undefined)
+      errors.push({ path: `${at}.path`, value: undefined, rule: 'is required for kind "http": the path the kubelet probed, e.g. /healthz' });
+    if (kind !== undefined && kind !== 'http' && c['path'] !== undefined)
+      errors.push({ path: `${at}.path`, value: c['path'], rule: `only valid with kind "http"; remove it or change the kind` });
+    if (kind !== undefined && kind !== 'grpc' && c['service'] !== undefined)
+      errors.push({ path: `${at}.service`, value: c['service'], rule: `only valid with kind "grpc"; remove it or change the kind` });
     const appPort = port(c['port']);
     if (appPort === undefined) return;
     const owner = res.get(appPort) ?? (appPort === p ? 'probes.port' : appPort === metrics ? 'metrics.port' : undefined);
-    if (owner) errors.push({ path: `${at}.port`, value: appPort, rule: `is meshlet's or Envoy's own port (${owner}), not the app's; use the port the app listens on` });
+    if (owner)
+      errors.push({ path: `${at}.port`, value: appPort, rule: `is meshlet's or Envoy's own port (${owner}), not the app's; use the port the app listens on` });
   });
 }
 
@@ -242,8 +251,14 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
     once(ports, appPort, i, `${at}.port`, 'port', 'ingress.ports', errors);
     if (appPort !== undefined) isReserved(appPort, `${at}.port`, res, errors);
     if (mappedPort !== undefined) {
-      if (mode !== 'mapped') errors.push({ path: `${at}.mappedPort`, value: mappedPort, rule: 'only valid with ingress.mode "mapped"; remove it or set the mode' });
-      if (policy === 'plaintext') errors.push({ path: `${at}.mappedPort`, value: mappedPort, rule: 'a plaintext port is not proxied, so it cannot be mapped; remove mappedPort or change the policy' });
+      if (mode !== 'mapped')
+        errors.push({ path: `${at}.mappedPort`, value: mappedPort, rule: 'only valid with ingress.mode "mapped"; remove it or set the mode' });
+      if (policy === 'plaintext')
+        errors.push({
+          path: `${at}.mappedPort`,
+          value: mappedPort,
+          rule: 'a plaintext port is not proxied, so it cannot be mapped; remove mappedPort or change the policy',
+        });
       once(mapped, mappedPort, i, `${at}.mappedPort`, 'mappedPort', 'ingress.ports', errors);
       isReserved(mappedPort, `${at}.mappedPort`, res, errors);
     } else if (mode === 'mapped' && policy !== 'plaintext' && p['mappedPort'] === undefined && POLICIES.includes(policy ?? '')) {
@@ -254,22 +269,39 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
     }
     // Under TLS 1.2 a client certificate crosses in clear; mesh clients all speak 1.3.
     if (p['allowTls12'] === true && policy !== 'tls' && POLICIES.includes(policy ?? '')) {
-      errors.push({ path: `${at}.allowTls12`, value: true, rule: `only valid with policy "tls" (this port is ${policy}): mtls is TLS 1.3 only, so client certificates never cross in clear; remove allowTls12 or set policy "tls"` });
+      errors.push({
+        path: `${at}.allowTls12`,
+        value: true,
+        rule: `only valid with policy "tls" (this port is ${policy}): mtls is TLS 1.3 only, so client certificates never cross in clear; remove allowTls12 or set policy "tls"`,
+      });
     }
     if (p['keyExchange'] !== undefined && policy === 'plaintext') {
-      errors.push({ path: `${at}.keyExchange`, value: p['keyExchange'], rule: 'a plaintext port has no key exchange; remove keyExchange or set policy "mtls" or "tls"' });
+      errors.push({
+        path: `${at}.keyExchange`,
+        value: p['keyExchange'],
+        rule: 'a plaintext port has no key exchange; remove keyExchange or set policy "mtls" or "tls"',
+      });
     }
     // The post-quantum group exists only in TLS 1.3: a 1.2 client would be refused anyway, so the pair is a contradiction.
     const keyExchange = p['keyExchange'] === undefined ? podKeyExchange : str(p['keyExchange']);
     if (p['allowTls12'] === true && policy === 'tls' && keyExchange === 'pq-required') {
       const from = p['keyExchange'] === undefined ? ' (from tls.keyExchange)' : '';
-      errors.push({ path: `${at}.allowTls12`, value: true, rule: `cannot be combined with keyExchange pq-required${from}: TLS 1.2 has no post-quantum key exchange; remove allowTls12 or set this port's keyExchange to pq-preferred` });
+      errors.push({
+        path: `${at}.allowTls12`,
+        value: true,
+        rule: `cannot be combined with keyExchange pq-required${from}: TLS 1.2 has no post-quantum key exchange; remove allowTls12 or set this port's keyExchange to pq-preferred`,
+      });
     }
   });
   // A mapped port must not be another entry's app port, or Envoy and the app would both bind it.
   for (const [m, i] of mapped) {
     const j = ports.get(m);
-    if (j !== undefined) errors.push({ path: `ingress.ports[${i}].mappedPort`, value: m, rule: `is the app port of ingress.ports[${j}]; Envoy and the app cannot both listen on it` });
+    if (j !== undefined)
+      errors.push({
+        path: `ingress.ports[${i}].mappedPort`,
+        value: m,
+        rule: `is the app port of ingress.ports[${j}]; Envoy and the app cannot both listen on it`,
+      });
   }
 }
 
@@ -284,7 +316,11 @@ function checkEgress(egress: Obj, res: Map<number, string>, errors: ConfigError[
     const listen = text === undefined ? undefined : parseListen(text);
     if (listen === undefined || isError(listen)) return;
     if (RESERVED_LISTEN_IPS.has(listen.ip)) {
-      errors.push({ path: `${at}.listen`, value: text, rule: `${listen.ip} is reserved: ${RESERVED_LISTEN_IPS.get(listen.ip)}; pick another 127.x.y.z address (for example 127.137.0.1)` });
+      errors.push({
+        path: `${at}.listen`,
+        value: text,
+        rule: `${listen.ip} is reserved: ${RESERVED_LISTEN_IPS.get(listen.ip)}; pick another 127.x.y.z address (for example 127.137.0.1)`,
+      });
       return;
     }
     if (listen.port !== undefined) isReserved(listen.port, `${at}.listen`, res, errors);
@@ -292,7 +328,12 @@ function checkEgress(egress: Obj, res: Map<number, string>, errors: ConfigError[
     let slot = byIp.get(listen.ip);
     if (!slot) byIp.set(listen.ip, (slot = { ports: new Map() }));
     const clash = slot.portless ?? (listen.port === undefined ? slot.ports.values().next().value : slot.ports.get(listen.port));
-    if (clash !== undefined) errors.push({ path: `${at}.listen`, value: text, rule: `overlaps egress.routes[${clash}].listen; a route without a port takes every port of its address` });
+    if (clash !== undefined)
+      errors.push({
+        path: `${at}.listen`,
+        value: text,
+        rule: `overlaps egress.routes[${clash}].listen; a route without a port takes every port of its address`,
+      });
     else if (listen.port === undefined) slot.portless = i;
     else slot.ports.set(listen.port, i);
   });

@@ -57,7 +57,11 @@ export class ConfigInvalidError extends Error {
     readonly source: string,
     readonly errors: readonly ConfigError[],
   ) {
-    super(`${sanitize(source)}: ${errors.length} error${errors.length === 1 ? '' : 's'}\n${formatErrors(errors).map((l) => `  ${l}`).join('\n')}`);
+    super(
+      `${sanitize(source)}: ${errors.length} error${errors.length === 1 ? '' : 's'}\n${formatErrors(errors)
+        .map((l) => `  ${l}`)
+        .join('\n')}`,
+    );
     this.name = 'ConfigInvalidError';
   }
 }

@@ -42,7 +42,12 @@ export function exemptions(c: MeshConfig): Exemption[] {
       out.push(
         own
           ? { direction: 'inbound', traffic: `TCP port ${p.port} (${p.name})`, field: own.field, why: `not redirected: ${own.what}` }
-          : { direction: 'inbound', traffic: `TCP port ${p.port} (${p.name})`, field: `ingress.ports (${p.name}: policy plaintext)`, why: 'not redirected, reaches the app directly' },
+          : {
+              direction: 'inbound',
+              traffic: `TCP port ${p.port} (${p.name})`,
+              field: `ingress.ports (${p.name}: policy plaintext)`,
+              why: 'not redirected, reaches the app directly',
+            },
       );
     }
     if (c.ingress.default === 'plaintext') {
@@ -65,8 +70,10 @@ export function exemptions(c: MeshConfig): Exemption[] {
       why: 'only the routes are meshed',
     });
   } else {
-    for (const port of c.egress.exclude.ports) out.push({ direction: 'outbound', traffic: `TCP to port ${port}, any host`, field: 'egress.exclude.ports', why: 'excluded from capture' });
-    for (const cidr of c.egress.exclude.cidrs) out.push({ direction: 'outbound', traffic: `TCP to ${cidr.text}`, field: 'egress.exclude.cidrs', why: 'excluded from capture' });
+    for (const port of c.egress.exclude.ports)
+      out.push({ direction: 'outbound', traffic: `TCP to port ${port}, any host`, field: 'egress.exclude.ports', why: 'excluded from capture' });
+    for (const cidr of c.egress.exclude.cidrs)
+      out.push({ direction: 'outbound', traffic: `TCP to ${cidr.text}`, field: 'egress.exclude.cidrs', why: 'excluded from capture' });
   }
 
   const resolvers = c.resolvers ?? [];

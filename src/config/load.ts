@@ -55,7 +55,11 @@ export function parseYaml(text: string, source: string): unknown {
     js = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
   } catch (err) {
     const msg = (err as Error).message;
-    return fail(/alias/i.test(msg) ? `YAML aliases expand too much (${msg.split('\n')[0]}); at most ${MAX_ALIAS_COUNT} alias uses are allowed` : `YAML could not be read: ${msg.split('\n')[0]}`);
+    return fail(
+      /alias/i.test(msg)
+        ? `YAML aliases expand too much (${msg.split('\n')[0]}); at most ${MAX_ALIAS_COUNT} alias uses are allowed`
+        : `YAML could not be read: ${msg.split('\n')[0]}`,
+    );
   }
   const shape = checkShape(js);
   if (shape) fail(shape);
@@ -94,7 +98,9 @@ function checkShape(root: unknown): string | undefined {
 function deprecations(raw: unknown, source: string): string[] {
   const proxy = (raw as { proxy?: Record<string, unknown> } | null)?.proxy;
   if (proxy === null || typeof proxy !== 'object' || proxy['adminAddress'] === undefined) return [];
-  return [`${source}: proxy.adminAddress is ignored: Envoy's admin has no TCP port any more, only the Unix socket envoy/admin.sock next to proxy.xdsSocket (root and the proxy uid); remove the field`];
+  return [
+    `${source}: proxy.adminAddress is ignored: Envoy's admin has no TCP port any more, only the Unix socket envoy/admin.sock next to proxy.xdsSocket (root and the proxy uid); remove the field`,
+  ];
 }
 
 function parseConfigText(text: string, source: string): { config: MeshConfig; warnings: string[] } {
@@ -167,7 +173,12 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     const { raw, warnings, errors, source } = contrastToRaw(env);
     const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
     if (errors.length > 0 || !result.ok) throw new ConfigInvalidError(source, [...errors, ...(result.ok ? [] : result.errors)]);
-    return { config: withResolvers(result.config), source, warnings, trust: { mode: 'policy-env', detail: "in the pod's environment, which its policy covers; a change rolls the pod", reloads: 'refused' } };
+    return {
+      config: withResolvers(result.config),
+      source,
+      warnings,
+      trust: { mode: 'policy-env', detail: "in the pod's environment, which its policy covers; a change rolls the pod", reloads: 'refused' },
+    };
   }
   if (!existsSync(DEFAULT_CONFIG_PATH)) {
     const result = validateConfig({});
@@ -204,12 +215,24 @@ function loadFromEnvYaml(text: string, path: string | undefined, env: NodeJS.Pro
     env[TRUST_ENV.pubkey] !== undefined ? TRUST_ENV.pubkey : undefined,
   ].filter((x): x is string => x !== undefined);
   if (clash.length > 0) {
-    throw new ConfigInvalidError(source, [{ path: TRUST_ENV.config, value: clash.join(', '), rule: `is set together with ${clash.join(' and ')}; give the config one way only (the pins apply to a file, not to ${TRUST_ENV.config})` }]);
+    throw new ConfigInvalidError(source, [
+      {
+        path: TRUST_ENV.config,
+        value: clash.join(', '),
+        rule: `is set together with ${clash.join(' and ')}; give the config one way only (the pins apply to a file, not to ${TRUST_ENV.config})`,
+      },
+    ]);
   }
-  if (text.trim() === '') throw new ConfigInvalidError(source, [{ path: TRUST_ENV.config, value: text, rule: 'is set but empty; unset it, or give the YAML config' }]);
+  if (text.trim() === '')
+    throw new ConfigInvalidError(source, [{ path: TRUST_ENV.config, value: text, rule: 'is set but empty; unset it, or give the YAML config' }]);
   return {
     ...parseConfigText(text, source),
     source,
-    trust: { mode: 'policy-env', detail: "the YAML is in the pod's environment, which its policy covers; a change rolls the pod", sha256: createHash('sha256').update(text).digest('hex'), reloads: 'refused' },
+    trust: {
+      mode: 'policy-env',
+      detail: "the YAML is in the pod's environment, which its policy covers; a change rolls the pod",
+      sha256: createHash('sha256').update(text).digest('hex'),
+      reloads: 'refused',
+    },
   };
 }

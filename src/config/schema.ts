@@ -36,13 +36,19 @@ function parsed(parse: (v: string) => Parsed<unknown>) {
 const ingressPort = z.strictObject({
   name: name.describe('Informational name, used in Envoy resource names and errors'),
   port: port.describe('The application port inside the pod'),
-  policy: policySchema.optional().describe('mtls: client certificate signed by the mesh CA required; tls: TLS without client certificate; plaintext: not redirected. Defaults to ingress.default'),
+  policy: policySchema
+    .optional()
+    .describe(
+      'mtls: client certificate signed by the mesh CA required; tls: TLS without client certificate; plaintext: not redirected. Defaults to ingress.default',
+    ),
   mappedPort: port.optional().describe('mapped mode only: the port Envoy listens on and forwards to `port`'),
   allowedSans: sanList.optional().describe('mtls only: restrict accepted clients to these SANs'),
   allowTls12: z
     .boolean()
     .optional()
-    .describe('tls only: also accept TLS 1.2, for outside clients that cannot do 1.3 (the server certificate then crosses in clear). Default false: TLS 1.3 only. mtls ports are always 1.3 only'),
+    .describe(
+      'tls only: also accept TLS 1.2, for outside clients that cannot do 1.3 (the server certificate then crosses in clear). Default false: TLS 1.3 only. mtls ports are always 1.3 only',
+    ),
   keyExchange: keyExchangeSchema.optional().describe(`mtls and tls only: this port's key exchange. ${keyExchangeText}. Defaults to tls.keyExchange`),
 });
 
@@ -55,14 +61,16 @@ const egressRoute = z.strictObject({
   names: z
     .array(parsed(parseRouteName))
     .optional()
-    .describe("DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See docs/dns.md"),
+    .describe(
+      "DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See docs/dns.md",
+    ),
   keyExchange: keyExchangeSchema.optional().describe(`This route's key exchange to the remote. ${keyExchangeText}. Defaults to tls.keyExchange`),
 });
 
 export const probeKindSchema = z.enum(['http', 'tcp', 'grpc']);
 
 const appProbe = z.strictObject({
-  name: name.describe('The probe\'s name: meshlet answers GET /app-health/<name> on probes.port'),
+  name: name.describe("The probe's name: meshlet answers GET /app-health/<name> on probes.port"),
   kind: probeKindSchema.describe('http: GET `path`, 200-399 passes; tcp: the port accepts a connection; grpc: grpc.health.v1.Health/Check answers SERVING'),
   port: port.describe("The app's port inside the pod, dialled directly (never through Envoy)"),
   path: z
@@ -71,8 +79,17 @@ const appProbe = z.strictObject({
     .regex(/^\/[\x21-\x7e]*$/, 'must start with "/" and hold only printable ASCII without spaces')
     .optional()
     .describe('http only (required there): the request path, query included'),
-  service: z.string().max(256, 'must be at most 256 characters').optional().describe('grpc only: the service name sent in the health check; default "" (the whole server)'),
-  timeoutSeconds: z.int().min(1, 'must be in 1-60').max(60, 'must be in 1-60').default(1).describe("How long the check may take; keep it below the kubelet probe's timeoutSeconds"),
+  service: z
+    .string()
+    .max(256, 'must be at most 256 characters')
+    .optional()
+    .describe('grpc only: the service name sent in the health check; default "" (the whole server)'),
+  timeoutSeconds: z
+    .int()
+    .min(1, 'must be in 1-60')
+    .max(60, 'must be in 1-60')
+    .default(1)
+    .describe("How long the check may take; keep it below the kubelet probe's timeoutSeconds"),
 });
 
 export const configSchema = z
@@ -82,7 +99,9 @@ export const configSchema = z
       .min(0)
       .max(Number.MAX_SAFE_INTEGER)
       .optional()
-      .describe('The config\'s version. Required when MESHLET_CONFIG_PUBKEY is set: a signed update is applied only with a higher version than the one in use (docs/threat-model.md)'),
+      .describe(
+        "The config's version. Required when MESHLET_CONFIG_PUBKEY is set: a signed update is applied only with a higher version than the one in use (docs/threat-model.md)",
+      ),
     certs: z
       .strictObject({
         ca: z.string().min(1).default(`${CONTRAST_CERT_DIR}/mesh-ca.pem`),
@@ -118,24 +137,40 @@ export const configSchema = z
       .prefault({}),
     dns: z
       .strictObject({
-        enabled: z.boolean().default(false).describe("Redirect the pod's DNS (UDP and TCP port 53) to meshlet, which answers egress route names and forwards everything else"),
-        address: parsed(parseDnsAddress).default(DEFAULTS.dnsAddress).describe('Where the DNS server listens, IPv4 loopback only; IPv6 queries go to [::1] on the same port'),
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe("Redirect the pod's DNS (UDP and TCP port 53) to meshlet, which answers egress route names and forwards everything else"),
+        address: parsed(parseDnsAddress)
+          .default(DEFAULTS.dnsAddress)
+          .describe('Where the DNS server listens, IPv4 loopback only; IPv6 queries go to [::1] on the same port'),
         ttl: z.int().min(0, 'must be in 0-3600').max(3600, 'must be in 0-3600').default(5).describe('TTL in seconds of the answers for route names'),
-        upstreams: z.array(parsed(parseUpstream)).default([]).describe('Resolvers for every other query ("ip" or "ip:port"); empty: the nameservers of resolvConf'),
-        resolvConf: z.string().min(1).default('/etc/resolv.conf').describe('Read once at start: nameservers (unless upstreams is set), search domains and ndots'),
+        upstreams: z
+          .array(parsed(parseUpstream))
+          .default([])
+          .describe('Resolvers for every other query ("ip" or "ip:port"); empty: the nameservers of resolvConf'),
+        resolvConf: z
+          .string()
+          .min(1)
+          .default('/etc/resolv.conf')
+          .describe('Read once at start: nameservers (unless upstreams is set), search domains and ndots'),
         meshletUid: z
           .int()
           .min(0)
           .max(2147483647)
           .optional()
-          .describe('uid `meshlet run` runs as; its DNS (the forwarded queries) is never redirected. Default: proxy.uid, as in the image where meshlet and Envoy both run as 1337. Set 0 when meshlet run runs as root. meshlet refuses to serve DNS from any other uid'),
+          .describe(
+            'uid `meshlet run` runs as; its DNS (the forwarded queries) is never redirected. Default: proxy.uid, as in the image where meshlet and Envoy both run as 1337. Set 0 when meshlet run runs as root. meshlet refuses to serve DNS from any other uid',
+          ),
       })
       .prefault({}),
     proxy: z
       .strictObject({
         uid: z.int().min(1).max(2147483647).default(DEFAULTS.proxy.uid).describe('uid Envoy runs as; its traffic is never captured'),
         gid: z.int().min(1).max(2147483647).default(DEFAULTS.proxy.gid),
-        adminAddress: parsed(parseLoopback).optional().describe('Deprecated and ignored: Envoy admin listens only on the Unix socket envoy/admin.sock next to xdsSocket, never on TCP'),
+        adminAddress: parsed(parseLoopback)
+          .optional()
+          .describe('Deprecated and ignored: Envoy admin listens only on the Unix socket envoy/admin.sock next to xdsSocket, never on TCP'),
         inboundPort: port.default(DEFAULTS.proxy.inboundPort),
         outboundPort: port.default(DEFAULTS.proxy.outboundPort),
         portlessEgressPort: port.default(DEFAULTS.proxy.portlessEgressPort).describe('Where portless egress routes are redirected to'),
@@ -153,12 +188,27 @@ export const configSchema = z
       .describe('Metrics scrape port reachable from outside the pod; Envoy admin itself is never exposed'),
     probes: z
       .strictObject({
-        port: port.default(DEFAULTS.probesPort).describe("Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. Nothing else is served there"),
-        checks: z.array(appProbe).max(32, 'must list at most 32 probes').default([]).describe('The probes the kubelet is pointed at, each run against the app from inside the pod'),
+        port: port
+          .default(DEFAULTS.probesPort)
+          .describe(
+            "Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. Nothing else is served there",
+          ),
+        checks: z
+          .array(appProbe)
+          .max(32, 'must list at most 32 probes')
+          .default([])
+          .describe('The probes the kubelet is pointed at, each run against the app from inside the pod'),
       })
       .optional()
-      .describe("App health for the kubelet: its httpGet probes go to meshlet, which runs the original probe locally, so an app port can demand mTLS and a TCP probe fails when the app is down"),
-    accessLog: z.boolean().default(false).describe("One JSON line on stdout per inbound and outbound connection (Envoy's stdout access logger): times, bytes, addresses, port or route, the peer certificate's SANs and TLS version, Envoy's response flags. Never payload or key material. Reloadable"),
+      .describe(
+        'App health for the kubelet: its httpGet probes go to meshlet, which runs the original probe locally, so an app port can demand mTLS and a TCP probe fails when the app is down',
+      ),
+    accessLog: z
+      .boolean()
+      .default(false)
+      .describe(
+        "One JSON line on stdout per inbound and outbound connection (Envoy's stdout access logger): times, bytes, addresses, port or route, the peer certificate's SANs and TLS version, Envoy's response flags. Never payload or key material. Reloadable",
+      ),
     debug: z
       .strictObject({
         address: parsed(parseLoopback).default(DEFAULTS.debugAddress).describe('meshlet debug/ready endpoint, loopback only'),

@@ -86,13 +86,21 @@ function invalid(source: string, errors: ConfigError[]): never {
 /** Accepts a public key in PEM; refuses a private one, so it never lands in a pod spec. */
 export function parsePublicKey(pem: string, where: string): KeyObject {
   if (/PRIVATE KEY/.test(pem)) {
-    invalid(where, [{ path: where, value: '(not shown)', rule: 'holds a PRIVATE key; pin only the public half (openssl pkey -in key.pem -pubout, or meshlet sign --key key.pem --print-pubkey)' }]);
+    invalid(where, [
+      {
+        path: where,
+        value: '(not shown)',
+        rule: 'holds a PRIVATE key; pin only the public half (openssl pkey -in key.pem -pubout, or meshlet sign --key key.pem --print-pubkey)',
+      },
+    ]);
   }
   let key: KeyObject;
   try {
     key = createPublicKey(pem);
   } catch (err) {
-    return invalid(where, [{ path: where, value: pem.slice(0, 40), rule: `not a PEM public key (${(err as Error).message}); expected "-----BEGIN PUBLIC KEY-----"` }]);
+    return invalid(where, [
+      { path: where, value: pem.slice(0, 40), rule: `not a PEM public key (${(err as Error).message}); expected "-----BEGIN PUBLIC KEY-----"` },
+    ]);
   }
   checkKeyType(key, where);
   return key;
@@ -101,7 +109,13 @@ export function parsePublicKey(pem: string, where: string): KeyObject {
 function checkKeyType(key: KeyObject, where: string): void {
   const ok = key.asymmetricKeyType === 'ed25519' || (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
   if (!ok) {
-    invalid(where, [{ path: where, value: `${key.asymmetricKeyType ?? 'unknown'} ${key.asymmetricKeyDetails?.namedCurve ?? ''}`.trim(), rule: 'must be an Ed25519 or ECDSA P-256 key' }]);
+    invalid(where, [
+      {
+        path: where,
+        value: `${key.asymmetricKeyType ?? 'unknown'} ${key.asymmetricKeyDetails?.namedCurve ?? ''}`.trim(),
+        rule: 'must be an Ed25519 or ECDSA P-256 key',
+      },
+    ]);
   }
 }
 
@@ -215,7 +229,9 @@ export function readState(file: string): PodState | undefined {
   }
   const me = process.geteuid?.();
   if ((me !== undefined && st.uid !== me) || (st.mode & 0o022) !== 0 || !st.isFile()) {
-    invalid(file, [{ path: '(file)', value: file, rule: `replay-protection state is not owned by uid ${me ?? '?'} or is writable by others; remove it and roll the pod` }]);
+    invalid(file, [
+      { path: '(file)', value: file, rule: `replay-protection state is not owned by uid ${me ?? '?'} or is writable by others; remove it and roll the pod` },
+    ]);
   }
   const buf = readBounded(file, 4096, 'replay-protection state');
   try {
@@ -233,7 +249,8 @@ export function writeState(file: string, state: PodState): void {
   writeFileAtomic(file, `${JSON.stringify(state)}\n`, PUBLIC_MODE);
 }
 
-export type Admission = { kind: 'apply'; text: string; version: number; sha256: string } | { kind: 'same' } | { kind: 'refuse'; reason: RefusalReason; error: string };
+export type Admission =
+  { kind: 'apply'; text: string; version: number; sha256: string } | { kind: 'same' } | { kind: 'refuse'; reason: RefusalReason; error: string };
 export type RefusalReason = 'pinned' | 'unsigned' | 'bad-signature' | 'no-version' | 'rollback';
 
 /**
@@ -266,14 +283,29 @@ export class ConfigGate {
     if (sha === this.current.sha256) return { kind: 'same' };
     const key = this.pins.key;
     if (!key) {
-      return this.refuse('pinned', `${this.file} changed (SHA-256 ${sha}), but the config is pinned to ${this.current.sha256} and no ${TRUST_ENV.pubkey} accepts signed updates; to change it, change the pin, which rolls the pod`);
+      return this.refuse(
+        'pinned',
+        `${this.file} changed (SHA-256 ${sha}), but the config is pinned to ${this.current.sha256} and no ${TRUST_ENV.pubkey} accepts signed updates; to change it, change the pin, which rolls the pod`,
+      );
     }
     const bad = checkSignature(key, bytes, sigText);
-    if (bad) return this.refuse(sigText === undefined ? 'unsigned' : 'bad-signature', `${this.file} changed (SHA-256 ${sha}) without a valid signature in ${this.sigFile}: ${bad}`);
+    if (bad)
+      return this.refuse(
+        sigText === undefined ? 'unsigned' : 'bad-signature',
+        `${this.file} changed (SHA-256 ${sha}) without a valid signature in ${this.sigFile}: ${bad}`,
+      );
     const v = versionOf(text);
-    if (v === undefined || typeof v === 'object') return this.refuse('no-version', `${this.file}: a signed update needs a top-level integer "version:" higher than ${this.current.version ?? 0}${v ? `; ${v.error}` : ''}`);
+    if (v === undefined || typeof v === 'object')
+      return this.refuse(
+        'no-version',
+        `${this.file}: a signed update needs a top-level integer "version:" higher than ${this.current.version ?? 0}${v ? `; ${v.error}` : ''}`,
+      );
     const floor = this.current.version ?? -1;
-    if (v <= floor) return this.refuse('rollback', `${this.file}: signed version ${v} is not higher than the version in use (${floor}); an older or replayed signed config is not accepted`);
+    if (v <= floor)
+      return this.refuse(
+        'rollback',
+        `${this.file}: signed version ${v} is not higher than the version in use (${floor}); an older or replayed signed config is not accepted`,
+      );
     return { kind: 'apply', text, version: v, sha256: sha };
   }
 
@@ -298,8 +330,13 @@ export function describeFileTrust(mode: TrustMode, pins: Pins, sha256: string, v
   const t: ConfigTrust = { mode, detail: '', sha256, reloads: pins.key ? 'signed-only' : 'refused', ...(version !== undefined ? { version } : {}) };
   if (pins.sha256) t.pinnedSha256 = pins.sha256;
   if (pins.keyFingerprint) t.signingKey = pins.keyFingerprint;
-  const updates = pins.key ? `updates must be signed by the pinned key (sha256 ${pins.keyFingerprint?.slice(0, 16) ?? ''}...) and carry a higher version` : 'changes to the file are refused';
-  t.detail = mode === 'pinned' ? `SHA-256 matches the pin in the pod's policy; ${updates}` : `signed by the key pinned in ${TRUST_ENV.pubkey}, version ${version ?? '?'}; ${updates}`;
+  const updates = pins.key
+    ? `updates must be signed by the pinned key (sha256 ${pins.keyFingerprint?.slice(0, 16) ?? ''}...) and carry a higher version`
+    : 'changes to the file are refused';
+  t.detail =
+    mode === 'pinned'
+      ? `SHA-256 matches the pin in the pod's policy; ${updates}`
+      : `signed by the key pinned in ${TRUST_ENV.pubkey}, version ${version ?? '?'}; ${updates}`;
   return t;
 }
 
@@ -318,24 +355,48 @@ export function admitPinnedFile(file: string, pins: Pins): { text: string; gate:
   const version = versionOf(text);
   if (typeof version === 'object') invalid(file, [{ path: 'version', value: undefined, rule: version.error }]);
   if (pins.key && version === undefined) {
-    invalid(file, [{ path: 'version', value: undefined, rule: `required when ${TRUST_ENV.pubkey} is set: a top-level integer that every signed update raises` }]);
+    invalid(file, [
+      { path: 'version', value: undefined, rule: `required when ${TRUST_ENV.pubkey} is set: a top-level integer that every signed update raises` },
+    ]);
   }
   let mode: TrustMode;
   if (pins.sha256 !== undefined && sha === pins.sha256) {
     mode = 'pinned';
     if (state && version !== undefined && state.version > version) {
-      invalid(file, [{ path: 'version', value: version, rule: `this pod already ran signed version ${state.version}; going back to the pinned config (version ${version}) is refused; roll the pod to start over` }]);
+      invalid(file, [
+        {
+          path: 'version',
+          value: version,
+          rule: `this pod already ran signed version ${state.version}; going back to the pinned config (version ${version}) is refused; roll the pod to start over`,
+        },
+      ]);
     }
   } else {
     const pinned = pins.sha256 ? `, but ${TRUST_ENV.sha256} (or --config-sha256) pins ${pins.sha256}` : '';
-    if (!pins.key) invalid(file, [{ path: '(file)', value: sha, rule: `SHA-256 of the file is ${sha}${pinned}; this is not the config the pod's policy covers: restore the file, or put the new hash in the pod spec (which rolls the pod)` }]);
+    if (!pins.key)
+      invalid(file, [
+        {
+          path: '(file)',
+          value: sha,
+          rule: `SHA-256 of the file is ${sha}${pinned}; this is not the config the pod's policy covers: restore the file, or put the new hash in the pod spec (which rolls the pod)`,
+        },
+      ]);
     const sigText = readBounded(sigPath(file), MAX_SIG_BYTES, 'the signature file')?.toString('utf8');
     const bad = checkSignature(pins.key, bytes, sigText);
-    if (bad) invalid(file, [{ path: '(file)', value: sha, rule: `SHA-256 of the file is ${sha}${pinned}, and it has no valid signature in ${sigPath(file)} (${bad})` }]);
+    if (bad)
+      invalid(file, [
+        { path: '(file)', value: sha, rule: `SHA-256 of the file is ${sha}${pinned}, and it has no valid signature in ${sigPath(file)} (${bad})` },
+      ]);
     const v = version ?? 0;
     const floor = Math.max(pins.minVersion, state?.version ?? 0);
     if (v < floor || (state && v === state.version && sha !== state.sha256)) {
-      invalid(file, [{ path: 'version', value: v, rule: `signed version ${v} is below the lowest accepted (${floor}: ${TRUST_ENV.minVersion} or what this pod already ran); an older signed config is not accepted` }]);
+      invalid(file, [
+        {
+          path: 'version',
+          value: v,
+          rule: `signed version ${v} is below the lowest accepted (${floor}: ${TRUST_ENV.minVersion} or what this pod already ran); an older signed config is not accepted`,
+        },
+      ]);
     }
     mode = 'signed';
   }

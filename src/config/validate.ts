@@ -74,7 +74,13 @@ function allowedKeys(path: readonly PathSegment[]): string[] | undefined {
 /** Maps a fully validated raw config to the model. Cannot fail. */
 function normalize(raw: RawConfig): MeshConfig {
   const ports = raw.ingress.ports.map((p): IngressPort => {
-    const out: IngressPort = { name: p.name, port: p.port, policy: p.policy ?? raw.ingress.default, allowedSans: p.allowedSans ?? [], allowTls12: p.allowTls12 ?? false };
+    const out: IngressPort = {
+      name: p.name,
+      port: p.port,
+      policy: p.policy ?? raw.ingress.default,
+      allowedSans: p.allowedSans ?? [],
+      allowTls12: p.allowTls12 ?? false,
+    };
     if (p.keyExchange !== undefined) out.keyExchange = p.keyExchange;
     if (p.mappedPort !== undefined) out.mappedPort = p.mappedPort;
     return out;

@@ -92,7 +92,11 @@ export class Metrics {
   readonly reloadErrors = new Counter('meshlet_reload_errors_total', 'Config and certificate reloads refused, by kind');
   readonly envoyRestarts = new Counter('meshlet_envoy_restarts_total', 'Times the supervisor restarted Envoy');
   readonly ready = new Gauge('meshlet_ready', '1 when iptables are in place, Envoy ACKed every type and its listeners are active');
-  readonly changeToAck = new Histogram('meshlet_change_to_ack_seconds', 'Time from a config or certificate change to Envoy ACKing it', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+  readonly changeToAck = new Histogram(
+    'meshlet_change_to_ack_seconds',
+    'Time from a config or certificate change to Envoy ACKing it',
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
 
   private readonly collectors: (() => string)[] = [];
 

@@ -42,7 +42,9 @@ export function probeCounter(): Counter {
  * local (it travels over lo), so the rules never send it through Envoy.
  */
 export function podAddress(ifaces = networkInterfaces()): string {
-  const all = Object.values(ifaces).flatMap((l) => l ?? []).filter((a) => !a.internal);
+  const all = Object.values(ifaces)
+    .flatMap((l) => l ?? [])
+    .filter((a) => !a.internal);
   const v4 = all.find((a) => a.family === 'IPv4' && !a.address.startsWith('169.254.'));
   if (v4) return v4.address;
   const v6 = all.find((a) => a.family === 'IPv6' && !/^fe[89ab]/i.test(a.address));
@@ -85,11 +87,14 @@ function httpCheck(host: string, port: number, path: string, timeoutMs: number):
       resolve(o);
     };
     // Like the kubelet: a plain GET, no redirect followed, 200-399 passes. Only the status line is read.
-    const req = request({ host, port, path, method: 'GET', agent: false, headers: { 'user-agent': 'meshlet-probe', accept: '*/*', connection: 'close' } }, (res) => {
-      const status = res.statusCode ?? 0;
-      res.resume();
-      done(status >= 200 && status < 400 ? { ok: true, reason: `HTTP ${status}` } : { ok: false, reason: `HTTP ${status}` });
-    });
+    const req = request(
+      { host, port, path, method: 'GET', agent: false, headers: { 'user-agent': 'meshlet-probe', accept: '*/*', connection: 'close' } },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        done(status >= 200 && status < 400 ? { ok: true, reason: `HTTP ${status}` } : { ok: false, reason: `HTTP ${status}` });
+      },
+    );
     const timer = setTimeout(() => done({ ok: false, reason: `no HTTP answer from ${hostPort(host, port)} within ${timeoutMs} ms` }), timeoutMs);
     req.once('close', () => clearTimeout(timer));
     req.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${hostPort(host, port)}: ${err.code ?? err.message}` }));
@@ -154,7 +159,10 @@ const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
 async function grpcCheck(host: string, port: number, service: string, timeoutMs: number): Promise<ProbeOutcome> {
   // Loaded on the first grpc probe only: a config without one never pays for it here.
   const grpc = await import('@grpc/grpc-js');
-  const client = new grpc.Client(hostPort(host, port), grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0, 'grpc.service_config_disable_resolution': 1 });
+  const client = new grpc.Client(hostPort(host, port), grpc.credentials.createInsecure(), {
+    'grpc.enable_retries': 0,
+    'grpc.service_config_disable_resolution': 1,
+  });
   try {
     return await new Promise<ProbeOutcome>((resolve) => {
       client.makeUnaryRequest(

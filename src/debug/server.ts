@@ -50,7 +50,8 @@ async function route(req: IncomingMessage, res: ServerResponse, src: DebugSource
     case '/metrics':
       return send(res, 200, src.metrics.render(), 'text/plain; version=0.0.4');
     case '/config_dump':
-      if (!src.envoyConfigDump) return send(res, 404, json({ error: 'Envoy config_dump passthrough is off; start meshlet run with --debug-envoy-config-dump' }));
+      if (!src.envoyConfigDump)
+        return send(res, 404, json({ error: 'Envoy config_dump passthrough is off; start meshlet run with --debug-envoy-config-dump' }));
       return send(res, 200, json(await src.envoyConfigDump()));
     default:
       return send(res, 404, json({ error: 'not found', paths: ['/healthz', '/ready', '/xds', '/metrics', '/config_dump'] }));

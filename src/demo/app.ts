@@ -41,7 +41,10 @@ export function plainAddress(a: string | undefined): string {
 
 /** The first bytes, printable, for logs and assertions. */
 function head(b: Buffer): string {
-  return b.subarray(0, 160).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+  return b
+    .subarray(0, 160)
+    .toString('latin1')
+    .replace(/[^\x20-\x7e]/g, '.');
 }
 
 function get(url: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {

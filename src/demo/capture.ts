@@ -47,7 +47,14 @@ export class Capture {
    * provably records traffic: "Capturing on" only says the interface is open,
    * so a start sentinel is sent until it is in the file.
    */
-  static async start(ns: Pick<Namespaces, 'spawn'>, netns: string, dev: string, file: string, sendSentinel: SendSentinel, timeoutMs = 10_000): Promise<Capture> {
+  static async start(
+    ns: Pick<Namespaces, 'spawn'>,
+    netns: string,
+    dev: string,
+    file: string,
+    sendSentinel: SendSentinel,
+    timeoutMs = 10_000,
+  ): Promise<Capture> {
     const proc = ns.spawn(netns, `dumpcap ${dev}`, ['dumpcap', '-q', '-i', dev, '-w', file], { stderrLines: true });
     const cap = new Capture(file, proc, sendSentinel);
     try {
@@ -105,7 +112,14 @@ export class Capture {
 const VERSIONS: Record<string, string> = { '0x0304': 'TLS 1.3', '0x0303': 'TLS 1.2' };
 
 /** TLS named groups by code point (IANA registry); anything else is shown as its number. */
-const GROUPS: Record<number, string> = { 0x11ec: 'X25519MLKEM768', 0x001d: 'X25519', 0x0017: 'P-256', 0x0018: 'P-384', 0x11eb: 'SecP256r1MLKEM768', 0x6399: 'X25519Kyber768Draft00' };
+const GROUPS: Record<number, string> = {
+  0x11ec: 'X25519MLKEM768',
+  0x001d: 'X25519',
+  0x0017: 'P-256',
+  0x0018: 'P-384',
+  0x11eb: 'SecP256r1MLKEM768',
+  0x6399: 'X25519Kyber768Draft00',
+};
 
 /** A group as tshark prints it (decimal, or hex with 0x) to its name, e.g. "4588" → "X25519MLKEM768". */
 export function groupName(field: string): string {
@@ -119,16 +133,78 @@ export async function analyze(ns: Pick<Namespaces, 'must'>, file: string, opts: 
   // TLS 1.3 hides the real record type (tls.record.opaque_type is 23 for all
   // of them) and names the version in supported_versions; TLS 1.2 in the
   // ServerHello's own version field.
-  const fields = ['frame.number', 'ip.src', 'ipv6.src', 'ip.dst', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'tcp.len', 'tls.record.content_type', 'tls.record.opaque_type', 'tls.handshake.type', 'tls.handshake.extensions.supported_version', 'tls.handshake.version', 'tls.handshake.extensions_key_share_group'];
+  const fields = [
+    'frame.number',
+    'ip.src',
+    'ipv6.src',
+    'ip.dst',
+    'ipv6.dst',
+    'tcp.srcport',
+    'tcp.dstport',
+    'tcp.len',
+    'tls.record.content_type',
+    'tls.record.opaque_type',
+    'tls.handshake.type',
+    'tls.handshake.extensions.supported_version',
+    'tls.handshake.version',
+    'tls.handshake.extensions_key_share_group',
+  ];
   const decode = [...new Set(opts.tlsPorts)].flatMap((p) => ['-d', `tcp.port==${p},tls`]);
-  const out = await ns.must(undefined, ['tshark', '-n', '-r', file, ...decode, '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=,', ...fields.flatMap((f) => ['-e', f])], { timeoutMs: 30_000 });
-  const report: WireReport = { frames: 0, payloadFrames: 0, clientHellos: 0, serverHellos: 0, appDataRecords: 0, versions: [], groups: [], tlsFlows: [], sessions: [], ipv4Frames: 0, ipv6Frames: 0, cleartext: [] };
+  const out = await ns.must(
+    undefined,
+    [
+      'tshark',
+      '-n',
+      '-r',
+      file,
+      ...decode,
+      '-T',
+      'fields',
+      '-E',
+      'separator=\t',
+      '-E',
+      'occurrence=a',
+      '-E',
+      'aggregator=,',
+      ...fields.flatMap((f) => ['-e', f]),
+    ],
+    { timeoutMs: 30_000 },
+  );
+  const report: WireReport = {
+    frames: 0,
+    payloadFrames: 0,
+    clientHellos: 0,
+    serverHellos: 0,
+    appDataRecords: 0,
+    versions: [],
+    groups: [],
+    tlsFlows: [],
+    sessions: [],
+    ipv4Frames: 0,
+    ipv6Frames: 0,
+    cleartext: [],
+  };
   const versions = new Set<string>();
   const groups = new Set<string>();
   const sessions = new Map<string, WireReport['sessions'][number]>();
   for (const line of out.split('\n')) {
     if (line.trim() === '') continue;
-    const [, src4 = '', src6 = '', dst4 = '', dst6 = '', sport = '', dport = '', len = '', ctype = '', otype = '', htype = '', sver = '', hver = '', kgroup = ''] = line.split('\t');
+    const [
+      ,
+      src4 = '',
+      src6 = '',
+      dst4 = '',
+      dst6 = '',
+      sport = '',
+      dport = '',
+      len = '',
+      ctype = '',
+      otype = '',
+      htype = '',
+      sver = '',
+      hver = '',
+      kgroup = '',
+    ] = line.split('\t');
     report.frames++;
     if (src4) report.ipv4Frames++;
     if (src6) report.ipv6Frames++;

@@ -80,7 +80,9 @@ async function startGrpc(cfg: HealthAppConfig): Promise<void> {
   );
   const host = cfg.host ?? '::';
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${cfg.port}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${cfg.port}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    );
   });
 }
 

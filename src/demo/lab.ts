@@ -115,7 +115,8 @@ export class MeshLab {
     const addr = (i: number): { v4: string; v6: string } => ({ v4: `198.18.0.${i}`, v6: `2001:db8::${i}` });
     const names = ['hub', ...spec.pods.map((p) => p.name), ...hosts.map((h) => h.name)];
     const devs = names.map((n) => `v-${n}`.slice(0, 15));
-    if (new Set(devs).size !== names.length) throw new Error(`lab member names must be unique in their first 13 characters and not "hub": ${names.slice(1).join(', ')}`);
+    if (new Set(devs).size !== names.length)
+      throw new Error(`lab member names must be unique in their first 13 characters and not "hub": ${names.slice(1).join(', ')}`);
     const etcHosts = [
       '127.0.0.1 localhost',
       '::1 localhost ip6-localhost',
@@ -361,8 +362,21 @@ export class MeshLab {
   }
 
   /** An HTTP GET from a member's namespace (plain, or TLS with `tls`). */
-  http(from: Member, host: string, port: number, pathname: string, extra: { tls?: Partial<ClientFiles> & { servername?: string }; timeoutMs?: number; uid?: number } = {}): Promise<ProbeResult> {
-    const req: ProbeRequest = { op: 'http', host, port, path: pathname, ...(extra.tls ? { tls: extra.tls } : {}), ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}) };
+  http(
+    from: Member,
+    host: string,
+    port: number,
+    pathname: string,
+    extra: { tls?: Partial<ClientFiles> & { servername?: string }; timeoutMs?: number; uid?: number } = {},
+  ): Promise<ProbeResult> {
+    const req: ProbeRequest = {
+      op: 'http',
+      host,
+      port,
+      path: pathname,
+      ...(extra.tls ? { tls: extra.tls } : {}),
+      ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}),
+    };
     return this.probe(from, req, extra.uid === undefined ? {} : { uid: extra.uid });
   }
 

@@ -74,13 +74,17 @@ export class App {
   }
 
   async waitFor(match: (e: AppEvent) => boolean, timeoutMs = 5_000, what = 'an app event'): Promise<AppEvent> {
-    const line = await this.proc.waitFor((l) => {
-      try {
-        return match(JSON.parse(l) as AppEvent);
-      } catch {
-        return false;
-      }
-    }, timeoutMs, what);
+    const line = await this.proc.waitFor(
+      (l) => {
+        try {
+          return match(JSON.parse(l) as AppEvent);
+        } catch {
+          return false;
+        }
+      },
+      timeoutMs,
+      what,
+    );
     return JSON.parse(line) as AppEvent;
   }
 }

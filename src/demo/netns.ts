@@ -21,7 +21,14 @@ export function isRoot(): boolean {
 /** Why the lab cannot run here, or undefined when it can. */
 export function labUnavailable(): string | undefined {
   if (!isRoot()) return 'the mesh lab needs root (network namespaces, iptables, Envoy as uid 1337)';
-  const tools = [['ip', ['-V']], ['iptables', ['--version']], ['setpriv', ['--version']], ['unshare', ['--version']], ['dumpcap', ['-v']], ['tshark', ['-v']]] as const;
+  const tools = [
+    ['ip', ['-V']],
+    ['iptables', ['--version']],
+    ['setpriv', ['--version']],
+    ['unshare', ['--version']],
+    ['dumpcap', ['-v']],
+    ['tshark', ['-v']],
+  ] as const;
   for (const [tool, args] of tools) {
     try {
       execFileSync(tool, args, { stdio: 'ignore' });
@@ -95,7 +102,10 @@ export class Namespaces {
    */
   async veth(aNs: string, a: string, bNs: string, b: string): Promise<void> {
     await this.must(aNs, ['ip', 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', bNs]);
-    for (const [ns, dev] of [[aNs, a], [bNs, b]] as const) {
+    for (const [ns, dev] of [
+      [aNs, a],
+      [bNs, b],
+    ] as const) {
       // No link-local address: nothing appears asynchronously, no DAD.
       await this.must(ns, ['ip', 'link', 'set', dev, 'addrgenmode', 'none']);
     }
@@ -147,7 +157,11 @@ export class Namespaces {
   /** Pids of every process whose network namespace is `ns`. */
   async pids(ns: string): Promise<number[]> {
     const r = await this.exec(undefined, ['ip', 'netns', 'pids', ns]);
-    return r.stdout.split(/\s+/).filter(Boolean).map(Number).filter((n) => n > 0 && n !== process.pid);
+    return r.stdout
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+      .filter((n) => n > 0 && n !== process.pid);
   }
 
   /**

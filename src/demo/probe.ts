@@ -107,7 +107,14 @@ function stream(req: Extract<ProbeRequest, { op: 'http' | 'tcp' }>): Promise<Out
       socket.destroy();
       const http = req.op === 'http' ? parseHttp(received) : {};
       const ok = req.op === 'http' ? http.status !== undefined && error === undefined : stage !== 'connect';
-      resolve({ ok, stage, ...(error ? { error } : {}), ...http, received: received.subarray(0, 4096).toString('latin1'), ...(tlsInfo ? { tls: tlsInfo } : {}) });
+      resolve({
+        ok,
+        stage,
+        ...(error ? { error } : {}),
+        ...http,
+        received: received.subarray(0, 4096).toString('latin1'),
+        ...(tlsInfo ? { tls: tlsInfo } : {}),
+      });
     };
     const timer = setTimeout(() => report(`timeout after ${timeoutMs} ms (stage ${stage})`), timeoutMs);
     const send = (): void => {
@@ -141,7 +148,10 @@ function stream(req: Extract<ProbeRequest, { op: 'http' | 'tcp' }>): Promise<Out
 
 // RFC 1035 §4: a query for one name, and the A/AAAA records of the answer.
 function dnsQuery(name: string, type: 'A' | 'AAAA'): Buffer {
-  const labels = name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
+  const labels = name
+    .split('.')
+    .filter(Boolean)
+    .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
   const header = Buffer.from([0x4d, 0x4c, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
   return Buffer.concat([header, ...labels, Buffer.from([0, 0, type === 'A' ? 1 : 28, 0, 1])]);
 }
@@ -170,7 +180,8 @@ function dnsAnswers(b: Buffer): { rcode: number; answers: string[] } {
     const data = b.subarray(at + 10, at + 10 + len);
     if (type === 1 && len === 4) answers.push([...data].join('.'));
     // The URL parser writes IPv6 in its canonical (compressed) form.
-    if (type === 28 && len === 16) answers.push(new URL(`http://[${Array.from({ length: 8 }, (_, k) => data.readUInt16BE(k * 2).toString(16)).join(':')}]`).hostname.slice(1, -1));
+    if (type === 28 && len === 16)
+      answers.push(new URL(`http://[${Array.from({ length: 8 }, (_, k) => data.readUInt16BE(k * 2).toString(16)).join(':')}]`).hostname.slice(1, -1));
     at += 10 + len;
   }
   return { rcode, answers };

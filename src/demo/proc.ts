@@ -20,13 +20,18 @@ export interface ExecOptions {
 export function run(argv: readonly string[], opts: ExecOptions = {}): Promise<Result> {
   const [cmd = '', ...args] = argv;
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { timeout: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', env: opts.env ?? process.env }, (err, stdout, stderr) => {
-      if (!err) return resolve({ code: 0, stdout, stderr });
-      const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
-      if (e.code === 'ENOENT') return resolve({ code: 127, stdout, stderr: `${cmd}: command not found` });
-      if (e.killed) return resolve({ code: 124, stdout, stderr: `${stderr}${cmd}: timed out after ${opts.timeoutMs ?? 30_000} ms` });
-      resolve({ code: typeof e.code === 'number' ? e.code : 1, stdout, stderr: stderr || e.message });
-    });
+    const child = execFile(
+      cmd,
+      args,
+      { timeout: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', env: opts.env ?? process.env },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ code: 0, stdout, stderr });
+        const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
+        if (e.code === 'ENOENT') return resolve({ code: 127, stdout, stderr: `${cmd}: command not found` });
+        if (e.killed) return resolve({ code: 124, stdout, stderr: `${stderr}${cmd}: timed out after ${opts.timeoutMs ?? 30_000} ms` });
+        resolve({ code: typeof e.code === 'number' ? e.code : 1, stdout, stderr: stderr || e.message });
+      },
+    );
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
   });

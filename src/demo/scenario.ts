@@ -26,7 +26,8 @@ export const EMOJIVOTO: LabSpec = {
 };
 
 function webRoutes(): { name: string; listen: string; remote: string }[] {
-  const egress = EMOJIVOTO.pods.find((p) => p.name === 'web')?.config?.['egress'] as { routes?: { name: string; listen: string; remote: string }[] } | undefined;
+  const egress = EMOJIVOTO.pods.find((p) => p.name === 'web')?.config?.['egress'] as
+    { routes?: { name: string; listen: string; remote: string }[] } | undefined;
   return egress?.routes ?? [];
 }
 
@@ -55,28 +56,42 @@ function kx(group: string | undefined): string {
 
 export function report(r: DemoResults): string[] {
   const { web, emoji, voting } = r.pods;
-  const name = new Map([[web.v4, 'web'], [emoji.v4, 'emoji'], [voting.v4, 'voting'], [r.browser.v4, 'browser']]);
+  const name = new Map([
+    [web.v4, 'web'],
+    [emoji.v4, 'emoji'],
+    [voting.v4, 'voting'],
+    [r.browser.v4, 'browser'],
+  ]);
   const who = (addr: string): string => name.get(addr.replace(/:\d+$/, '')) ?? addr;
   const out: string[] = [];
 
   out.push(`GET https://web-svc:8080/ from the browser (web's port 8080 is "tls": no client certificate needed)`);
   if (r.page.status === undefined) out.push(`  FAILED: ${r.page.error ?? 'no answer'}`);
   else {
-    out.push(`  HTTP ${r.page.status} over ${r.page.tls?.protocol ?? '?'}, web presented ${r.page.tls?.peerSans ?? '?'}${r.page.tls?.authorized ? ', signed by the mesh CA' : ''}`);
+    out.push(
+      `  HTTP ${r.page.status} over ${r.page.tls?.protocol ?? '?'}, web presented ${r.page.tls?.peerSans ?? '?'}${r.page.tls?.authorized ? ', signed by the mesh CA' : ''}`,
+    );
     for (const line of (r.page.body ?? '').trimEnd().split('\n')) out.push(`  | ${line}`);
   }
   out.push('');
   out.push('route  browser -TLS-> web:8080 -TPROXY-> web Envoy -> web app');
   const peer = r.emojiSaw && 'peer' in r.emojiSaw ? r.emojiSaw.peer : '?';
   const route = webRoutes().find((x) => x.name === 'emoji');
-  out.push(`       web app -http-> ${route?.listen ?? '?'} (egress route) -> web Envoy =mTLS=> ${route?.remote ?? '?'} -TPROXY-> emoji Envoy -> emoji app (peer ${peer})`);
+  out.push(
+    `       web app -http-> ${route?.listen ?? '?'} (egress route) -> web Envoy =mTLS=> ${route?.remote ?? '?'} -TPROXY-> emoji Envoy -> emoji app (peer ${peer})`,
+  );
   out.push('');
 
   const w = r.wire;
   out.push(`wire   tshark on web's link: ${w.sessions.length} TLS sessions, ${w.appDataRecords} encrypted records, ${w.frames} frames`);
-  for (const s of w.sessions) out.push(`         ${who(s.client).padEnd(7)} -> ${who(s.server).padEnd(6)} ${s.server.padEnd(18)} ${(s.version ?? '?').padEnd(8)} ${kx(s.group)}`);
-  out.push(`       (the group each ServerHello's key share chose${w.sessions.some((s) => s.group !== undefined && !s.group.includes('MLKEM')) ? `; classic is the fallback for clients without ML-KEM, such as the browser here, Node's OpenSSL ${process.versions.openssl}` : ''})`);
-  out.push(`       payload in clear: ${w.cleartext.length === 0 ? 'none' : `FOUND ${w.cleartext.join(', ')}`} (searched the capture for "served by web", "unicorn", "leaderboard")`);
+  for (const s of w.sessions)
+    out.push(`         ${who(s.client).padEnd(7)} -> ${who(s.server).padEnd(6)} ${s.server.padEnd(18)} ${(s.version ?? '?').padEnd(8)} ${kx(s.group)}`);
+  out.push(
+    `       (the group each ServerHello's key share chose${w.sessions.some((s) => s.group !== undefined && !s.group.includes('MLKEM')) ? `; classic is the fallback for clients without ML-KEM, such as the browser here, Node's OpenSSL ${process.versions.openssl}` : ''})`,
+  );
+  out.push(
+    `       payload in clear: ${w.cleartext.length === 0 ? 'none' : `FOUND ${w.cleartext.join(', ')}`} (searched the capture for "served by web", "unicorn", "leaderboard")`,
+  );
   out.push('');
 
   out.push(`bypass straight to emoji's app port ${emoji.v4}:8080 (mtls) from the browser:`);

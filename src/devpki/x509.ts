@@ -106,7 +106,9 @@ export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 /** RFC 5280 §4.2.1.2 allows any unique value; a SHA-1 of the SPKI is unique per key. */
 export function keyId(k: KeyObject): Buffer {
-  return createHash('sha1').update(k.export({ type: 'spki', format: 'der' })).digest();
+  return createHash('sha1')
+    .update(k.export({ type: 'spki', format: 'der' }))
+    .digest();
 }
 
 function extensions(s: CertSpec): Buffer {

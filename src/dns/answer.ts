@@ -51,21 +51,33 @@ export function decide(packet: Uint8Array, opts: AnswerOptions): Decision {
     return { kind: 'answer', rcode: RCODE.FORMERR, response: reply(head, [], RCODE.FORMERR) };
   }
   const q = msg.questions[0];
-  if (msg.header.opcode !== OPCODE_QUERY) return { kind: 'answer', rcode: RCODE.NOTIMP, response: reply(msg.header, msg.questions.length === 1 ? msg.questions : [], RCODE.NOTIMP) };
+  if (msg.header.opcode !== OPCODE_QUERY)
+    return { kind: 'answer', rcode: RCODE.NOTIMP, response: reply(msg.header, msg.questions.length === 1 ? msg.questions : [], RCODE.NOTIMP) };
   // RFC 9619: a query has exactly one question.
   if (q === undefined || msg.questions.length !== 1) return { kind: 'answer', rcode: RCODE.FORMERR, response: reply(msg.header, [], RCODE.FORMERR) };
   const opts6891 = msg.additionals.filter((rr) => rr.type === TYPE.OPT);
   // RFC 6891 6.1.1: at most one OPT, owned by the root.
-  if (opts6891.length > 1 || opts6891.some((rr) => rr.name.length > 0)) return { kind: 'answer', rcode: RCODE.FORMERR, response: reply(msg.header, [q], RCODE.FORMERR) };
+  if (opts6891.length > 1 || opts6891.some((rr) => rr.name.length > 0))
+    return { kind: 'answer', rcode: RCODE.FORMERR, response: reply(msg.header, [q], RCODE.FORMERR) };
   const edns = opts6891[0] === undefined ? undefined : ednsOf(opts6891[0]);
   if (edns && edns.version > 0) {
-    return { kind: 'answer', rcode: 16, response: reply(msg.header, [q], RCODE.NOERROR, [], optRecord({ udpSize: EDNS_UDP_SIZE, extendedRcode: BADVERS_HIGH, version: 0, dnssecOk: false })) };
+    return {
+      kind: 'answer',
+      rcode: 16,
+      response: reply(msg.header, [q], RCODE.NOERROR, [], optRecord({ udpSize: EDNS_UDP_SIZE, extendedRcode: BADVERS_HIGH, version: 0, dnssecOk: false })),
+    };
   }
   const qname = nameToString(q.name);
   const hit = q.class === CLASS.IN || q.class === CLASS.ANY ? opts.table.lookup(qname) : undefined;
   if (!hit) return { kind: 'forward', query: msg, qname };
   const opt = edns ? optRecord({ udpSize: EDNS_UDP_SIZE, extendedRcode: 0, version: 0, dnssecOk: false }) : undefined;
-  return { kind: 'answer', rcode: RCODE.NOERROR, qname, route: hit.route, response: reply(msg.header, [q], RCODE.NOERROR, addressAnswers(q, hit.ip, opts.ttl), opt, true) };
+  return {
+    kind: 'answer',
+    rcode: RCODE.NOERROR,
+    qname,
+    route: hit.route,
+    response: reply(msg.header, [q], RCODE.NOERROR, addressAnswers(q, hit.ip, opts.ttl), opt, true),
+  };
 }
 
 /**
@@ -82,7 +94,14 @@ function addressAnswers(q: Question, ip: string, ttl: number): ResourceRecord[] 
 }
 
 /** A response to `query` with the given questions, rcode and records. */
-export function reply(query: Header, questions: Question[], rcode: number, answers: ResourceRecord[] = [], opt?: ResourceRecord, authoritative = false): Uint8Array {
+export function reply(
+  query: Header,
+  questions: Question[],
+  rcode: number,
+  answers: ResourceRecord[] = [],
+  opt?: ResourceRecord,
+  authoritative = false,
+): Uint8Array {
   return encodeMessage({
     header: { id: query.id, qr: true, opcode: query.opcode, aa: authoritative, tc: false, rd: query.rd, ra: true, z: false, ad: false, cd: query.cd, rcode },
     questions,

@@ -59,7 +59,10 @@ type DnsSettings = NonNullable<MeshConfig['dns']>;
 export function uidProblem(config: MeshConfig, uid: number | undefined): string | undefined {
   const dns = config.dns;
   if (!dns || uid === undefined || uid === dns.meshletUid || uid === config.proxy.uid) return undefined;
-  const exempt = dns.meshletUid === config.proxy.uid ? `uid ${dns.meshletUid} (proxy.uid and dns.meshletUid)` : `uids ${config.proxy.uid} (proxy.uid) and ${dns.meshletUid} (dns.meshletUid)`;
+  const exempt =
+    dns.meshletUid === config.proxy.uid
+      ? `uid ${dns.meshletUid} (proxy.uid and dns.meshletUid)`
+      : `uids ${config.proxy.uid} (proxy.uid) and ${dns.meshletUid} (dns.meshletUid)`;
   return `meshlet runs as uid ${uid}, but only ${exempt} bypass the DNS redirection, so every forwarded query would come back to meshlet. Set dns.meshletUid: ${uid} and re-run \`meshlet init\`, or run meshlet as uid ${dns.meshletUid}`;
 }
 
@@ -96,7 +99,10 @@ export class DnsService {
     this.setUpstreams(dns);
     this.lastKey = servedKey(config);
     this.maxInFlight = opts.maxInFlight ?? 512;
-    this.forwarder = createForwarder({ upstreams: () => this.upstreams, ...(opts.upstreamTimeoutMs === undefined ? {} : { timeoutMs: opts.upstreamTimeoutMs }) });
+    this.forwarder = createForwarder({
+      upstreams: () => this.upstreams,
+      ...(opts.upstreamTimeoutMs === undefined ? {} : { timeoutMs: opts.upstreamTimeoutMs }),
+    });
     this.listeners = new DnsListeners((m, p) => this.handle(m, p), log, opts.limits ?? DEFAULT_LIMITS);
   }
 
@@ -117,7 +123,10 @@ export class DnsService {
       // No IPv6 in the kernel means no ip6tables rules either (src/iptables/plan.ts skips the family).
       log.warn({ err: (err as Error).message }, `dns: not listening on [${DNS_V6_ADDRESS}]:${address.port}; IPv6 DNS from the app will fail`);
     }
-    log.info({ listen: svc.listeners.addresses(), upstreams: svc.upstreams.map(fmt), search: svc.resolv.search, ndots: svc.resolv.ndots, names: svc.table.size }, 'dns server listening');
+    log.info(
+      { listen: svc.listeners.addresses(), upstreams: svc.upstreams.map(fmt), search: svc.resolv.search, ndots: svc.resolv.ndots, names: svc.table.size },
+      'dns server listening',
+    );
     return svc;
   }
 

@@ -37,7 +37,10 @@ export function parseResolvConf(text: string): ResolvConf {
       const ip = args[0].split('%')[0] ?? '';
       if (isIP(ip) !== 0 && nameservers.length < MAX_NAMESERVERS) nameservers.push({ ip: args[0], port: 53 });
     } else if (key === 'search' || key === 'domain') {
-      search = args.map(normalizeDomain).filter((d): d is string => d !== undefined).slice(0, key === 'domain' ? 1 : MAX_SEARCH);
+      search = args
+        .map(normalizeDomain)
+        .filter((d): d is string => d !== undefined)
+        .slice(0, key === 'domain' ? 1 : MAX_SEARCH);
     } else if (key === 'options') {
       for (const opt of args) {
         const m = /^ndots:(\d+)$/.exec(opt);

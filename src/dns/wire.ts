@@ -75,7 +75,8 @@ class Reader {
   ) {}
 
   need(n: number, what: string): void {
-    if (this.pos + n > this.buf.length) throw new DnsFormatError(`message ends inside ${what} (offset ${this.pos}, need ${n} bytes, have ${this.buf.length - this.pos})`);
+    if (this.pos + n > this.buf.length)
+      throw new DnsFormatError(`message ends inside ${what} (offset ${this.pos}, need ${n} bytes, have ${this.buf.length - this.pos})`);
   }
 
   u8(what: string): number {
@@ -342,9 +343,20 @@ export interface Edns {
 }
 
 export function ednsOf(rr: ResourceRecord): Edns {
-  return { udpSize: rr.class, extendedRcode: Math.floor(rr.ttl / 0x1000000) & 0xff, version: Math.floor(rr.ttl / 0x10000) & 0xff, dnssecOk: (rr.ttl & 0x8000) !== 0 };
+  return {
+    udpSize: rr.class,
+    extendedRcode: Math.floor(rr.ttl / 0x1000000) & 0xff,
+    version: Math.floor(rr.ttl / 0x10000) & 0xff,
+    dnssecOk: (rr.ttl & 0x8000) !== 0,
+  };
 }
 
 export function optRecord(e: Edns): ResourceRecord {
-  return { name: [], type: TYPE.OPT, class: e.udpSize, ttl: (e.extendedRcode & 0xff) * 0x1000000 + (e.version & 0xff) * 0x10000 + (e.dnssecOk ? 0x8000 : 0), data: new Uint8Array() };
+  return {
+    name: [],
+    type: TYPE.OPT,
+    class: e.udpSize,
+    ttl: (e.extendedRcode & 0xff) * 0x1000000 + (e.version & 0xff) * 0x10000 + (e.dnssecOk ? 0x8000 : 0),
+    data: new Uint8Array(),
+  };
 }

@@ -23,7 +23,10 @@ export function ensureProxyDir(dir: string, uid: number, gid: number): void {
     fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || code === 'ENOTDIR') throw new Error(`${dir}: must be a directory owned by the proxy uid ${uid}, found a ${lstatSync(dir).isSymbolicLink() ? 'symlink' : 'non-directory'}; remove it`);
+    if (code === 'ELOOP' || code === 'ENOTDIR')
+      throw new Error(
+        `${dir}: must be a directory owned by the proxy uid ${uid}, found a ${lstatSync(dir).isSymbolicLink() ? 'symlink' : 'non-directory'}; remove it`,
+      );
     throw err;
   }
   try {
@@ -41,7 +44,9 @@ export function ensureProxyDir(dir: string, uid: number, gid: number): void {
       try {
         fchmodSync(fd, 0o700);
       } catch {
-        throw new Error(`${dir}: mode ${(st.mode & 0o777).toString(8)}, must be 700 so that only the proxy uid reaches Envoy's admin; remove it or chmod 700 it`);
+        throw new Error(
+          `${dir}: mode ${(st.mode & 0o777).toString(8)}, must be 700 so that only the proxy uid reaches Envoy's admin; remove it or chmod 700 it`,
+        );
       }
     }
   } finally {
@@ -107,36 +112,43 @@ export function adminGet(socketPath: string, urlPath: string, opts: AdminGetOpti
       fd = -1;
     };
     const st = fstatSync(fd);
-    const problem = !st.isSocket() ? 'not a socket' : opts.ownerUid !== undefined && st.uid !== opts.ownerUid ? `owned by uid ${st.uid}, not the proxy uid ${opts.ownerUid}` : undefined;
+    const problem = !st.isSocket()
+      ? 'not a socket'
+      : opts.ownerUid !== undefined && st.uid !== opts.ownerUid
+        ? `owned by uid ${st.uid}, not the proxy uid ${opts.ownerUid}`
+        : undefined;
     if (problem) {
       close();
       reject(new Error(`Envoy admin ${socketPath}: ${problem}; refusing to use it`));
       return;
     }
     const timer = setTimeout(() => req.destroy(new Error(`Envoy admin ${urlPath}: no answer within ${timeoutMs} ms`)), timeoutMs);
-    const req = request({ socketPath: `/proc/self/fd/${fd}`, path: urlPath, method: opts.method ?? 'GET', headers: { host: 'envoy-admin' }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (d: Buffer) => {
-        size += d.length;
-        if (size <= maxBytes) {
-          chunks.push(d);
-          return;
-        }
-        clearTimeout(timer);
-        reject(new Error(`Envoy admin ${urlPath}: answer larger than ${maxBytes} bytes`));
-        req.destroy();
-      });
-      res.on('end', () => {
-        clearTimeout(timer);
-        if (size > maxBytes) return;
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+    const req = request(
+      { socketPath: `/proc/self/fd/${fd}`, path: urlPath, method: opts.method ?? 'GET', headers: { host: 'envoy-admin' }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (d: Buffer) => {
+          size += d.length;
+          if (size <= maxBytes) {
+            chunks.push(d);
+            return;
+          }
+          clearTimeout(timer);
+          reject(new Error(`Envoy admin ${urlPath}: answer larger than ${maxBytes} bytes`));
+          req.destroy();
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          if (size > maxBytes) return;
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+      },
+    );
     // Connected (or failed): the pinned descriptor is no longer needed. No
     // agent, so no pooled connection ever skips the check above.
     req.on('socket', (s) => s.once('connect', close));

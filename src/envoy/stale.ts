@@ -91,7 +91,11 @@ async function killAsProxy(pid: number, uid: number, gid: number): Promise<void>
     return;
   }
   if (me !== 0) throw new Error(`cannot end the stale Envoy ${pid}: meshlet runs as uid ${me}, neither root nor the proxy uid ${uid}`);
-  await promisify(execFile)('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', 'kill', '-s', 'KILL', String(pid)], { timeout: 5_000 });
+  await promisify(execFile)(
+    'setpriv',
+    [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', 'kill', '-s', 'KILL', String(pid)],
+    { timeout: 5_000 },
+  );
 }
 
 function gone(p: ProcInfo): boolean {
@@ -120,7 +124,10 @@ export async function endStaleEnvoys(opts: { bootstrapPath: string; uid: number;
   for (;;) {
     const alive = stale.filter((p) => !gone(p));
     if (alive.length === 0) return stale.map((p) => p.pid);
-    if (Date.now() > deadline) throw new Error(`stale Envoy ${alive.map((p) => p.pid).join(', ')} (uid ${opts.uid}, -c ${opts.bootstrapPath}) still running ${opts.timeoutMs ?? 5_000} ms after SIGKILL; end it, then start meshlet again`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `stale Envoy ${alive.map((p) => p.pid).join(', ')} (uid ${opts.uid}, -c ${opts.bootstrapPath}) still running ${opts.timeoutMs ?? 5_000} ms after SIGKILL; end it, then start meshlet again`,
+      );
     await new Promise((r) => setTimeout(r, 20));
   }
 }

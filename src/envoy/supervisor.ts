@@ -69,16 +69,23 @@ export const ENVOY_LOG_FORMAT = '{"time":"%Y-%m-%dT%T.%eZ","level":"%l","app":"e
  * meshlet runs as the proxy uid); there meshlet is the container's PID 1, and
  * the container ends with it.
  */
-export function envoyCommand(opts: Pick<SupervisorOptions, 'envoyPath' | 'bootstrapPath' | 'uid' | 'gid' | 'logLevel' | 'extraArgs'>, currentUid: number): string[] {
+export function envoyCommand(
+  opts: Pick<SupervisorOptions, 'envoyPath' | 'bootstrapPath' | 'uid' | 'gid' | 'logLevel' | 'extraArgs'>,
+  currentUid: number,
+): string[] {
   const envoy = [
     opts.envoyPath,
-    '-c', opts.bootstrapPath,
-    '--log-level', opts.logLevel ?? 'warning',
-    '--log-format', ENVOY_LOG_FORMAT,
+    '-c',
+    opts.bootstrapPath,
+    '--log-level',
+    opts.logLevel ?? 'warning',
+    '--log-format',
+    ENVOY_LOG_FORMAT,
     // Several Envoys may share a host in tests; meshlet never hot-restarts.
     '--disable-hot-restart',
     // Access-log lines reach stdout within a second, not Envoy's default ten.
-    '--file-flush-interval-msec', '1000',
+    '--file-flush-interval-msec',
+    '1000',
     ...(opts.extraArgs ?? []),
   ];
   if (currentUid === opts.uid) return ['setpriv', '--pdeathsig=SIGKILL', '--', ...envoy];

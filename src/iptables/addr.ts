@@ -74,7 +74,12 @@ export function cidrContains(c: Cidr, ip: string): boolean {
   if (ip.includes(':') !== (c.family === 6)) return false;
   const bits = (addr: string): string =>
     c.family === 4
-      ? addr.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('')
-      : parseV6(addr).map((g) => g.toString(2).padStart(16, '0')).join('');
+      ? addr
+          .split('.')
+          .map((o) => Number(o).toString(2).padStart(8, '0'))
+          .join('')
+      : parseV6(addr)
+          .map((g) => g.toString(2).padStart(16, '0'))
+          .join('');
   return bits(ip).slice(0, c.prefix) === bits(c.address).slice(0, c.prefix);
 }

@@ -35,7 +35,8 @@ export async function runCleanup(opts: CleanupOptions, deps: IptablesDeps): Prom
       const probe = await deps.runner.run(bins.save, ['--version']);
       if (probe.code !== 0) continue;
       const text = planCleanup(await readSave(deps.runner, bins));
-      if (text !== '') steps.push({ kind: 'restore', bin: bins.restore, text: `# meshlet cleanup: IPv${family}, ${bins.restore} ${RESTORE_ARGS.join(' ')}\n${text}` });
+      if (text !== '')
+        steps.push({ kind: 'restore', bin: bins.restore, text: `# meshlet cleanup: IPv${family}, ${bins.restore} ${RESTORE_ARGS.join(' ')}\n${text}` });
     }
   }
   const text = [...steps.map((s) => s.text.trimEnd()), ...ipSteps.map(renderIp)].join('\n');
@@ -44,7 +45,11 @@ export async function runCleanup(opts: CleanupOptions, deps: IptablesDeps): Prom
   // Rules first, so nothing is marked for a route that no longer exists.
   for (const s of steps) {
     const failure = await runRestore(deps.runner, s.bin, s.text);
-    if (failure) throw new IptablesApplyError(`${s.bin} refused the cleanup${failure.line ? ` at line ${failure.line}` : ''}: ${failure.complaint}`, { complaint: failure.complaint, rolledBack: false });
+    if (failure)
+      throw new IptablesApplyError(`${s.bin} refused the cleanup${failure.line ? ` at line ${failure.line}` : ''}: ${failure.complaint}`, {
+        complaint: failure.complaint,
+        rolledBack: false,
+      });
   }
   for (const cmd of ipSteps) {
     const r = await deps.runner.run('ip', cmd);

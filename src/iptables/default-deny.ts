@@ -41,6 +41,9 @@ export async function removeDefaultDeny(deps: DefaultDenyDeps): Promise<string[]
     if (d.code !== 0) throw new Error(`removing the pod VM's default-deny rule: ${describeFailure(bin, del, d)}`);
     removed.push(bin);
   }
-  deps.log?.info({ rule: DEFAULT_DENY_RULE, removedFrom: removed }, removed.length > 0 ? "removed the pod VM's default-deny rule" : "the pod VM's default-deny rule is not there; nothing to remove");
+  deps.log?.info(
+    { rule: DEFAULT_DENY_RULE, removedFrom: removed },
+    removed.length > 0 ? "removed the pod VM's default-deny rule" : "the pod VM's default-deny rule is not there; nothing to remove",
+  );
   return removed;
 }

@@ -32,7 +32,10 @@ export function dnsNatChain(c: MeshConfig, family: Family): { chain: { name: str
     `-A ${name} -p udp -j DNAT --to-destination ${target}`,
     `-A ${name} -p tcp -j DNAT --to-destination ${target}`,
   ];
-  return { chain: { name, rules }, jumps: [`-A OUTPUT -p udp -m udp --dport ${DNS_PORT} -j ${name}`, `-A OUTPUT -p tcp -m tcp --dport ${DNS_PORT} -j ${name}`] };
+  return {
+    chain: { name, rules },
+    jumps: [`-A OUTPUT -p udp -m udp --dport ${DNS_PORT} -j ${name}`, `-A OUTPUT -p tcp -m tcp --dport ${DNS_PORT} -j ${name}`],
+  };
 }
 
 export function dnsRawTable(c: MeshConfig): TableSpec | undefined {

@@ -64,7 +64,10 @@ export function mappedInputRules(c: MeshConfig): { chain: string; rules: string[
   // local port happens to equal an app port is ESTABLISHED and passes.
   const isNew = '-m conntrack ! --ctstate RELATED,ESTABLISHED';
   if (closeRest) {
-    const open = [...c.ingress.ports.filter((p) => p.policy === 'plaintext').map((p) => p.port), ...c.ingress.ports.flatMap((p) => (p.mappedPort === undefined ? [] : [p.mappedPort]))];
+    const open = [
+      ...c.ingress.ports.filter((p) => p.policy === 'plaintext').map((p) => p.port),
+      ...c.ingress.ports.flatMap((p) => (p.mappedPort === undefined ? [] : [p.mappedPort])),
+    ];
     for (const g of portGroups(open)) rules.push(`-A ${INPUT} -p tcp ${dportMatch(g)} -j RETURN`);
     rules.push(`-A ${INPUT} -p tcp ${isNew} -j DROP`);
   } else {

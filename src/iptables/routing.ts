@@ -68,8 +68,14 @@ function reverseOf(cmd: IpCommand): IpCommand {
   return ['-6', 'addr', 'add', lo6, 'dev', 'lo'];
 }
 
-interface JsonRule { priority?: number; fwmark?: string; table?: string }
-interface JsonLink { addr_info?: { local?: string; prefixlen?: number }[] }
+interface JsonRule {
+  priority?: number;
+  fwmark?: string;
+  table?: string;
+}
+interface JsonLink {
+  addr_info?: { local?: string; prefixlen?: number }[];
+}
 
 function parseJson<T>(text: string): T[] {
   try {

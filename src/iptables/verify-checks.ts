@@ -27,7 +27,16 @@ export async function verifyChecks(c: MeshConfig, probe: Probe, env: { v6: boole
   const families: (4 | 6)[] = env.v6 ? [4, 6] : [4];
   const noPeer = (name: string): VerifyCheck => ({ name, status: 'skip', detail: env.peerError ?? 'no test peer' });
   for (const r of c.egress.routes.filter((x) => x.listenPort === undefined)) {
-    out.push(await captured(`portless route ${r.name}: ${r.listenIp}:<any port> reaches port ${c.proxy.portlessEgressPort}`, probe, c.proxy.portlessEgressPort, r.listenIp, freePort(c, 0), () => probe.fromPod(r.listenIp, freePort(c, 0))));
+    out.push(
+      await captured(
+        `portless route ${r.name}: ${r.listenIp}:<any port> reaches port ${c.proxy.portlessEgressPort}`,
+        probe,
+        c.proxy.portlessEgressPort,
+        r.listenIp,
+        freePort(c, 0),
+        () => probe.fromPod(r.listenIp, freePort(c, 0)),
+      ),
+    );
   }
   for (const f of families) {
     const peer = probe.peer;
@@ -85,9 +94,21 @@ async function egressChecks(c: MeshConfig, probe: Probe, remote: string, name: s
   ];
   // Port 53 is exempt only towards the pod's resolvers. (With DNS capture on,
   // the app's port 53 goes to meshlet's server instead: the DNS checks.)
-  if (!c.dns) out.push(await captured(`${name}: TCP ${DNS_PORT} to a host that is not a resolver is captured`, probe, c.proxy.outboundPort, remote, DNS_PORT, () => probe.fromPod(remote, DNS_PORT)));
+  if (!c.dns)
+    out.push(
+      await captured(`${name}: TCP ${DNS_PORT} to a host that is not a resolver is captured`, probe, c.proxy.outboundPort, remote, DNS_PORT, () =>
+        probe.fromPod(remote, DNS_PORT),
+      ),
+    );
   const resolver = nonLoopbackResolver(c, remote);
-  if (resolver) out.push(notCaptured(`${name}: DNS (TCP) to the resolver ${fmt(resolver.ip, resolver.port)} is exempt`, await probe.fromPod(resolver.ip, resolver.port), fmt(resolver.ip, resolver.port)));
+  if (resolver)
+    out.push(
+      notCaptured(
+        `${name}: DNS (TCP) to the resolver ${fmt(resolver.ip, resolver.port)} is exempt`,
+        await probe.fromPod(resolver.ip, resolver.port),
+        fmt(resolver.ip, resolver.port),
+      ),
+    );
   return out;
 }
 
@@ -117,7 +138,9 @@ async function dnsChecks(c: MeshConfig, probe: Probe, remote: string, name: stri
     out.push({
       name: `${name}: ${transport.toUpperCase()} ${DNS_PORT} from uid ${app} reaches ${target}`,
       status: ok ? 'pass' : 'fail',
-      detail: ok ? `answered by the DNS address, seen as coming from ${fmt(remote, DNS_PORT)}` : `a query to ${fmt(remote, DNS_PORT)} was not redirected (${describeDns(r)})`,
+      detail: ok
+        ? `answered by the DNS address, seen as coming from ${fmt(remote, DNS_PORT)}`
+        : `a query to ${fmt(remote, DNS_PORT)} was not redirected (${describeDns(r)})`,
     });
   }
   // With non-TCP dropped, the exempt uids' UDP DNS may only reach the resolvers.
@@ -155,7 +178,9 @@ async function tproxyChecks(c: MeshConfig, probe: Probe, pod: string, name: stri
   const proxied = c.ingress.ports.filter((p) => p.policy !== 'plaintext').map((p) => p.port);
   const target = proxied[0] ?? (c.ingress.default === 'plaintext' ? undefined : freePort(c, 2));
   if (target !== undefined) {
-    out.push(await captured(`${name}: inbound TCP reaches port ${c.proxy.inboundPort}`, probe, c.proxy.inboundPort, pod, target, () => probe.fromPeer(pod, target)));
+    out.push(
+      await captured(`${name}: inbound TCP reaches port ${c.proxy.inboundPort}`, probe, c.proxy.inboundPort, pod, target, () => probe.fromPeer(pod, target)),
+    );
     const guard = await probe.fromPod(pod, c.proxy.inboundPort, c.proxy.uid);
     out.push({
       name: `${name}: the proxy cannot dial its own inbound port`,

@@ -46,7 +46,11 @@ export async function createPeer(runner: CommandRunner, processes: ProcessStarte
     pod('addr', 'add', `${PEER_NET.podV4}/30`, 'dev', podIf),
     peer('addr', 'add', `${PEER_NET.peerV4}/30`, 'dev', peerIf),
   ];
-  if (v6) steps.push(pod('-6', 'addr', 'add', `${PEER_NET.podV6}/64`, 'dev', podIf, 'nodad'), peer('-6', 'addr', 'add', `${PEER_NET.peerV6}/64`, 'dev', peerIf, 'nodad'));
+  if (v6)
+    steps.push(
+      pod('-6', 'addr', 'add', `${PEER_NET.podV6}/64`, 'dev', podIf, 'nodad'),
+      peer('-6', 'addr', 'add', `${PEER_NET.peerV6}/64`, 'dev', peerIf, 'nodad'),
+    );
   steps.push(pod('link', 'set', podIf, 'up'), peer('link', 'set', peerIf, 'up'), peer('link', 'set', 'lo', 'up'));
   const remove = async (): Promise<void> => {
     // The namespace dies with its holder, and the veth pair with it; the

@@ -57,7 +57,11 @@ const DROP_TIMEOUT_MS = 400;
 export async function runVerify(config: MeshConfig, deps: VerifyDeps): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
   const rules = await rulesInPlace(config, deps);
-  checks.push({ name: 'rules match the config', status: rules.ok ? 'pass' : 'fail', detail: rules.ok ? 'iptables-save and ip rule show what the generator produces' : rules.missing.join('; ') });
+  checks.push({
+    name: 'rules match the config',
+    status: rules.ok ? 'pass' : 'fail',
+    detail: rules.ok ? 'iptables-save and ip rule show what the generator produces' : rules.missing.join('; '),
+  });
   // A system-wide interpreter, so the client run as the proxy uid can use it.
   const python = deps.python ?? ((await deps.runner.run('test', ['-x', '/usr/bin/python3'])).code === 0 ? '/usr/bin/python3' : 'python3');
   const py = await deps.runner.run(python, ['-c', 'import socket']);
@@ -117,10 +121,18 @@ function makeProbe(deps: VerifyDeps, python: string, server: StartedProcess | un
   };
   return {
     peer: peer ? { v4: PEER_NET.podV4, v6: PEER_NET.podV6, remoteV4: PEER_NET.peerV4, remoteV6: PEER_NET.peerV6 } : undefined,
-    fromPod: (host, port, asUid) => connect(asUid === undefined ? [] : ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups'], host, port, CONNECT_TIMEOUT_MS),
+    fromPod: (host, port, asUid) =>
+      connect(asUid === undefined ? [] : ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups'], host, port, CONNECT_TIMEOUT_MS),
     fromPeer: (host, port, expectDrop) => connect(peer ? peer.enter : [], host, port, expectDrop ? DROP_TIMEOUT_MS : CONNECT_TIMEOUT_MS),
     async dnsQuery(host, transport, asUid) {
-      const argv = ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups', python, ...probeArgs('dns-query', [host, 53, transport, CONNECT_TIMEOUT_MS])];
+      const argv = [
+        'setpriv',
+        `--reuid=${asUid}`,
+        `--regid=${asUid}`,
+        '--clear-groups',
+        python,
+        ...probeArgs('dns-query', [host, 53, transport, CONNECT_TIMEOUT_MS]),
+      ];
       const [cmd = python, ...args] = argv;
       const r = await deps.runner.run(cmd, args, { timeoutMs: CONNECT_TIMEOUT_MS + 5000 });
       return parseDnsQuery(r.stdout, r.stderr);

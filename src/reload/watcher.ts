@@ -104,7 +104,12 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     opts: WatchOptions = {},
   ) {
     super();
-    this.opts = { debounceMs: opts.debounceMs ?? 10, settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS, recheckMs: opts.recheckMs ?? 5, pollMs: opts.pollMs ?? 1_000 };
+    this.opts = {
+      debounceMs: opts.debounceMs ?? 10,
+      settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS,
+      recheckMs: opts.recheckMs ?? 5,
+      pollMs: opts.pollMs ?? 1_000,
+    };
   }
 
   /** Starts watching. `initial` is what the caller already applied (defaults to what is on disk now). */

@@ -29,7 +29,11 @@ export async function checkProxyAccess(proxy: MeshConfig['proxy'], envoyPath: st
   };
   // Concurrently: these sit on the start-to-ready path.
   await Promise.all([
-    asProxy('-x', envoyPath, `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) or pass --envoy PATH`),
+    asProxy(
+      '-x',
+      envoyPath,
+      `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) or pass --envoy PATH`,
+    ),
     asProxy('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`),
     asProxy('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`),
   ]);

@@ -25,7 +25,8 @@ export interface ReadinessSources {
  * needs other rules cannot fix that itself, and does not try: changing the
  * pod's firewall from the long-running container would widen what it can do.
  */
-export const ROLL_THE_POD = 'the rules are installed once per pod by meshlet init, so a sidecar restart cannot change them: roll the pod (kubectl rollout restart deployment/NAME) so that init runs with this config';
+export const ROLL_THE_POD =
+  'the rules are installed once per pod by meshlet init, so a sidecar restart cannot change them: roll the pod (kubectl rollout restart deployment/NAME) so that init runs with this config';
 
 export function ackedCheck(status: AdsStatus): ReadyCheck {
   if (status.envoys.length === 0) return { ok: false, detail: 'no Envoy is connected to the xDS socket' };
@@ -40,7 +41,10 @@ export function ackedCheck(status: AdsStatus): ReadyCheck {
         lagging.push(`${envoy.nodeId}: ${short} not requested yet`);
         continue;
       }
-      if (!t.inSync) lagging.push(`${envoy.nodeId}: ${short} wants ${t.desiredVersion}, ACKed ${t.ackedVersion ?? 'nothing'}${t.lastError ? ` (NACK: ${t.lastError})` : ''}`);
+      if (!t.inSync)
+        lagging.push(
+          `${envoy.nodeId}: ${short} wants ${t.desiredVersion}, ACKed ${t.ackedVersion ?? 'nothing'}${t.lastError ? ` (NACK: ${t.lastError})` : ''}`,
+        );
     }
     for (const typeUrl of [TYPE_URL.cluster, TYPE_URL.listener]) {
       if (!envoy.types[typeUrl]) lagging.push(`${envoy.nodeId}: ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)} not requested yet`);
@@ -114,7 +118,9 @@ export async function readiness(src: ReadinessSources): Promise<ReadyReport> {
   ]);
   const checks: Record<string, ReadyCheck> = {
     ...(src.stopping?.() ? { stopping: { ok: false, detail: 'meshlet is shutting down; Envoy drains its listeners' } } : {}),
-    iptables: src.rules ? { ok: rules.ok, detail: rules.ok ? 'meshlet rules in place' : `${rules.missing.join('; ')}; ${ROLL_THE_POD}` } : { ok: true, detail: 'not checked (--skip-iptables-check)' },
+    iptables: src.rules
+      ? { ok: rules.ok, detail: rules.ok ? 'meshlet rules in place' : `${rules.missing.join('; ')}; ${ROLL_THE_POD}` }
+      : { ok: true, detail: 'not checked (--skip-iptables-check)' },
     xdsAcked: ackedCheck(status),
     envoyListeners: listeners,
   };

@@ -35,7 +35,8 @@ export class RulesCache {
     const promise = this.check(config).then((r) => {
       this.ok = r.ok ? { config, at: this.now() } : undefined;
       // Once per transition: someone changed the rules under a running pod.
-      if (!r.ok && this.wereOk) this.log.warn({ missing: r.missing }, 'iptables rules no longer intact: /ready is 503 until meshlet init runs again (restart the pod)');
+      if (!r.ok && this.wereOk)
+        this.log.warn({ missing: r.missing }, 'iptables rules no longer intact: /ready is 503 until meshlet init runs again (restart the pod)');
       if (r.ok && !this.wereOk) this.log.info('iptables rules intact again');
       this.wereOk = r.ok;
       return r;

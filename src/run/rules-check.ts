@@ -9,7 +9,9 @@ import type { MeshConfig } from '../config/model.js';
 import { execFileRunner, generateRules, rulesInPlace, type IptablesDeps } from '../iptables/index.js';
 
 export function rulesFingerprint(config: MeshConfig): string {
-  return createHash('sha256').update(JSON.stringify(generateRules(config))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(generateRules(config)))
+    .digest('hex');
 }
 
 /** Next to the xDS socket: the init container and the sidecar share that volume. */

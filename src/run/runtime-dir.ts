@@ -55,7 +55,11 @@ function checkAncestors(dir: string): void {
     const trusted = st.uid === 0 || st.uid === me;
     const sticky = (st.mode & S_ISVTX) !== 0;
     if (!trusted || (groupOrOtherWritable(st) && !sticky)) {
-      throw new RuntimeDirError(cur, `(a parent of the runtime directory) is owned by uid ${st.uid} with mode ${octal(st.mode)}, so another uid could replace the runtime directory`, 'make it root-owned and not group/other-writable, or point proxy.xdsSocket elsewhere');
+      throw new RuntimeDirError(
+        cur,
+        `(a parent of the runtime directory) is owned by uid ${st.uid} with mode ${octal(st.mode)}, so another uid could replace the runtime directory`,
+        'make it root-owned and not group/other-writable, or point proxy.xdsSocket elsewhere',
+      );
     }
     const up = path.dirname(cur);
     if (up === cur) return;
@@ -75,14 +79,20 @@ export function checkRuntimeDir(dir: string, proxyUid: number): void {
   const me = myUid();
   const st = lstatOrUndefined(dir);
   if (!st) throw new RuntimeDirError(dir, 'does not exist', 'create it (meshlet run and meshlet init create it when its parent is writable)');
-  if (st.isSymbolicLink()) throw new RuntimeDirError(dir, 'is a symlink', `replace it with a real directory owned by uid ${me}, mode 0755, or point proxy.xdsSocket elsewhere`);
+  if (st.isSymbolicLink())
+    throw new RuntimeDirError(dir, 'is a symlink', `replace it with a real directory owned by uid ${me}, mode 0755, or point proxy.xdsSocket elsewhere`);
   if (!st.isDirectory()) throw new RuntimeDirError(dir, 'is not a directory', 'remove it, or point proxy.xdsSocket elsewhere');
   // Non-root shape: meshlet runs as the proxy uid itself, so Envoy already
   // holds every privilege meshlet has and there is no boundary to keep; the
   // directory is a shared emptyDir that only this pod's meshlet containers mount.
   if (me === proxyUid && me !== 0) return;
   if (st.uid !== me) throw new RuntimeDirError(dir, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `chown ${me} ${dir} && chmod 0755 ${dir}`);
-  if (groupOrOtherWritable(st)) throw new RuntimeDirError(dir, `has mode ${octal(st.mode)}: writable by other uids`, `chmod 0755 ${dir} (meshlet run tightens one it owns itself when nothing in it belongs to another uid)`);
+  if (groupOrOtherWritable(st))
+    throw new RuntimeDirError(
+      dir,
+      `has mode ${octal(st.mode)}: writable by other uids`,
+      `chmod 0755 ${dir} (meshlet run tightens one it owns itself when nothing in it belongs to another uid)`,
+    );
   checkAncestors(dir);
   for (const name of readdirSync(dir)) checkEntry(dir, name, proxyUid, me);
 }
@@ -91,16 +101,22 @@ function checkEntry(dir: string, name: string, proxyUid: number, me: number): vo
   const p = path.join(dir, name);
   const st = lstatOrUndefined(p);
   if (!st) return; // removed meanwhile
-  if (st.isSymbolicLink()) throw new RuntimeDirError(p, 'is a symlink, which root would follow', `remove it (rm ${p}); nothing but meshlet should create entries here`);
+  if (st.isSymbolicLink())
+    throw new RuntimeDirError(p, 'is a symlink, which root would follow', `remove it (rm ${p}); nothing but meshlet should create entries here`);
   if (name === PROXY_SUBDIR) {
     if (!st.isDirectory() || st.uid !== proxyUid || (st.mode & 0o7777) !== PROXY_DIR_MODE) {
-      throw new RuntimeDirError(p, `must be a directory owned by the proxy uid ${proxyUid} with mode 0700 (found ${st.isDirectory() ? 'a directory' : 'a non-directory'} of uid ${st.uid}, mode ${octal(st.mode)})`, `remove it (rm -r ${p}); meshlet recreates it`);
+      throw new RuntimeDirError(
+        p,
+        `must be a directory owned by the proxy uid ${proxyUid} with mode 0700 (found ${st.isDirectory() ? 'a directory' : 'a non-directory'} of uid ${st.uid}, mode ${octal(st.mode)})`,
+        `remove it (rm -r ${p}); meshlet recreates it`,
+      );
     }
     return;
   }
   // The xDS socket belongs to the proxy uid by design; a socket cannot be written through.
   const socketOfProxy = st.isSocket() && st.uid === proxyUid && (st.mode & 0o077) === 0;
-  if (!socketOfProxy && st.uid !== me) throw new RuntimeDirError(p, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `remove it (rm -r ${p}); only meshlet should create entries here`);
+  if (!socketOfProxy && st.uid !== me)
+    throw new RuntimeDirError(p, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `remove it (rm -r ${p}); only meshlet should create entries here`);
   if (!st.isSocket() && groupOrOtherWritable(st)) {
     throw new RuntimeDirError(p, `has mode ${octal(st.mode)}: writable by other uids`, `remove it (rm -r ${p})`);
   }
@@ -132,7 +148,6 @@ function onlyOwnEntries(dir: string, me: number): boolean {
     return e === undefined || (!e.isSymbolicLink() && e.uid === me);
   });
 }
-
 
 /**
  * The runtime directory (and the bootstrap's, when elsewhere) must be

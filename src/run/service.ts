@@ -155,7 +155,17 @@ export class Meshlet {
       ...(this.opts.watch ? { watch: this.opts.watch } : {}),
     });
     const trust = currentTrust(this.opts.loaded);
-    this.log.info({ source: this.opts.loaded.source, trust: trust.mode, configSha256: trust.sha256, configVersion: trust.version, socket: config.proxy.xdsSocket, debug: `${config.debug.ip}:${config.debug.port}` }, 'meshlet serving');
+    this.log.info(
+      {
+        source: this.opts.loaded.source,
+        trust: trust.mode,
+        configSha256: trust.sha256,
+        configVersion: trust.version,
+        socket: config.proxy.xdsSocket,
+        debug: `${config.debug.ip}:${config.debug.port}`,
+      },
+      'meshlet serving',
+    );
   }
 
   private async startEnvoy(): Promise<void> {
@@ -241,7 +251,13 @@ export class Meshlet {
   }
 
   xdsView(): unknown {
-    return xdsView({ loaded: this.opts.loaded, config: this.desired.config, snapshot: this.desired.snapshot, envoys: this.ads.status().envoys, reloads: this.reloads.list() });
+    return xdsView({
+      loaded: this.opts.loaded,
+      config: this.desired.config,
+      snapshot: this.desired.snapshot,
+      envoys: this.ads.status().envoys,
+      reloads: this.reloads.list(),
+    });
   }
 
   async stop(drainMs = 5_000): Promise<void> {

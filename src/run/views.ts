@@ -41,10 +41,21 @@ export function dnsCounters(dns: DnsService): () => string {
   return () => {
     const s = dns.stats;
     const outcomes = { answered: s.answered, forwarded: s.forwarded, errors: s.errors, dropped: s.dropped, loops: s.loops };
-    return renderCounters('meshlet_dns_queries_total', 'DNS queries by outcome: answered (route names), forwarded, errors, dropped, loops', 'outcome', outcomes);
+    return renderCounters(
+      'meshlet_dns_queries_total',
+      'DNS queries by outcome: answered (route names), forwarded, errors, dropped, loops',
+      'outcome',
+      outcomes,
+    );
   };
 }
 
 export function refusedCounters(gate: ConfigGate): () => string {
-  return () => renderCounters('meshlet_config_updates_refused_total', "Config file updates refused because the pod's policy does not cover them, by reason", 'reason', Object.fromEntries(gate.refused));
+  return () =>
+    renderCounters(
+      'meshlet_config_updates_refused_total',
+      "Config file updates refused because the pod's policy does not cover them, by reason",
+      'reason',
+      Object.fromEntries(gate.refused),
+    );
 }

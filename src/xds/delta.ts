@@ -90,7 +90,13 @@ export class DeltaStream extends XdsStream<DeltaState> {
       removed_resources: removed,
       nonce,
     });
-    this.noteResponse(typeUrl, version, nonce, updates.map((r) => r.name), removed);
+    this.noteResponse(
+      typeUrl,
+      version,
+      nonce,
+      updates.map((r) => r.name),
+      removed,
+    );
   }
 }
 

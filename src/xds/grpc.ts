@@ -118,7 +118,8 @@ export class ServerCall<Req, Res> extends EventEmitter {
       const compressed = head[0];
       const length = head.readUInt32BE(1);
       if (compressed !== 0) return this.protocolError(Status.UNIMPLEMENTED, 'compressed messages are not supported');
-      if (length > MAX_RECEIVE_BYTES) return this.protocolError(Status.RESOURCE_EXHAUSTED, `request message of ${length} bytes is larger than ${MAX_RECEIVE_BYTES}`);
+      if (length > MAX_RECEIVE_BYTES)
+        return this.protocolError(Status.RESOURCE_EXHAUSTED, `request message of ${length} bytes is larger than ${MAX_RECEIVE_BYTES}`);
       if (this.pendingBytes < 5 + length) return;
       const all = this.flatten();
       const message = all.subarray(5, 5 + length);
@@ -200,7 +201,8 @@ export class GrpcServer {
     const encoding = headers['grpc-encoding'];
     const method = this.methods.get(headers[':path'] ?? '');
     if (!method) return void trailersOnly(stream, Status.UNIMPLEMENTED, `unknown method ${headers[':path'] ?? ''}`);
-    if (encoding !== undefined && encoding !== 'identity') return void trailersOnly(stream, Status.UNIMPLEMENTED, `grpc-encoding ${String(encoding)} is not supported`);
+    if (encoding !== undefined && encoding !== 'identity')
+      return void trailersOnly(stream, Status.UNIMPLEMENTED, `grpc-encoding ${String(encoding)} is not supported`);
     method.handler(new ServerCall(stream, method));
   }
 }
@@ -210,5 +212,8 @@ function respondEnd(stream: ServerHttp2Stream, status: number): void {
 }
 
 function trailersOnly(stream: ServerHttp2Stream, code: number, details: string): void {
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(details) }, { endStream: true });
+  stream.respond(
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(details) },
+    { endStream: true },
+  );
 }

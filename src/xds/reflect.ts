@@ -69,8 +69,11 @@ export function lookupType(name: string): protobuf.Type {
   return t;
 }
 
-
-const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map((n) => `google.protobuf.${n}`));
+const WRAPPERS = new Set(
+  ['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map(
+    (n) => `google.protobuf.${n}`,
+  ),
+);
 
 function parseDuration(s: string, where: string): { seconds: number; nanos: number } {
   const m = /^(-?)(\d+)(?:\.(\d{1,9}))?s$/.exec(s);

@@ -5,7 +5,17 @@ import type { Logger } from '../log.js';
 import { GrpcServer, Status, type ServerCall } from './grpc.js';
 import { adsMethods, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './service.js';
 import { emptySnapshot, type Snapshot } from './snapshot.js';
-import { Signal, type AckEvent, type AdsStatus, type DisconnectEvent, type Listener, type NackEvent, type RequestEvent, type ResponseEvent, type XdsSignals } from './events.js';
+import {
+  Signal,
+  type AckEvent,
+  type AdsStatus,
+  type DisconnectEvent,
+  type Listener,
+  type NackEvent,
+  type RequestEvent,
+  type ResponseEvent,
+  type XdsSignals,
+} from './events.js';
 import { SotwStream } from './sotw.js';
 import { DeltaStream } from './delta.js';
 import type { StreamContext } from './stream.js';
@@ -137,7 +147,11 @@ export class AdsServer {
     this.attach(call, stream, (req) => stream.handle(req));
   }
 
-  private attach<Req extends { type_url: string; response_nonce: string }, Res>(call: ServerCall<Req, Res>, stream: SotwStream | DeltaStream, handle: (req: Req) => void): void {
+  private attach<Req extends { type_url: string; response_nonce: string }, Res>(
+    call: ServerCall<Req, Res>,
+    stream: SotwStream | DeltaStream,
+    handle: (req: Req) => void,
+  ): void {
     const id = stream.streamId;
     if (this.closing) return void call.end();
     this.streams.set(id, { stream, end: () => call.end() });

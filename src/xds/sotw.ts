@@ -90,7 +90,12 @@ export class SotwStream extends XdsStream<SotwState> {
     st.tracker.sent(nonce, version);
     st.mustRespond = false;
     this.write({ version_info: version, resources: resources.map((r) => r.any), type_url: typeUrl, nonce });
-    this.noteResponse(typeUrl, version, nonce, resources.map((r) => r.name));
+    this.noteResponse(
+      typeUrl,
+      version,
+      nonce,
+      resources.map((r) => r.name),
+    );
   }
 }
 

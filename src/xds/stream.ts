@@ -121,7 +121,14 @@ export abstract class XdsStream<S extends TypeState> {
     return { nodeId: this.nodeId, typeUrl, version, nonce };
   }
 
-  protected noteRequest(typeUrl: string, version: string, nonce: string, disposition: RequestEvent['disposition'], subscribe: string[], unsubscribe: string[] = []): void {
+  protected noteRequest(
+    typeUrl: string,
+    version: string,
+    nonce: string,
+    disposition: RequestEvent['disposition'],
+    subscribe: string[],
+    unsubscribe: string[] = [],
+  ): void {
     const level = disposition === 'unknown-type' ? 'warn' : 'debug';
     this.log[level]({ ...this.fields(typeUrl, version, nonce), disposition, subscribe, unsubscribe }, 'xDS request');
     this.ctx.signals.request.emit({ ...this.event(typeUrl, version, nonce), subscribe, unsubscribe, disposition });

@@ -52,7 +52,23 @@ function collect(r: protobuf.Root): { messages: Map<string, protobuf.Type>; enum
   return { messages, enums };
 }
 
-const SCALARS = new Set(['double', 'float', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'int64', 'uint64', 'sint64', 'fixed64', 'sfixed64', 'bool', 'string', 'bytes']);
+const SCALARS = new Set([
+  'double',
+  'float',
+  'int32',
+  'uint32',
+  'sint32',
+  'fixed32',
+  'sfixed32',
+  'int64',
+  'uint64',
+  'sint64',
+  'fixed64',
+  'sfixed64',
+  'bool',
+  'string',
+  'bytes',
+]);
 
 /** One field as "name id type [flags]": type is a scalar or a full type name; flags r (repeated), rp (repeated, packed), k=KEYTYPE (map), o=ONEOF. */
 function fieldSpec(f: protobuf.Field): string {
@@ -82,7 +98,13 @@ function render(_r: protobuf.Root, { messages, enums }: ReturnType<typeof collec
   lines.push('};', '', 'export const ENUMS: Readonly<Record<string, string>> = {');
   for (const key of [...enums.keys()].sort()) {
     const e = enums.get(key)!;
-    lines.push(`  ${JSON.stringify(key)}: ${JSON.stringify(Object.entries(e.values).map(([k, v]) => `${k}=${v}`).join(','))},`);
+    lines.push(
+      `  ${JSON.stringify(key)}: ${JSON.stringify(
+        Object.entries(e.values)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      )},`,
+    );
   }
   lines.push('};', '');
   return lines.join('\n');

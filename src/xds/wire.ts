@@ -39,12 +39,24 @@ export function messageInfo(name: string): MessageInfo | undefined {
   if (cached) return cached;
   const spec = MESSAGES[name];
   if (spec === undefined) return undefined;
-  const fields = spec === '' ? [] : spec.split(';').map((f): Field => {
-    const [fname = '', id = '', type = '', ...flags] = f.split(' ');
-    const kind = MESSAGES[type] !== undefined ? 'message' : ENUMS[type] !== undefined ? 'enum' : 'scalar';
-    const flag = (prefix: string): string | undefined => flags.find((x) => x.startsWith(prefix))?.slice(prefix.length);
-    return { name: fname, id: Number(id), type, kind, repeated: flags.includes('r') || flags.includes('rp'), packed: flags.includes('rp'), mapKey: flag('k='), oneof: flag('o=') };
-  });
+  const fields =
+    spec === ''
+      ? []
+      : spec.split(';').map((f): Field => {
+          const [fname = '', id = '', type = '', ...flags] = f.split(' ');
+          const kind = MESSAGES[type] !== undefined ? 'message' : ENUMS[type] !== undefined ? 'enum' : 'scalar';
+          const flag = (prefix: string): string | undefined => flags.find((x) => x.startsWith(prefix))?.slice(prefix.length);
+          return {
+            name: fname,
+            id: Number(id),
+            type,
+            kind,
+            repeated: flags.includes('r') || flags.includes('rp'),
+            packed: flags.includes('rp'),
+            mapKey: flag('k='),
+            oneof: flag('o='),
+          };
+        });
   const info: MessageInfo = { name, fields, byName: new Map(fields.map((f) => [f.name, f])), byId: new Map(fields.map((f) => [f.id, f])) };
   messages.set(name, info);
   return info;
@@ -53,10 +65,12 @@ export function messageInfo(name: string): MessageInfo | undefined {
 function enumValues(name: string): ReadonlyMap<string, number> {
   let e = enums.get(name);
   if (!e) {
-    e = new Map((ENUMS[name] ?? '').split(',').map((kv) => {
-      const i = kv.lastIndexOf('=');
-      return [kv.slice(0, i), Number(kv.slice(i + 1))] as const;
-    }));
+    e = new Map(
+      (ENUMS[name] ?? '').split(',').map((kv) => {
+        const i = kv.lastIndexOf('=');
+        return [kv.slice(0, i), Number(kv.slice(i + 1))] as const;
+      }),
+    );
     enums.set(name, e);
   }
   return e;
@@ -168,10 +182,28 @@ export class Writer {
 // ---------------------------------------------------------------------------
 // Encoding Envoy's JSON form.
 
-const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map((n) => `google.protobuf.${n}`));
+const WRAPPERS = new Set(
+  ['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map(
+    (n) => `google.protobuf.${n}`,
+  ),
+);
 const LONGS = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 const WIRE_TYPE: Readonly<Record<string, number>> = {
-  double: 1, float: 5, int32: 0, uint32: 0, sint32: 0, fixed32: 5, sfixed32: 5, int64: 0, uint64: 0, sint64: 0, fixed64: 1, sfixed64: 1, bool: 0, string: 2, bytes: 2,
+  double: 1,
+  float: 5,
+  int32: 0,
+  uint32: 0,
+  sint32: 0,
+  fixed32: 5,
+  sfixed32: 5,
+  int64: 0,
+  uint64: 0,
+  sint64: 0,
+  fixed64: 1,
+  sfixed64: 1,
+  bool: 0,
+  string: 2,
+  bytes: 2,
 };
 
 /** Encodes `json` (Envoy's JSON form; "@type" is ignored) as message `typeName`. */
@@ -183,7 +215,10 @@ export function encodeJson(typeName: string, json: { readonly [k: string]: JsonV
 
 function requireMessage(typeName: string, where: string): MessageInfo {
   const info = messageInfo(typeName);
-  if (!info) throw new Error(`${where}: protobuf type ${typeName} is not in the generated encoder table; add its file to PROTO_FILES in src/xds/reflect.ts and run npm run build`);
+  if (!info)
+    throw new Error(
+      `${where}: protobuf type ${typeName} is not in the generated encoder table; add its file to PROTO_FILES in src/xds/reflect.ts and run npm run build`,
+    );
   return info;
 }
 
@@ -408,7 +443,10 @@ function parseDuration(s: string, where: string): { seconds: number; nanos: numb
 
 export class Reader {
   pos = 0;
-  constructor(private readonly buf: Buffer, readonly end = buf.length) {}
+  constructor(
+    private readonly buf: Buffer,
+    readonly end = buf.length,
+  ) {}
 
   uint32(): number {
     let v = 0;

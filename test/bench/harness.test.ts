@@ -17,7 +17,12 @@ describe('bench statistics and parsers', () => {
   it('summarizes with nearest-rank percentiles', () => {
     const s = summarize([5, 1, 4, 2, 3]);
     expect(s).toEqual({ n: 5, median: 3, p99: 5, min: 1, max: 5 });
-    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
+    expect(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        99,
+      ),
+    ).toBe(99);
     expect(summarize([]).n).toBe(0);
   });
 
@@ -38,28 +43,39 @@ describe('bench statistics and parsers', () => {
   });
 });
 
-describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined : 'the bench needs root (namespaces, iptables, Envoy as uid 1337)'))('npm run bench on the tiny size', () => {
-  it('runs every row and writes the report', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-bench-test-'));
-    try {
-      const out = path.join(dir, 'RESULTS.md');
-      // The spawn's timeout bounds the run (a killed run has no exit status); how long it took is the bench's own log line.
-      const r = spawnSync(process.execPath, [MAIN, '--tiny', '--out', out], { encoding: 'utf8', timeout: 110_000 });
-      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-      for (const title of ['1. Baseline', '2. Start to ready', '3. Config edit', '4. Certificate rotation', '5. Data path', '6. Scale', '7. meshlet footprint']) {
-        expect(r.stdout).toContain(title);
+describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined : 'the bench needs root (namespaces, iptables, Envoy as uid 1337)'))(
+  'npm run bench on the tiny size',
+  () => {
+    it('runs every row and writes the report', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-bench-test-'));
+      try {
+        const out = path.join(dir, 'RESULTS.md');
+        // The spawn's timeout bounds the run (a killed run has no exit status); how long it took is the bench's own log line.
+        const r = spawnSync(process.execPath, [MAIN, '--tiny', '--out', out], { encoding: 'utf8', timeout: 110_000 });
+        expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+        for (const title of [
+          '1. Baseline',
+          '2. Start to ready',
+          '3. Config edit',
+          '4. Certificate rotation',
+          '5. Data path',
+          '6. Scale',
+          '7. meshlet footprint',
+        ]) {
+          expect(r.stdout).toContain(title);
+        }
+        expect(r.stdout).not.toMatch(/FAILED/);
+        expect(r.stderr).toMatch(/\[bench\] all rows took \d+\.\d s/);
+        const md = readFileSync(out, 'utf8');
+        expect(md).toMatch(/^# meshlet benchmark results/);
+        expect(md).toMatch(/size: tiny/);
+        expect(md).toMatch(/\| start to ready \| ≤ 2× static \(aim 1\.2×\) \|/);
+        // Nothing left behind: no bench namespace and no Envoy of ours.
+        const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+        expect(ns).not.toMatch(/^mlbench-/m);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      expect(r.stdout).not.toMatch(/FAILED/);
-      expect(r.stderr).toMatch(/\[bench\] all rows took \d+\.\d s/);
-      const md = readFileSync(out, 'utf8');
-      expect(md).toMatch(/^# meshlet benchmark results/);
-      expect(md).toMatch(/size: tiny/);
-      expect(md).toMatch(/\| start to ready \| ≤ 2× static \(aim 1\.2×\) \|/);
-      // Nothing left behind: no bench namespace and no Envoy of ours.
-      const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
-      expect(ns).not.toMatch(/^mlbench-/m);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 120_000);
-});
+    }, 120_000);
+  },
+);

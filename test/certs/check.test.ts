@@ -5,7 +5,12 @@ import { checkCerts, type CertFiles, type CertState } from '../../src/certs/inde
 import { createPki, type Leaf, type Pki } from '../helpers/pki.js';
 import { tempDir } from './fixtures.js';
 
-const files: CertFiles = { ca: '/contrast/tls-config/mesh-ca.pem', certChain: '/contrast/tls-config/certChain.pem', key: '/contrast/tls-config/key.pem', expectedSans: ['web'] };
+const files: CertFiles = {
+  ca: '/contrast/tls-config/mesh-ca.pem',
+  certChain: '/contrast/tls-config/certChain.pem',
+  key: '/contrast/tls-config/key.pem',
+  expectedSans: ['web'],
+};
 
 describe('checkCerts (rotation)', () => {
   let t: Awaited<ReturnType<typeof tempDir>>;

@@ -86,7 +86,10 @@ const rows: Row[] = [
   },
   {
     name: 'DNS SAN matched case-insensitively, URI SAN exactly',
-    make: async (w) => ({ leaf: await w.pki.issueLeaf({ sans: ['Emoji-Svc', 'spiffe://mesh/ns/default/emoji'] }), sans: ['emoji-svc', 'spiffe://mesh/ns/default/emoji'] }),
+    make: async (w) => ({
+      leaf: await w.pki.issueLeaf({ sans: ['Emoji-Svc', 'spiffe://mesh/ns/default/emoji'] }),
+      sans: ['emoji-svc', 'spiffe://mesh/ns/default/emoji'],
+    }),
     expect: [],
   },
   {
@@ -119,7 +122,11 @@ const rows: Row[] = [
     make: (w) => ({ leaf: w.leaf, over: { certChain: w.leaf.certPem } }),
     expect: [['certs.certChain', 'is in neither file; use the certificate chain and mesh CA of the same mesh, or add the missing intermediate']],
   },
-  { name: 'expired leaf', make: async (w) => ({ leaf: await w.pki.issueLeaf({ notBefore: ago(30), notAfter: ago(1) }) }), expect: [['certs.certChain', 'expired at']] },
+  {
+    name: 'expired leaf',
+    make: async (w) => ({ leaf: await w.pki.issueLeaf({ notBefore: ago(30), notAfter: ago(1) }) }),
+    expect: [['certs.certChain', 'expired at']],
+  },
   {
     name: 'leaf not yet valid',
     make: async (w) => ({ leaf: await w.pki.issueLeaf({ notBefore: ahead(1), notAfter: ahead(30) }) }),
@@ -143,15 +150,27 @@ const rows: Row[] = [
     make: (w) => ({ leaf: w.leaf, sans: ['emoji-svc', 'spiffe://mesh/emoji'] }),
     expect: [['certs.certChain', 'does not carry the SAN "spiffe://mesh/emoji" required by certs.expectedSans (it carries DNS:emoji-svc)']],
   },
-  { name: 'missing CA file', make: (w) => ({ leaf: w.leaf, over: { ca: null } }), expect: [['certs.ca', "file not found — the mesh CA is written by Contrast's Initializer; check the volume mount"]] },
+  {
+    name: 'missing CA file',
+    make: (w) => ({ leaf: w.leaf, over: { ca: null } }),
+    expect: [['certs.ca', "file not found — the mesh CA is written by Contrast's Initializer; check the volume mount"]],
+  },
   { name: 'missing chain file', make: (w) => ({ leaf: w.leaf, over: { certChain: null } }), expect: [['certs.certChain', 'file not found']] },
   { name: 'missing key file', make: (w) => ({ leaf: w.leaf, over: { key: null } }), expect: [['certs.key', 'file not found — the workload key']] },
   {
     name: 'all three files missing',
     make: (w) => ({ leaf: w.leaf, over: { ca: null, certChain: null, key: null } }),
-    expect: [['certs.ca', 'file not found'], ['certs.certChain', 'file not found'], ['certs.key', 'file not found']],
+    expect: [
+      ['certs.ca', 'file not found'],
+      ['certs.certChain', 'file not found'],
+      ['certs.key', 'file not found'],
+    ],
   },
-  { name: 'garbage in the chain file', make: (w) => ({ leaf: w.leaf, over: { certChain: 'hello world\n' } }), expect: [['certs.certChain', 'found no PEM data']] },
+  {
+    name: 'garbage in the chain file',
+    make: (w) => ({ leaf: w.leaf, over: { certChain: 'hello world\n' } }),
+    expect: [['certs.certChain', 'found no PEM data']],
+  },
   { name: 'garbage in the key file', make: (w) => ({ leaf: w.leaf, over: { key: 'not a key' } }), expect: [['certs.key', 'found no private key']] },
   {
     name: 'damaged certificate block',
@@ -255,7 +274,9 @@ describe('loadCerts edge cases', () => {
     const dir = join(root.dir, 'isdir');
     const files = await writeCase(w.pki, w.leaf, dir, {});
     const err = captureError(() => loadCerts({ ...files, key: dir }));
-    expect(err.problems).toEqual([{ field: 'certs.key', file: dir, problem: expect.stringContaining('is a directory — set certs.key to the PEM file itself') as string }]);
+    expect(err.problems).toEqual([
+      { field: 'certs.key', file: dir, problem: expect.stringContaining('is a directory — set certs.key to the PEM file itself') as string },
+    ]);
   });
 
   it('uses the injected reader', () => {

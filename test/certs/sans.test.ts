@@ -18,7 +18,13 @@ describe('parseSubjectAltName', () => {
       ],
     },
     // Node quotes values with special characters since CVE-2021-44532.
-    { text: 'DNS:"a, DNS:b", DNS:c', want: [{ type: 'DNS', value: 'a, DNS:b' }, { type: 'DNS', value: 'c' }] },
+    {
+      text: 'DNS:"a, DNS:b", DNS:c',
+      want: [
+        { type: 'DNS', value: 'a, DNS:b' },
+        { type: 'DNS', value: 'c' },
+      ],
+    },
   ])('$text', ({ text, want }) => {
     expect(parseSubjectAltName(text)).toEqual(want);
   });

@@ -81,7 +81,10 @@ describe('mTLS with generated mesh certificates', () => {
     { name: 'Contrast layout: self-signed intermediate as mesh CA', pki: { anchor: 'intermediate' }, server: 'ec', client: 'ec' },
   ])('$name', async ({ pki: opts, server, client }) => {
     const pki = await createPki(join(t.dir, `pki-${dirs++}`), opts);
-    const [s, c] = await Promise.all([pki.issueLeaf({ sans: ['emoji-svc'], key: server }), pki.issueLeaf({ sans: ['web-svc', 'spiffe://mesh/web'], key: client })]);
+    const [s, c] = await Promise.all([
+      pki.issueLeaf({ sans: ['emoji-svc'], key: server }),
+      pki.issueLeaf({ sans: ['web-svc', 'spiffe://mesh/web'], key: client }),
+    ]);
     const srv = await startServer(await podCerts(pki, s));
     expect(await connect(srv.port, 'emoji-svc', await podCerts(pki, c))).toBe('hello from server');
     expect(await srv.accepted).toEqual({ authorized: true, authorizationError: undefined, peerSans: 'DNS:web-svc, URI:spiffe://mesh/web' });
@@ -146,14 +149,19 @@ const hasOpenssl = ((): boolean => {
   }
 })();
 
-describe.skipIf(cannotRun('OpenSSL strict verification', hasOpenssl ? undefined : 'needs the openssl command'))('generated certificates pass OpenSSL strict verification', () => {
-  it.each(['ec', 'rsa'] as const)('%s leaf: openssl verify -x509_strict as TLS server and client', async (key) => {
-    const pki = await createPki(join(t.dir, `strict-${key}`));
-    const leaf = await pki.issueLeaf({ sans: ['emoji-svc'], key });
-    const f = await pki.writeContrastDir(join(t.dir, `strict-${key}-pod`), leaf);
-    for (const purpose of ['sslserver', 'sslclient']) {
-      const out = execFileSync('openssl', ['verify', '-x509_strict', '-purpose', purpose, '-CAfile', f.ca, '-untrusted', f.certChain, f.certChain], { encoding: 'utf8' });
-      expect(out.trim()).toBe(`${f.certChain}: OK`);
-    }
-  });
-});
+describe.skipIf(cannotRun('OpenSSL strict verification', hasOpenssl ? undefined : 'needs the openssl command'))(
+  'generated certificates pass OpenSSL strict verification',
+  () => {
+    it.each(['ec', 'rsa'] as const)('%s leaf: openssl verify -x509_strict as TLS server and client', async (key) => {
+      const pki = await createPki(join(t.dir, `strict-${key}`));
+      const leaf = await pki.issueLeaf({ sans: ['emoji-svc'], key });
+      const f = await pki.writeContrastDir(join(t.dir, `strict-${key}-pod`), leaf);
+      for (const purpose of ['sslserver', 'sslclient']) {
+        const out = execFileSync('openssl', ['verify', '-x509_strict', '-purpose', purpose, '-CAfile', f.ca, '-untrusted', f.certChain, f.certChain], {
+          encoding: 'utf8',
+        });
+        expect(out.trim()).toBe(`${f.certChain}: OK`);
+      }
+    });
+  },
+);

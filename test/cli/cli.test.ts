@@ -149,7 +149,9 @@ describe('--json always prints JSON', () => {
     expect(bad.code).toBe(1);
     const badDoc = parse(bad.stdout);
     expect(badDoc).toMatchObject({ ok: false, exitCode: 1, error: 'config', source: 'bad.yaml' });
-    expect(badDoc['problems']).toEqual([expect.objectContaining({ path: 'ingress.ports[0].port', value: 70000, text: 'ingress.ports[0].port: must be in 1-65535 (got 70000)' })]);
+    expect(badDoc['problems']).toEqual([
+      expect.objectContaining({ path: 'ingress.ports[0].port', value: 70000, text: 'ingress.ports[0].port: must be in 1-65535 (got 70000)' }),
+    ]);
 
     writeFileSync(path.join(dir, 'c.yaml'), `certs: { ca: ${dir}/none/ca.pem, certChain: ${dir}/none/chain.pem, key: ${dir}/none/key.pem }\n`);
     for (const cmd of ['check', 'run', 'bootstrap']) {
@@ -160,7 +162,10 @@ describe('--json always prints JSON', () => {
       for (const l of lines) expect(() => parse(l), `${cmd}: ${l}`).not.toThrow();
       const doc = parse(lines[lines.length - 1]!);
       expect(doc, cmd).toMatchObject({ ok: false, exitCode: 1, error: 'certificates' });
-      expect((doc['problems'] as { path: string }[]).map((p) => p.path), cmd).toEqual(['certs.ca', 'certs.certChain', 'certs.key']);
+      expect(
+        (doc['problems'] as { path: string }[]).map((p) => p.path),
+        cmd,
+      ).toEqual(['certs.ca', 'certs.certChain', 'certs.key']);
     }
   });
 
@@ -169,7 +174,10 @@ describe('--json always prints JSON', () => {
     const pki = meshlet(['dev-pki', '--json', '--out', path.join(dir, 'certs'), '--san', 'web']);
     expect(pki.code).toBe(0);
     expect(parse(pki.stdout)).toMatchObject({ ok: true, sans: ['web'], key: path.join(dir, 'certs', 'key.pem') });
-    writeFileSync(path.join(dir, 'e.yaml'), readFileSync(path.join(ROOT, 'config/example.yaml'), 'utf8').replaceAll('/contrast/tls-config', path.join(dir, 'certs')));
+    writeFileSync(
+      path.join(dir, 'e.yaml'),
+      readFileSync(path.join(ROOT, 'config/example.yaml'), 'utf8').replaceAll('/contrast/tls-config', path.join(dir, 'certs')),
+    );
     const check = parse(meshlet(['check', '--json', '--config', path.join(dir, 'e.yaml')]).stdout);
     expect(check['ok']).toBe(true);
     expect(check['summary']).toEqual(expect.arrayContaining([expect.stringMatching(/^dns: on/)]));
@@ -199,7 +207,10 @@ describe('dev-pki and check', () => {
     const dir = tempDir();
     writeFileSync(path.join(dir, 'off.yaml'), 'ingress: { mode: disabled }\n');
     expect(meshlet(['check', '--skip-certs', '--config', path.join(dir, 'off.yaml')]).stdout).toContain('dns: off');
-    writeFileSync(path.join(dir, 'on.yaml'), 'dns: { enabled: true, upstreams: ["198.18.0.53"] }\negress:\n  routes:\n    - { name: api, listen: 127.137.0.7, remote: api-svc, names: [api-svc] }\n');
+    writeFileSync(
+      path.join(dir, 'on.yaml'),
+      'dns: { enabled: true, upstreams: ["198.18.0.53"] }\negress:\n  routes:\n    - { name: api, listen: 127.137.0.7, remote: api-svc, names: [api-svc] }\n',
+    );
     const on = meshlet(['check', '--skip-certs', '--config', path.join(dir, 'on.yaml')]);
     expect(on.stdout).toMatch(/^dns: on, .* 127\.0\.0\.1:15053 .*forwarded to 198\.18\.0\.53:53/m);
     expect(on.stdout).toContain('api: 127.137.0.7:* -> api-svc:<dialled port> (key exchange pq-preferred); DNS names api-svc');

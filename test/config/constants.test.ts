@@ -23,7 +23,11 @@ const RAW = {
   dns: { enabled: true },
 };
 // Non-default ports too: each side must take them from the config, not from a literal of its own.
-const MOVED = { ...RAW, proxy: { inboundPort: 25006, outboundPort: 25001, portlessEgressPort: 25002, xdsSocket: '/run/m/x.sock' }, dns: { enabled: true, address: '127.0.0.1:25053' } };
+const MOVED = {
+  ...RAW,
+  proxy: { inboundPort: 25006, outboundPort: 25001, portlessEgressPort: 25002, xdsSocket: '/run/m/x.sock' },
+  dns: { enabled: true, address: '127.0.0.1:25053' },
+};
 
 const rulesText = (f: FamilyRules): string => f.tables.flatMap((t) => [...t.chains.flatMap((c) => c.rules), ...t.jumps]).join('\n');
 const all = (re: RegExp, text: string): string[] => [...text.matchAll(re)].map((m) => m[1] ?? '');
@@ -73,7 +77,11 @@ describe.each([
   });
 
   it("the rules' loop guard covers every listener port of the proxy", () => {
-    const guarded = new Set(all(/--dports? ([\d,]+) -j REJECT/g, rulesText(rules.v4)).flatMap((p) => p.split(',')).map(Number));
+    const guarded = new Set(
+      all(/--dports? ([\d,]+) -j REJECT/g, rulesText(rules.v4))
+        .flatMap((p) => p.split(','))
+        .map(Number),
+    );
     for (const name of [LISTENER.inbound, LISTENER.outbound, LISTENER.portless]) expect(guarded).toContain(port(listener(name)));
   });
 

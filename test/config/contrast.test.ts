@@ -91,11 +91,23 @@ describe('Contrast drop-in environment', () => {
   });
 
   it.each([
-    ['a port above 65535 (Contrast wraps it)', { CONTRAST_EGRESS_PROXY_CONFIG: 'emoji#127.137.0.1:70000#emoji-svc:8080' }, /entry 1: invalid listen port: must be in 1-65535/],
+    [
+      'a port above 65535 (Contrast wraps it)',
+      { CONTRAST_EGRESS_PROXY_CONFIG: 'emoji#127.137.0.1:70000#emoji-svc:8080' },
+      /entry 1: invalid listen port: must be in 1-65535/,
+    ],
     ['a remote port above 65535', { CONTRAST_EGRESS_PROXY_CONFIG: 'emoji#127.137.0.1:8081#emoji-svc:65536' }, /invalid remote port: must be in 1-65535/],
     ['an ingress port above 65535', { CONTRAST_INGRESS_PROXY_CONFIG: 'web#65536#false' }, /invalid listen port: must be in 1-65535/],
-    ['duplicate egress names', { CONTRAST_EGRESS_PROXY_CONFIG: 'a#127.137.0.1:8081#x:1##a#127.137.0.2:8081#y:1' }, /entry 2: duplicate name: already used by entry 1/],
-    ['a listen address outside 127/8', { CONTRAST_EGRESS_PROXY_CONFIG: 'a#198.18.0.1:8081#x:1' }, /listen address 198\.18\.0\.1 is not in local CIDR 127\.0\.0\.1\/8/],
+    [
+      'duplicate egress names',
+      { CONTRAST_EGRESS_PROXY_CONFIG: 'a#127.137.0.1:8081#x:1##a#127.137.0.2:8081#y:1' },
+      /entry 2: duplicate name: already used by entry 1/,
+    ],
+    [
+      'a listen address outside 127/8',
+      { CONTRAST_EGRESS_PROXY_CONFIG: 'a#198.18.0.1:8081#x:1' },
+      /listen address 198\.18\.0\.1 is not in local CIDR 127\.0\.0\.1\/8/,
+    ],
     ['an IPv6 listen address', { CONTRAST_EGRESS_PROXY_CONFIG: 'a#[::1]:8081#x:1' }, /listen address ::1 is not in local CIDR 127\.0\.0\.1\/8/],
     ['an entry with two fields', { CONTRAST_EGRESS_PROXY_CONFIG: 'a#127.0.0.9:1' }, /invalid entry/],
     ['an ingress entry with four fields', { CONTRAST_INGRESS_PROXY_CONFIG: 'a#1#true#x' }, /invalid entry/],
@@ -133,12 +145,26 @@ describe("Contrast's grammar, case by case", () => {
     fromEnv({ CONTRAST_EGRESS_PROXY_CONFIG: value }).config.egress.routes.map((r) => [r.name, r.listenIp, r.listenPort, r.remoteHost, r.remotePort]);
 
   it.each([
-    ['E1 emojivoto web', EMOJIVOTO_EGRESS, [['emoji', '127.137.0.1', 8081, 'emoji-svc', 8080], ['voting', '127.137.0.2', 8081, 'voting-svc', 8080]]],
+    [
+      'E1 emojivoto web',
+      EMOJIVOTO_EGRESS,
+      [
+        ['emoji', '127.137.0.1', 8081, 'emoji-svc', 8080],
+        ['voting', '127.137.0.2', 8081, 'voting-svc', 8080],
+      ],
+    ],
     ['E2 vote-bot', 'web#127.137.0.3:8081#web-svc:443', [['web', '127.137.0.3', 8081, 'web-svc', 443]]],
     ['E3 mysql client', 'mysql-backend#127.137.0.1:3306#mysql-backend:3306', [['mysql-backend', '127.137.0.1', 3306, 'mysql-backend', 3306]]],
     ['E5 trailing ##', 'emoji#127.137.0.1:8081#emoji-svc:8080##', [['emoji', '127.137.0.1', 8081, 'emoji-svc', 8080]]],
     ['E5 leading ##', '##emoji#127.137.0.1:8081#emoji-svc:8080', [['emoji', '127.137.0.1', 8081, 'emoji-svc', 8080]]],
-    ['E5 ## in the middle, twice', 'a#127.0.0.2:1#x:1####b#127.0.0.3:1#y:1', [['a', '127.0.0.2', 1, 'x', 1], ['b', '127.0.0.3', 1, 'y', 1]]],
+    [
+      'E5 ## in the middle, twice',
+      'a#127.0.0.2:1#x:1####b#127.0.0.3:1#y:1',
+      [
+        ['a', '127.0.0.2', 1, 'x', 1],
+        ['b', '127.0.0.3', 1, 'y', 1],
+      ],
+    ],
     ['E6 lone ##', '##', []],
     ['E6 empty value', '', []],
     ['E18 a signed remote port (strconv.Atoi)', 'emoji#127.137.0.1:8081#emoji-svc:+8080', [['emoji', '127.137.0.1', 8081, 'emoji-svc', 8080]]],
@@ -146,7 +172,15 @@ describe("Contrast's grammar, case by case", () => {
     ['E19 an IPv4 literal remote', 'db#127.137.0.9:5432#198.18.0.5:5432', [['db', '127.137.0.9', 5432, '198.18.0.5', 5432]]],
     ['an IPv6 literal remote', 'db#127.137.0.9:5432#[2001:db8::5]:5432', [['db', '127.137.0.9', 5432, '2001:db8::5', 5432]]],
     ['a free-text name', 'my db (primary)#127.137.0.9:5432#db:5432', [['my-db--primary', '127.137.0.9', 5432, 'db', 5432]]],
-    ['names that normalise alike stay distinct', 'a b#127.0.0.2:1#x:1##a_b#127.0.0.3:1#y:1##a/b#127.0.0.4:1#z:1', [['a-b', '127.0.0.2', 1, 'x', 1], ['a_b', '127.0.0.3', 1, 'y', 1], ['a-b-2', '127.0.0.4', 1, 'z', 1]]],
+    [
+      'names that normalise alike stay distinct',
+      'a b#127.0.0.2:1#x:1##a_b#127.0.0.3:1#y:1##a/b#127.0.0.4:1#z:1',
+      [
+        ['a-b', '127.0.0.2', 1, 'x', 1],
+        ['a_b', '127.0.0.3', 1, 'y', 1],
+        ['a-b-2', '127.0.0.4', 1, 'z', 1],
+      ],
+    ],
     ['a name of only symbols', '***#127.0.0.2:1#x:1', [['egress-1', '127.0.0.2', 1, 'x', 1]]],
   ])('egress %s', (_label, value, want) => {
     expect(routes(value)).toEqual(want);
@@ -164,14 +198,26 @@ describe("Contrast's grammar, case by case", () => {
     ['E10 outside 127/8', 'emoji#10.0.0.1:8081#emoji-svc:8080', /listen address 10\.0\.0\.1 is not in local CIDR 127\.0\.0\.1\/8/],
     ['E11 IPv6 loopback', 'emoji#[::1]:8081#emoji-svc:8080', /listen address ::1 is not in local CIDR/],
     ['E12 listen port above 65535', 'emoji#127.137.0.1:70000#emoji-svc:8080', /invalid listen port: must be in 1-65535/],
-    ['E13 listen port 0 (Contrast fails at start)', 'emoji#127.137.0.1:0#emoji-svc:8080', /invalid listen port: must be in 1-65535 \(Contrast fails at start on port 0\)/],
+    [
+      'E13 listen port 0 (Contrast fails at start)',
+      'emoji#127.137.0.1:0#emoji-svc:8080',
+      /invalid listen port: must be in 1-65535 \(Contrast fails at start on port 0\)/,
+    ],
     ['E14 no remote port', 'emoji#127.137.0.1:8081#emoji-svc', /invalid remote: must be "host:port"/],
     ['E15 a named remote port', 'emoji#127.137.0.1:8081#emoji-svc:http', /invalid remote port: must be a decimal number/],
     ['E16 an empty remote port', 'emoji#127.137.0.1:8081#emoji-svc:', /invalid remote port/],
-    ['E17 remote port above 65535 (Contrast wraps it)', 'emoji#127.137.0.1:8081#emoji-svc:70000', /invalid remote port: must be in 1-65535 \(Contrast would silently turn 70000 into port 4464\)/],
+    [
+      'E17 remote port above 65535 (Contrast wraps it)',
+      'emoji#127.137.0.1:8081#emoji-svc:70000',
+      /invalid remote port: must be in 1-65535 \(Contrast would silently turn 70000 into port 4464\)/,
+    ],
     ['E18 a negative remote port (Contrast wraps it)', 'emoji#127.137.0.1:8081#emoji-svc:-1', /Contrast would silently turn -1 into port 65535/],
     ['remote port 0', 'emoji#127.137.0.1:8081#emoji-svc:0', /invalid remote port: must be in 1-65535/],
-    ['E20 a duplicate name (Envoy refuses it at start)', 'a#127.0.0.2:1#x:1##a#127.0.0.3:1#y:1', /entry 2: duplicate name: already used by entry 1 \(got "a"\)/],
+    [
+      'E20 a duplicate name (Envoy refuses it at start)',
+      'a#127.0.0.2:1#x:1##a#127.0.0.3:1#y:1',
+      /entry 2: duplicate name: already used by entry 1 \(got "a"\)/,
+    ],
     ['E21 an empty name (Contrast fails at start)', '#127.137.0.1:8081#emoji-svc:8080', /empty name/],
     ['E22 an empty remote host (Contrast fails at start)', 'emoji#127.137.0.1:8081#:8080', /the host is empty/],
     ['a remote with two colons', 'emoji#127.137.0.1:8081#a:b:8080', /invalid remote/],
@@ -182,7 +228,14 @@ describe("Contrast's grammar, case by case", () => {
   it.each([
     ['I1 empty', '', []],
     ['I2 web', 'web#8080#false', [['web', 8080, 'tls']]],
-    ['I3 two entries', 'web#8080#false##metrics#7890#true', [['web', 8080, 'tls'], ['metrics', 7890, 'plaintext']]],
+    [
+      'I3 two entries',
+      'web#8080#false##metrics#7890#true',
+      [
+        ['web', 8080, 'tls'],
+        ['metrics', 7890, 'plaintext'],
+      ],
+    ],
     ['I4 leading ## (the e2e value for emoji and voting)', '##admin#9901#true', [['admin', 9901, 'plaintext']]],
     ['trailing ##', 'web#8080#false##', [['web', 8080, 'tls']]],
     ['lone ##', '##', []],
@@ -191,7 +244,14 @@ describe("Contrast's grammar, case by case", () => {
     ['I12 an empty name', '#8080#false', [['port-8080', 8080, 'tls']]],
     ['a free-text name', 'my web#8080#false', [['my-web', 8080, 'tls']]],
     ['a name longer than 63 characters', `${'x'.repeat(70)}#8080#false`, [['x'.repeat(63), 8080, 'tls']]],
-    ['I13 duplicate names', 'a#81#false##a#82#true', [['a', 81, 'tls'], ['a-2', 82, 'plaintext']]],
+    [
+      'I13 duplicate names',
+      'a#81#false##a#82#true',
+      [
+        ['a', 81, 'tls'],
+        ['a-2', 82, 'plaintext'],
+      ],
+    ],
     ['I13 duplicate ports: the first entry decides, as the first rule does', 'a#81#false##b#81#true', [['a', 81, 'tls']]],
   ])('ingress %s', (_label, value, want) => {
     expect(ports({ CONTRAST_INGRESS_PROXY_CONFIG: value })).toEqual(want);
@@ -215,7 +275,9 @@ describe("Contrast's grammar, case by case", () => {
   });
 
   it('DISABLED with another entry warns that the entry has no effect, and still checks its syntax', () => {
-    expect(fromEnv({ CONTRAST_INGRESS_PROXY_CONFIG: 'DISABLED##web#8080#false' }).warnings.join()).toMatch(/DISABLED, so nothing inbound is redirected and the entries for port 8080 have no effect/);
+    expect(fromEnv({ CONTRAST_INGRESS_PROXY_CONFIG: 'DISABLED##web#8080#false' }).warnings.join()).toMatch(
+      /DISABLED, so nothing inbound is redirected and the entries for port 8080 have no effect/,
+    );
     expect(errorsFromEnv({ CONTRAST_INGRESS_PROXY_CONFIG: 'DISABLED##web#x#false' }).join()).toMatch(/invalid listen port/);
   });
 
@@ -231,7 +293,7 @@ describe("Contrast's grammar, case by case", () => {
     ['I11 a negative port (Contrast wraps it)', 'web#-1#false', /Contrast would silently turn -1 into port 65535/],
     ['I11 port 0', 'web#0#false', /invalid listen port: must be in 1-65535/],
     ['a lower-case disabled', 'disabled', /invalid entry/],
-    ['an ingress port on the proxy\'s own port', 'x#15006#false', /port is reserved for the proxy/],
+    ["an ingress port on the proxy's own port", 'x#15006#false', /port is reserved for the proxy/],
   ])('ingress %s is refused', (_label, value, re) => {
     expect(errorsFromEnv({ CONTRAST_INGRESS_PROXY_CONFIG: value }).join('\n')).toMatch(re);
   });
@@ -250,7 +312,7 @@ describe("Contrast's grammar, case by case", () => {
     ['A4 not a number', 'abc', /CONTRAST_ADMIN_PORT: invalid admin port: must be a decimal number \(got "abc"\)/],
     ['A5 above 65535', '70000', /invalid admin port: must be in 1-65535/],
     ['A5 negative', '-1', /invalid admin port/],
-    ['the proxy\'s own port', '15006', /metrics\.port: port is already used by proxy\.inboundPort; pick another port \(got 15006\)/],
+    ["the proxy's own port", '15006', /metrics\.port: port is already used by proxy\.inboundPort; pick another port \(got 15006\)/],
     ['the port of an egress listener', '8081', /metrics\.port: port is already used by egress\.routes\[0\]\.listen; pick another port \(got 8081\)/],
   ])('admin %s is refused', (_label, value, re) => {
     expect(errorsFromEnv({ CONTRAST_ADMIN_PORT: value, CONTRAST_EGRESS_PROXY_CONFIG: 'e#127.0.0.9:8081#x:1' }).join('\n')).toMatch(re);

@@ -11,7 +11,12 @@ function errorsOf(input: unknown): ConfigError[] {
   return r.errors;
 }
 
-const route = (name: string, listen: string, names?: unknown[]): Record<string, unknown> => ({ name, listen, remote: `${name}-svc`, ...(names ? { names } : {}) });
+const route = (name: string, listen: string, names?: unknown[]): Record<string, unknown> => ({
+  name,
+  listen,
+  remote: `${name}-svc`,
+  ...(names ? { names } : {}),
+});
 const on = { enabled: true };
 
 describe('dns config', () => {
@@ -71,17 +76,37 @@ describe('dns config', () => {
     ['dns port = moved inbound port', { dns: { enabled: true }, proxy: { inboundPort: 15053 } }, 'dns.address', /proxy.inboundPort/],
     ['dns port = debug port', { dns: { enabled: true }, debug: { address: '127.0.0.1:15053' } }, 'dns.address', /already used by debug.address/],
     ['app port on the dns port', { dns: on, ingress: { ports: [{ name: 'a', port: 15053 }] } }, 'ingress.ports[0].port', /reserved.*dns.address/],
-    ['route listen port on the dns port', { dns: on, egress: { routes: [route('a', '127.137.0.1:15053')] } }, 'egress.routes[0].listen', /reserved.*dns.address/],
+    [
+      'route listen port on the dns port',
+      { dns: on, egress: { routes: [route('a', '127.137.0.1:15053')] } },
+      'egress.routes[0].listen',
+      /reserved.*dns.address/,
+    ],
     ['names without dns', { egress: { routes: [route('a', '127.137.0.1', ['a-svc'])] } }, 'egress.routes[0].names', /needs dns.enabled: true/],
-    ['names with dns disabled explicitly', { dns: { enabled: false }, egress: { routes: [route('a', '127.137.0.1', ['a-svc'])] } }, 'egress.routes[0].names', /needs dns.enabled/],
+    [
+      'names with dns disabled explicitly',
+      { dns: { enabled: false }, egress: { routes: [route('a', '127.137.0.1', ['a-svc'])] } },
+      'egress.routes[0].names',
+      /needs dns.enabled/,
+    ],
     ['name that is an IP', { dns: on, egress: { routes: [route('a', '127.137.0.1', ['198.18.0.1'])] } }, 'egress.routes[0].names[0]', /not an IP address/],
     ['name with a wildcard', { dns: on, egress: { routes: [route('a', '127.137.0.1', ['*.example.test'])] } }, 'egress.routes[0].names[0]', /wildcards/],
     ['name with an underscore', { dns: on, egress: { routes: [route('a', '127.137.0.1', ['bad_name'])] } }, 'egress.routes[0].names[0]', /must be a DNS name/],
     ['empty name', { dns: on, egress: { routes: [route('a', '127.137.0.1', [''])] } }, 'egress.routes[0].names[0]', /must be a DNS name/],
     ['label too long', { dns: on, egress: { routes: [route('a', '127.137.0.1', [`${'a'.repeat(64)}.test`])] } }, 'egress.routes[0].names[0]', /1-63/],
     ['name that is not a string', { dns: on, egress: { routes: [route('a', '127.137.0.1', [42])] } }, 'egress.routes[0].names[0]', /string/],
-    ['same name twice in a route', { dns: on, egress: { routes: [route('a', '127.137.0.1', ['a-svc', 'A-SVC.'])] } }, 'egress.routes[0].names[1]', /duplicate name: already used by egress.routes\[0\].names\[0\]/],
-    ['same name in two routes', { dns: on, egress: { routes: [route('a', '127.137.0.1', ['x.test']), route('b', '127.137.0.2', ['y.test', 'X.Test'])] } }, 'egress.routes[1].names[1]', /already used by egress.routes\[0\].names\[0\]/],
+    [
+      'same name twice in a route',
+      { dns: on, egress: { routes: [route('a', '127.137.0.1', ['a-svc', 'A-SVC.'])] } },
+      'egress.routes[0].names[1]',
+      /duplicate name: already used by egress.routes\[0\].names\[0\]/,
+    ],
+    [
+      'same name in two routes',
+      { dns: on, egress: { routes: [route('a', '127.137.0.1', ['x.test']), route('b', '127.137.0.2', ['y.test', 'X.Test'])] } },
+      'egress.routes[1].names[1]',
+      /already used by egress.routes\[0\].names\[0\]/,
+    ],
   ])('%s', (_label, input, path, rule) => {
     const errors = errorsOf(input);
     const hit = errors.find((e) => e.path === path);

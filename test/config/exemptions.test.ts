@@ -14,8 +14,14 @@ const config = (raw: unknown): MeshConfig => validConfigWithResolvers(raw, 'name
 
 /** Between them, every kind of exemption. */
 const CONFIGS = {
-  capture: config({ ingress: { ports: [{ name: 'metrics', port: 7890, policy: 'plaintext' }] }, egress: { capture: true, exclude: { ports: [443], cidrs: ['198.19.0.0/16'] } } }),
-  plain: config({ ingress: { mode: 'tproxy', default: 'plaintext', ports: [{ name: 'api', port: 8443, policy: 'mtls' }] }, egress: { routes: [{ name: 'db', listen: '127.137.0.2', remote: 'db-svc' }] } }),
+  capture: config({
+    ingress: { ports: [{ name: 'metrics', port: 7890, policy: 'plaintext' }] },
+    egress: { capture: true, exclude: { ports: [443], cidrs: ['198.19.0.0/16'] } },
+  }),
+  plain: config({
+    ingress: { mode: 'tproxy', default: 'plaintext', ports: [{ name: 'api', port: 8443, policy: 'mtls' }] },
+    egress: { routes: [{ name: 'db', listen: '127.137.0.2', remote: 'db-svc' }] },
+  }),
   dns: config({ ingress: { mode: 'disabled' }, egress: { capture: true, nonTcp: 'allow' }, dns: { enabled: true } }),
 };
 
@@ -32,7 +38,13 @@ describe('exemptions', () => {
   it('lists plaintext ports, unlisted ports under default plaintext, exclusions and capture off', () => {
     const traffic = (c: MeshConfig): string[] => exemptions(c).map((e) => e.traffic);
     expect(traffic(CONFIGS.capture)).toEqual(expect.arrayContaining(['TCP port 7890 (metrics)', 'TCP to port 443, any host', 'TCP to 198.19.0.0/16']));
-    expect(traffic(CONFIGS.plain)).toEqual(expect.arrayContaining(['every TCP port not listed (all but 8443)', 'every TCP connection except to the egress routes (127.137.0.2)', 'UDP, ICMP and every other non-TCP protocol, any host']));
+    expect(traffic(CONFIGS.plain)).toEqual(
+      expect.arrayContaining([
+        'every TCP port not listed (all but 8443)',
+        'every TCP connection except to the egress routes (127.137.0.2)',
+        'UDP, ICMP and every other non-TCP protocol, any host',
+      ]),
+    );
     expect(traffic(CONFIGS.dns)).toEqual(expect.arrayContaining(['every TCP port']));
     expect(traffic(CONFIGS.dns).find((t) => t.startsWith('DNS'))).toMatch(/redirected to meshlet's DNS server 127\.0\.0\.1:15053/);
   });
@@ -62,6 +74,9 @@ describe('exemptions', () => {
   it('allowTls12 is refused on mtls ports, with the reason', () => {
     const r = validateConfig({ ingress: { ports: [{ name: 'api', port: 8443, policy: 'mtls', allowTls12: true }] } });
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.errors).toEqual([{ path: 'ingress.ports[0].allowTls12', value: true, rule: expect.stringContaining('only valid with policy "tls" (this port is mtls)') as string }]);
+    if (!r.ok)
+      expect(r.errors).toEqual([
+        { path: 'ingress.ports[0].allowTls12', value: true, rule: expect.stringContaining('only valid with policy "tls" (this port is mtls)') as string },
+      ]);
   });
 });

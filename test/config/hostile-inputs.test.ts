@@ -59,7 +59,12 @@ describe('hostile config files', () => {
     expectRefused(check(['--skip-certs', '--config', cycle]), cycle, /alias refers to a node that contains it/);
     const laughs = path.join(d, 'laughs.yaml');
     const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
-    for (let i = 1; i < 9; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    for (let i = 1; i < 9; i++)
+      lines.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(',')}]`,
+      );
     writeFileSync(laughs, `${lines.join('\n')}\n`);
     expectRefused(check(['--skip-certs', '--config', laughs]), laughs, /aliases expand too much/);
   });
@@ -119,14 +124,22 @@ describe('ports and addresses that cannot work', () => {
     ['debug on the inbound port', { debug: { address: '127.0.0.1:15006' } }, /debug.address: port 15006 is already used by proxy.inboundPort/],
     ['debug on the outbound port', { debug: { address: '127.0.0.1:15001' } }, /debug.address: port 15001 is already used by proxy.outboundPort/],
     ['debug on the portless port', { debug: { address: '127.0.0.1:15002' } }, /debug.address: port 15002 is already used by proxy.portlessEgressPort/],
-    ['a portless route on 127.0.0.1', { egress: { routes: [{ name: 'a', listen: '127.0.0.1', remote: 'x' }] } }, /egress.routes\[0\].listen: 127.0.0.1 is reserved/],
+    [
+      'a portless route on 127.0.0.1',
+      { egress: { routes: [{ name: 'a', listen: '127.0.0.1', remote: 'x' }] } },
+      /egress.routes\[0\].listen: 127.0.0.1 is reserved/,
+    ],
     ['a route on 127.0.0.6', { egress: { routes: [{ name: 'a', listen: '127.0.0.6:80', remote: 'x' }] } }, /egress.routes\[0\].listen: 127.0.0.6 is reserved/],
   ])('%s is refused', (_name, input, want) => {
     expect(errorsOf(input).join('\n')).toMatch(want);
   });
 
   it.each(['15006', '15020', '15001', '15002'])('CONTRAST_ADMIN_PORT=%s is refused through the CLI', (port) => {
-    const r = spawnSync(process.execPath, [CLI, 'check', '--skip-certs'], { encoding: 'utf8', timeout: 5_000, env: { ...process.env, CONTRAST_ADMIN_PORT: port } });
+    const r = spawnSync(process.execPath, [CLI, 'check', '--skip-certs'], {
+      encoding: 'utf8',
+      timeout: 5_000,
+      env: { ...process.env, CONTRAST_ADMIN_PORT: port },
+    });
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/metrics\.port: port is already used by /);
     expect(r.stderr).toContain(`(got ${port})`);

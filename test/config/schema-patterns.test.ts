@@ -5,7 +5,25 @@ import { jsonSchema } from '../../src/config/schema.js';
 import { validateConfig } from '../../src/config/validate.js';
 
 /** Each pattern's config path, a config that puts a value there, and the inputs to try. */
-const NAME_INPUTS = ['web', 'Web_Port', 'WEB', 'a', 'A1', 'a.b-c_d', '-web', 'web-', '_x', 'x_', '.x', 'a b', 'ü', 'a'.repeat(63), 'A'.repeat(63), 'a'.repeat(64), ''];
+const NAME_INPUTS = [
+  'web',
+  'Web_Port',
+  'WEB',
+  'a',
+  'A1',
+  'a.b-c_d',
+  '-web',
+  'web-',
+  '_x',
+  'x_',
+  '.x',
+  'a b',
+  'ü',
+  'a'.repeat(63),
+  'A'.repeat(63),
+  'a'.repeat(64),
+  '',
+];
 const TABLE: Record<string, { config: (v: string) => unknown; path: string; inputs: string[] }> = {
   '/properties/ingress/properties/ports/items/properties/name': {
     config: (v) => ({ ingress: { ports: [{ name: v, port: 8080 }] } }),
@@ -56,7 +74,8 @@ describe('JSON Schema patterns agree with zod', () => {
       for (const input of row.inputs) {
         const result = validateConfig(row.config(input));
         const zodOk = result.ok || !result.errors.some((e) => e.path === row.path);
-        if (zodOk !== re.test(input)) disagreements.push(`${JSON.stringify(input)}: zod ${zodOk ? 'accepts' : 'refuses'}, schema ${re.test(input) ? 'accepts' : 'refuses'}`);
+        if (zodOk !== re.test(input))
+          disagreements.push(`${JSON.stringify(input)}: zod ${zodOk ? 'accepts' : 'refuses'}, schema ${re.test(input) ? 'accepts' : 'refuses'}`);
       }
       expect(disagreements).toEqual([]);
       // And the table is not trivially one-sided.

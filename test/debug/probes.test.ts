@@ -50,7 +50,10 @@ function call(port: number, target: string, method = 'GET', host = '127.0.0.1'):
   return new Promise((resolve, reject) => {
     const req = request({ host, port, method, path: target, timeout: 10_000, agent: false }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res
+        .setEncoding('utf8')
+        .on('data', (c: string) => (body += c))
+        .on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject).on('timeout', () => req.destroy(new Error(`timed out waiting for ${target}`)));
     req.end();
@@ -82,7 +85,10 @@ describe('app-health listener', () => {
 
   it('http: follows the kubelet: 3xx passes, 5xx fails, and the app body never comes back', async () => {
     const [a, b] = [await freePort(), await freePort()];
-    const { port } = await start([probe({ name: 'redirect', kind: 'http', port: a, path: '/x' }), probe({ name: 'broken', kind: 'http', port: b, path: '/x?y=1' })]);
+    const { port } = await start([
+      probe({ name: 'redirect', kind: 'http', port: a, path: '/x' }),
+      probe({ name: 'broken', kind: 'http', port: b, path: '/x?y=1' }),
+    ]);
     await startApp({ kind: 'http', port: a, httpStatus: 302, body: 'SECRET-A' });
     const broken = await startApp({ kind: 'http', port: b, httpStatus: 500, body: 'SECRET-B' });
     const ok = await call(port, '/app-health/redirect');
@@ -178,7 +184,10 @@ describe('app-health listener', () => {
       s.on('error', () => undefined);
       s.end(Buffer.alloc(64, 0xff));
     });
-    await Promise.all([new Promise<void>((r) => muteApp.listen(mute, '127.0.0.1', () => r())), new Promise<void>((r) => junkApp.listen(junk, '127.0.0.1', () => r()))]);
+    await Promise.all([
+      new Promise<void>((r) => muteApp.listen(mute, '127.0.0.1', () => r())),
+      new Promise<void>((r) => junkApp.listen(junk, '127.0.0.1', () => r())),
+    ]);
     try {
       const { port } = await start([
         probe({ name: 'mute-http', kind: 'http', port: mute, path: '/', timeoutSeconds: 1 }),
@@ -212,7 +221,9 @@ describe('probe target and wire format', () => {
 
   it('picks a global pod address: IPv4 first, never link-local, loopback when there is none', () => {
     const a = (address: string, family: 'IPv4' | 'IPv6', internal = false) => ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;
-    expect(podAddress({ lo: [a('127.0.0.1', 'IPv4', true)], eth0: [a('fe80::1', 'IPv6'), a('2001:db8::11', 'IPv6'), a('198.18.0.11', 'IPv4')] })).toBe('198.18.0.11');
+    expect(podAddress({ lo: [a('127.0.0.1', 'IPv4', true)], eth0: [a('fe80::1', 'IPv6'), a('2001:db8::11', 'IPv6'), a('198.18.0.11', 'IPv4')] })).toBe(
+      '198.18.0.11',
+    );
     expect(podAddress({ eth0: [a('169.254.1.1', 'IPv4'), a('fe80::1', 'IPv6'), a('2001:db8::11', 'IPv6')] })).toBe('2001:db8::11');
     expect(podAddress({ lo: [a('127.0.0.1', 'IPv4', true)] })).toBe('127.0.0.1');
   });

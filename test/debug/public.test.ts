@@ -23,7 +23,10 @@ function call(port: number, method: string, target: string, host = '127.0.0.1'):
   return new Promise((resolve, reject) => {
     const req = request({ host, port, method, path: target, timeout: 5_000 }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res
+        .setEncoding('utf8')
+        .on('data', (c: string) => (body += c))
+        .on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject).on('timeout', () => req.destroy(new Error('timed out waiting for the public listener')));
     req.end();
@@ -77,7 +80,10 @@ describe('public listener', () => {
     const { port } = await start(() => Promise.resolve({ status: 200, body: forged }));
     const r = await call(port, 'GET', '/stats/prometheus');
     expect(r.body).not.toContain('fake');
-    const types = r.body.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+    const types = r.body
+      .split('\n')
+      .filter((l) => l.startsWith('# TYPE '))
+      .map((l) => l.split(' ')[2]);
     expect(new Set(types).size).toBe(types.length);
   });
 

@@ -81,7 +81,7 @@ describe('Dockerfile', () => {
     expect(copies.filter((c) => !c.includes('--from='))).toEqual([]); // nothing from the context straight into the image
   });
 
-  it('installs iptables, ip6tables (same package), iproute2, setpriv (util-linux) and Node\'s libatomic1, and gives Envoy CAP_NET_ADMIN', () => {
+  it("installs iptables, ip6tables (same package), iproute2, setpriv (util-linux) and Node's libatomic1, and gives Envoy CAP_NET_ADMIN", () => {
     const install = runtime.body.find((l) => l.includes('apt-get install')) ?? '';
     for (const pkg of ['iptables', 'iproute2', 'util-linux', 'libatomic1']) expect(install).toMatch(new RegExp(`\\s${pkg}\\s`));
     expect(install).toMatch(/setcap cap_net_admin\+ep \/usr\/local\/bin\/envoy/);

@@ -19,7 +19,9 @@ import { schemaErrors, unknownFields } from './k8s-schema.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DIR = path.join(ROOT, 'deploy/kubernetes');
-const MANIFESTS = readdirSync(DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+const MANIFESTS = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+  .sort();
 
 interface Doc {
   file: string;
@@ -96,7 +98,7 @@ describe('deploy/kubernetes against the Kubernetes API', () => {
     side['restartpolicy'] = 'Always';
     (side['securityContext'] as Record<string, unknown>)['capabilites'] = { add: ['NET_ADMIN'] };
     (side['startupProbe'] as Record<string, unknown>)['periodSeconds'] = '1';
-    ((side['resources'] as Record<string, Record<string, unknown>>)['limits']!)['memory'] = 'lots';
+    (side['resources'] as Record<string, Record<string, unknown>>)['limits']!['memory'] = 'lots';
     delete bad.spec.template.spec.containers[0]!['name'];
     expect(unknownFields(bad).sort()).toEqual([
       'spec.template.spec.initContainers[1].restartpolicy: unknown field (not in IContainer)',
@@ -269,7 +271,9 @@ describe('config and certificates', () => {
 
 // ---- deploy/kubernetes/contrast: the variant for a Contrast cluster ---------
 const CDIR = path.join(DIR, 'contrast');
-const CFILES = readdirSync(CDIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+const CFILES = readdirSync(CDIR)
+  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+  .sort();
 const cdocs: Doc[] = CFILES.flatMap((file) =>
   parseAllDocuments(readFileSync(path.join(CDIR, file), 'utf8')).map((d) => {
     if (d.errors.length > 0) throw new Error(`contrast/${file}: ${d.errors.map((e) => e.message).join('; ')}`);
@@ -307,7 +311,21 @@ function benchMax(metric: string): number {
 
 /** Pod Security Standards level of a pod spec, for the fields these manifests use. */
 function podSecurityLevel(spec: typeof cPod): 'privileged' | 'baseline' | 'restricted' {
-  const BASELINE_CAPS = ['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
+  const BASELINE_CAPS = [
+    'AUDIT_WRITE',
+    'CHOWN',
+    'DAC_OVERRIDE',
+    'FOWNER',
+    'FSETID',
+    'KILL',
+    'MKNOD',
+    'NET_BIND_SERVICE',
+    'SETFCAP',
+    'SETGID',
+    'SETPCAP',
+    'SETUID',
+    'SYS_CHROOT',
+  ];
   const containers = [...(spec.initContainers ?? []), ...spec.containers];
   const privileged =
     spec.hostNetwork === true ||
@@ -381,7 +399,11 @@ describe('deploy/kubernetes/contrast: meshlet on a Contrast cluster', () => {
   it('probes /ready for startup, readiness and liveness with an exec every 10 s or more', () => {
     const debug = validateConfig(parse(cConfigText) as unknown);
     const addr = debug.ok ? `${debug.config.debug.ip}:${debug.config.debug.port}` : '';
-    for (const [kind, probe] of [['startup', cSidecar.startupProbe], ['readiness', cSidecar.readinessProbe], ['liveness', cSidecar.livenessProbe]] as const) {
+    for (const [kind, probe] of [
+      ['startup', cSidecar.startupProbe],
+      ['readiness', cSidecar.readinessProbe],
+      ['liveness', cSidecar.livenessProbe],
+    ] as const) {
       const cmd = probe?.exec?.command ?? [];
       expect(cmd.slice(0, 2), kind).toEqual(['meshlet', 'wait-ready']);
       // No config read per probe, and the address the sidecar serves /ready on.
@@ -418,7 +440,9 @@ describe('deploy/kubernetes/contrast: meshlet on a Contrast cluster', () => {
     expect(mounts(cInit)).toEqual([]);
     expect(mounts(cSidecar)).toEqual([{ name: 'contrast-secrets', mountPath: '/contrast', readOnly: true }]);
     const certs = validateConfig(parse(cConfigText) as unknown);
-    expect(certs.ok && [certs.config.certs.ca, certs.config.certs.certChain, certs.config.certs.key].every((f) => f.startsWith('/contrast/tls-config/'))).toBe(true);
+    expect(certs.ok && [certs.config.certs.ca, certs.config.certs.certChain, certs.config.certs.key].every((f) => f.startsWith('/contrast/tls-config/'))).toBe(
+      true,
+    );
     // The config volume is whole too: a subPath mount never sees ConfigMap updates (nor config.yaml.sig).
     for (const c of [cInit, cSidecar]) {
       const m = (c.volumeMounts ?? []).find((x) => x.name === 'meshlet-config');
@@ -467,7 +491,9 @@ describe('deploy/kubernetes: kubelet probes and the scrape', () => {
     const ports = new Map((sidecar.ports ?? []).map((p) => [p.name, p.containerPort]));
     expect(ports.get('meshlet-probes')).toBe(meshConfig?.probes?.port);
     expect(ports.get('meshlet-metrics')).toBe(meshConfig?.metrics?.port);
-    const scrape = parse(readFileSync(path.join(DIR, 'prometheus/scrape.yaml'), 'utf8')) as { scrape_configs: { metrics_path: string; relabel_configs: { source_labels?: string[]; regex?: string; action?: string }[] }[] };
+    const scrape = parse(readFileSync(path.join(DIR, 'prometheus/scrape.yaml'), 'utf8')) as {
+      scrape_configs: { metrics_path: string; relabel_configs: { source_labels?: string[]; regex?: string; action?: string }[] }[];
+    };
     const job = scrape.scrape_configs[0]!;
     expect(job.metrics_path).toBe('/stats/prometheus');
     expect(job.relabel_configs).toContainEqual({ source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'meshlet-metrics', action: 'keep' });

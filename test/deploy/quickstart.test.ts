@@ -16,7 +16,10 @@ const setup = readFileSync(path.join(ROOT, 'scripts/setup.sh'), 'utf8');
 describe('deploy/debian12-quickstart.sh', () => {
   it("runs the quick start's commands, as README shows them", () => {
     const block = /## Quick start[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-    const commands = block.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+    const commands = block
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean);
     expect(commands).toEqual(['bash scripts/setup.sh', 'npm run demo', 'npm test']);
     for (const c of commands) expect(script).toContain(c);
     expect(script).toContain('npm run -s example');

@@ -178,7 +178,9 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
   const before: Record<string, unknown> = {};
 
   const client = async (...args: string[]): Promise<Record<string, unknown>> => {
-    const r = await lab.exec(a.ns, ['setpriv', `--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', PYTHON, '-c', CLIENT, ...args], { timeoutMs: 15_000 });
+    const r = await lab.exec(a.ns, ['setpriv', `--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', PYTHON, '-c', CLIENT, ...args], {
+      timeoutMs: 15_000,
+    });
     return JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Record<string, unknown>;
   };
 
@@ -218,7 +220,9 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     collectLines(child.stderr, pod.output);
     pod.meshlet = child;
     // /ready (rules in place, Envoy ACKed, listeners active), asked from inside the pod by the product's own bounded wait.
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`meshlet in ${pod.ns} exited (${code}): ${pod.output.items.join('\n')}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`meshlet in ${pod.ns} exited (${code}): ${pod.output.items.join('\n')}`))),
+    );
     // Only the race below may see this rejection; once ready, the exit at teardown is expected.
     exited.catch(() => undefined);
     const ready = lab.exec(pod.ns, [process.execPath, CLI, 'wait-ready', '--config', pod.config, '--timeout', '60'], { timeoutMs: 70_000 });
@@ -271,22 +275,34 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
 
   beforeAll(async () => {
     pki = await createPki(path.join(root, 'pki'));
-    a = await makePod('a', {
-      ingress: { mode: 'disabled' },
-      // Portless: the app dials emoji-svc:<any port>, Envoy keeps the port and resolves emoji-svc itself.
-      // Capture too, which is what refuses DNS-over-TLS/HTTPS that would bypass the DNS server (docs/dns.md).
-      egress: { routes: [{ name: 'emoji', listen: '127.137.0.1', remote: 'emoji-svc', names: ['emoji-svc'] }], capture: true },
-      // meshlet runs as root here, so root is the uid its forwarded queries must leave with.
-      dns: { enabled: true, meshletUid: 0, ttl: 3 },
-    }, ['web']);
+    a = await makePod(
+      'a',
+      {
+        ingress: { mode: 'disabled' },
+        // Portless: the app dials emoji-svc:<any port>, Envoy keeps the port and resolves emoji-svc itself.
+        // Capture too, which is what refuses DNS-over-TLS/HTTPS that would bypass the DNS server (docs/dns.md).
+        egress: { routes: [{ name: 'emoji', listen: '127.137.0.1', remote: 'emoji-svc', names: ['emoji-svc'] }], capture: true },
+        // meshlet runs as root here, so root is the uid its forwarded queries must leave with.
+        dns: { enabled: true, meshletUid: 0, ttl: 3 },
+      },
+      ['web'],
+    );
     b = await makePod('b', { ingress: { mode: 'tproxy', default: 'mtls' } }, ['emoji-svc']);
     dnsNs = await lab.netns('dns');
     const br = await lab.bridge(dnsNs, [`${ADDR.dns}/24`]);
-    for (const [pod, ip] of [[a, ADDR.a], [b, ADDR.b]] as const) {
+    for (const [pod, ip] of [
+      [a, ADDR.a],
+      [b, ADDR.b],
+    ] as const) {
       const [, far] = await lab.veth({ ns: pod.ns, ifname: 'eth0', addrs: [`${ip}/24`] }, { ns: dnsNs });
       await lab.attach(dnsNs, far, br);
     }
-    clusterDns = await python(dnsNs, CLUSTER_DNS, [ADDR.dns, JSON.stringify({ 'emoji-svc.demo.svc.cluster.local': ADDR.b, 'other-svc.demo.svc.cluster.local': ADDR.other })], dnsLog);
+    clusterDns = await python(
+      dnsNs,
+      CLUSTER_DNS,
+      [ADDR.dns, JSON.stringify({ 'emoji-svc.demo.svc.cluster.local': ADDR.b, 'other-svc.demo.svc.cluster.local': ADDR.other })],
+      dnsLog,
+    );
     await python(b.ns, ECHO_APP, [], appB);
 
     // How pod A resolves before the mesh is there: the baseline for "resolves as before".
@@ -328,7 +344,11 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     await client('resolve', 'other-svc');
     await dnsLog.waitFor((q) => q.name === 'other-svc.demo.svc.cluster.local', 10_000, 'the cluster DNS to log the flush query for other-svc', queriesBefore);
     expect(dnsLog.items.slice(queriesBefore).filter((q) => q.name?.startsWith('emoji-svc'))).toEqual([]);
-    await a.output.waitFor((l) => /"qname":"emoji-svc.demo.svc.cluster.local","route":"emoji","rcode":0,"transport":"udp".*"msg":"dns: answered"/.test(l), 10_000, 'meshlet logging the UDP answer for emoji-svc');
+    await a.output.waitFor(
+      (l) => /"qname":"emoji-svc.demo.svc.cluster.local","route":"emoji","rcode":0,"transport":"udp".*"msg":"dns: answered"/.test(l),
+      10_000,
+      'meshlet logging the UDP answer for emoji-svc',
+    );
     await a.output.waitFor((l) => /"transport":"tcp".*"msg":"dns: answered"/.test(l), 10_000, 'meshlet logging the TCP answer');
   });
 
@@ -344,11 +364,16 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     for (const name of ['other-svc.demo.svc.cluster.local', 'nope-svc.demo.svc.cluster.local']) {
       await dnsLog.waitFor((q) => q.name === name && q.from === ADDR.a, 10_000, `the cluster DNS to log ${name} from pod A`, queriesBefore);
     }
-    await a.output.waitFor((l) => /"qname":"other-svc.demo.svc.cluster.local".*"ok":true,"msg":"dns: forwarded"/.test(l), 10_000, 'meshlet logging the forwarded other-svc query');
+    await a.output.waitFor(
+      (l) => /"qname":"other-svc.demo.svc.cluster.local".*"ok":true,"msg":"dns: forwarded"/.test(l),
+      10_000,
+      'meshlet logging the forwarded other-svc query',
+    );
     // Both outcomes are counted on meshlet's /metrics.
     const scrape = "import urllib.request\nprint(urllib.request.urlopen('http://127.0.0.1:15020/metrics', timeout=2).read().decode())";
     const metrics = (await lab.must(a.ns, [PYTHON, '-c', scrape])).split('\n');
-    const count = (outcome: string): number => Number(metrics.find((l) => l.startsWith(`meshlet_dns_queries_total{outcome="${outcome}"}`))?.split(' ')[1] ?? -1);
+    const count = (outcome: string): number =>
+      Number(metrics.find((l) => l.startsWith(`meshlet_dns_queries_total{outcome="${outcome}"}`))?.split(' ')[1] ?? -1);
     expect(count('answered')).toBeGreaterThanOrEqual(2);
     expect(count('forwarded')).toBeGreaterThanOrEqual(2);
     expect(count('loops')).toBe(0);
@@ -358,7 +383,13 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     const pcap = path.join(root, 'a.pcapng');
     // Sentinels go from the cluster DNS namespace to pod A over UDP: they cross eth0, which is all the capture needs.
     const sentinel = async (payload: string): Promise<void> => {
-      await lab.must(dnsNs, [PYTHON, '-c', 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), (sys.argv[1], 9))', ADDR.a, payload]);
+      await lab.must(dnsNs, [
+        PYTHON,
+        '-c',
+        'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), (sys.argv[1], 9))',
+        ADDR.a,
+        payload,
+      ]);
     };
     // Returns once a start sentinel is in the file, so the capture sees everything the test does next.
     const cap = await Capture.start(procs, a.ns, 'eth0', pcap, sentinel);
@@ -373,7 +404,19 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     await cap.stop();
     // 8080 is HTTP to tshark; decode it as TLS, which is what must be on it.
     const fields = async (filter: string, ...f: string[]): Promise<string[]> => {
-      const out = await lab.must(undefined, ['tshark', '-n', '-r', pcap, '-d', 'tcp.port==8080,tls', '-Y', filter, '-T', 'fields', ...f.flatMap((x) => ['-e', x])]);
+      const out = await lab.must(undefined, [
+        'tshark',
+        '-n',
+        '-r',
+        pcap,
+        '-d',
+        'tcp.port==8080,tls',
+        '-Y',
+        filter,
+        '-T',
+        'fields',
+        ...f.flatMap((x) => ['-e', x]),
+      ]);
       return out.trim().split('\n').filter(Boolean);
     };
     const raw = readFileSync(pcap);
@@ -385,7 +428,9 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     expect((await fields('tls.app_data && tcp.srcport == 8080', 'ip.dst')).length).toBeGreaterThan(0);
     expect(await fields('tcp.dstport == 8080 && tcp.len > 0 && !tls', 'frame.number')).toEqual([]);
     // Pod B demands a mesh client certificate: the same dial without one, from outside, is refused.
-    const noCert = await lab.exec(dnsNs, [PYTHON, '-c', NO_CERT_CLIENT, ADDR.b, '8080', path.join(root, 'pki', 'mesh-ca.pem'), `${marker}-nocert`], { timeoutMs: 15_000 });
+    const noCert = await lab.exec(dnsNs, [PYTHON, '-c', NO_CERT_CLIENT, ADDR.b, '8080', path.join(root, 'pki', 'mesh-ca.pem'), `${marker}-nocert`], {
+      timeoutMs: 15_000,
+    });
     expect(noCert.stdout).toMatch(/CERTIFICATE_REQUIRED|refused/i);
     // Anything the app got would be logged before this later dial through the mesh, which it does get.
     const flush = `${marker}-flush`;
@@ -393,7 +438,11 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     await appB.waitFor((g) => g.data === flush, 10_000, "pod B's app logging the flush dial");
     expect(appB.items.map((g) => g.data)).not.toContain(`${marker}-nocert`);
     // Envoy (the proxy uid, exempt) resolved emoji-svc through the cluster DNS, not through meshlet.
-    await dnsLog.waitFor((q) => q.name === 'emoji-svc.demo.svc.cluster.local' && q.from === ADDR.a, 10_000, "the cluster DNS to log Envoy's emoji-svc query from pod A");
+    await dnsLog.waitFor(
+      (q) => q.name === 'emoji-svc.demo.svc.cluster.local' && q.from === ADDR.a,
+      10_000,
+      "the cluster DNS to log Envoy's emoji-svc query from pod A",
+    );
   });
 
   it('with capture on, the app cannot bypass the DNS server with its own DNS over TLS: Envoy wraps it in mesh mTLS, which the outside server cannot complete', async () => {

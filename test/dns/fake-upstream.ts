@@ -23,7 +23,9 @@ export function replyTo(q: Message, addresses: string[], tc = false): Uint8Array
   return encodeMessage({
     header: { ...q.header, qr: true, ra: true, tc, rcode: 0 },
     questions: q.questions,
-    answers: question ? addresses.map((a) => ({ name: question.name, type: TYPE.A, class: CLASS.IN, ttl: 30, data: new Uint8Array(a.split('.').map(Number)) })) : [],
+    answers: question
+      ? addresses.map((a) => ({ name: question.name, type: TYPE.A, class: CLASS.IN, ttl: 30, data: new Uint8Array(a.split('.').map(Number)) }))
+      : [],
     authorities: [],
     additionals: [],
   });

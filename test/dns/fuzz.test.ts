@@ -106,7 +106,12 @@ describe('dns fuzz', () => {
         egress: { routes: [{ name: 'emoji', listen: '127.137.0.1', remote: 'emoji-svc', names: ['emoji-svc', 'a'] }] },
         dns: { enabled: true, address: `127.0.0.1:${port}`, upstreams: [`127.0.0.1:${up.port}`], meshletUid: 0 },
       });
-      svc = await DnsService.start(config, createRootLogger('silent'), { readFile: () => 'search demo.svc.cluster.local b\n', uid: () => 0 }, { upstreamTimeoutMs: 200 });
+      svc = await DnsService.start(
+        config,
+        createRootLogger('silent'),
+        { readFile: () => 'search demo.svc.cluster.local b\n', uid: () => 0 },
+        { upstreamTimeoutMs: 200 },
+      );
     });
 
     afterAll(async () => {
@@ -130,7 +135,8 @@ describe('dns fuzz', () => {
       const until = async (n: number): Promise<void> => {
         const deadline = Date.now() + 10_000;
         while (settled() < n) {
-          if (Date.now() > deadline) throw new Error(`timed out after 10 s waiting for the DNS server to settle ${n} datagrams (stats ${JSON.stringify(svc.stats)})`);
+          if (Date.now() > deadline)
+            throw new Error(`timed out after 10 s waiting for the DNS server to settle ${n} datagrams (stats ${JSON.stringify(svc.stats)})`);
           await new Promise((r) => setTimeout(r, 5));
         }
       };

@@ -12,9 +12,23 @@ export interface QueryOptions {
 }
 
 export function query(name: string, opts: QueryOptions = {}): Uint8Array {
-  const additionals: ResourceRecord[] = opts.edns ? [optRecord({ udpSize: opts.edns.udpSize ?? 1232, extendedRcode: 0, version: opts.edns.version ?? 0, dnssecOk: opts.edns.dnssecOk ?? false })] : [];
+  const additionals: ResourceRecord[] = opts.edns
+    ? [optRecord({ udpSize: opts.edns.udpSize ?? 1232, extendedRcode: 0, version: opts.edns.version ?? 0, dnssecOk: opts.edns.dnssecOk ?? false })]
+    : [];
   return encodeMessage({
-    header: { id: opts.id ?? 0x1234, qr: false, opcode: opts.opcode ?? 0, aa: false, tc: false, rd: opts.rd ?? true, ra: false, z: false, ad: false, cd: false, rcode: 0 },
+    header: {
+      id: opts.id ?? 0x1234,
+      qr: false,
+      opcode: opts.opcode ?? 0,
+      aa: false,
+      tc: false,
+      rd: opts.rd ?? true,
+      ra: false,
+      z: false,
+      ad: false,
+      cd: false,
+      rcode: 0,
+    },
     questions: [{ name: nameFromString(name), type: opts.type ?? TYPE.A, class: opts.class ?? CLASS.IN }],
     answers: [],
     authorities: [],
@@ -43,7 +57,12 @@ export function summary(bytes: Uint8Array): Summary {
     aa: m.header.aa,
     tc: m.header.tc,
     ...(q ? { question: nameToString(q.name) } : {}),
-    answers: m.answers.map((a) => ({ name: nameToString(a.name), type: a.type, ttl: a.ttl, data: a.type === TYPE.A ? [...a.data].join('.') : Buffer.from(a.data).toString('hex') })),
+    answers: m.answers.map((a) => ({
+      name: nameToString(a.name),
+      type: a.type,
+      ttl: a.ttl,
+      data: a.type === TYPE.A ? [...a.data].join('.') : Buffer.from(a.data).toString('hex'),
+    })),
     ...(opt ? { opt: { udpSize: opt.class, ttl: opt.ttl } } : {}),
   };
 }

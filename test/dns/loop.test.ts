@@ -19,7 +19,10 @@ import { cannotRun } from '../helpers/gate.js';
 import { collectLines, EventLog } from '../helpers/wait.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const skip = cannotRun('dns forwarding loop', netnsUnavailable() ?? (existsSync(path.resolve('dist/src/dns/index.js')) ? undefined : 'needs `npm run build` (runs the built CLI)'));
+const skip = cannotRun(
+  'dns forwarding loop',
+  netnsUnavailable() ?? (existsSync(path.resolve('dist/src/dns/index.js')) ? undefined : 'needs `npm run build` (runs the built CLI)'),
+);
 
 // One UDP query for loop.test A to 198.18.54.53:53 as uid 1000; prints the rcode or "timeout".
 const QUERY = String.raw`
@@ -68,7 +71,11 @@ describe.skipIf(skip)('dns forwarding loop', () => {
         proxy: { xdsSocket: path.join(dir, 'xds.sock'), bootstrapPath: path.join(dir, 'envoy.json') },
       }),
     );
-    meshlet = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, 'run', '--config', config, '--no-envoy', '--skip-iptables-check', '--drain-seconds', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    meshlet = spawn(
+      'ip',
+      ['netns', 'exec', ns, process.execPath, CLI, 'run', '--config', config, '--no-envoy', '--skip-iptables-check', '--drain-seconds', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     collectLines(meshlet.stdout, out);
     collectLines(meshlet.stderr, out);
     await out.waitFor((l) => l.includes('dns server listening'), 20_000, 'meshlet logging "dns server listening"');

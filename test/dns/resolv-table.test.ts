@@ -13,13 +13,47 @@ options ndots:5
 
 describe('resolv.conf', () => {
   it.each([
-    ['a Kubernetes pod', K8S, { nameservers: [{ ip: '198.18.0.53', port: 53 }], search: ['demo.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], ndots: 5 }],
-    ['no nameserver: the local machine, as glibc does', 'search a.test\n', { nameservers: [{ ip: '127.0.0.1', port: 53 }, { ip: '::1', port: 53 }], search: ['a.test'], ndots: 1 }],
-    ['an empty file', '', { nameservers: [{ ip: '127.0.0.1', port: 53 }, { ip: '::1', port: 53 }], search: [], ndots: 1 }],
+    [
+      'a Kubernetes pod',
+      K8S,
+      { nameservers: [{ ip: '198.18.0.53', port: 53 }], search: ['demo.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], ndots: 5 },
+    ],
+    [
+      'no nameserver: the local machine, as glibc does',
+      'search a.test\n',
+      {
+        nameservers: [
+          { ip: '127.0.0.1', port: 53 },
+          { ip: '::1', port: 53 },
+        ],
+        search: ['a.test'],
+        ndots: 1,
+      },
+    ],
+    [
+      'an empty file',
+      '',
+      {
+        nameservers: [
+          { ip: '127.0.0.1', port: 53 },
+          { ip: '::1', port: 53 },
+        ],
+        search: [],
+        ndots: 1,
+      },
+    ],
     [
       'at most three nameservers; IPv6 and scoped; junk skipped',
       'nameserver 198.18.0.1\nnameserver not-an-ip\nnameserver 2001:db8::53\nnameserver fe80::1%eth0\nnameserver 198.18.0.4\n',
-      { nameservers: [{ ip: '198.18.0.1', port: 53 }, { ip: '2001:db8::53', port: 53 }, { ip: 'fe80::1%eth0', port: 53 }], search: [], ndots: 1 },
+      {
+        nameservers: [
+          { ip: '198.18.0.1', port: 53 },
+          { ip: '2001:db8::53', port: 53 },
+          { ip: 'fe80::1%eth0', port: 53 },
+        ],
+        search: [],
+        ndots: 1,
+      },
     ],
     ['the last search or domain line wins', 'search a.test b.test\ndomain C.Test.\n', { search: ['c.test'] }],
     ['trailing dots, case and duplicates in search', 'search A.test. a.test b.test..\n', { search: ['a.test', 'b.test'] }],
@@ -79,7 +113,14 @@ describe('name table', () => {
   });
 
   it('names as configured win over expansions; earlier routes win among expansions', () => {
-    const t = buildNameTable([route('short', '127.137.0.1', ['db']), route('full', '127.137.0.2', ['db.demo.svc.cluster.local']), route('later', '127.137.0.3', ['db.svc.cluster.local'])], SEARCH);
+    const t = buildNameTable(
+      [
+        route('short', '127.137.0.1', ['db']),
+        route('full', '127.137.0.2', ['db.demo.svc.cluster.local']),
+        route('later', '127.137.0.3', ['db.svc.cluster.local']),
+      ],
+      SEARCH,
+    );
     expect(t.lookup('db.demo.svc.cluster.local')?.route).toBe('full');
     expect(t.lookup('db')?.route).toBe('short');
     expect(t.lookup('db.svc.cluster.local')?.route).toBe('later');

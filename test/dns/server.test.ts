@@ -32,9 +32,16 @@ function configFor(port: number, upstreams: string[], extra: Record<string, unkn
   });
 }
 
-const deps = (resolv = 'search demo.svc.cluster.local\nnameserver 198.18.0.53\noptions ndots:5\n', uid = 0): DnsDeps => ({ readFile: () => resolv, uid: () => uid });
+const deps = (resolv = 'search demo.svc.cluster.local\nnameserver 198.18.0.53\noptions ndots:5\n', uid = 0): DnsDeps => ({
+  readFile: () => resolv,
+  uid: () => uid,
+});
 
-async function start(upstreams: FakeUpstream[] | string[], extra: Record<string, unknown> = {}, opts = {}): Promise<{ svc: DnsService; port: number; config: MeshConfig }> {
+async function start(
+  upstreams: FakeUpstream[] | string[],
+  extra: Record<string, unknown> = {},
+  opts = {},
+): Promise<{ svc: DnsService; port: number; config: MeshConfig }> {
   const port = await freePort();
   const list = upstreams.map((u) => (typeof u === 'string' ? u : `127.0.0.1:${u.port}`));
   const config = configFor(port, list, extra);
@@ -53,7 +60,10 @@ describe('dns server', () => {
   it('answers route names itself over UDP, IPv4 and IPv6, search-expanded or short', async () => {
     const up = await fake();
     const { svc, port } = await start([up]);
-    for (const [host, name] of [['127.0.0.1', 'emoji-svc.demo.svc.cluster.local'], ['::1', 'emoji-svc']] as const) {
+    for (const [host, name] of [
+      ['127.0.0.1', 'emoji-svc.demo.svc.cluster.local'],
+      ['::1', 'emoji-svc'],
+    ] as const) {
       const r = summary((await udpExchange(host, port, query(name, { id: 99 })))!);
       expect(r).toMatchObject({ id: 99, rcode: RCODE.NOERROR, aa: true, answers: [{ name, type: TYPE.A, ttl: 7, data: '127.137.0.1' }] });
     }
@@ -140,10 +150,16 @@ describe('dns server', () => {
     const { svc, port } = await start([up1]);
     const next = configFor(port, [`127.0.0.1:${up2.port}`], { ttl: 1 }, ['voting-svc']);
     svc.update(next);
-    expect(summary((await udpExchange('127.0.0.1', port, query('voting-svc')))!).answers).toEqual([{ name: 'voting-svc', type: TYPE.A, ttl: 1, data: '127.137.0.1' }]);
+    expect(summary((await udpExchange('127.0.0.1', port, query('voting-svc')))!).answers).toEqual([
+      { name: 'voting-svc', type: TYPE.A, ttl: 1, data: '127.137.0.1' },
+    ]);
     expect(summary((await udpExchange('127.0.0.1', port, query('emoji-svc')))!).answers[0]?.data).toBe('198.18.9.9');
     expect(up2.seen).toEqual(['udp emoji-svc']);
-    expect(svc.names().map(([n]) => n)).toEqual(['voting-svc', 'voting-svc.demo.svc.cluster.local', 'voting-svc.demo.svc.cluster.local.demo.svc.cluster.local']);
+    expect(svc.names().map(([n]) => n)).toEqual([
+      'voting-svc',
+      'voting-svc.demo.svc.cluster.local',
+      'voting-svc.demo.svc.cluster.local.demo.svc.cluster.local',
+    ]);
   });
 
   it('answers garbage with FORMERR or drops it, and keeps serving', async () => {
@@ -227,13 +243,15 @@ describe('dns server', () => {
     const slow: net.Socket[] = [];
     cleanups.push(() => Promise.resolve(slow.forEach((s) => s.destroy())));
     await Promise.all(
-      Array.from({ length: max * 2 }, () =>
-        new Promise<void>((resolve) => {
-          const s = net.connect({ host: '127.0.0.1', port }, () => s.write(Buffer.from([0]), () => resolve()));
-          s.on('error', () => resolve());
-          s.on('close', () => resolve());
-          slow.push(s);
-        }),
+      Array.from(
+        { length: max * 2 },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = net.connect({ host: '127.0.0.1', port }, () => s.write(Buffer.from([0]), () => resolve()));
+            s.on('error', () => resolve());
+            s.on('close', () => resolve());
+            slow.push(s);
+          }),
       ),
     );
     for (let i = 0; i < 5; i++) {
@@ -267,7 +285,10 @@ describe('dns guards', () => {
   it('never forwards to itself: its own address on either family is dropped from the resolvers', () => {
     const dns = config.dns!;
     const resolv = parseResolvConf('nameserver 127.0.0.1\nnameserver 198.18.0.53\n');
-    expect(chooseUpstreams({ ...dns, address: { ip: '127.0.0.1', port: 53 } }, resolv)).toEqual({ upstreams: [{ ip: '198.18.0.53', port: 53 }], dropped: [{ ip: '127.0.0.1', port: 53 }] });
+    expect(chooseUpstreams({ ...dns, address: { ip: '127.0.0.1', port: 53 } }, resolv)).toEqual({
+      upstreams: [{ ip: '198.18.0.53', port: 53 }],
+      dropped: [{ ip: '127.0.0.1', port: 53 }],
+    });
     expect(chooseUpstreams({ ...dns, address: { ip: '127.0.0.53', port: 53 }, upstreams: [{ ip: '::1', port: 53 }] }, resolv).upstreams).toEqual([]);
     expect(chooseUpstreams(dns, resolv).upstreams).toHaveLength(2);
   });
@@ -282,6 +303,13 @@ describe('dns guards', () => {
     };
     const svc = await DnsService.start(configFor(port, []), log, missing);
     cleanups.push(() => svc.close());
-    expect(svc.resolvConf).toEqual({ nameservers: [{ ip: '127.0.0.1', port: 53 }, { ip: '::1', port: 53 }], search: [], ndots: 1 });
+    expect(svc.resolvConf).toEqual({
+      nameservers: [
+        { ip: '127.0.0.1', port: 53 },
+        { ip: '::1', port: 53 },
+      ],
+      search: [],
+      ndots: 1,
+    });
   });
 });

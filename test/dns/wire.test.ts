@@ -79,7 +79,11 @@ describe('dns wire format', () => {
     ['an extended label type (0x40)', 'abcd 0100 0001 0000 0000 0000 41 00 0001 0001', /unsupported label type 0x40/],
     ['a reserved label type (0x80)', 'abcd 0100 0001 0000 0000 0000 80 00 0001 0001', /unsupported label type 0x80/],
     ['record data longer than the message', 'abcd 8100 0000 0001 0000 0000 00 0001 0001 00000005 0010 7f00', /ends inside record data/],
-    ['a name longer than 255 octets', `abcd 0100 0001 0000 0000 0000 ${'3f' + '61'.repeat(63)}${'3f' + '61'.repeat(63)}${'3f' + '61'.repeat(63)}${'3f' + '61'.repeat(63)} 00 0001 0001`, /longer than 255/],
+    [
+      'a name longer than 255 octets',
+      `abcd 0100 0001 0000 0000 0000 ${'3f' + '61'.repeat(63)}${'3f' + '61'.repeat(63)}${'3f' + '61'.repeat(63)}${'3f' + '61'.repeat(63)} 00 0001 0001`,
+      /longer than 255/,
+    ],
   ])('refuses %s', (_what, bytes, why) => {
     expect(() => decodeMessage(hex(bytes))).toThrow(DnsFormatError);
     expect(() => decodeMessage(hex(bytes))).toThrow(why);
@@ -109,7 +113,10 @@ describe('dns wire format', () => {
     const b = [new Uint8Array([0x61]), new Uint8Array([0x62])];
     const m: Message = {
       header: decodeMessage(QUERY).header,
-      questions: [{ name: a, type: 1, class: 1 }, { name: b, type: 1, class: 1 }],
+      questions: [
+        { name: a, type: 1, class: 1 },
+        { name: b, type: 1, class: 1 },
+      ],
       answers: [],
       authorities: [],
       additionals: [],
@@ -133,7 +140,13 @@ describe('dns wire format', () => {
   });
 
   it('refuses to encode a label longer than 63 octets or a name longer than 255', () => {
-    const m = (name: Uint8Array[]): Message => ({ header: decodeMessage(QUERY).header, questions: [{ name, type: 1, class: 1 }], answers: [], authorities: [], additionals: [] });
+    const m = (name: Uint8Array[]): Message => ({
+      header: decodeMessage(QUERY).header,
+      questions: [{ name, type: 1, class: 1 }],
+      answers: [],
+      authorities: [],
+      additionals: [],
+    });
     expect(() => encodeMessage(m([new Uint8Array(64)]))).toThrow(/1-63/);
     expect(() => encodeMessage(m(Array.from({ length: 5 }, () => new Uint8Array(63))))).toThrow(/255/);
   });

@@ -31,17 +31,19 @@ function blocks(markdown: string): Block[] {
  * filesystem; volume, with a warning, on a tmpfs /tmp).
  */
 function normalise(text: string): string {
-  return text
-    .replace(/\/tmp\/tmp\.[A-Za-z0-9]+/g, '/tmp/tmp.XXXXXXXXXX')
-    .replace(/^config trust: (image|volume): .*$/m, 'config trust: <image or volume>')
-    .replace(/^warning: \/tmp\/tmp\.XXXXXXXXXX\/example\.yaml: on a mounted volume .*\n?/m, '')
-    // The resolvers come from this machine's /etc/resolv.conf.
-    .replace(/forwards in clear to [^[]+ \[dns\.enabled\]/g, 'forwards in clear to <resolvers> [dns.enabled]')
-    .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g, '<time>')
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .join('\n')
-    .trimEnd();
+  return (
+    text
+      .replace(/\/tmp\/tmp\.[A-Za-z0-9]+/g, '/tmp/tmp.XXXXXXXXXX')
+      .replace(/^config trust: (image|volume): .*$/m, 'config trust: <image or volume>')
+      .replace(/^warning: \/tmp\/tmp\.XXXXXXXXXX\/example\.yaml: on a mounted volume .*\n?/m, '')
+      // The resolvers come from this machine's /etc/resolv.conf.
+      .replace(/forwards in clear to [^[]+ \[dns\.enabled\]/g, 'forwards in clear to <resolvers> [dns.enabled]')
+      .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g, '<time>')
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .join('\n')
+      .trimEnd()
+  );
 }
 
 const work = mkdtempSync(path.join(tmpdir(), 'meshlet-docs-'));

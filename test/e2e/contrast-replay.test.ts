@@ -35,24 +35,43 @@ describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's 
   let outside: Host;
   let imageBin: string;
 
-  const sh = (m: { ns: string }, argv: string[]) => lab.ns.exec(m.ns, argv, { timeoutMs: 20_000, env: { ...process.env, PATH: `${imageBin}:${process.env['PATH'] ?? ''}` } });
+  const sh = (m: { ns: string }, argv: string[]) =>
+    lab.ns.exec(m.ns, argv, { timeoutMs: 20_000, env: { ...process.env, PATH: `${imageBin}:${process.env['PATH'] ?? ''}` } });
 
   beforeAll(async () => {
     lab = await MeshLab.create({
       pods: [
-        { name: 'emoji', app: { ports: [8080, 8801] }, contrastImage: ENVOY_ARGS, contrastEnv: { CONTRAST_INGRESS_PROXY_CONFIG: `##admin#${ADMIN}#true`, CONTRAST_ADMIN_PORT: ADMIN } },
-        { name: 'voting', app: { ports: [8080, 8801] }, contrastImage: ENVOY_ARGS, contrastEnv: { CONTRAST_INGRESS_PROXY_CONFIG: `##admin#${ADMIN}#true`, CONTRAST_ADMIN_PORT: ADMIN } },
+        {
+          name: 'emoji',
+          app: { ports: [8080, 8801] },
+          contrastImage: ENVOY_ARGS,
+          contrastEnv: { CONTRAST_INGRESS_PROXY_CONFIG: `##admin#${ADMIN}#true`, CONTRAST_ADMIN_PORT: ADMIN },
+        },
+        {
+          name: 'voting',
+          app: { ports: [8080, 8801] },
+          contrastImage: ENVOY_ARGS,
+          contrastEnv: { CONTRAST_INGRESS_PROXY_CONFIG: `##admin#${ADMIN}#true`, CONTRAST_ADMIN_PORT: ADMIN },
+        },
         {
           name: 'web',
           app: { ports: [8080], upstreams: { emoji: 'http://127.137.0.1:8081', voting: 'http://127.137.0.2:8081' } },
           contrastImage: ENVOY_ARGS,
-          contrastEnv: { CONTRAST_INGRESS_PROXY_CONFIG: `web#8080#false##admin#${ADMIN}#true`, CONTRAST_EGRESS_PROXY_CONFIG: WEB_EGRESS, CONTRAST_ADMIN_PORT: ADMIN },
+          contrastEnv: {
+            CONTRAST_INGRESS_PROXY_CONFIG: `web#8080#false##admin#${ADMIN}#true`,
+            CONTRAST_EGRESS_PROXY_CONFIG: WEB_EGRESS,
+            CONTRAST_ADMIN_PORT: ADMIN,
+          },
         },
         // The vote-bot is the client: curl stands in for emojivoto-vote-bot.
         {
           name: 'vote-bot',
           contrastImage: ENVOY_ARGS,
-          contrastEnv: { CONTRAST_INGRESS_PROXY_CONFIG: `DISABLED##admin#${ADMIN}#true`, CONTRAST_EGRESS_PROXY_CONFIG: 'web#127.137.0.3:8081#web-svc:443', CONTRAST_ADMIN_PORT: ADMIN },
+          contrastEnv: {
+            CONTRAST_INGRESS_PROXY_CONFIG: `DISABLED##admin#${ADMIN}#true`,
+            CONTRAST_EGRESS_PROXY_CONFIG: 'web#127.137.0.3:8081#web-svc:443',
+            CONTRAST_ADMIN_PORT: ADMIN,
+          },
         },
       ],
       hosts: [{ name: 'outside' }],
@@ -67,7 +86,24 @@ describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's 
         await lab.ns.must(pod.ns, ['iptables-legacy', '-w', '-I', 'INPUT', ...DEFAULT_DENY_SPEC]);
         await lab.ns.must(pod.ns, ['iptables-legacy', '-w', '-A', 'INPUT', ...DECOY]);
       }
-      await lab.ns.must(bot.ns, ['iptables-legacy', '-w', '-t', 'nat', '-A', 'OUTPUT', '-d', web.v4, '-p', 'tcp', '--dport', '443', '-j', 'DNAT', '--to-destination', `${web.v4}:8080`]);
+      await lab.ns.must(bot.ns, [
+        'iptables-legacy',
+        '-w',
+        '-t',
+        'nat',
+        '-A',
+        'OUTPUT',
+        '-d',
+        web.v4,
+        '-p',
+        'tcp',
+        '--dport',
+        '443',
+        '-j',
+        'DNAT',
+        '--to-destination',
+        `${web.v4}:8080`,
+      ]);
       await lab.start();
     } catch (err) {
       await lab.close();
@@ -97,7 +133,18 @@ describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('emoji   http://127.137.0.1:8081/emoji -> 200');
     // The server asks for no client certificate on this port.
-    const o = await sh(outside, ['openssl', 's_client', '-connect', `${web.v4}:8080`, '-servername', 'web-svc', '-CAfile', ca(web), '-verify_return_error', '-brief']);
+    const o = await sh(outside, [
+      'openssl',
+      's_client',
+      '-connect',
+      `${web.v4}:8080`,
+      '-servername',
+      'web-svc',
+      '-CAfile',
+      ca(web),
+      '-verify_return_error',
+      '-brief',
+    ]);
     expect(o.code, o.stderr).toBe(0);
     expect(`${o.stdout}${o.stderr}`).toMatch(/Verification: OK/);
   });
@@ -124,10 +171,14 @@ describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's 
       expect(r.stdout).toMatch(/^envoy_server_live(\{\})? 1$/m);
       expect(r.stdout).toMatch(/^meshlet_xds_acks_total\{type="Listener"\} [1-9]/m);
       expect(r.stdout).toMatch(/^meshlet_envoy_stats_up 1$/m);
-      const types = r.stdout.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+      const types = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('# TYPE '))
+        .map((l) => l.split(' ')[2]);
       expect(new Set(types).size, 'each metric family once').toBe(types.length);
     }
-    const code = async (args: string[]): Promise<string> => (await sh(voting, ['curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', ...args])).stdout;
+    const code = async (args: string[]): Promise<string> =>
+      (await sh(voting, ['curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', ...args])).stdout;
     const base = `http://${emoji.v4}:${ADMIN}`;
     expect(await code([`${base}/ready`])).toBe('200');
     expect(await code(['-X', 'POST', `${base}/stats/prometheus`])).toBe('405');
@@ -143,7 +194,7 @@ describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's 
     expect((await sh(voting, ['curl', '-fsS', '--max-time', '10', `${base}/stats/prometheus`])).stdout).toMatch(/^envoy_server_live(\{\})? 1$/m);
   });
 
-  it('6. vote-bot → web → emoji works end to end, and emoji\'s own localhost:8801 is not captured', async () => {
+  it("6. vote-bot → web → emoji works end to end, and emoji's own localhost:8801 is not captured", async () => {
     const mark = marker('bot');
     const r = await sh(bot, ['curl', '-fsS', '--max-time', '10', `http://127.137.0.3:8081/?bot=${mark}`]);
     expect(r.code, r.stderr).toBe(0);

@@ -119,7 +119,20 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
   }
 
   async function attack(uid: number, method: 'GET' | 'POST', paths: string[], ports: number[]): Promise<Record<string, Outcome>> {
-    const argv = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', process.execPath, '-e', ATTACK, web.adminSocket, JSON.stringify(ports), method, JSON.stringify(paths)];
+    const argv = [
+      'setpriv',
+      `--reuid=${uid}`,
+      `--regid=${uid}`,
+      '--clear-groups',
+      '--',
+      process.execPath,
+      '-e',
+      ATTACK,
+      web.adminSocket,
+      JSON.stringify(ports),
+      method,
+      JSON.stringify(paths),
+    ];
     const r = await lab.ns.exec(web.ns, argv, { timeoutMs: 60_000 });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     try {
@@ -188,16 +201,55 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
   it('a restarted meshlet ends a stale Envoy of its own first; look-alikes of other uids or paths survive', async () => {
     await web.meshlet!.stop('SIGTERM', 10_000);
     // An Envoy without the parent-death signal on our bootstrap, as uid 1337 (what an older meshlet left behind).
-    const stale = lab.ns.spawn(web.ns, 'stale envoy', ['setpriv', `--reuid=${PROXY_UID}`, `--regid=${PROXY_UID}`, '--clear-groups', '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--', lab.envoyPath, '-c', bootstrap(), '--disable-hot-restart', '--log-level', 'error']);
+    const stale = lab.ns.spawn(web.ns, 'stale envoy', [
+      'setpriv',
+      `--reuid=${PROXY_UID}`,
+      `--regid=${PROXY_UID}`,
+      '--clear-groups',
+      '--inh-caps=-all,+net_admin',
+      '--ambient-caps=-all,+net_admin',
+      '--bounding-set=-all,+net_admin',
+      '--',
+      lab.envoyPath,
+      '-c',
+      bootstrap(),
+      '--disable-hot-restart',
+      '--log-level',
+      'error',
+    ]);
     // It holds the admin socket (the address a new Envoy must take over).
-    await until('the stale Envoy answering on the admin socket', async () => ((await adminGet(web.adminSocket, '/server_info').catch(() => undefined))?.status === 200 ? true : undefined));
+    await until('the stale Envoy answering on the admin socket', async () =>
+      (await adminGet(web.adminSocket, '/server_info').catch(() => undefined))?.status === 200 ? true : undefined,
+    );
     const idle = ['-e', 'setTimeout(() => {}, 120000)', '--'];
     const decoys = [
-      lab.ns.spawn(web.ns, 'decoy uid 1000', ['setpriv', `--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', '--', process.execPath, ...idle, '-c', bootstrap()]),
+      lab.ns.spawn(web.ns, 'decoy uid 1000', [
+        'setpriv',
+        `--reuid=${APP_UID}`,
+        `--regid=${APP_UID}`,
+        '--clear-groups',
+        '--',
+        process.execPath,
+        ...idle,
+        '-c',
+        bootstrap(),
+      ]),
       lab.ns.spawn(web.ns, 'decoy root', [process.execPath, ...idle, '-c', bootstrap()]),
-      lab.ns.spawn(web.ns, 'decoy 1337, other path', ['setpriv', `--reuid=${PROXY_UID}`, `--regid=${PROXY_UID}`, '--clear-groups', '--', process.execPath, ...idle, '-c', `${bootstrap()}.other`]),
+      lab.ns.spawn(web.ns, 'decoy 1337, other path', [
+        'setpriv',
+        `--reuid=${PROXY_UID}`,
+        `--regid=${PROXY_UID}`,
+        '--clear-groups',
+        '--',
+        process.execPath,
+        ...idle,
+        '-c',
+        `${bootstrap()}.other`,
+      ]),
     ];
-    await until('decoys running', () => (decoys.every((d) => d.pid !== undefined && readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').includes(bootstrap())) ? true : undefined));
+    await until('decoys running', () =>
+      decoys.every((d) => d.pid !== undefined && readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').includes(bootstrap())) ? true : undefined,
+    );
     expect(findStaleEnvoys(bootstrap(), PROXY_UID, '/proc', netnsId(`/run/netns/${web.ns}`)).map((p) => p.pid)).toEqual([stale.pid]);
     // From another network namespace (another pod sharing the pid namespace) it is not ours to end.
     expect(findStaleEnvoys(bootstrap(), PROXY_UID)).toEqual([]);

@@ -76,7 +76,11 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
   async function handshake(host: string, port: number, version: '-tls1_2', withCert: boolean): Promise<{ ok: boolean; protocol?: string; out: string }> {
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     const cert = withCert ? ['-cert', clients.mesh.cert ?? '', '-key', clients.mesh.key ?? ''] : [];
-    const r = await lab.ns.exec(outside.ns, ['openssl', 's_client', '-brief', version, '-connect', target, '-servername', 'emoji-svc', '-CAfile', clients.mesh.ca, ...cert], { timeoutMs: 15_000 });
+    const r = await lab.ns.exec(
+      outside.ns,
+      ['openssl', 's_client', '-brief', version, '-connect', target, '-servername', 'emoji-svc', '-CAfile', clients.mesh.ca, ...cert],
+      { timeoutMs: 15_000 },
+    );
     const out = `${r.stdout}\n${r.stderr}`;
     const protocol = /Protocol version: (\S+)/.exec(out)?.[1];
     return { ok: r.code === 0 && protocol !== undefined, ...(protocol ? { protocol } : {}), out };
@@ -87,7 +91,11 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
     ['IPv6', 'v6'],
   ] as const)('TLS 1.2 is refused on an mtls and a tls port, and accepted on a tls port that opted in (%s)', async (_family, fam) => {
     const ip = emoji[fam];
-    for (const [port, cert] of [[PORTS.mtls, true], [PORTS.tls, false], [PORTS.unlisted, true]] as const) {
+    for (const [port, cert] of [
+      [PORTS.mtls, true],
+      [PORTS.tls, false],
+      [PORTS.unlisted, true],
+    ] as const) {
       const old = await handshake(ip, port, '-tls1_2', cert);
       expect(old.ok, `TLS 1.2 to ${port}: ${old.out}`).toBe(false);
       expect(old.out, `port ${port}`).toMatch(/protocol version|unsupported protocol|no protocols available/i);
@@ -112,11 +120,31 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
     expect(wire.versions).toEqual(['TLS 1.3']);
     // Under 1.3 the certificates are encrypted: neither SAN appears in the raw capture.
     expect(wire.cleartext).toEqual([]);
-    const groups = await lab.ns.must(undefined, ['tshark', '-n', '-r', cap.file, '-d', `tcp.port==${PORTS.mtls},tls`, '-Y', 'tls.handshake.type == 2', '-T', 'fields', '-e', 'tls.handshake.extensions_key_share_group'], { timeoutMs: 30_000 });
+    const groups = await lab.ns.must(
+      undefined,
+      [
+        'tshark',
+        '-n',
+        '-r',
+        cap.file,
+        '-d',
+        `tcp.port==${PORTS.mtls},tls`,
+        '-Y',
+        'tls.handshake.type == 2',
+        '-T',
+        'fields',
+        '-e',
+        'tls.handshake.extensions_key_share_group',
+      ],
+      { timeoutMs: 30_000 },
+    );
     // 4588 (0x11ec) is X25519MLKEM768.
     const chosen = groups.split('\n').filter(Boolean);
     expect(chosen.length).toBeGreaterThanOrEqual(1);
-    expect(chosen.every((g) => g === '4588' || g === '0x11ec'), groups).toBe(true);
+    expect(
+      chosen.every((g) => g === '4588' || g === '0x11ec'),
+      groups,
+    ).toBe(true);
   });
 
   it("the sidecar's client side refuses an upstream that only speaks TLS 1.2", async () => {
@@ -137,7 +165,8 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
   it('a foreign ACCEPT inserted above the jumps: plaintext reaches the app, and /ready is 503 within 2 s; a re-run of init restores both', async () => {
     expect((await lab.waitReadyResult(emoji, 5)).code).toBe(0);
     const insertedAt = Date.now();
-    for (const bin of ['iptables', 'ip6tables']) await lab.ns.must(emoji.ns, [bin, '-t', 'mangle', '-I', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORTS.unlisted), '-j', 'ACCEPT']);
+    for (const bin of ['iptables', 'ip6tables'])
+      await lab.ns.must(emoji.ns, [bin, '-t', 'mangle', '-I', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORTS.unlisted), '-j', 'ACCEPT']);
     // Wait for the event (503), bounded by the promise: 2 s from the change.
     const poll = `
       const deadline = Number(process.argv[1]);
@@ -162,4 +191,3 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
     expect(after.status).toBeUndefined();
   });
 });
-

@@ -64,17 +64,29 @@ describe.skipIf(skip)('end-to-end mesh in network namespaces', () => {
       await cap.stop();
       expect(r.ok, JSON.stringify(r)).toBe(true);
       expect(r.status).toBe(200);
-      expect(JSON.parse(r.body ?? '{}')).toEqual({ service: 'emoji', port: 8080, method: 'GET', path: `/hello/${mark}`, peer: fam === 'v4' ? '127.0.0.6' : '::6' });
+      expect(JSON.parse(r.body ?? '{}')).toEqual({
+        service: 'emoji',
+        port: 8080,
+        method: 'GET',
+        path: `/hello/${mark}`,
+        peer: fam === 'v4' ? '127.0.0.6' : '::6',
+      });
       expect(plain.status).toBe(200);
 
       const wire = await cap.analyze(lab.ns, { tlsPorts: [8080], markers: [mark, control] });
       const flow = new RegExp(`^${bracket(web[fam]).replace(/[[\].]/g, '\\$&')}:\\d+ > ${bracket(emoji[fam]).replace(/[[\].]/g, '\\$&')}:8080$`);
-      expect(wire.tlsFlows.some((f) => flow.test(f)), wire.tlsFlows.join(', ')).toBe(true);
+      expect(
+        wire.tlsFlows.some((f) => flow.test(f)),
+        wire.tlsFlows.join(', '),
+      ).toBe(true);
       expect(wire.clientHellos).toBeGreaterThanOrEqual(1);
       expect(wire.serverHellos).toBeGreaterThanOrEqual(1);
       expect(wire.versions.length).toBeGreaterThan(0);
       // Sidecar to sidecar negotiates TLS 1.3, so the workload certificates never cross in clear.
-      expect(wire.versions.every((v) => v === 'TLS 1.3'), wire.versions.join()).toBe(true);
+      expect(
+        wire.versions.every((v) => v === 'TLS 1.3'),
+        wire.versions.join(),
+      ).toBe(true);
       expect(wire.appDataRecords).toBeGreaterThanOrEqual(2);
       expect(fam === 'v4' ? wire.ipv4Frames : wire.ipv6Frames).toBeGreaterThan(0);
       // The request path (and so the response, which echoes it) never crossed in clear; the control did.
@@ -144,21 +156,24 @@ describe.skipIf(skip)('end-to-end mesh in network namespaces', () => {
   });
 
   describe('4. no bypass', () => {
-    it.each(FAMILIES)('tproxy: straight to app B as the proxy uid in pod A, or from a non-meshed namespace, never reaches the app (%s)', async (_family, fam) => {
-      const since = emoji.app!.mark();
-      const asProxy = marker('bypass-uid');
-      const fromOutside = marker('bypass-outside');
-      const [a, b] = await Promise.all([
-        lab.http(web, emoji[fam], EMOJI_PORTS.mtls, `/bypass/${asProxy}`, { uid: PROXY.uid, timeoutMs: 3_000 }),
-        lab.http(outside, emoji[fam], EMOJI_PORTS.mtls, `/bypass/${fromOutside}`, { timeoutMs: 3_000 }),
-      ]);
-      expectNoAnswer(a, asProxy);
-      expectNoAnswer(b, fromOutside);
-      await meshedRequest(emoji[fam], `/barrier/${marker('b')}`);
-      const seen = bytesSeen(emoji.app!, since);
-      expect(seen).not.toContain(asProxy);
-      expect(seen).not.toContain(fromOutside);
-    });
+    it.each(FAMILIES)(
+      'tproxy: straight to app B as the proxy uid in pod A, or from a non-meshed namespace, never reaches the app (%s)',
+      async (_family, fam) => {
+        const since = emoji.app!.mark();
+        const asProxy = marker('bypass-uid');
+        const fromOutside = marker('bypass-outside');
+        const [a, b] = await Promise.all([
+          lab.http(web, emoji[fam], EMOJI_PORTS.mtls, `/bypass/${asProxy}`, { uid: PROXY.uid, timeoutMs: 3_000 }),
+          lab.http(outside, emoji[fam], EMOJI_PORTS.mtls, `/bypass/${fromOutside}`, { timeoutMs: 3_000 }),
+        ]);
+        expectNoAnswer(a, asProxy);
+        expectNoAnswer(b, fromOutside);
+        await meshedRequest(emoji[fam], `/barrier/${marker('b')}`);
+        const seen = bytesSeen(emoji.app!, since);
+        expect(seen).not.toContain(asProxy);
+        expect(seen).not.toContain(fromOutside);
+      },
+    );
 
     it.each(FAMILIES)('tproxy: the app in pod A dialling app B directly is captured into mTLS by its own Envoy (%s)', async (_family, fam) => {
       const before = await lab.envoyStat(web, 'cluster.meshlet-outbound-mtls.upstream_cx_total');
@@ -177,7 +192,10 @@ describe.skipIf(skip)('end-to-end mesh in network namespaces', () => {
         lab.http(web, voting[fam], VOTING_PORTS.app, `/bypass/${marks[1]}`, { uid: PROXY.uid, timeoutMs: 1_500 }),
         lab.http(outside, voting[fam], VOTING_PORTS.mapped, `/mapped/${marker('nocert')}`, { tls: clients.none }),
       ]);
-      for (const [r, m] of [[a, marks[0]], [b, marks[1]]] as const) {
+      for (const [r, m] of [
+        [a, marks[0]],
+        [b, marks[1]],
+      ] as const) {
         expectNoAnswer(r, m ?? '');
         expect(r.stage).toBe('connect');
         expect(r.error).toMatch(/timeout/);
@@ -189,9 +207,15 @@ describe.skipIf(skip)('end-to-end mesh in network namespaces', () => {
       expect(ok.status, JSON.stringify(ok)).toBe(200);
       expect(JSON.parse(ok.body ?? '{}')).toMatchObject({ service: 'voting' });
       // Every connection the app saw came from Envoy (127.0.0.6), none from the clients, and no client's bytes.
-      const peers = voting.app!.since(since).filter((e) => e.ev === 'conn').map((e) => e.peer);
+      const peers = voting
+        .app!.since(since)
+        .filter((e) => e.ev === 'conn')
+        .map((e) => e.peer);
       expect(peers.length).toBeGreaterThan(0);
-      expect(peers.every((p) => p === '127.0.0.6'), peers.join()).toBe(true);
+      expect(
+        peers.every((p) => p === '127.0.0.6'),
+        peers.join(),
+      ).toBe(true);
       for (const m of marks) expect(bytesSeen(voting.app!, since)).not.toContain(m);
     });
   });
@@ -249,7 +273,10 @@ describe.skipIf(skip)('end-to-end mesh in network namespaces', () => {
       expect(JSON.parse(r.body ?? '{}')).toMatchObject({ service: 'emoji', port: EMOJI_PORTS.any1, path: `/captured/${mark}` });
       const wire = await cap.analyze(lab.ns, { tlsPorts: [EMOJI_PORTS.any1], markers: [mark] });
       expect(wire.clientHellos).toBeGreaterThanOrEqual(1);
-      expect(wire.tlsFlows.some((f) => f.includes(`${bracket(web[fam])}:`) && f.endsWith(`${bracket(emoji[fam])}:${EMOJI_PORTS.any1}`)), wire.tlsFlows.join(', ')).toBe(true);
+      expect(
+        wire.tlsFlows.some((f) => f.includes(`${bracket(web[fam])}:`) && f.endsWith(`${bracket(emoji[fam])}:${EMOJI_PORTS.any1}`)),
+        wire.tlsFlows.join(', '),
+      ).toBe(true);
       expect(wire.cleartext).toEqual([]);
     });
 

@@ -46,22 +46,31 @@ describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () =
 
   /** A kubelet-style HTTP request from outside the pod: the status code, or "000" when nothing answered. */
   const curl = async (from: Host | Pod, url: string, extra: string[] = []): Promise<{ code: string; body: string }> => {
-    const r = await lab.ns.exec(from.ns, ['curl', '-sS', '--max-time', '10', '-A', 'kube-probe/1.31', '-o', '-', '-w', '\n%{http_code}', ...extra, url], { timeoutMs: 20_000 });
+    const r = await lab.ns.exec(from.ns, ['curl', '-sS', '--max-time', '10', '-A', 'kube-probe/1.31', '-o', '-', '-w', '\n%{http_code}', ...extra, url], {
+      timeoutMs: 20_000,
+    });
     const i = r.stdout.lastIndexOf('\n');
     return { code: r.stdout.slice(i + 1), body: r.stdout.slice(0, Math.max(i, 0)) };
   };
 
   const accessLines = (pod: Pod, since = 0): AccessLine[] =>
-    (pod.meshlet?.lines ?? []).slice(since).filter((l) => l.includes('"log":"meshlet-access"')).map((l) => JSON.parse(l) as AccessLine);
+    (pod.meshlet?.lines ?? [])
+      .slice(since)
+      .filter((l) => l.includes('"log":"meshlet-access"'))
+      .map((l) => JSON.parse(l) as AccessLine);
 
   /** Waits for the n-th access-log line (from `since`) that matches. */
   const waitAccess = async (pod: Pod, match: (a: AccessLine) => boolean, n = 1, since = 0, what = 'an access-log line'): Promise<void> => {
     let k = 0;
     let i = 0;
-    await pod.meshlet!.waitFor((l) => {
-      if (i++ < since || !l.includes('"log":"meshlet-access"')) return false;
-      return match(JSON.parse(l) as AccessLine) && ++k === n;
-    }, 15_000, `${what} (#${n}) from ${pod.name}`);
+    await pod.meshlet!.waitFor(
+      (l) => {
+        if (i++ < since || !l.includes('"log":"meshlet-access"')) return false;
+        return match(JSON.parse(l) as AccessLine) && ++k === n;
+      },
+      15_000,
+      `${what} (#${n}) from ${pod.name}`,
+    );
   };
 
   beforeAll(async () => {
@@ -71,7 +80,13 @@ describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () =
           name: 'api',
           config: {
             ingress: { mode: 'tproxy', default: 'mtls' },
-            probes: { checks: [{ name: 'web', kind: 'http', port: 8080, path: '/healthz' }, { name: 'raw', kind: 'tcp', port: 9000 }, { name: 'rpc', kind: 'grpc', port: 50051 }] },
+            probes: {
+              checks: [
+                { name: 'web', kind: 'http', port: 8080, path: '/healthz' },
+                { name: 'raw', kind: 'tcp', port: 9000 },
+                { name: 'rpc', kind: 'grpc', port: 50051 },
+              ],
+            },
             metrics: { port: METRICS },
             accessLog: true,
           },
@@ -119,7 +134,8 @@ describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () =
 
   it('the kubelet reaches /app-health/<name> from outside the pod on IPv4 and IPv6, while the app port itself demands mTLS', async () => {
     for (const host of [api.v4, `[${api.v6}]`]) {
-      for (const name of Object.keys(KINDS)) expect((await curl(kubelet, `http://${host}:${PROBES}/app-health/${name}`)).code, `${name} via ${host}`).toBe('200');
+      for (const name of Object.keys(KINDS))
+        expect((await curl(kubelet, `http://${host}:${PROBES}/app-health/${name}`)).code, `${name} via ${host}`).toBe('200');
     }
     // The checks went straight to the app from the pod's own address, not through Envoy (127.0.0.6).
     const check = JSON.parse(await apps.get('web')!.waitFor((l) => l.includes('"path":"/healthz"'), 5_000, 'the http check')) as { peer: string; ua: string };
@@ -182,7 +198,13 @@ describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () =
     }
     const outbound = accessLines(client, clientMark).filter((a) => a['chain'] === 'meshlet-route-api');
     expect(outbound).toHaveLength(4);
-    for (const a of outbound) expect(a).toMatchObject({ upstream_peer_dns_san: 'api-svc', upstream_tls_version: 'TLSv1.3', upstream_host: `${api.v4}:8080`, cluster: 'meshlet-route-api' });
+    for (const a of outbound)
+      expect(a).toMatchObject({
+        upstream_peer_dns_san: 'api-svc',
+        upstream_tls_version: 'TLSv1.3',
+        upstream_host: `${api.v4}:8080`,
+        cluster: 'meshlet-route-api',
+      });
     // Never payload, never key material.
     const all = JSON.stringify([...accessLines(api), ...accessLines(client)]);
     expect(all).not.toContain('via-route');
@@ -202,7 +224,12 @@ describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () =
     const handshakes = accessLines(api, mark).filter(fromStranger);
     expect(handshakes).toHaveLength(1);
     // Envoy sets no response flag for a failed downstream handshake; the failure reason says what happened.
-    expect(handshakes[0]).toMatchObject({ downstream_local: `${api.v4}:8080`, downstream_peer_dns_san: null, bytes_from_downstream: 0, bytes_to_downstream: 0 });
+    expect(handshakes[0]).toMatchObject({
+      downstream_local: `${api.v4}:8080`,
+      downstream_peer_dns_san: null,
+      bytes_from_downstream: 0,
+      bytes_to_downstream: 0,
+    });
     expect(String(handshakes[0]?.['downstream_tls_failure'])).toContain('PEER_DID_NOT_RETURN_A_CERTIFICATE');
     const dead = accessLines(client, clientMark).filter((a) => a['chain'] === 'meshlet-route-dead');
     expect(dead).toHaveLength(1);
@@ -244,7 +271,10 @@ describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () =
     expect(r.body).toMatch(/^meshlet_xds_acks_total\{type="Listener"\} [1-9]/m);
     expect(r.body).toMatch(/^meshlet_app_probes_total\{probe="web",result="pass"\} [1-9]/m);
     expect(r.body).toMatch(/^meshlet_app_probes_total\{probe="rpc",result="fail"\} [1-9]/m);
-    const types = r.body.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2] ?? '');
+    const types = r.body
+      .split('\n')
+      .filter((l) => l.startsWith('# TYPE '))
+      .map((l) => l.split(' ')[2] ?? '');
     expect(new Set(types).size, 'each metric family once').toBe(types.length);
     expect(types.filter((t) => !t.startsWith('envoy_') && !t.startsWith('meshlet_'))).toEqual([]);
     const base = `http://${api.v4}:${METRICS}`;

@@ -70,7 +70,24 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
 
   /** The key share groups of every ServerHello in the capture, as tshark prints them (no name mapping of ours). */
   async function serverHelloGroups(file: string, port: number): Promise<string[]> {
-    const out = await lab.ns.must(undefined, ['tshark', '-n', '-r', file, '-d', `tcp.port==${port},tls`, '-Y', 'tls.handshake.type == 2', '-T', 'fields', '-e', 'tls.handshake.extensions_key_share_group'], { timeoutMs: 30_000 });
+    const out = await lab.ns.must(
+      undefined,
+      [
+        'tshark',
+        '-n',
+        '-r',
+        file,
+        '-d',
+        `tcp.port==${port},tls`,
+        '-Y',
+        'tls.handshake.type == 2',
+        '-T',
+        'fields',
+        '-e',
+        'tls.handshake.extensions_key_share_group',
+      ],
+      { timeoutMs: 30_000 },
+    );
     return out.split('\n').filter(Boolean);
   }
 
@@ -90,7 +107,10 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
     expect(hop.length, JSON.stringify(wire)).toBeGreaterThanOrEqual(1);
     for (const s of hop) expect(s).toMatchObject({ version: 'TLS 1.3', group: HYBRID });
     expect(groups.length).toBeGreaterThanOrEqual(1);
-    expect(groups.every((g) => g === '4588' || g === '0x11ec'), groups.join(',')).toBe(true);
+    expect(
+      groups.every((g) => g === '4588' || g === '0x11ec'),
+      groups.join(','),
+    ).toBe(true);
     // The request itself never crossed in clear.
     expect(wire.cleartext).toEqual([]);
   }
@@ -119,7 +139,20 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
   /** One handshake with the system openssl (3.0, no ML-KEM) from the outside host, offering X25519 only. */
   async function classicHandshake(pod: Pod, port: number, withCert: boolean): Promise<{ ok: boolean; protocol?: string; tempKey?: string; out: string }> {
     const cert = withCert ? ['-cert', clients.mesh.cert ?? '', '-key', clients.mesh.key ?? ''] : [];
-    const argv = ['openssl', 's_client', '-brief', '-groups', 'X25519', '-connect', `${pod.v4}:${port}`, '-servername', `${pod.name}-svc`, '-CAfile', clients.mesh.ca, ...cert];
+    const argv = [
+      'openssl',
+      's_client',
+      '-brief',
+      '-groups',
+      'X25519',
+      '-connect',
+      `${pod.v4}:${port}`,
+      '-servername',
+      `${pod.name}-svc`,
+      '-CAfile',
+      clients.mesh.ca,
+      ...cert,
+    ];
     const r = await lab.ns.exec(outside.ns, argv, { timeoutMs: 15_000 });
     const out = `${r.stdout}\n${r.stderr}`;
     const protocol = /Protocol version: (\S+)/.exec(out)?.[1];
@@ -138,7 +171,10 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
     const ok = await classicHandshake(emoji, PORTS.tls, false);
     expect(ok, ok.out).toMatchObject({ ok: true, protocol: 'TLSv1.3', tempKey: 'X25519' });
     const before = await sslErrors(vault);
-    for (const [port, cert] of [[PORTS.tls, false], [PORTS.mtls, true]] as const) {
+    for (const [port, cert] of [
+      [PORTS.tls, false],
+      [PORTS.mtls, true],
+    ] as const) {
       const refused = await classicHandshake(vault, port, cert);
       expect(refused.ok, `port ${port}: ${refused.out}`).toBe(false);
       // No shared group: the server answers with a handshake_failure alert (40).
@@ -150,7 +186,26 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
   });
 
   it('a pq-required route refuses a server that only has a classic group; a pq-preferred route to it gets X25519', async () => {
-    const server = lab.ns.spawn(outside.ns, 's_server X25519 only', ['openssl', 's_server', '-www', '-groups', 'X25519', '-cert', serverFiles.cert, '-cert_chain', serverFiles.cert, '-key', serverFiles.key, '-accept', `${OUTSIDE_V4}:${CLASSIC_SERVER}`], { stderrLines: true });
+    const server = lab.ns.spawn(
+      outside.ns,
+      's_server X25519 only',
+      [
+        'openssl',
+        's_server',
+        '-www',
+        '-groups',
+        'X25519',
+        '-cert',
+        serverFiles.cert,
+        '-cert_chain',
+        serverFiles.cert,
+        '-key',
+        serverFiles.key,
+        '-accept',
+        `${OUTSIDE_V4}:${CLASSIC_SERVER}`,
+      ],
+      { stderrLines: true },
+    );
     try {
       await server.waitFor((l) => l.includes('ACCEPT'), 10_000, 's_server accepting');
       const refused = await lab.appFetch(web, `http://${ROUTE.classicStrict}/`);
@@ -164,4 +219,3 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
     }
   });
 });
-

@@ -53,8 +53,16 @@ describe.skipIf(skip)('9. ready means safe', () => {
     await lab.init(emoji);
     const since = emoji.app!.mark();
     const mark = marker('window');
-    const plain = lab.repeat(outside, { op: 'http', host: emoji.v4, port: 8080, path: `/window/${mark}`, timeoutMs: 300 }, { everyMs: 100, maxCount: 600, maxMs: 60_000 });
-    const plain6 = lab.repeat(outside, { op: 'http', host: emoji.v6, port: 8080, path: `/window6/${mark}`, timeoutMs: 300 }, { everyMs: 100, maxCount: 600, maxMs: 60_000 });
+    const plain = lab.repeat(
+      outside,
+      { op: 'http', host: emoji.v4, port: 8080, path: `/window/${mark}`, timeoutMs: 300 },
+      { everyMs: 100, maxCount: 600, maxMs: 60_000 },
+    );
+    const plain6 = lab.repeat(
+      outside,
+      { op: 'http', host: emoji.v6, port: 8080, path: `/window6/${mark}`, timeoutMs: 300 },
+      { everyMs: 100, maxCount: 600, maxMs: 60_000 },
+    );
     // The window is observed, not hoped for: meshlet run starts only once each
     // family's loop has had two attempts time out against the installed rules
     // (no Envoy listens yet, so the SYNs are dropped), however slow the machine.

@@ -47,7 +47,10 @@ export function expectNoAnswer(r: ProbeResult, mark: string): void {
 
 /** Every chunk of bytes the app received since `mark` (the event index), joined. */
 export function bytesSeen(app: App, since: number): string {
-  return app.dataSince(since).map((e) => e.head).join('\n');
+  return app
+    .dataSince(since)
+    .map((e) => e.head)
+    .join('\n');
 }
 
 /**

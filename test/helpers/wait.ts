@@ -32,7 +32,10 @@ export class EventLog<T> {
       };
       const timer = setTimeout(() => {
         finish();
-        const seen = this.items.slice(from).slice(-20).map((i) => (typeof i === 'string' ? i : JSON.stringify(i)));
+        const seen = this.items
+          .slice(from)
+          .slice(-20)
+          .map((i) => (typeof i === 'string' ? i : JSON.stringify(i)));
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen:\n${seen.join('\n')}`));
       }, timeoutMs);
       const finish = (): void => {

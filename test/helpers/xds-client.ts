@@ -163,14 +163,22 @@ export class AdsTestClient {
   }
 
   sotw(nodeId: string): SotwClient {
-    const call = this.client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(`${SERVICE}/StreamAggregatedResources`, codec<DiscoveryRequest>(TYPE.discoveryRequest).serialize, codec<DiscoveryResponse>(TYPE.discoveryResponse).deserialize);
+    const call = this.client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(
+      `${SERVICE}/StreamAggregatedResources`,
+      codec<DiscoveryRequest>(TYPE.discoveryRequest).serialize,
+      codec<DiscoveryResponse>(TYPE.discoveryResponse).deserialize,
+    );
     const s = new SotwClient(call, nodeId);
     this.streams.push(s);
     return s;
   }
 
   delta(nodeId: string): DeltaClient {
-    const call = this.client.makeBidiStreamRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(`${SERVICE}/DeltaAggregatedResources`, codec<DeltaDiscoveryRequest>(TYPE.deltaRequest).serialize, codec<DeltaDiscoveryResponse>(TYPE.deltaResponse).deserialize);
+    const call = this.client.makeBidiStreamRequest<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(
+      `${SERVICE}/DeltaAggregatedResources`,
+      codec<DeltaDiscoveryRequest>(TYPE.deltaRequest).serialize,
+      codec<DeltaDiscoveryResponse>(TYPE.deltaResponse).deserialize,
+    );
     const s = new DeltaClient(call, nodeId);
     this.streams.push(s);
     return s;
@@ -212,7 +220,12 @@ function subscribe<K extends keyof AdsEvents>(server: AdsServer, kind: K, listen
 }
 
 /** Resolves with the next server event of `kind` matching `pred`. */
-export function waitFor<K extends keyof AdsEvents>(server: AdsServer, kind: K, pred: (e: AdsEvents[K]) => boolean = () => true, timeoutMs = DEFAULT_TIMEOUT): Promise<AdsEvents[K]> {
+export function waitFor<K extends keyof AdsEvents>(
+  server: AdsServer,
+  kind: K,
+  pred: (e: AdsEvents[K]) => boolean = () => true,
+  timeoutMs = DEFAULT_TIMEOUT,
+): Promise<AdsEvents[K]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       off();

@@ -26,7 +26,14 @@ export const CASES: Record<string, unknown> = {
     },
   },
   'tproxy-default-plaintext': {
-    ingress: { mode: 'tproxy', default: 'plaintext', ports: [{ name: 'web', port: 8080, policy: 'tls' }, { name: 'api', port: 8443, policy: 'mtls' }] },
+    ingress: {
+      mode: 'tproxy',
+      default: 'plaintext',
+      ports: [
+        { name: 'web', port: 8080, policy: 'tls' },
+        { name: 'api', port: 8443, policy: 'mtls' },
+      ],
+    },
   },
   /** Mapped with default mtls (the default): every unlisted port is closed too. */
   mapped: {
@@ -84,7 +91,11 @@ export const CASES: Record<string, unknown> = {
   /** DNS capture with everything else, a custom address and meshlet running as its own uid. */
   'dns-full': {
     ingress: { mode: 'tproxy', ports: [{ name: 'metrics', port: 7890, policy: 'plaintext' }] },
-    egress: { capture: true, routes: [{ name: 'db', listen: '127.137.0.2', remote: 'db-svc', names: ['db-svc', 'db.example.test'] }], exclude: { ports: [5432], cidrs: ['198.18.6.0/24'] } },
+    egress: {
+      capture: true,
+      routes: [{ name: 'db', listen: '127.137.0.2', remote: 'db-svc', names: ['db-svc', 'db.example.test'] }],
+      exclude: { ports: [5432], cidrs: ['198.18.6.0/24'] },
+    },
     dns: { enabled: true, address: '127.0.0.53:5353', meshletUid: 1500 },
   },
 };

@@ -42,7 +42,20 @@ export async function makeBed(lab: NetLab): Promise<Bed> {
   const peer = await lab.netns('peer');
   const [podIf] = await lab.veth(
     { ns: pod, ifname: 'eth0', addrs: [`${ADDR.podV4}/24`, `${ADDR.podV6}/64`] },
-    { ns: peer, ifname: 'eth0', addrs: [`${ADDR.peerV4}/24`, `${ADDR.peerV6}/64`, `${ADDR.remoteV4}/32`, `${ADDR.excludedV4}/32`, `${ADDR.strangerV4}/32`, `${ADDR.remoteV6}/128`, `${ADDR.excludedV6}/128`, `${ADDR.strangerV6}/128`] },
+    {
+      ns: peer,
+      ifname: 'eth0',
+      addrs: [
+        `${ADDR.peerV4}/24`,
+        `${ADDR.peerV6}/64`,
+        `${ADDR.remoteV4}/32`,
+        `${ADDR.excludedV4}/32`,
+        `${ADDR.strangerV4}/32`,
+        `${ADDR.remoteV6}/128`,
+        `${ADDR.excludedV6}/128`,
+        `${ADDR.strangerV6}/128`,
+      ],
+    },
   );
   await lab.must(pod, ['ip', 'route', 'add', 'default', 'via', ADDR.peerV4, 'dev', podIf]);
   await lab.must(pod, ['ip', '-6', 'route', 'add', 'default', 'via', ADDR.peerV6, 'dev', podIf]);
@@ -137,9 +150,21 @@ export async function snapshot(lab: NetLab, ns: string, backend: Backend): Promi
   const parts: string[] = [];
   for (const cmd of [`iptables-${backend}-save`, `ip6tables-${backend}-save`]) {
     const out = await lab.must(ns, [cmd]);
-    parts.push(out.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')).join('\n'));
+    parts.push(
+      out
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+        .join('\n'),
+    );
   }
-  for (const argv of [['ip', 'rule'], ['ip', '-6', 'rule'], ['ip', 'addr', 'show', 'dev', 'lo'], ['ip', 'route', 'show', 'table', 'all'], ['ip', '-6', 'route', 'show', 'table', 'all']]) {
+  for (const argv of [
+    ['ip', 'rule'],
+    ['ip', '-6', 'rule'],
+    ['ip', 'addr', 'show', 'dev', 'lo'],
+    ['ip', 'route', 'show', 'table', 'all'],
+    ['ip', '-6', 'route', 'show', 'table', 'all'],
+  ]) {
     parts.push(await lab.must(ns, argv));
   }
   return parts.join('\n----\n');

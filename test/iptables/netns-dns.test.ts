@@ -30,7 +30,10 @@ describe.skipIf(skip).each(BACKENDS)('dns capture on %s', (backend) => {
         const app = await queryDns(t.lab, t.bed.pod, remote, transport, APP_UID);
         // The reply's source is the resolver the app asked: the kernel undoes the DNAT, so stub resolvers accept it.
         expect(app, `${transport} ${remote}`).toMatchObject({ result: 'answered', banner: 'meshlet', peer: [remote, 53] });
-        expect(await queryDns(t.lab, t.bed.pod, remote, transport, c.proxy.uid), `proxy uid ${transport} ${remote}`).toMatchObject({ result: 'answered', banner: 'cluster' });
+        expect(await queryDns(t.lab, t.bed.pod, remote, transport, c.proxy.uid), `proxy uid ${transport} ${remote}`).toMatchObject({
+          result: 'answered',
+          banner: 'cluster',
+        });
         // meshlet runs as the proxy uid by default, so root is an app like any other.
         expect(await queryDns(t.lab, t.bed.pod, remote, transport, 0), `root ${transport} ${remote}`).toMatchObject({ result: 'answered', banner: 'meshlet' });
       }
@@ -56,7 +59,10 @@ describe.skipIf(skip).each(BACKENDS)('dns capture on %s', (backend) => {
     await runInit(c, {}, t.bed.deps(backend));
     await serveDns(t.lab, t.bed.pod, '127.0.0.1', 15053, '::1', 'meshlet');
     await serveDns(t.lab, t.bed.peer, ADDR.remoteV4, 53, ADDR.remoteV6, 'cluster');
-    for (const [remote, port] of [[ADDR.remoteV4, 40053], [ADDR.remoteV6, 40054]] as const) {
+    for (const [remote, port] of [
+      [ADDR.remoteV4, 40053],
+      [ADDR.remoteV6, 40054],
+    ] as const) {
       expect(await queryDns(t.lab, t.bed.pod, remote, 'udp', APP_UID, port)).toMatchObject({ banner: 'meshlet' });
       // Same source address and port, same resolver: only the zone tells the flows apart.
       expect(await queryDns(t.lab, t.bed.pod, remote, 'udp', c.proxy.uid, port)).toMatchObject({ result: 'answered', banner: 'cluster' });

@@ -57,7 +57,11 @@ describe.skipIf(skip).each(BACKENDS)('egress on %s', (backend) => {
     await runInit(c, {}, t.bed.deps(backend));
     expect((await rulesInPlace(c, t.bed.deps(backend))).ok).toBe(true);
     const proxy = await serve(t.lab, t.bed.pod, [c.proxy.portlessEgressPort], { banner: 'proxy' });
-    for (const [ip, port] of [['127.137.0.2', 5432], ['127.137.0.2', 443], ['127.137.0.3', 6379]] as const) {
+    for (const [ip, port] of [
+      ['127.137.0.2', 5432],
+      ['127.137.0.2', 443],
+      ['127.137.0.3', 6379],
+    ] as const) {
       expect(await dial(t.lab, t.bed.pod, ip, port)).toMatchObject({ result: 'connected', banner: 'proxy' });
       await accepted(proxy, (x) => x.origDst?.[0] === ip && x.origDst[1] === port);
     }

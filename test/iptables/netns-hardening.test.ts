@@ -54,7 +54,10 @@ describe.skipIf(skip).each(BACKENDS)('hardening on %s', (backend) => {
     const c = config(CASES['tproxy-mixed']);
     // A network behind the pod: "far" owns the foreign destinations; the pod forwards.
     const far = await t.lab.netns('far');
-    await t.lab.veth({ ns: t.bed.pod, ifname: 'eth1', addrs: ['198.18.98.1/24', '2001:db8:98::1/64'] }, { ns: far, ifname: 'eth0', addrs: ['198.18.98.2/24', '2001:db8:98::2/64'] });
+    await t.lab.veth(
+      { ns: t.bed.pod, ifname: 'eth1', addrs: ['198.18.98.1/24', '2001:db8:98::1/64'] },
+      { ns: far, ifname: 'eth0', addrs: ['198.18.98.2/24', '2001:db8:98::2/64'] },
+    );
     await t.lab.must(far, ['ip', 'addr', 'add', '198.18.99.1/32', 'dev', 'lo']);
     await t.lab.must(far, ['ip', '-6', 'addr', 'add', '2001:db8:99::1/128', 'dev', 'lo']);
     await t.lab.must(far, ['ip', 'route', 'add', 'default', 'via', '198.18.98.1']);
@@ -74,7 +77,10 @@ describe.skipIf(skip).each(BACKENDS)('hardening on %s', (backend) => {
     await runInit(c, {}, t.bed.deps(backend));
     const proxy = await serve(t.lab, t.bed.pod, [c.proxy.inboundPort], { banner: 'proxy' });
     const dest = await serve(t.lab, far, [8443], { plain: true, banner: 'far' });
-    for (const [foreign, peer] of [['198.18.99.1', ADDR.peerV4], ['2001:db8:99::1', ADDR.peerV6]] as const) {
+    for (const [foreign, peer] of [
+      ['198.18.99.1', ADDR.peerV4],
+      ['2001:db8:99::1', ADDR.peerV6],
+    ] as const) {
       expect(await dial(t.lab, t.bed.peer, foreign, 8443, { source: peer })).toMatchObject({ result: 'connected', banner: 'far' });
       // Routed untouched: the far end sees the peer itself, not the pod's Envoy.
       const a = await accepted(dest, (x) => x.local[0] === foreign);
@@ -90,12 +96,19 @@ describe.skipIf(skip).each(BACKENDS)('hardening on %s', (backend) => {
     await runInit(c, {}, t.bed.deps(backend));
     const proxy = await serve(t.lab, t.bed.pod, [c.proxy.outboundPort], { banner: 'proxy' });
     const outside = await serve(t.lab, t.bed.peer, [53], { plain: true, banner: 'outside' });
-    for (const [resolver, stranger] of [[ADDR.remoteV4, ADDR.strangerV4], [ADDR.remoteV6, ADDR.strangerV6]] as const) {
+    for (const [resolver, stranger] of [
+      [ADDR.remoteV4, ADDR.strangerV4],
+      [ADDR.remoteV6, ADDR.strangerV6],
+    ] as const) {
       expect(await dial(t.lab, t.bed.pod, stranger, 53)).toMatchObject({ result: 'connected', banner: 'proxy' });
       await accepted(proxy, (a) => a.origDst?.[0] === stranger && a.origDst[1] === 53);
       expect(await dial(t.lab, t.bed.pod, resolver, 53)).toMatchObject({ result: 'connected', banner: 'outside' });
     }
-    expect(acceptsOf(outside).map((a) => a.local[0]).sort()).toEqual([ADDR.remoteV4, ADDR.remoteV6].sort());
+    expect(
+      acceptsOf(outside)
+        .map((a) => a.local[0])
+        .sort(),
+    ).toEqual([ADDR.remoteV4, ADDR.remoteV6].sort());
   });
 
   it('mapped: an unlisted port refuses plaintext (ingress.default mtls); with default plaintext it stays open', async () => {
@@ -125,7 +138,10 @@ describe.skipIf(skip).each(BACKENDS)('hardening on %s', (backend) => {
     const stranger = await serveDns(t.lab, t.bed.peer, ADDR.strangerV4, 53, ADDR.strangerV6, 'stranger');
     // Neighbour discovery has to work for any IPv6 traffic; start from an empty cache.
     await t.lab.must(t.bed.pod, ['ip', '-6', 'neigh', 'flush', 'all']);
-    for (const [res, str] of [[ADDR.remoteV4, ADDR.strangerV4], [ADDR.remoteV6, ADDR.strangerV6]] as const) {
+    for (const [res, str] of [
+      [ADDR.remoteV4, ADDR.strangerV4],
+      [ADDR.remoteV6, ADDR.strangerV6],
+    ] as const) {
       expect(await queryDns(t.lab, t.bed.pod, res, 'udp', APP_UID), `UDP DNS to the resolver ${res}`).toMatchObject({ result: 'answered', banner: 'resolver' });
       expect(await queryDns(t.lab, t.bed.pod, str, 'udp', APP_UID), `UDP to ${str}`).toMatchObject({ result: 'error' });
       expect(await queryDns(t.lab, t.bed.pod, str, 'udp', c.proxy.uid), `proxy uid UDP to ${str}`).toMatchObject({ result: 'answered', banner: 'stranger' });
@@ -142,4 +158,3 @@ describe.skipIf(skip).each(BACKENDS)('hardening on %s', (backend) => {
     }
   });
 });
-

@@ -23,7 +23,10 @@ describe.skipIf(skip).each(BACKENDS)('ingress on %s', (backend) => {
     const app = await serve(t.lab, t.bed.pod, [8080, 7890], { plain: true, banner: 'app' });
     const outside = await serve(t.lab, t.bed.peer, [8081], { plain: true, banner: 'outside' });
 
-    for (const [pod, peer] of [[ADDR.podV4, ADDR.peerV4], [ADDR.podV6, ADDR.peerV6]] as const) {
+    for (const [pod, peer] of [
+      [ADDR.podV4, ADDR.peerV4],
+      [ADDR.podV6, ADDR.peerV6],
+    ] as const) {
       // A tls port and an unlisted port: both TPROXY'd, original destination kept.
       for (const port of [8080, 12345]) {
         expect(await dial(t.lab, t.bed.peer, pod, port)).toMatchObject({ result: 'connected', banner: 'proxy' });
@@ -41,7 +44,11 @@ describe.skipIf(skip).each(BACKENDS)('ingress on %s', (backend) => {
       // The proxy can never dial its own inbound listener (Contrast bug #1142).
       expect(await dial(t.lab, t.bed.pod, pod, c.proxy.inboundPort, { uid: c.proxy.uid })).toMatchObject({ result: 'refused' });
     }
-    expect(acceptsOf(app).map((a) => a.listen).sort()).toEqual([7890, 7890, 8080, 8080]);
+    expect(
+      acceptsOf(app)
+        .map((a) => a.listen)
+        .sort(),
+    ).toEqual([7890, 7890, 8080, 8080]);
     expect(acceptsOf(outside)).toHaveLength(2);
   });
 

@@ -29,7 +29,23 @@ describe.skipIf(skip).each(BACKENDS)('verify on %s', (backend) => {
   it('fails, naming the check, when the TPROXY rule is missing', async () => {
     const c = config(CASES['tproxy-mixed']);
     await runInit(c, {}, t.bed.deps(backend));
-    await t.lab.must(t.bed.pod, [`iptables-${backend}`, '-t', 'mangle', '-D', 'MESHLET_INBOUND', '-p', 'tcp', '-j', 'TPROXY', '--on-port', '15006', '--on-ip', '0.0.0.0', '--tproxy-mark', '0x4d4c/0xffffffff']);
+    await t.lab.must(t.bed.pod, [
+      `iptables-${backend}`,
+      '-t',
+      'mangle',
+      '-D',
+      'MESHLET_INBOUND',
+      '-p',
+      'tcp',
+      '-j',
+      'TPROXY',
+      '--on-port',
+      '15006',
+      '--on-ip',
+      '0.0.0.0',
+      '--tproxy-mark',
+      '0x4d4c/0xffffffff',
+    ]);
     const report = await runVerify(c, { ...t.bed.deps(backend), processes: t.lab.starter(t.bed.pod) });
     expect(report.ok).toBe(false);
     const failed = report.checks.filter((x) => x.status === 'fail').map((x) => x.name);
@@ -47,13 +63,21 @@ describe.skipIf(skip).each(BACKENDS)('verify on %s', (backend) => {
     const report = await runVerify(c, { ...t.bed.deps(backend), processes: t.lab.starter(t.bed.pod) });
     expect(report.ok).toBe(false);
     const failed = report.checks.filter((x) => x.status === 'fail').map((x) => x.name);
-    expect(failed).toEqual(['rules match the config', 'IPv4 DNS capture: uid 1500 is exempt', 'IPv6 DNS capture: TCP 53 from uid 65534 reaches 127.0.0.53:5353']);
+    expect(failed).toEqual([
+      'rules match the config',
+      'IPv4 DNS capture: uid 1500 is exempt',
+      'IPv6 DNS capture: TCP 53 from uid 65534 reaches 127.0.0.53:5353',
+    ]);
   });
 
   it('fails clearly when a proxy port is already taken', async () => {
     const c = config(CASES['capture']);
     await runInit(c, {}, t.bed.deps(backend));
-    const squatter = t.lab.spawn(t.bed.pod, ['python3', '-c', 'import socket,sys;s=socket.socket();s.bind(("0.0.0.0",15001));s.listen();print("up",flush=True);sys.stdin.read()']);
+    const squatter = t.lab.spawn(t.bed.pod, [
+      'python3',
+      '-c',
+      'import socket,sys;s=socket.socket();s.bind(("0.0.0.0",15001));s.listen();print("up",flush=True);sys.stdin.read()',
+    ]);
     await squatter.waitFor((l) => l === 'up', 5000);
     const report = await runVerify(c, { ...t.bed.deps(backend), processes: t.lab.starter(t.bed.pod) });
     expect(report.ok).toBe(false);

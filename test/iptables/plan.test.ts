@@ -162,7 +162,11 @@ describe('planRouting', () => {
   });
   it('removes duplicates and everything when no longer wanted', () => {
     expect(planRouting(spec, { family: 4, rules: 3, route: true, address: false }).filter((s) => s.cmd[2] === 'del')).toHaveLength(2);
-    expect(planRouting(undefined, { family: 6, rules: 1, route: true, address: true }).map((s) => s.cmd.slice(1, 3).join(' '))).toEqual(['rule del', 'route flush', 'addr del']);
+    expect(planRouting(undefined, { family: 6, rules: 1, route: true, address: true }).map((s) => s.cmd.slice(1, 3).join(' '))).toEqual([
+      'rule del',
+      'route flush',
+      'addr del',
+    ]);
   });
 });
 

@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 const eslint = new ESLint({
   cwd: process.cwd(),
   // The boundary rules need no type information; the fixture paths are not in the TS project.
-  overrideConfig: [{ files: ['**/*.ts'], ...tseslint.configs.disableTypeChecked, languageOptions: { parserOptions: { project: null, projectService: false } } }],
+  overrideConfig: [
+    { files: ['**/*.ts'], ...tseslint.configs.disableTypeChecked, languageOptions: { parserOptions: { project: null, projectService: false } } },
+  ],
 });
 
 async function restricted(filePath: string, code: string): Promise<string[]> {
@@ -19,7 +21,10 @@ async function restricted(filePath: string, code: string): Promise<string[]> {
 
 describe('builders and config stay pure', () => {
   it('a builder importing node:fs fails lint', async () => {
-    const msgs = await restricted('src/xds/builders/io-fixture.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync('/etc/hostname', 'utf8');\n");
+    const msgs = await restricted(
+      'src/xds/builders/io-fixture.ts',
+      "import { readFileSync } from 'node:fs';\nexport const x = readFileSync('/etc/hostname', 'utf8');\n",
+    );
     expect(msgs).toEqual([expect.stringMatching(/no I\/O/)]);
   });
 
@@ -38,7 +43,10 @@ describe('builders and config stay pure', () => {
   });
 
   it.each([
-    ['src/xds/builders/io-fixture.ts', "import { isIP } from 'node:net';\nimport { TYPE } from '../protos.js';\nimport type { MeshConfig } from '../../config/model.js';\nexport const x = [isIP, TYPE] as const;\nexport type C = MeshConfig;\n"],
+    [
+      'src/xds/builders/io-fixture.ts',
+      "import { isIP } from 'node:net';\nimport { TYPE } from '../protos.js';\nimport type { MeshConfig } from '../../config/model.js';\nexport const x = [isIP, TYPE] as const;\nexport type C = MeshConfig;\n",
+    ],
     ['src/config/io-fixture.ts', "import path from 'node:path';\nimport { createHash } from 'node:crypto';\nexport const x = [path, createHash] as const;\n"],
     // The config's I/O edge reads files; it still may not reach above.
     ['src/config/load.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n"],

@@ -84,7 +84,23 @@ describe.skipIf(skip)('a half-written config is never applied', () => {
 
     const full = configText(p, ['web', 'web2']);
     const cut = full.indexOf('      allowedSans:');
-    const writer = spawn('setpriv', ['--reuid=1337', '--regid=1337', '--clear-groups', '--', 'sh', '-c', 'printf "%s" "$1" > "$3"; echo prefix-written; sleep 4; printf "%s" "$2" >> "$3"; echo done', 'writer', full.slice(0, cut), full.slice(cut), p.configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const writer = spawn(
+      'setpriv',
+      [
+        '--reuid=1337',
+        '--regid=1337',
+        '--clear-groups',
+        '--',
+        'sh',
+        '-c',
+        'printf "%s" "$1" > "$3"; echo prefix-written; sleep 4; printf "%s" "$2" >> "$3"; echo done',
+        'writer',
+        full.slice(0, cut),
+        full.slice(cut),
+        p.configPath,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let writerOut = '';
     writer.stdout.on('data', (d: Buffer) => (writerOut += d.toString()));
     cleanups.push(() => void writer.kill('SIGKILL'));

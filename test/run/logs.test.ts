@@ -16,10 +16,14 @@ describe('logs', () => {
     const p = await makePod();
     cleanups.push(() => cleanupPod(p));
     // A time zone far from UTC: Envoy's timestamps must still be UTC.
-    const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY, '--envoy-log-level', 'info'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TZ: 'Pacific/Kiritimati' },
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY, '--envoy-log-level', 'info'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TZ: 'Pacific/Kiritimati' },
+      },
+    );
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

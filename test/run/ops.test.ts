@@ -9,7 +9,21 @@ import { stringify } from 'yaml';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { Meshlet } from '../../src/run/service.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
-import { CLI, cleanupPod, envoyAdminJson, getJson, getText, inProcess, makePod, rotateCerts, startMeshlet, until, waitReady, writeConfig, type Pod } from '../helpers/meshlet.js';
+import {
+  CLI,
+  cleanupPod,
+  envoyAdminJson,
+  getJson,
+  getText,
+  inProcess,
+  makePod,
+  rotateCerts,
+  startMeshlet,
+  until,
+  waitReady,
+  writeConfig,
+  type Pod,
+} from '../helpers/meshlet.js';
 import { startEchoApp, steadyLoad, tlsExchange } from '../helpers/traffic.js';
 
 const run = promisify(execFile);
@@ -18,7 +32,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-const mapped = (policy: string) => (base: number): Record<string, unknown> => ({ ingress: { mode: 'mapped', ports: [{ name: 'app', port: base + 50, mappedPort: base + 51, policy }] } });
+const mapped =
+  (policy: string) =>
+  (base: number): Record<string, unknown> => ({ ingress: { mode: 'mapped', ports: [{ name: 'app', port: base + 50, mappedPort: base + 51, policy }] } });
 
 async function meshPod(policy = 'tls'): Promise<{ p: Pod; meshlet: Meshlet; logFile: string; port: number }> {
   const p = await makePod(mapped(policy));
@@ -125,7 +141,9 @@ describe('certificate rotation through SDS', () => {
     const other = await createPki(`${p.dir}/other-ca`);
     await rotateCerts(p, await other.issueLeaf({ sans: ['web'] }));
     await until('foreign chain refused', () => (meshlet.metrics.reloadErrors.get({ kind: 'certs' }) >= 2 ? true : undefined));
-    const reloads = (await getJson<{ reloads: { kind: string; error?: string }[] }>(`http://127.0.0.1:${p.ports.debug}/xds`)).body.reloads.filter((r) => r.kind === 'certs');
+    const reloads = (await getJson<{ reloads: { kind: string; error?: string }[] }>(`http://127.0.0.1:${p.ports.debug}/xds`)).body.reloads.filter(
+      (r) => r.kind === 'certs',
+    );
     expect(reloads[0]?.error).toMatch(/certs\.key .*does not match/);
     expect(reloads[1]?.error).toMatch(/certs\.certChain .*(CA|issuer)/i);
     expect((await tlsExchange(port, 'b')).serverSerial).toBe(before);
@@ -134,7 +152,7 @@ describe('certificate rotation through SDS', () => {
 });
 
 describe('debug endpoint', () => {
-  it('serves /healthz, /ready, /xds and /metrics on loopback, and never the private key: not in /xds, not in Envoy\'s config_dump passthrough, not in the logs', async () => {
+  it("serves /healthz, /ready, /xds and /metrics on loopback, and never the private key: not in /xds, not in Envoy's config_dump passthrough, not in the logs", async () => {
     const { p, logFile } = await meshPod('tls');
     const base = `http://127.0.0.1:${p.ports.debug}`;
     expect((await getText(`${base}/healthz`)).status).toBe(200);
@@ -144,12 +162,24 @@ describe('debug endpoint', () => {
     const xds = await getText(`${base}/xds`);
     const dump = await getText(`${base}/config_dump`);
     const metrics = (await getText(`${base}/metrics`)).body;
-    for (const m of ['meshlet_xds_pushes_total', 'meshlet_xds_acks_total', 'meshlet_xds_nacks_total', 'meshlet_reloads_total', 'meshlet_reload_errors_total', 'meshlet_change_to_ack_seconds_bucket']) expect(metrics).toContain(m);
+    for (const m of [
+      'meshlet_xds_pushes_total',
+      'meshlet_xds_acks_total',
+      'meshlet_xds_nacks_total',
+      'meshlet_reloads_total',
+      'meshlet_reload_errors_total',
+      'meshlet_change_to_ack_seconds_bucket',
+    ])
+      expect(metrics).toContain(m);
     // The key's base64 body lines must appear nowhere.
     const keyLines = p.leaf.keyPem.split('\n').filter((l) => l && !l.startsWith('-----'));
     expect(keyLines.length).toBeGreaterThan(0);
     const logs = readFileSync(logFile, 'utf8');
-    for (const [where, text] of [['/xds', xds.body], ['/config_dump', dump.body], ['logs', logs]] as const) {
+    for (const [where, text] of [
+      ['/xds', xds.body],
+      ['/config_dump', dump.body],
+      ['logs', logs],
+    ] as const) {
       for (const line of keyLines) expect(text.includes(line), `${where} leaks the key`).toBe(false);
       expect(text).not.toMatch(/BEGIN (EC |RSA )?PRIVATE KEY/);
     }
@@ -169,7 +199,10 @@ describe('debug endpoint', () => {
     expect(human).toMatch(/^ready: yes$/m);
     expect(human).toMatch(/Listener version [0-9a-f]{12}: meshlet-mapped-app/);
     expect(human).toMatch(/Listener: ACKed [0-9a-f]{12} \(current\)/);
-    const json = JSON.parse((await run(process.execPath, [CLI, 'dump', '--json', '--config', p.configPath])).stdout) as { ready: { ready: boolean }; xds: { envoys: unknown[] } };
+    const json = JSON.parse((await run(process.execPath, [CLI, 'dump', '--json', '--config', p.configPath])).stdout) as {
+      ready: { ready: boolean };
+      xds: { envoys: unknown[] };
+    };
     expect(json.ready.ready).toBe(true);
     expect(json.xds.envoys).toHaveLength(1);
   });

@@ -5,7 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { checkProxyAccess } from '../../src/run/proxy-access.js';
 import type { CommandRunner } from '../../src/iptables/runner.js';
 
-const proxy = { uid: 1337, gid: 1337, inboundPort: 15006, outboundPort: 15001, portlessEgressPort: 15002, xdsSocket: '/r/xds.sock', bootstrapPath: '/r/envoy.json' };
+const proxy = {
+  uid: 1337,
+  gid: 1337,
+  inboundPort: 15006,
+  outboundPort: 15001,
+  portlessEgressPort: 15002,
+  xdsSocket: '/r/xds.sock',
+  bootstrapPath: '/r/envoy.json',
+};
 
 function runner(failing: string): { r: CommandRunner; calls: string[][] } {
   const calls: string[][] = [];
@@ -33,7 +41,9 @@ describe('checkProxyAccess', () => {
   });
 
   it('names the fix when the binary is not reachable', async () => {
-    await expect(checkProxyAccess(proxy, '/root/envoy', runner('/root/envoy').r, 0)).rejects.toThrow(/proxy uid 1337 cannot execute Envoy at \/root\/envoy .*--envoy PATH/);
+    await expect(checkProxyAccess(proxy, '/root/envoy', runner('/root/envoy').r, 0)).rejects.toThrow(
+      /proxy uid 1337 cannot execute Envoy at \/root\/envoy .*--envoy PATH/,
+    );
   });
 
   it('not root: nothing to check (meshlet is the proxy uid)', async () => {

@@ -40,7 +40,9 @@ async function app(port: number): Promise<EchoApp> {
 }
 
 /** Mapped mode: app on base+50, Envoy on base+51. No iptables needed, so it runs on loopback. */
-const mapped = (base: number): Record<string, unknown> => ({ ingress: { mode: 'mapped', ports: [{ name: 'app', port: base + 50, mappedPort: base + 51, policy: 'tls' }] } });
+const mapped = (base: number): Record<string, unknown> => ({
+  ingress: { mode: 'mapped', ports: [{ name: 'app', port: base + 50, mappedPort: base + 51, policy: 'tls' }] },
+});
 const appPortOf = (p: Pod): number => p.base + 50;
 const mappedPortOf = (p: Pod): number => p.base + 51;
 
@@ -122,7 +124,10 @@ describe('meshlet run with a real Envoy', () => {
     // The seam: a listener Envoy must reject (two filter chains with the same match).
     const desired = { config: meshlet.config, certs: loadCertsFor(p2), snapshot: good };
     const resources = buildResources(desired.config, desired.certs);
-    const broken = resources.listeners.map((l) => ({ ...l, filter_chains: [...(l['filter_chains'] as object[]), ...(l['filter_chains'] as object[])] })) as typeof resources.listeners;
+    const broken = resources.listeners.map((l) => ({
+      ...l,
+      filter_chains: [...(l['filter_chains'] as object[]), ...(l['filter_chains'] as object[])],
+    })) as typeof resources.listeners;
     const nacked = new Promise<{ error: string; version: string }>((resolve) => meshlet.ads.onNack((e) => resolve(e)));
     let responses = 0;
     meshlet.ads.onResponse((e) => {
@@ -197,7 +202,9 @@ describe('meshlet run with a real Envoy', () => {
   });
 
   it("root with exactly the manifest's capabilities reaches Envoy's admin and turns ready; without DAC_OVERRIDE it refuses to start, saying so", async () => {
-    const manifest = parseAllDocuments(readFileSync('deploy/kubernetes/deployment.yaml', 'utf8'))[0]?.toJS() as { spec: { template: { spec: { initContainers: { name: string; securityContext: { capabilities: { add: string[] } } }[] } } } };
+    const manifest = parseAllDocuments(readFileSync('deploy/kubernetes/deployment.yaml', 'utf8'))[0]?.toJS() as {
+      spec: { template: { spec: { initContainers: { name: string; securityContext: { capabilities: { add: string[] } } }[] } } };
+    };
     const caps = manifest.spec.template.spec.initContainers.find((c) => c.name === 'meshlet')?.securityContext.capabilities.add ?? [];
     const shape = (list: string[]): string[] => ['setpriv', '--no-new-privs', `--bounding-set=-all,${list.map((c) => `+${c.toLowerCase()}`).join(',')}`, '--'];
     const p = await pod(mapped);
@@ -254,7 +261,12 @@ describe('proxy access check (runs while Envoy boots)', () => {
     copyFileSync(findEnvoy(), `${hidden}/envoy`);
     chmodSync(`${hidden}/envoy`, 0o755);
     const fd = openSync(`${p.dir}/meshlet.log`, 'a');
-    const meshlet = new Meshlet({ loaded: loadConfig(p.configPath), logger: createRootLogger('debug', fd), skipIptablesCheck: true, envoyPath: `${hidden}/envoy` });
+    const meshlet = new Meshlet({
+      loaded: loadConfig(p.configPath),
+      logger: createRootLogger('debug', fd),
+      skipIptablesCheck: true,
+      envoyPath: `${hidden}/envoy`,
+    });
     cleanups.push(async () => {
       await meshlet.stop(0);
       closeSync(fd);

@@ -37,7 +37,9 @@ describe('meshlet run exits 1 after a startup failure, with what it started stop
 
   /** Runs `meshlet run` and waits for it to exit by itself; a hang fails the test with the logs. */
   function runUntilExit(p: Pod, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
-    const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

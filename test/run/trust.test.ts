@@ -57,7 +57,9 @@ class ConfigVolume {
   }
 }
 
-const mapped = (policy: string) => (base: number): Record<string, unknown> => ({ ingress: { mode: 'mapped', ports: [{ name: 'app', port: base + 50, mappedPort: base + 51, policy }] } });
+const mapped =
+  (policy: string) =>
+  (base: number): Record<string, unknown> => ({ ingress: { mode: 'mapped', ports: [{ name: 'app', port: base + 50, mappedPort: base + 51, policy }] } });
 
 function text(p: Pod, version: number, policy: string): string {
   return stringify({ version, ...p.config, ...mapped(policy)(p.base) });
@@ -97,7 +99,9 @@ async function serve(p: Pod, loaded: ReturnType<typeof loadConfig>): Promise<{ m
 }
 
 const refusedLine = (logFile: string, reason: string): true | undefined => {
-  const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('config update refused'));
+  const lines = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('config update refused'));
   return lines.some((l) => (JSON.parse(l) as { reason?: string }).reason === reason) ? true : undefined;
 };
 
@@ -176,7 +180,7 @@ describe('a pinned config on a volume the attacker controls', () => {
     // Same version, other bytes: also refused (a second config under one version is not an update).
     const v2b = text(p, 2, 'tls');
     vol.publish(v2b, signed(key, v2b));
-    await until('two rollback refusals', () => ((meshlet.metrics.reloadErrors.get({ kind: 'config' }) >= 2) ? true : undefined));
+    await until('two rollback refusals', () => (meshlet.metrics.reloadErrors.get({ kind: 'config' }) >= 2 ? true : undefined));
     expect((await getText(`http://127.0.0.1:${p.ports.debug}/metrics`)).body).toMatch(/meshlet_config_updates_refused_total\{reason="rollback"\} 2/);
   });
 });

@@ -18,7 +18,13 @@ describe('buildSnapshot', () => {
 
   it('gives the same bytes and versions for the same content, whatever the key or map order (a restart reuses no version)', () => {
     const a: JsonObject = { ...cluster('c1'), typed_extension_protocol_options: { x: tcpProxy('x'), y: tcpProxy('y') } };
-    const b: JsonObject = { typed_extension_protocol_options: { y: tcpProxy('y'), x: tcpProxy('x') }, connect_timeout: '1s', type: 'STATIC', name: 'c1', '@type': CDS };
+    const b: JsonObject = {
+      typed_extension_protocol_options: { y: tcpProxy('y'), x: tcpProxy('x') },
+      connect_timeout: '1s',
+      type: 'STATIC',
+      name: 'c1',
+      '@type': CDS,
+    };
     const s1 = buildSnapshot({ clusters: [a, cluster('c2')] });
     const s2 = buildSnapshot({ clusters: [cluster('c2'), b] });
     const r1 = s1.types[CDS]?.resources.get('c1');

@@ -227,7 +227,12 @@ describe('ADS SotW', () => {
     const b = h.connect().sotw('envoy-b');
     const ra = await sync(a, CDS);
     await sync(b, CDS);
-    expect(h.server.status().envoys.map((e) => e.nodeId).sort()).toEqual(['envoy-a', 'envoy-b']);
+    expect(
+      h.server
+        .status()
+        .envoys.map((e) => e.nodeId)
+        .sort(),
+    ).toEqual(['envoy-a', 'envoy-b']);
 
     h.server.setSnapshot(snap({ clusters: [cluster('c1'), cluster('c2')] }));
     const [pa, pb] = await Promise.all([a.next(), b.next()]);

@@ -85,7 +85,16 @@ describe('stability', () => {
   it('covers every type meshlet packs', () => {
     const types = new Set(all(buildResources(meshConfig(FULL), FAKE_CERTS)).flatMap((r) => typesIn(r).map((t) => t.split(' ')[1])));
     expect([...types].map((t) => t?.split('.').at(-1)).sort()).toEqual([
-      'Cluster', 'ClusterConfig', 'Config', 'DownstreamTlsContext', 'FilterConfig', 'Listener', 'OriginalDst', 'Secret', 'TcpProxy', 'UpstreamTlsContext',
+      'Cluster',
+      'ClusterConfig',
+      'Config',
+      'DownstreamTlsContext',
+      'FilterConfig',
+      'Listener',
+      'OriginalDst',
+      'Secret',
+      'TcpProxy',
+      'UpstreamTlsContext',
     ]);
   });
 

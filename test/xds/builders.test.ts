@@ -202,8 +202,12 @@ describe('egress routes without a port', () => {
   });
 
   it('brackets an IPv6 literal host, since the DNS cache keys hosts as host:port', () => {
-    const v6 = buildListeners(meshConfig({ ingress: { mode: 'disabled' }, egress: { routes: [{ name: 'v6', listen: '127.137.0.9', remote: '[2001:db8::10]' }] } }));
-    expect(JSON.stringify(v6)).toContain('"object_key":"envoy.upstream.dynamic_host","format_string":{"text_format_source":{"inline_string":"[2001:db8::10]"}}');
+    const v6 = buildListeners(
+      meshConfig({ ingress: { mode: 'disabled' }, egress: { routes: [{ name: 'v6', listen: '127.137.0.9', remote: '[2001:db8::10]' }] } }),
+    );
+    expect(JSON.stringify(v6)).toContain(
+      '"object_key":"envoy.upstream.dynamic_host","format_string":{"text_format_source":{"inline_string":"[2001:db8::10]"}}',
+    );
   });
 
   it('a portless route with a remote port needs no filter state', () => {
@@ -225,7 +229,9 @@ describe('egress capture', () => {
     expect(proxiedTo(obj(l['default_filter_chain']))).toBe(CLUSTER.outboundMtls);
     const mtls = named(buildClusters(full), CLUSTER.outboundMtls);
     expect(mtls['type']).toBe('ORIGINAL_DST');
-    expect(obj(obj(mtls['transport_socket'])['typed_config'])['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    expect(obj(obj(mtls['transport_socket'])['typed_config'])['@type']).toBe(
+      'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+    );
   });
 
   it('passes excluded ports and CIDRs through in plaintext', () => {
@@ -233,7 +239,12 @@ describe('egress capture', () => {
     expect(pass).toEqual([
       { destination_port: 22 },
       { destination_port: 3306 },
-      { prefix_ranges: [{ address_prefix: '198.19.0.0', prefix_len: 16 }, { address_prefix: '2001:db8:1::', prefix_len: 48 }] },
+      {
+        prefix_ranges: [
+          { address_prefix: '198.19.0.0', prefix_len: 16 },
+          { address_prefix: '2001:db8:1::', prefix_len: 48 },
+        ],
+      },
     ]);
     const passthrough = named(buildClusters(full), CLUSTER.passthrough);
     expect(passthrough['type']).toBe('ORIGINAL_DST');
@@ -250,7 +261,11 @@ describe('egress capture', () => {
   });
 
   it('has no passthrough cluster without exclusions, and nothing at all without capture', () => {
-    expect(buildClusters(meshConfig({ egress: { capture: true } })).map((c) => c['name'])).toEqual([CLUSTER.blackhole, CLUSTER.inboundApp, CLUSTER.outboundMtls]);
+    expect(buildClusters(meshConfig({ egress: { capture: true } })).map((c) => c['name'])).toEqual([
+      CLUSTER.blackhole,
+      CLUSTER.inboundApp,
+      CLUSTER.outboundMtls,
+    ]);
     expect(buildListeners(meshConfig({})).map((x) => x['name'])).toEqual([LISTENER.inbound]);
   });
 });
@@ -263,7 +278,11 @@ describe('secrets', () => {
         name: 'meshlet-workload',
         tls_certificate: { certificate_chain: { inline_string: 'CHAIN' }, private_key: { inline_string: 'KEY' } },
       },
-      { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret', name: 'meshlet-mesh-ca', validation_context: { trusted_ca: { inline_string: 'CA' } } },
+      {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        name: 'meshlet-mesh-ca',
+        validation_context: { trusted_ca: { inline_string: 'CA' } },
+      },
     ]);
   });
 

@@ -84,7 +84,13 @@ describe('key exchange groups on every TLS context', () => {
   });
 
   it('tls.keyExchange pq-required: the hybrid group only on every context, except where a port or route keeps the fallback', () => {
-    const raw: RawConfigInput = { ...STRICT, egress: { ...STRICT.egress, routes: (STRICT.egress?.routes ?? []).map((r) => (r.name === 'voting' ? { ...r, keyExchange: 'pq-preferred' as const } : r)) } };
+    const raw: RawConfigInput = {
+      ...STRICT,
+      egress: {
+        ...STRICT.egress,
+        routes: (STRICT.egress?.routes ?? []).map((r) => (r.name === 'voting' ? { ...r, keyExchange: 'pq-preferred' as const } : r)),
+      },
+    };
     const all = contexts(raw);
     expect(all).toHaveLength(12);
     const relaxed = all.filter((x) => JSON.stringify(x.curves) !== JSON.stringify(REQUIRED));
@@ -99,8 +105,19 @@ describe('key exchange groups on every TLS context', () => {
 
   it('a port or a route can be strict while the pod keeps the fallback', () => {
     const all = contexts({
-      ingress: { mode: 'mapped', ports: [{ name: 'api', port: 8080, mappedPort: 18080, policy: 'tls', keyExchange: 'pq-required' }, { name: 'db', port: 5432, mappedPort: 15432 }] },
-      egress: { routes: [{ name: 'a', listen: '127.137.0.1:80', remote: 'a-svc:80', keyExchange: 'pq-required' }, { name: 'b', listen: '127.137.0.2:80', remote: 'b-svc:80' }] },
+      ingress: {
+        mode: 'mapped',
+        ports: [
+          { name: 'api', port: 8080, mappedPort: 18080, policy: 'tls', keyExchange: 'pq-required' },
+          { name: 'db', port: 5432, mappedPort: 15432 },
+        ],
+      },
+      egress: {
+        routes: [
+          { name: 'a', listen: '127.137.0.1:80', remote: 'a-svc:80', keyExchange: 'pq-required' },
+          { name: 'b', listen: '127.137.0.2:80', remote: 'b-svc:80' },
+        ],
+      },
     });
     expect(all.map((x) => [x.at.replace(/^.* > /, ''), x.curves])).toEqual([
       ['meshlet-mapped-api', REQUIRED],
@@ -115,18 +132,33 @@ describe('key exchange config rules', () => {
   it('pq-required with allowTls12 is refused, naming where pq-required came from', () => {
     const fromPod = validateConfig({ tls: { keyExchange: 'pq-required' }, ingress: { ports: [{ name: 'old', port: 8443, policy: 'tls', allowTls12: true }] } });
     expect(fromPod.ok).toBe(false);
-    if (!fromPod.ok) expect(fromPod.errors).toEqual([{ path: 'ingress.ports[0].allowTls12', value: true, rule: expect.stringMatching(/^cannot be combined with keyExchange pq-required \(from tls\.keyExchange\): TLS 1\.2 has no post-quantum/) as string }]);
+    if (!fromPod.ok)
+      expect(fromPod.errors).toEqual([
+        {
+          path: 'ingress.ports[0].allowTls12',
+          value: true,
+          rule: expect.stringMatching(/^cannot be combined with keyExchange pq-required \(from tls\.keyExchange\): TLS 1\.2 has no post-quantum/) as string,
+        },
+      ]);
     const onPort = validateConfig({ ingress: { ports: [{ name: 'old', port: 8443, policy: 'tls', allowTls12: true, keyExchange: 'pq-required' }] } });
     expect(onPort.ok).toBe(false);
     if (!onPort.ok) expect(onPort.errors.map((e) => e.path)).toEqual(['ingress.ports[0].allowTls12']);
     // The control: the same port with the fallback is accepted under a strict pod.
-    expect(validateConfig({ tls: { keyExchange: 'pq-required' }, ingress: { ports: [{ name: 'old', port: 8443, policy: 'tls', allowTls12: true, keyExchange: 'pq-preferred' }] } }).ok).toBe(true);
+    expect(
+      validateConfig({
+        tls: { keyExchange: 'pq-required' },
+        ingress: { ports: [{ name: 'old', port: 8443, policy: 'tls', allowTls12: true, keyExchange: 'pq-preferred' }] },
+      }).ok,
+    ).toBe(true);
   });
 
   it('keyExchange on a plaintext port is refused; an unknown value names the choices', () => {
     const r = validateConfig({ ingress: { ports: [{ name: 'm', port: 9102, policy: 'plaintext', keyExchange: 'pq-required' }] } });
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.errors).toEqual([{ path: 'ingress.ports[0].keyExchange', value: 'pq-required', rule: expect.stringContaining('a plaintext port has no key exchange') as string }]);
+    if (!r.ok)
+      expect(r.errors).toEqual([
+        { path: 'ingress.ports[0].keyExchange', value: 'pq-required', rule: expect.stringContaining('a plaintext port has no key exchange') as string },
+      ]);
     const bad = validateConfig({ tls: { keyExchange: 'classic' } });
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.errors).toEqual([{ path: 'tls.keyExchange', value: 'classic', rule: 'must be one of "pq-preferred", "pq-required"' }]);
@@ -136,7 +168,9 @@ describe('key exchange config rules', () => {
     const text = describeConfig(meshConfig(STRICT));
     const strict = 'key exchange pq-required';
     const fallback = 'key exchange pq-preferred';
-    expect(text[0]).toBe('tls: key exchange pq-required = X25519MLKEM768 (hybrid post-quantum) only, classic refused (tls.keyExchange; a port or route may set its own)');
+    expect(text[0]).toBe(
+      'tls: key exchange pq-required = X25519MLKEM768 (hybrid post-quantum) only, classic refused (tls.keyExchange; a port or route may set its own)',
+    );
     const line = (start: string): string => text.find((l) => l.trimStart().startsWith(start)) ?? `no line starting with ${start}`;
     for (const p of ['port 8080', 'port 5432', 'port 9090', 'any other port']) expect(line(p)).toContain(strict);
     expect(line('port 8444')).toContain(fallback);

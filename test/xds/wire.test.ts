@@ -82,36 +82,86 @@ describe('generated encoder', () => {
     const bad = { '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', no_such_field: 1 };
     expect(() => encodeResource(bad)).toThrow(/envoy.config.cluster.v3.Cluster has no field "no_such_field"/);
     expect(() => reflect.encodeResource(bad)).toThrow(/no field "no_such_field"/);
-    const unknownAny = { '@type': `type.googleapis.com/${TYPE.listener}`, name: 'l', listener_filters: [{ name: 'x', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }] };
+    const unknownAny = {
+      '@type': `type.googleapis.com/${TYPE.listener}`,
+      name: 'l',
+      listener_filters: [{ name: 'x', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }],
+    };
     expect(() => encodeResource(unknownAny)).toThrow(/TlsInspector is not in the generated encoder table/);
-    expect(() => encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', type: 'NOPE' })).toThrow(/"NOPE" is not a value of envoy.config.cluster.v3.Cluster.DiscoveryType/);
+    expect(() => encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', type: 'NOPE' })).toThrow(
+      /"NOPE" is not a value of envoy.config.cluster.v3.Cluster.DiscoveryType/,
+    );
     expect(() => encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 7 })).toThrow(/name: string expected/);
-    expect(() => encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', type: 'STATIC', cluster_type: { name: 'x' } })).toThrow(/cluster_discovery_type: multiple values/);
-    expect(() => reflect.encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', type: 'STATIC', cluster_type: { name: 'x' } })).toThrow(/multiple values/);
+    expect(() => encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', type: 'STATIC', cluster_type: { name: 'x' } })).toThrow(
+      /cluster_discovery_type: multiple values/,
+    );
+    expect(() => reflect.encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', type: 'STATIC', cluster_type: { name: 'x' } })).toThrow(
+      /multiple values/,
+    );
     expect(() => encodeResource({ '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', connect_timeout: '5 seconds' })).toThrow(/must look like "1.5s"/);
   });
 });
 
 describe('discovery messages', () => {
-  const node = { id: 'meshlet~pod', cluster: 'meshlet', user_agent_name: 'envoy', client_features: ['a', 'b'], metadata: { fields: { k: { string_value: 'v' } } }, locality: { zone: 'z' } };
+  const node = {
+    id: 'meshlet~pod',
+    cluster: 'meshlet',
+    user_agent_name: 'envoy',
+    client_features: ['a', 'b'],
+    metadata: { fields: { k: { string_value: 'v' } } },
+    locality: { zone: 'z' },
+  };
 
   it('decodes requests as reflection does, unknown and unused fields included', () => {
     const requests: [string, Record<string, unknown>][] = [
-      [TYPE.discoveryRequest, { version_info: 'v1', node, resource_names: ['x', 'y'], type_url: 'type.googleapis.com/t', response_nonce: '3', error_detail: { code: 3, message: 'bad', details: [{ type_url: 'u', value: Buffer.from([1, 2]) }] } }],
+      [
+        TYPE.discoveryRequest,
+        {
+          version_info: 'v1',
+          node,
+          resource_names: ['x', 'y'],
+          type_url: 'type.googleapis.com/t',
+          response_nonce: '3',
+          error_detail: { code: 3, message: 'bad', details: [{ type_url: 'u', value: Buffer.from([1, 2]) }] },
+        },
+      ],
       [TYPE.discoveryRequest, {}],
-      [TYPE.deltaRequest, { node, type_url: 't', resource_names_subscribe: ['a'], resource_names_unsubscribe: ['b'], initial_resource_versions: { a: '1', b: '2' }, response_nonce: 'n', error_detail: { code: 2, message: 'm' } }],
+      [
+        TYPE.deltaRequest,
+        {
+          node,
+          type_url: 't',
+          resource_names_subscribe: ['a'],
+          resource_names_unsubscribe: ['b'],
+          initial_resource_versions: { a: '1', b: '2' },
+          response_nonce: 'n',
+          error_detail: { code: 2, message: 'm' },
+        },
+      ],
       [TYPE.deltaRequest, { node: { id: 'only-id' } }],
     ];
     for (const [type, value] of requests) {
       const bytes = reflect.codec(type).serialize(value);
       const theirs = reflect.codec<Record<string, unknown>>(type).deserialize(bytes);
       const mine = codec<Record<string, unknown>>(type).deserialize(bytes);
-      for (const key of ['version_info', 'resource_names', 'type_url', 'response_nonce', 'resource_names_subscribe', 'resource_names_unsubscribe', 'initial_resource_versions']) {
+      for (const key of [
+        'version_info',
+        'resource_names',
+        'type_url',
+        'response_nonce',
+        'resource_names_subscribe',
+        'resource_names_unsubscribe',
+        'initial_resource_versions',
+      ]) {
         expect(mine[key], `${type}.${key}`).toEqual(theirs[key]);
       }
-      const n = (o: Record<string, unknown>): unknown => (o['node'] ? { id: (o['node'] as Record<string, unknown>)['id'], cluster: (o['node'] as Record<string, unknown>)['cluster'] } : o['node']);
+      const n = (o: Record<string, unknown>): unknown =>
+        o['node'] ? { id: (o['node'] as Record<string, unknown>)['id'], cluster: (o['node'] as Record<string, unknown>)['cluster'] } : o['node'];
       expect(n(mine)).toEqual(n(theirs));
-      const e = (o: Record<string, unknown>): unknown => (o['error_detail'] ? { code: (o['error_detail'] as Record<string, unknown>)['code'], message: (o['error_detail'] as Record<string, unknown>)['message'] } : o['error_detail']);
+      const e = (o: Record<string, unknown>): unknown =>
+        o['error_detail']
+          ? { code: (o['error_detail'] as Record<string, unknown>)['code'], message: (o['error_detail'] as Record<string, unknown>)['message'] }
+          : o['error_detail'];
       expect(e(mine)).toEqual(e(theirs));
     }
   });
@@ -121,7 +171,16 @@ describe('discovery messages', () => {
     const responses: [string, Record<string, unknown>][] = [
       [TYPE.discoveryResponse, { version_info: 'v', resources: [any, any], type_url: any.type_url, nonce: '1' }],
       [TYPE.discoveryResponse, { version_info: '', resources: [], type_url: '', nonce: '' }],
-      [TYPE.deltaResponse, { system_version_info: 's', resources: [{ name: 'a', version: '1', resource: any }], type_url: any.type_url, removed_resources: ['b', 'c'], nonce: '2' }],
+      [
+        TYPE.deltaResponse,
+        {
+          system_version_info: 's',
+          resources: [{ name: 'a', version: '1', resource: any }],
+          type_url: any.type_url,
+          removed_resources: ['b', 'c'],
+          nonce: '2',
+        },
+      ],
     ];
     for (const [type, value] of responses) {
       expect(codec(type).serialize(value).toString('hex'), type).toBe(reflect.codec(type).serialize(value).toString('hex'));

@@ -11,7 +11,15 @@ import { downstreamTls, type DownstreamOptions, type SecretSource } from './tls.
  * plaintext has no transport socket: Envoy applies whatever policy the config
  * gives the port it sees; iptables only decides what reaches Envoy.
  */
-export function policyChain(name: string, match: JsonObject | undefined, policy: Policy, allowedSans: readonly string[], cluster: string, source: SecretSource, tls: DownstreamOptions = {}): JsonObject {
+export function policyChain(
+  name: string,
+  match: JsonObject | undefined,
+  policy: Policy,
+  allowedSans: readonly string[],
+  cluster: string,
+  source: SecretSource,
+  tls: DownstreamOptions = {},
+): JsonObject {
   const chain: JsonObject = { name };
   if (match) chain['filter_chain_match'] = match;
   if (policy !== 'plaintext') chain['transport_socket'] = downstreamTls(policy, allowedSans, source, tls);

@@ -61,12 +61,21 @@ export function routeCluster(c: Pick<MeshConfig, 'tls'>, r: EgressRoute, source:
 }
 
 export function originalDst(name: string): JsonObject {
-  return { '@type': TYPE_URL.cluster, name, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: CONNECT_TIMEOUT, circuit_breakers: noCircuitBreaking() };
+  return {
+    '@type': TYPE_URL.cluster,
+    name,
+    type: 'ORIGINAL_DST',
+    lb_policy: 'CLUSTER_PROVIDED',
+    connect_timeout: CONNECT_TIMEOUT,
+    circuit_breakers: noCircuitBreaking(),
+  };
 }
 
 /** Capture: mTLS to wherever the app dialled; no SNI and no SAN pin, since the destination is not configured. */
 export function outboundClusters(c: MeshConfig, source: SecretSource): JsonObject[] {
-  const out: JsonObject[] = [{ ...originalDst(CLUSTER.outboundMtls), transport_socket: upstreamTls({ expectedSans: [], keyExchange: keyExchangeOf(c) }, source) }];
+  const out: JsonObject[] = [
+    { ...originalDst(CLUSTER.outboundMtls), transport_socket: upstreamTls({ expectedSans: [], keyExchange: keyExchangeOf(c) }, source) },
+  ];
   if (c.egress.exclude.ports.length > 0 || c.egress.exclude.cidrs.length > 0) out.push(originalDst(CLUSTER.passthrough));
   return out;
 }

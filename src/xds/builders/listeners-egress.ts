@@ -17,14 +17,16 @@ export function routeListeners(c: MeshConfig): JsonObject[] {
   return c.egress.routes.flatMap((r) => {
     if (r.listenPort === undefined) return [];
     const name = LISTENER.route(r);
-    return [{
-      '@type': TYPE_URL.listener,
-      name,
-      stat_prefix: name,
-      address: socketAddress(r.listenIp, r.listenPort),
-      traffic_direction: 'OUTBOUND',
-      filter_chains: [{ name, filters: [tcpProxy(name, CLUSTER.route(r))] }],
-    }];
+    return [
+      {
+        '@type': TYPE_URL.listener,
+        name,
+        stat_prefix: name,
+        address: socketAddress(r.listenIp, r.listenPort),
+        traffic_direction: 'OUTBOUND',
+        filter_chains: [{ name, filters: [tcpProxy(name, CLUSTER.route(r))] }],
+      },
+    ];
   });
 }
 
@@ -99,7 +101,11 @@ export function outboundListener(c: MeshConfig): JsonObject {
   const cidrs = [...new Map(c.egress.exclude.cidrs.map((x) => [x.text, x])).values()];
   if (cidrs.length > 0) {
     const chain = `${name}-exclude-cidrs`;
-    chains.push({ name: chain, filter_chain_match: { prefix_ranges: cidrs.map((x) => cidrRange(x.address, x.prefix)) }, filters: [tcpProxy(chain, CLUSTER.passthrough)] });
+    chains.push({
+      name: chain,
+      filter_chain_match: { prefix_ranges: cidrs.map((x) => cidrRange(x.address, x.prefix)) },
+      filters: [tcpProxy(chain, CLUSTER.passthrough)],
+    });
   }
   return {
     '@type': TYPE_URL.listener,

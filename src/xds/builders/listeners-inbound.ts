@@ -22,7 +22,12 @@ export function inboundTproxyListener(c: MeshConfig, source: SecretSource): Json
   const name = LISTENER.inbound;
   const chains = [
     ...ownPorts(c).map((port) => blackholeChain(name, port)),
-    ...c.ingress.ports.map((p) => policyChain(`${name}-${p.port}`, { destination_port: p.port }, p.policy, p.allowedSans, CLUSTER.inboundApp, source, { allowTls12: p.allowTls12, keyExchange: keyExchangeOf(c, p) })),
+    ...c.ingress.ports.map((p) =>
+      policyChain(`${name}-${p.port}`, { destination_port: p.port }, p.policy, p.allowedSans, CLUSTER.inboundApp, source, {
+        allowTls12: p.allowTls12,
+        keyExchange: keyExchangeOf(c, p),
+      }),
+    ),
   ];
   return {
     '@type': TYPE_URL.listener,
@@ -54,7 +59,9 @@ export function mappedListeners(c: MeshConfig, source: SecretSource): JsonObject
       stat_prefix: name,
       ...dualStack(p.mappedPort),
       traffic_direction: 'INBOUND',
-      filter_chains: [policyChain(name, undefined, p.policy, p.allowedSans, CLUSTER.mappedApp(p), source, { allowTls12: p.allowTls12, keyExchange: keyExchangeOf(c, p) })],
+      filter_chains: [
+        policyChain(name, undefined, p.policy, p.allowedSans, CLUSTER.mappedApp(p), source, { allowTls12: p.allowTls12, keyExchange: keyExchangeOf(c, p) }),
+      ],
     };
   });
 }
