@@ -20,12 +20,17 @@ export const CLI = path.resolve('dist/src/cli.js');
 
 // A random first block: test processes started close together (vitest
 // workers, other runs on the same machine) have close pids, so a pid-derived
-// start made their blocks overlap.
-let nextBase = 27000 + randomInt(330) * 100;
+// start made their blocks overlap. Below the kernel's ephemeral range
+// (32768-60999 here): an outgoing connection could otherwise take a port of
+// the block between the free check and meshlet's bind (seen as a meshlet that
+// never served /ready in a full run).
+const FIRST_BASE = 20_000;
+const LAST_BASE = 32_600;
+let nextBase = FIRST_BASE + randomInt((LAST_BASE - FIRST_BASE) / 100) * 100;
 /** A fresh block of 100 ports per pod, so TIME_WAIT from a previous test never collides. */
 export function portBlock(): number {
   nextBase += 100;
-  if (nextBase > 60000) nextBase = 27000;
+  if (nextBase > LAST_BASE) nextBase = FIRST_BASE;
   return nextBase;
 }
 

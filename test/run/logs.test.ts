@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CLI, cleanupPod, makePod, until, waitReady } from '../helpers/meshlet.js';
+import { cannotRun } from '../helpers/gate.js';
 
 const ENVOY = '/usr/local/bin/envoy';
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -11,8 +12,8 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-describe('logs', () => {
-  it.skipIf(!existsSync(ENVOY))("every line on stdout and stderr is a JSON object; Envoy's carry app envoy and a UTC time", async () => {
+describe.skipIf(cannotRun('logs', existsSync(ENVOY) ? undefined : `no Envoy at ${ENVOY} (scripts/setup.sh installs it)`))('logs', () => {
+  it("every line on stdout and stderr is a JSON object; Envoy's carry app envoy and a UTC time", async () => {
     const p = await makePod();
     cleanups.push(() => cleanupPod(p));
     // A time zone far from UTC: Envoy's timestamps must still be UTC.
@@ -33,7 +34,17 @@ describe('logs', () => {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    await waitReady(p);
+    // Ready, or meshlet's own words on why not (an exit before ready shows its output).
+    await Promise.race([
+      waitReady(p),
+      exited.then(() => {
+        throw new Error(
+          `meshlet run exited (${child.exitCode ?? child.signalCode}) before /ready:\nstdout: ${stdout.slice(-3000)}\nstderr: ${stderr.slice(-3000)}`,
+        );
+      }),
+    ]).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\nstdout: ${stdout.slice(-3000)}\nstderr: ${stderr.slice(-3000)}`);
+    });
     await until('an Envoy log line on stderr', () => (stderr.includes('"app":"envoy"') ? true : undefined));
     child.kill('SIGTERM');
     await exited;
