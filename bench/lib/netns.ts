@@ -24,7 +24,8 @@ export class PodNetwork {
   ) {}
 
   static async create(tag: string, subnet = '198.18.200'): Promise<PodNetwork> {
-    const id = `${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+    // `<pid>-<random>`: a test can tell this process's namespaces from another run's.
+    const id = `${process.pid.toString(36)}-${Math.floor(Math.random() * 1296).toString(36)}`;
     const net = new PodNetwork(`mlbench-${tag}-a-${id}`, `mlbench-${tag}-b-${id}`, `${subnet}.1`, `${subnet}.2`);
     if (!hooked) {
       hooked = true;
