@@ -43,8 +43,9 @@ describe('config validation', () => {
       expect(warnings.join()).toMatch(/proxy\.adminAddress is ignored.*envoy\/admin\.sock/);
       expect(config.ingress.ports[0]?.port).toBe(15000);
       expect(JSON.stringify(config.proxy)).not.toContain('15000');
+      // Without the field, no deprecation (a temp dir on its own mount also warns that the file is on a volume).
       writeFileSync(file, 'ingress:\n  mode: tproxy\n');
-      expect(loadConfig(file, {}).warnings).toEqual([]);
+      expect(loadConfig(file, {}).warnings.filter((w) => w.includes('adminAddress'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
