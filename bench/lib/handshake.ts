@@ -3,7 +3,7 @@
 // only cleartext handshake messages under TLS 1.3, and the ones carrying the
 // key shares) and every TCP payload byte both ways.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { analyze, Capture } from '../../src/demo/capture.js';
+import { analyze, Capture, tsharkFields } from '../../src/demo/capture.js';
 import { Namespaces } from '../../src/demo/netns.js';
 import { must } from './procs.js';
 
@@ -61,28 +61,7 @@ export async function startCapture(ns: string, dev: string, peer: string, file: 
 /** Per connection to `port` in the capture `file` (TLS records decoded on that port). */
 export async function handshakeBytes(file: string, port: number): Promise<HandshakeBytes> {
   const fields = ['tcp.stream', 'tcp.srcport', 'tcp.dstport', 'tcp.len', 'tls.handshake.type', 'tls.record.length'];
-  const out = await must(
-    [
-      'tshark',
-      '-n',
-      '-r',
-      file,
-      '-d',
-      `tcp.port==${port},tls`,
-      '-Y',
-      `tcp.port==${port}`,
-      '-T',
-      'fields',
-      '-E',
-      'separator=\t',
-      '-E',
-      'occurrence=a',
-      '-E',
-      'aggregator=,',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    60_000,
-  );
+  const out = await must(tsharkFields(file, fields, [port], `tcp.port==${port}`), 60_000);
   const streams = new Map<string, { ch: number; sh: number; bytes: number }>();
   for (const line of out.split('\n')) {
     if (line.trim() === '') continue;

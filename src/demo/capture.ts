@@ -128,6 +128,32 @@ export function groupName(field: string): string {
   return GROUPS[n] ?? `0x${n.toString(16).padStart(4, '0')}`;
 }
 
+/**
+ * tshark reading `file` as tab-separated `fields`, one line per frame (every
+ * occurrence of a field, comma-joined), with `tlsPorts` decoded as TLS and
+ * an optional display filter.
+ */
+export function tsharkFields(file: string, fields: readonly string[], tlsPorts: readonly number[], filter?: string): string[] {
+  const decode = [...new Set(tlsPorts)].flatMap((p) => ['-d', `tcp.port==${p},tls`]);
+  return [
+    'tshark',
+    '-n',
+    '-r',
+    file,
+    ...decode,
+    ...(filter === undefined ? [] : ['-Y', filter]),
+    '-T',
+    'fields',
+    '-E',
+    'separator=\t',
+    '-E',
+    'occurrence=a',
+    '-E',
+    'aggregator=,',
+    ...fields.flatMap((f) => ['-e', f]),
+  ];
+}
+
 /** tshark fields per frame; `-d` decodes the given ports as TLS (8080 would otherwise be HTTP). */
 export async function analyze(ns: Pick<Namespaces, 'must'>, file: string, opts: { tlsPorts: number[]; markers: string[] }): Promise<WireReport> {
   // TLS 1.3 hides the real record type (tls.record.opaque_type is 23 for all
@@ -149,27 +175,7 @@ export async function analyze(ns: Pick<Namespaces, 'must'>, file: string, opts: 
     'tls.handshake.version',
     'tls.handshake.extensions_key_share_group',
   ];
-  const decode = [...new Set(opts.tlsPorts)].flatMap((p) => ['-d', `tcp.port==${p},tls`]);
-  const out = await ns.must(
-    undefined,
-    [
-      'tshark',
-      '-n',
-      '-r',
-      file,
-      ...decode,
-      '-T',
-      'fields',
-      '-E',
-      'separator=\t',
-      '-E',
-      'occurrence=a',
-      '-E',
-      'aggregator=,',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    { timeoutMs: 30_000 },
-  );
+  const out = await ns.must(undefined, tsharkFields(file, fields, opts.tlsPorts), { timeoutMs: 30_000 });
   const report: WireReport = {
     frames: 0,
     payloadFrames: 0,
