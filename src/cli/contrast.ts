@@ -16,6 +16,7 @@ import { createRootLogger, logLevel as meshletLogLevel, type Logger } from '../l
 import { writeFingerprint } from '../run/rules-check.js';
 import { Meshlet } from '../run/service.js';
 import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
+import { stopOnSignals } from './stop-signals.js';
 
 export const DEFAULT_READY_FILE = '/ready';
 const READY_POLL_MS = 250;
@@ -101,24 +102,8 @@ export async function contrastEntrypoint(envoyArgs: readonly string[], env: Node
   });
   await meshlet.start();
   const readyFile = env['MESHLET_READY_FILE'] || DEFAULT_READY_FILE;
-  let stopping = false;
-  const done = new Promise<number>((resolve) => {
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping: draining Envoy');
-      meshlet.stop(drainSeconds * 1000).then(
-        () => resolve(0),
-        (err: unknown) => {
-          logger.error({ err: (err as Error).message }, 'stop failed');
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  if (await untilReady(meshlet, logger, () => stopping)) {
+  const { done, stopping } = stopOnSignals(meshlet, logger, drainSeconds * 1000);
+  if (await untilReady(meshlet, logger, stopping)) {
     await writeReadyFile(readyFile);
     logger.info({ file: readyFile }, 'ready file written');
   }

@@ -4,6 +4,7 @@ import { findEnvoy } from '../envoy/binary.js';
 import { createRootLogger, logLevel } from '../log.js';
 import { Meshlet } from '../run/service.js';
 import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
+import { stopOnSignals } from './stop-signals.js';
 import { backendFromEnv, execFileRunner } from '../iptables/index.js';
 import type { Command } from './main.js';
 
@@ -36,23 +37,6 @@ export const runCommand: Command = {
       ...(envoyLogLevel !== undefined ? { envoyLogLevel } : {}),
     });
     await meshlet.start();
-    const drainMs = drainSeconds * 1000;
-    return new Promise<number>((resolve) => {
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal, drainMs }, 'stopping: draining Envoy');
-        meshlet.stop(drainMs).then(
-          () => resolve(0),
-          (err: unknown) => {
-            logger.error({ err: (err as Error).message }, 'stop failed');
-            resolve(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    return stopOnSignals(meshlet, logger, drainSeconds * 1000).done;
   },
 };
