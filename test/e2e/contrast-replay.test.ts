@@ -16,7 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
 import { DEFAULT_DENY_SPEC } from '../../src/iptables/default-deny.js';
-import { marker } from './support.js';
+import { marker, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun("Contrast's TestIngressEgress replay", labUnavailable());
@@ -76,7 +76,7 @@ describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's 
       ],
       hosts: [{ name: 'outside' }],
     });
-    try {
+    await startOrClose(lab, async () => {
       [emoji, voting, web, bot] = ['emoji', 'voting', 'web', 'vote-bot'].map((n) => lab.pod(n)) as [Pod, Pod, Pod, Pod];
       outside = lab.host('outside');
       imageBin = path.join(lab.root, 'image-bin');
@@ -104,11 +104,7 @@ describe.skipIf(skip)("Contrast's TestIngressEgress, replayed against meshlet's 
         '--to-destination',
         `${web.v4}:8080`,
       ]);
-      await lab.start();
-    } catch (err) {
-      await lab.close();
-      throw err;
-    }
+    });
   }, 120_000);
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
-import { marker } from './support.js';
+import { marker, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('8. Contrast drop-in', labUnavailable());
@@ -39,12 +39,7 @@ describe.skipIf(skip)('8. Contrast drop-in: emojivoto configured only by CONTRAS
       ],
       hosts: [{ name: 'outside' }],
     });
-    try {
-      await lab.start();
-    } catch (err) {
-      await lab.close();
-      throw err;
-    }
+    await startOrClose(lab);
     web = lab.pod('web');
     emoji = lab.pod('emoji');
     outside = lab.host('outside');

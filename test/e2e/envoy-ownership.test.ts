@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type ClientFiles, type Host, type Pod } from '../../src/demo/lab.js';
 import { adminGet } from '../../src/envoy/admin.js';
 import { findStaleEnvoys, netnsId } from '../../src/envoy/stale.js';
-import { marker } from './support.js';
+import { marker, startOrClose } from './support.js';
 
 const skip = labUnavailable();
 const APP_UID = 1000;
@@ -71,12 +71,7 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
       pods: [{ name: 'web', app: { ports: [8080] }, config: { ingress: { ports: [{ name: 'web', port: 8080, policy: 'tls' }] } } }],
       hosts: [{ name: 'outside' }],
     });
-    try {
-      await lab.start();
-    } catch (err) {
-      await lab.close();
-      throw err;
-    }
+    await startOrClose(lab);
     web = lab.pod('web');
     outside = lab.host('outside');
     client = await lab.clientFiles('outside', await lab.pki.issueLeaf({ sans: ['outside'] }));

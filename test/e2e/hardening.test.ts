@@ -6,7 +6,7 @@
 // jumps turns /ready to 503 within 2 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
-import { makeClients, marker, type Clients } from './support.js';
+import { makeClients, marker, type Clients, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('hardening: TLS versions and rules that stay first', labUnavailable());
@@ -54,18 +54,14 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
       ],
       hosts: [{ name: 'outside' }],
     });
-    try {
+    await startOrClose(lab, async () => {
       web = lab.pod('web');
       emoji = lab.pod('emoji');
       outside = lab.host('outside');
       clients = await makeClients(lab);
       const files = await lab.clientFiles('outside-server', await lab.pki.issueLeaf({ sans: ['outside'] }));
       serverFiles = { cert: files.cert, key: files.key };
-      await lab.start();
-    } catch (err) {
-      await lab.close();
-      throw err;
-    }
+    });
   }, 120_000);
 
   afterAll(async () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, PROXY, type Pod, type Host } from '../../src/demo/lab.js';
 import { ADDR, EMOJI_PORTS, MESH, ROUTE, VOTING_PORTS } from './mesh-spec.js';
-import { bytesSeen, expectNoAnswer, makeClients, marker, requestLogged, type Clients } from './support.js';
+import { bytesSeen, expectNoAnswer, makeClients, marker, requestLogged, type Clients, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('end-to-end mesh in network namespaces', labUnavailable());
@@ -26,12 +26,7 @@ describe.skipIf(skip)('end-to-end mesh in network namespaces', () => {
 
   beforeAll(async () => {
     lab = await MeshLab.create(MESH);
-    try {
-      await lab.start();
-    } catch (err) {
-      await lab.close();
-      throw err;
-    }
+    await startOrClose(lab);
     web = lab.pod('web');
     emoji = lab.pod('emoji');
     voting = lab.pod('voting');

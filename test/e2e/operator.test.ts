@@ -19,6 +19,7 @@ import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab
 import type { HealthAppConfig } from '../../src/demo/health-app.js';
 import type { Proc } from '../../src/demo/proc.js';
 import { cannotRun } from '../helpers/gate.js';
+import { startOrClose } from './support.js';
 
 const skip = cannotRun('operators: kubelet probes, access logs, one scrape', labUnavailable());
 const HEALTH_APP = path.resolve('dist/src/demo/health-app.js');
@@ -115,17 +116,13 @@ describe.skipIf(skip)('operators: kubelet probes, access logs, one scrape', () =
       ],
       hosts: [{ name: 'kubelet' }, { name: 'stranger' }],
     });
-    try {
+    await startOrClose(lab, async () => {
       [api, legacy, client] = ['api', 'legacy', 'client'].map((n) => lab.pod(n)) as [Pod, Pod, Pod];
       kubelet = lab.host('kubelet');
       stranger = lab.host('stranger');
       for (const [name, k] of Object.entries(KINDS)) await startApp(api, name, k);
       await startApp(legacy, 'legacy', { kind: 'http', port: 8080, host: '127.0.0.1' });
-      await lab.start();
-    } catch (err) {
-      await lab.close();
-      throw err;
-    }
+    });
   }, 120_000);
 
   afterAll(async () => {

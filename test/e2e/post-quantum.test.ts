@@ -5,7 +5,7 @@
 // ServerHello's key share chose; 4588 (0x11ec) is X25519MLKEM768.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod, type WireReport } from '../../src/demo/lab.js';
-import { makeClients, marker, type Clients } from './support.js';
+import { makeClients, marker, type Clients, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('post-quantum key exchange between meshlet pods', labUnavailable());
@@ -49,7 +49,7 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
       ],
       hosts: [{ name: 'outside' }],
     });
-    try {
+    await startOrClose(lab, async () => {
       web = lab.pod('web');
       emoji = lab.pod('emoji');
       vault = lab.pod('vault');
@@ -57,11 +57,7 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
       clients = await makeClients(lab);
       const files = await lab.clientFiles('outside-server', await lab.pki.issueLeaf({ sans: ['outside'] }));
       serverFiles = { cert: files.cert, key: files.key };
-      await lab.start();
-    } catch (err) {
-      await lab.close();
-      throw err;
-    }
+    });
   }, 120_000);
 
   afterAll(async () => {

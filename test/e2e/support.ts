@@ -60,3 +60,18 @@ export function bytesSeen(app: App, since: number): string {
 export async function requestLogged(app: App, path: string): Promise<void> {
   await app.waitFor((e) => e.ev === 'request' && e.path === path, 5_000, `a request for ${path}`);
 }
+
+/**
+ * Runs the suite's own set-up (picking pods, writing client files), then starts
+ * the lab; if either fails, the lab is torn down before the error goes on, so
+ * a failed beforeAll leaves no namespace behind.
+ */
+export async function startOrClose(lab: MeshLab, setup: () => void | Promise<void> = () => undefined): Promise<void> {
+  try {
+    await setup();
+    await lab.start();
+  } catch (err) {
+    await lab.close();
+    throw err;
+  }
+}
