@@ -162,7 +162,7 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
     expect((await lab.waitReadyResult(emoji, 5)).code).toBe(0);
     const insertedAt = Date.now();
     for (const bin of ['iptables', 'ip6tables'])
-      await lab.ns.must(emoji.ns, [bin, '-t', 'mangle', '-I', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORTS.unlisted), '-j', 'ACCEPT']);
+      await lab.ns.must(emoji.ns, [bin, '-w', '-t', 'mangle', '-I', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORTS.unlisted), '-j', 'ACCEPT']);
     // Wait for the event (503), bounded by the promise: 2 s from the change.
     const poll = `
       const deadline = Number(process.argv[1]);

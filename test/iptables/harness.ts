@@ -174,9 +174,9 @@ export async function snapshot(lab: NetLab, ns: string, backend: Backend): Promi
 export async function addForeignRules(lab: NetLab, ns: string, backend: Backend): Promise<void> {
   for (const bin of [`iptables-${backend}`, `ip6tables-${backend}`]) {
     for (const table of ['raw', 'mangle', 'nat', 'filter']) {
-      await lab.must(ns, [bin, '-t', table, '-N', 'OTHER_CHAIN']);
-      await lab.must(ns, [bin, '-t', table, '-A', 'OTHER_CHAIN', '-p', 'udp', '-j', 'RETURN']);
-      await lab.must(ns, [bin, '-t', table, '-A', 'OUTPUT', '-p', 'udp', '-j', 'OTHER_CHAIN']);
+      await lab.must(ns, [bin, '-w', '-t', table, '-N', 'OTHER_CHAIN']);
+      await lab.must(ns, [bin, '-w', '-t', table, '-A', 'OTHER_CHAIN', '-p', 'udp', '-j', 'RETURN']);
+      await lab.must(ns, [bin, '-w', '-t', table, '-A', 'OUTPUT', '-p', 'udp', '-j', 'OTHER_CHAIN']);
     }
   }
   await lab.must(ns, ['ip', 'rule', 'add', 'fwmark', '0x7', 'lookup', '77', 'priority', '777']);

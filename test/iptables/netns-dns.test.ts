@@ -69,8 +69,8 @@ describe.skipIf(skip).each(BACKENDS)('dns capture on %s', (backend) => {
     }
     // Control: without the zone rules the exempt query is caught by the app's conntrack entry.
     for (const bin of [`iptables-${backend}`, `ip6tables-${backend}`]) {
-      await t.lab.must(t.bed.pod, [bin, '-t', 'raw', '-D', 'OUTPUT', '-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'MESHLET_DNS_ZONE']);
-      await t.lab.must(t.bed.pod, [bin, '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-m', 'udp', '--sport', '53', '-j', 'MESHLET_DNS_REPLY']);
+      await t.lab.must(t.bed.pod, [bin, '-w', '-t', 'raw', '-D', 'OUTPUT', '-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'MESHLET_DNS_ZONE']);
+      await t.lab.must(t.bed.pod, [bin, '-w', '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-m', 'udp', '--sport', '53', '-j', 'MESHLET_DNS_REPLY']);
     }
     expect(await queryDns(t.lab, t.bed.pod, ADDR.remoteV4, 'udp', APP_UID, 40055)).toMatchObject({ banner: 'meshlet' });
     expect(await queryDns(t.lab, t.bed.pod, ADDR.remoteV4, 'udp', c.proxy.uid, 40055)).toMatchObject({ banner: 'meshlet' });

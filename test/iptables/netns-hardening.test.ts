@@ -23,7 +23,8 @@ describe.skipIf(skip).each(BACKENDS)('hardening on %s', (backend) => {
     await runInit(c, {}, t.bed.deps(backend));
     const proxy = await serve(t.lab, t.bed.pod, [c.proxy.inboundPort], { banner: 'proxy' });
     const app = await serve(t.lab, t.bed.pod, [9000], { plain: true, banner: 'app' });
-    for (const bin of [`iptables-${backend}`, `ip6tables-${backend}`]) await t.lab.must(t.bed.pod, [bin, '-t', 'mangle', '-I', 'PREROUTING', '1', ...FOREIGN]);
+    for (const bin of [`iptables-${backend}`, `ip6tables-${backend}`])
+      await t.lab.must(t.bed.pod, [bin, '-w', '-t', 'mangle', '-I', 'PREROUTING', '1', ...FOREIGN]);
 
     // The attack works in the kernel: plaintext reaches the app past the proxy...
     for (const pod of [ADDR.podV4, ADDR.podV6]) expect(await dial(t.lab, t.bed.peer, pod, 9000)).toMatchObject({ result: 'connected', banner: 'app' });

@@ -129,7 +129,7 @@ describe.skipIf(skip)('backend detection', () => {
     const ns = await lab.netns('detect');
     const runner = lab.runner(ns);
     expect(await detectBackend(runner)).toBe('nft');
-    await lab.must(ns, ['ip6tables-legacy', '-t', 'filter', '-A', 'INPUT', '-p', 'udp', '-j', 'ACCEPT']);
+    await lab.must(ns, ['ip6tables-legacy', '-w', '-t', 'filter', '-A', 'INPUT', '-p', 'udp', '-j', 'ACCEPT']);
     expect(await detectBackend(runner)).toBe('legacy');
     expect(await detectBackend(runner, 'nft')).toBe('nft');
   });

@@ -31,6 +31,7 @@ describe.skipIf(skip).each(BACKENDS)('verify on %s', (backend) => {
     await runInit(c, {}, t.bed.deps(backend));
     await t.lab.must(t.bed.pod, [
       `iptables-${backend}`,
+      '-w',
       '-t',
       'mangle',
       '-D',
@@ -58,8 +59,8 @@ describe.skipIf(skip).each(BACKENDS)('verify on %s', (backend) => {
     const c = config(CASES['dns-full']);
     await runInit(c, {}, t.bed.deps(backend));
     // The IPv6 TCP redirection goes, and uid 1500 loses its exemption.
-    await t.lab.must(t.bed.pod, [`ip6tables-${backend}`, '-t', 'nat', '-D', 'MESHLET_DNS', '-p', 'tcp', '-j', 'DNAT', '--to-destination', '[::1]:5353']);
-    await t.lab.must(t.bed.pod, [`iptables-${backend}`, '-t', 'nat', '-D', 'MESHLET_DNS', '-m', 'owner', '--uid-owner', '1500', '-j', 'RETURN']);
+    await t.lab.must(t.bed.pod, [`ip6tables-${backend}`, '-w', '-t', 'nat', '-D', 'MESHLET_DNS', '-p', 'tcp', '-j', 'DNAT', '--to-destination', '[::1]:5353']);
+    await t.lab.must(t.bed.pod, [`iptables-${backend}`, '-w', '-t', 'nat', '-D', 'MESHLET_DNS', '-m', 'owner', '--uid-owner', '1500', '-j', 'RETURN']);
     const report = await runVerify(c, { ...t.bed.deps(backend), processes: t.lab.starter(t.bed.pod) });
     expect(report.ok).toBe(false);
     const failed = report.checks.filter((x) => x.status === 'fail').map((x) => x.name);
