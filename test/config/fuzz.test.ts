@@ -2,8 +2,10 @@
 // random and mutated from the shipped examples, with a fixed seed so a
 // failure reproduces. Every case must end as "valid" or "invalid with
 // printable, bounded errors": no other exception, no hang, no crash. The bulk
-// runs in-process; a sample runs the real CLI with a 2 s bound, where only
-// exit 0 or 1 without a stack trace is acceptable.
+// runs in-process; a sample runs the real CLI, where only exit 0 or 1
+// without a stack trace is acceptable. Each CLI run is bounded at 15 s: long
+// enough that a busy machine is not mistaken for a hang (the test claims no
+// speed), short enough that a hang fails the test.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -254,12 +256,13 @@ describe('config fuzz (fixed seed)', () => {
     expect(tally.invalid).toBeGreaterThan(0);
   });
 
-  it('the real CLI: sampled cases exit 0 or 1 within 2 s, without a stack trace', () => {
+  it('the real CLI: sampled cases exit 0 or 1, without a hang or a stack trace', () => {
     const g = new Gen(rng(SEED + 2));
     const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-fuzz-'));
     try {
-      const deadline = Date.now() + 120_000;
-      for (let n = 0; n < 40 && Date.now() < deadline; n++) {
+      const deadline = Date.now() + 40_000;
+      let n = 0;
+      for (; n < 40 && Date.now() < deadline; n++) {
         const yaml = n % 2 === 0;
         const file = path.join(dir, `case-${n}.yaml`);
         let env: Record<string, string> = {};
@@ -270,7 +273,7 @@ describe('config fuzz (fixed seed)', () => {
         } else env = g.envCase();
         const r = spawnSync(process.execPath, [CLI, ...args], {
           encoding: 'utf8',
-          timeout: 2_000,
+          timeout: 15_000,
           env: { PATH: process.env['PATH'] ?? '', ...env },
           maxBuffer: 4 * 1024 * 1024,
         });
@@ -281,6 +284,8 @@ describe('config fuzz (fixed seed)', () => {
         expect(r.stderr, what).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/);
         for (const line of r.stderr.split('\n')) expect(printable(line), what).toBe(true);
       }
+      // The 40 s budget only shortens the sample on a very busy machine.
+      expect(n, 'CLI cases run').toBeGreaterThanOrEqual(10);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

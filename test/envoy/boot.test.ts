@@ -1,6 +1,6 @@
 // The every-feature static bootstrap really starts: each listener binds its
 // addresses (transparent ones included) and goes active.
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertState } from '../../src/certs/types.js';
@@ -39,7 +39,7 @@ describe.skipIf(cannotRun('a static bootstrap boots in a real Envoy', canUseNetn
       cleanup.push(() => ns.destroy());
       const bootstrap: JsonObject = { ...buildStaticBootstrap(meshConfig(raw), certs), admin: { address: { pipe: { path: path.join(dir, `${tag}.sock`) } } } };
       const names = ((bootstrap['static_resources'] as Record<string, JsonObject[]>)['listeners'] ?? []).map((l) => l['name'] as string);
-      const envoy: EnvoyHandle = await startEnvoy({ bootstrap, dir: tmpDir('meshlet-boot-run-'), netns: ns.name, listeners: names });
+      const envoy: EnvoyHandle = await startEnvoy({ bootstrap, dir: mkdtempSync(path.join(dir, `run-${tag}-`)), netns: ns.name, listeners: names });
       cleanup.push(() => envoy.stop());
       const statuses = (JSON.parse((await envoy.admin('/listeners?format=json')).body) as { listener_statuses: ListenerStatus[] }).listener_statuses;
       const show = (a: ListenerStatus['local_address']): string => `${a.socket_address.address}:${a.socket_address.port_value}`;

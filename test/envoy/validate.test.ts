@@ -1,7 +1,8 @@
 // The real Envoy 1.40 checks what the builders emit: `envoy --mode validate`
 // loads a bootstrap exactly as Envoy loads a config it is given, without
 // serving. Each run takes well under a second.
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBootstrap, buildStaticBootstrap } from '../../src/envoy/bootstrap.js';
 import type { JsonObject } from '../../src/xds/protos.js';
@@ -16,7 +17,7 @@ const ca = await createTmpCa(dir);
 const certs = ca.certState(await ca.issue('workload', { sans: ['spiffe://mesh.test/ns/a/sa/workload'] }));
 
 async function expectValid(bootstrap: JsonObject): Promise<void> {
-  const r = await validateBootstrap(bootstrap, tmpDir('meshlet-validate-run-'));
+  const r = await validateBootstrap(bootstrap, mkdtempSync(path.join(dir, 'run-')));
   expect(r.output.slice(-3000), 'envoy --mode validate output').toContain('OK');
   expect(r.ok).toBe(true);
 }
@@ -42,7 +43,7 @@ describe('envoy --mode validate rejects', () => {
     const inbound = ((bad['static_resources'] as Record<string, JsonObject[]>)['listeners'] ?? [])[0] as JsonObject;
     const chains = inbound['filter_chains'] as JsonObject[];
     chains.push({ ...(chains.at(-1) as JsonObject), name: 'duplicate' });
-    const r = await validateBootstrap(bad, tmpDir('meshlet-validate-run-'));
+    const r = await validateBootstrap(bad, mkdtempSync(path.join(dir, 'run-')));
     expect(r.output).toContain("filter chain 'duplicate' has the same matching rules");
     expect(r.ok).toBe(false);
   });
