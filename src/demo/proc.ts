@@ -51,10 +51,10 @@ export class Proc {
   constructor(
     readonly label: string,
     argv: readonly string[],
-    opts: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stderrLines?: boolean } = {},
+    opts: { env?: NodeJS.ProcessEnv; cwd?: string; onLine?: (line: string) => void; stderrLines?: boolean } = {},
   ) {
     const [cmd = '', ...args] = argv;
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     this.child.stdin?.on('error', () => undefined);
     const keep = (s: string): void => {
       this.out += s;
@@ -117,6 +117,11 @@ export class Proc {
       this.waiters.add(check);
       check();
     });
+  }
+
+  /** Writes to the process's stdin (request/answer helpers read it line by line). */
+  write(text: string): void {
+    if (!this.done) this.child.stdin?.write(text);
   }
 
   /** Sends a signal without waiting (e.g. SIGKILL to simulate a crash). */

@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createPki, type Pki } from '../../src/devpki/pki.js';
 import { Capture } from '../../src/demo/capture.js';
-import { Namespaces } from '../../src/demo/netns.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 import { CLI } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
@@ -162,12 +161,9 @@ const skip = cannotRun('dns end to end', unavailable());
 
 describe.skipIf(skip)('egress capture through DNS, end to end', () => {
   const lab = new NetLab('mld');
-  // Runs the packet capture (the lab's shared capture helper) in the namespaces `lab` makes; it owns no namespace itself.
-  const procs = new Namespaces('mld');
   const root = mkdtempSync(path.join(tmpdir(), 'meshlet-dns-e2e-'));
   // Envoy runs as uid 1337 and must reach the sockets and bootstraps inside.
   chmodSync(root, 0o755);
-  const etcNetns: string[] = [];
   const marker = `dns-e2e-${process.pid}-${Date.now()}`;
   let pki: Pki;
   let a: PodDir;
@@ -185,7 +181,8 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
   };
 
   async function makePod(label: string, extra: Record<string, unknown>, sans: string[]): Promise<PodDir> {
-    const ns = await lab.netns(label);
+    // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the pod's own resolver settings.
+    const ns = await lab.netns(label, { 'resolv.conf': `search ${SEARCH}\nnameserver ${ADDR.dns}\noptions ndots:5\n` });
     const dir = path.join(root, label);
     mkdirSync(path.join(dir, 'run'), { recursive: true });
     chmodSync(dir, 0o755);
@@ -199,11 +196,6 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
         ...extra,
       }),
     );
-    // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the pod's own resolver settings.
-    const etc = path.join('/etc/netns', ns);
-    mkdirSync(etc, { recursive: true });
-    etcNetns.push(etc);
-    writeFileSync(path.join(etc, 'resolv.conf'), `search ${SEARCH}\nnameserver ${ADDR.dns}\noptions ndots:5\n`);
     return { ns, dir, config, output: new EventLog<string>() };
   }
 
@@ -318,15 +310,8 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     await stop(a);
     await stop(b);
     for (const c of [...children, clusterDns]) if (c && c.exitCode === null) c.kill('SIGKILL');
-    // Anything still alive in our namespaces (an Envoy orphaned by a killed meshlet) goes by pid.
-    for (const ns of [a?.ns, b?.ns, dnsNs]) {
-      if (!ns) continue;
-      const pids = (await lab.exec(undefined, ['ip', 'netns', 'pids', ns])).stdout.split('\n').filter((p) => /^\d+$/.test(p));
-      for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
-    }
-    await procs.cleanup();
+    // Anything still alive in our namespaces (an Envoy orphaned by a killed meshlet) goes by pid, with the /etc/netns files.
     await lab.cleanup();
-    for (const d of etcNetns) rmSync(d, { recursive: true, force: true });
     rmSync(root, { recursive: true, force: true });
   }, 60_000);
 
@@ -392,7 +377,7 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
       ]);
     };
     // Returns once a start sentinel is in the file, so the capture sees everything the test does next.
-    const cap = await Capture.start(procs, a.ns, 'eth0', pcap, sentinel);
+    const cap = await Capture.start(lab.namespaces, a.ns, 'eth0', pcap, sentinel);
 
     const r = await client('dial', 'emoji-svc', '8080', marker);
     expect(r).toEqual({ peer: '127.137.0.1', reply: `pong:${marker}` });
