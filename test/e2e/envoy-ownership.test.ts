@@ -8,6 +8,7 @@ import { labUnavailable, MeshLab, type ClientFiles, type Host, type Pod } from '
 import { adminGet } from '../../src/envoy/admin.js';
 import { findStaleEnvoys, netnsId } from '../../src/envoy/stale.js';
 import { marker, startOrClose } from './support.js';
+import { procGone } from '../helpers/wait.js';
 
 const skip = labUnavailable();
 const APP_UID = 1000;
@@ -39,16 +40,6 @@ const one = (o) => new Promise((resolve) => {
 `;
 
 type Outcome = { status?: number; body?: string; error?: string };
-
-/** Dead, or a zombie nobody reaped yet. */
-function procGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

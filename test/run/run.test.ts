@@ -16,6 +16,7 @@ import { findStaleEnvoys } from '../../src/envoy/stale.js';
 import { parseAllDocuments } from 'yaml';
 import { cleanupPod, envoyAdminJson, inProcess, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange, type EchoApp } from '../helpers/traffic.js';
+import { procGone } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -237,16 +238,6 @@ describe('meshlet run with a real Envoy', () => {
 function loadCertsFor(p: Pod): { caPem: string; chainPem: string; keyPem: string } {
   const r = (f: string): string => readFileSync(`${p.certDir}/${f}`, 'utf8');
   return { caPem: r('mesh-ca.pem'), chainPem: r('certChain.pem'), keyPem: r('key.pem') };
-}
-
-/** No such process, or only its zombie (it is dead; its new parent has not reaped it yet). */
-function procGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 describe('proxy access check (runs while Envoy boots)', () => {
