@@ -1,7 +1,7 @@
 // Operations with a real Envoy: hot reload, certificate rotation under load,
 // the debug endpoint (keys redacted), wait-ready and dump. Loopback only;
 // mapped mode, so no iptables are needed.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -25,12 +25,10 @@ import {
   type Pod,
 } from '../helpers/meshlet.js';
 import { startEchoApp, steadyLoad, tlsExchange } from '../helpers/traffic.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const run = promisify(execFile);
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 const mapped =
   (policy: string) =>

@@ -2,7 +2,7 @@
 // CAP_NET_ADMIN: every feature ACKed and active, NACK handling through a test
 // seam, restarts of either side (Envoy never outlives meshlet), and SIGTERM.
 // Loopback traffic only.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { createRootLogger } from '../../src/log.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -17,11 +17,9 @@ import { parseAllDocuments } from 'yaml';
 import { cleanupPod, envoyAdminJson, inProcess, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange, type EchoApp } from '../helpers/traffic.js';
 import { procGone } from '../helpers/wait.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 function track<T extends { stop: () => Promise<unknown> }>(x: T): T {
   cleanups.push(async () => void (await x.stop()));

@@ -3,7 +3,7 @@
 // that root's files stay untouched: the runtime directory is never the proxy
 // uid's, planted symlinks make meshlet refuse to start (naming the path and
 // the fix), and every file meshlet writes lands on a fresh inode.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,13 +13,11 @@ import { ensureProxyDir } from '../../src/envoy/admin.js';
 import { adminDir } from '../../src/config/constants.js';
 import { writeFileAtomic } from '../../src/fs/safe-write.js';
 import { cannotRun } from '../helpers/gate.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const PROXY = 1337;
 const NEEDS_ROOT = process.getuid?.() === 0 ? undefined : 'needs root (a uid-1337 attacker is run with setpriv)';
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 async function pod(): Promise<Pod> {
   const p = await makePod();
