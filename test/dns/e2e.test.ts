@@ -78,7 +78,8 @@ try:
     if mode == 'resolve':
         print(json.dumps({"addrs": sorted({a[4][0] for a in socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)})}))
     elif mode == 'tcp-dns':
-        q = struct.pack('!HHHHHH', 0x5a5a, 0x0100, 1, 0, 0, 0) + b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\0' + struct.pack('!HH', 1, 1)
+        q = struct.pack('!HHHHHH', 0x5a5a, 0x0100, 1, 0, 0, 0)
+        q += b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\0' + struct.pack('!HH', 1, 1)
         s = socket.create_connection((sys.argv[3], 53), timeout=5); s.sendall(struct.pack('!H', len(q)) + q)
         n = struct.unpack('!H', s.recv(2))[0]; r = b''
         while len(r) < n: r += s.recv(n - len(r))
@@ -430,26 +431,30 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     );
   });
 
-  it('with capture on, the app cannot bypass the DNS server with its own DNS over TLS: Envoy wraps it in mesh mTLS, which the outside server cannot complete', async () => {
-    const publicCa = await createPki(path.join(root, 'public-ca'), { name: 'public' });
-    const leaf = await publicCa.writeContrastDir(path.join(root, 'dot'), await publicCa.issueLeaf({ sans: ['dns.example.test'] }));
-    const dot = new EventLog<Record<string, unknown>>();
-    await python(dnsNs, DOT_SERVER, [ADDR.dns, leaf.certChain, leaf.key], dot);
-    // Control: from outside the pod (no capture) the same client gets its answer bytes through.
-    const direct = await lab.exec(b.ns, [PYTHON, '-c', DOT_CLIENT, ADDR.dns, leaf.ca], { timeoutMs: 15_000 });
-    expect(direct.stdout).toMatch(/^answered/);
-    const seen = dot.length;
-    const viaMesh = await client('dot', ADDR.dns, leaf.ca);
-    // The app's TLS session dies before its handshake: Envoy resets it once its own upstream handshake fails.
-    expect(viaMesh).not.toHaveProperty('result');
-    expect(viaMesh['error']).toMatch(/Reset|SSL|EOF|BrokenPipe/);
-    // The server saw a handshake it could not finish (Envoy, not trusting its CA, aborted) and never a query.
-    // The server logs a failed handshake and goes on to the next connection; a query it got would be logged before that.
-    const failed = await dot.waitFor((e) => e['ev'] === 'handshake', 10_000, 'the DNS-over-TLS server to log the handshake through the mesh', seen);
-    expect(failed).toMatchObject({ ev: 'handshake', ok: false });
-    expect(String(failed['error'])).toMatch(/unknown ca|alert/i);
-    expect(dot.items.slice(seen).filter((e) => e['ev'] === 'data')).toEqual([]);
-  });
+  it(
+    'with capture on, the app cannot bypass the DNS server with its own DNS over TLS: ' +
+      'Envoy wraps it in mesh mTLS, which the outside server cannot complete',
+    async () => {
+      const publicCa = await createPki(path.join(root, 'public-ca'), { name: 'public' });
+      const leaf = await publicCa.writeContrastDir(path.join(root, 'dot'), await publicCa.issueLeaf({ sans: ['dns.example.test'] }));
+      const dot = new EventLog<Record<string, unknown>>();
+      await python(dnsNs, DOT_SERVER, [ADDR.dns, leaf.certChain, leaf.key], dot);
+      // Control: from outside the pod (no capture) the same client gets its answer bytes through.
+      const direct = await lab.exec(b.ns, [PYTHON, '-c', DOT_CLIENT, ADDR.dns, leaf.ca], { timeoutMs: 15_000 });
+      expect(direct.stdout).toMatch(/^answered/);
+      const seen = dot.length;
+      const viaMesh = await client('dot', ADDR.dns, leaf.ca);
+      // The app's TLS session dies before its handshake: Envoy resets it once its own upstream handshake fails.
+      expect(viaMesh).not.toHaveProperty('result');
+      expect(viaMesh['error']).toMatch(/Reset|SSL|EOF|BrokenPipe/);
+      // The server saw a handshake it could not finish (Envoy, not trusting its CA, aborted) and never a query.
+      // The server logs a failed handshake and goes on to the next connection; a query it got would be logged before that.
+      const failed = await dot.waitFor((e) => e['ev'] === 'handshake', 10_000, 'the DNS-over-TLS server to log the handshake through the mesh', seen);
+      expect(failed).toMatchObject({ ev: 'handshake', ok: false });
+      expect(String(failed['error'])).toMatch(/unknown ca|alert/i);
+      expect(dot.items.slice(seen).filter((e) => e['ev'] === 'data')).toEqual([]);
+    },
+  );
 
   it('a config reload changes the names meshlet answers, with no restart', async () => {
     const text = readFileSync(a.config, 'utf8').replace('names:\n        - emoji-svc', 'names:\n        - emoji-svc\n        - emoji.mesh.test');

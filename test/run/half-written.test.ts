@@ -19,10 +19,13 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-const ECHO = `require('net').createServer((s) => s.on('data', (d) => s.write('echo:' + d))).listen(+process.argv[1], '127.0.0.1', () => console.log('listening'));`;
+const ECHO = `require('net').createServer((s) => s.on('data', (d) => s.write('echo:' + d)))
+  .listen(+process.argv[1], '127.0.0.1', () => console.log('listening'));`;
 // Prints ACCEPTED when the echo comes back through Envoy, REFUSED when the handshake or the connection fails.
 const CLIENT = `const [port, cert, key, ca] = process.argv.slice(1); const fs = require('fs');
-const s = require('tls').connect({ host: '127.0.0.1', port: +port, cert: fs.readFileSync(cert), key: fs.readFileSync(key), ca: fs.readFileSync(ca), servername: 'web' });
+const s = require('tls').connect({
+  host: '127.0.0.1', port: +port, cert: fs.readFileSync(cert), key: fs.readFileSync(key), ca: fs.readFileSync(ca), servername: 'web',
+});
 const t = setTimeout(() => { console.log('REFUSED timeout'); process.exit(0); }, 3000);
 let got = ''; s.on('secureConnect', () => s.write('ping'));
 s.on('data', (d) => { got += d; if (got.includes('echo:ping')) { clearTimeout(t); console.log('ACCEPTED'); process.exit(0); } });
