@@ -149,6 +149,11 @@ export class Proc {
   }
 }
 
+/** `argv` run as `uid` (gid the same, no supplementary groups) through setpriv; as is when uid is undefined. */
+export function asUid(uid: number | undefined, argv: readonly string[]): string[] {
+  return uid === undefined ? [...argv] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...argv];
+}
+
 export function tail(text: string, lines = 40): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createPki, type Pki } from '../../src/devpki/pki.js';
 import { Capture } from '../../src/demo/capture.js';
+import { asUid } from '../../src/demo/proc.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 import { CLI } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
@@ -175,7 +176,7 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
   const before: Record<string, unknown> = {};
 
   const client = async (...args: string[]): Promise<Record<string, unknown>> => {
-    const r = await lab.exec(a.ns, ['setpriv', `--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', PYTHON, '-c', CLIENT, ...args], {
+    const r = await lab.exec(a.ns, asUid(APP_UID, [PYTHON, '-c', CLIENT, ...args]), {
       timeoutMs: 15_000,
     });
     return JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Record<string, unknown>;

@@ -2,7 +2,7 @@
 // with a deadline.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Proc } from '../../src/demo/proc.js';
+import { asUid, type Proc } from '../../src/demo/proc.js';
 import type { NetLab } from '../helpers/netns.js';
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'peer.ts');
@@ -45,7 +45,7 @@ export class Peer {
    */
   static async start(lab: NetLab, ns: string, opts: { uid?: number; timeoutMs?: number } = {}): Promise<Peer> {
     const node = [process.execPath, '--import', 'tsx', FIXTURE];
-    const cmd = opts.uid === undefined ? node : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', ...node];
+    const cmd = asUid(opts.uid, node);
     const peer = new Peer(lab.namespaces.spawn(ns, 'peer', cmd, { cwd: REPO }));
     await peer.await(0, opts.timeoutMs ?? 15_000);
     return peer;
