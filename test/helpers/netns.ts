@@ -13,8 +13,6 @@ import type { ExecOptions, Proc, Result } from '../../src/demo/proc.js';
 import type { CommandRunner } from '../../src/iptables/runner.js';
 import type { ProcessStarter, StartedProcess } from '../../src/iptables/process.js';
 
-export { isRoot };
-
 /** Why namespace tests cannot run here, or undefined if they can. */
 export function netnsUnavailable(): string | undefined {
   if (!isRoot()) return 'network-namespace tests need root (CI runs as root)';
