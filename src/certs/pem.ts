@@ -35,7 +35,8 @@ export function parseCertificates(text: string, what: string, fieldName: string)
   if (blocks.some((b) => isKeyLabel(b.label))) {
     problems.push(
       certBlocks.length === 0
-        ? `holds a private key, not certificates — point ${fieldName} at ${what} ('-----BEGIN CERTIFICATE-----' blocks; Contrast: ${fieldName === 'certs.ca' ? 'mesh-ca.pem' : 'certChain.pem'})`
+        ? `holds a private key, not certificates — point ${fieldName} at ${what} ('-----BEGIN CERTIFICATE-----' blocks; Contrast: ` +
+            `${fieldName === 'certs.ca' ? 'mesh-ca.pem' : 'certChain.pem'})`
         : `also holds a private key; this file must hold certificates only, since certificates may be logged and dumped — remove the key block`,
     );
   } else if (certBlocks.length === 0) {
@@ -80,7 +81,10 @@ function noKeyProblem(blocks: PemBlock[], fieldName: string): string {
   if (blocks.some((b) => b.label === 'CERTIFICATE')) {
     return `holds a certificate, not a private key — point ${fieldName} at the key file (Contrast: key.pem)`;
   }
-  return `found no private key — expected a '-----BEGIN PRIVATE KEY-----' block (PKCS#8, as Contrast writes), or 'BEGIN RSA PRIVATE KEY' / 'BEGIN EC PRIVATE KEY'`;
+  return (
+    "found no private key — expected a '-----BEGIN PRIVATE KEY-----' block (PKCS#8, as Contrast writes), " +
+    "or 'BEGIN RSA PRIVATE KEY' / 'BEGIN EC PRIVATE KEY'"
+  );
 }
 
 const EC_CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };

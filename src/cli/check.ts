@@ -35,7 +35,8 @@ export const checkCommand: Command = {
     }
     process.stdout.write(`config OK (${source})\n`);
     process.stdout.write(
-      `config trust: ${trust.mode}: ${trust.detail}${trust.sha256 ? ` (sha256 ${trust.sha256}${trust.version !== undefined ? `, version ${trust.version}` : ''})` : ''}\n`,
+      `config trust: ${trust.mode}: ` +
+        `${trust.detail}${trust.sha256 ? ` (sha256 ${trust.sha256}${trust.version !== undefined ? `, version ${trust.version}` : ''})` : ''}\n`,
     );
     for (const line of lines) process.stdout.write(`${line}\n`);
     const leaf = certs?.leaf;

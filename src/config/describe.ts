@@ -53,7 +53,8 @@ export function describeConfig(c: MeshConfig): string[] {
   }
   if (c.egress.capture) {
     lines.push(
-      `egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below), ${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`,
+      `egress capture: on, all outbound TCP via Envoy :${c.proxy.outboundPort} wrapped in mTLS (except the exemptions below), ` +
+        `${KEY_EXCHANGE_TEXT[c.tls.keyExchange]}`,
     );
   } else lines.push('egress capture: off (only the routes above are meshed)');
   if (c.metrics) lines.push(`metrics: read-only scrape on :${c.metrics.port} (pod addresses, plaintext): GET /stats/prometheus, /ready`);
@@ -66,14 +67,16 @@ export function describeConfig(c: MeshConfig): string[] {
     const d = c.dns;
     const upstream = d.upstreams.length ? d.upstreams.map(addr).join(', ') : `the nameservers in ${d.resolvConf}`;
     lines.push(
-      `dns: on, the pod's DNS (UDP and TCP port 53) redirected to meshlet at ${addr(d.address)} and [::1]:${d.address.port}; route names answered with their listen address (ttl ${d.ttl}s), everything else forwarded to ${upstream}; meshlet's own lookups (uid ${d.meshletUid}) not redirected`,
+      `dns: on, the pod's DNS (UDP and TCP port 53) redirected to meshlet at ${addr(d.address)} and [::1]:${d.address.port}; route names answered with ` +
+        `their listen address (ttl ${d.ttl}s), everything else forwarded to ${upstream}; meshlet's own lookups (uid ${d.meshletUid}) not redirected`,
     );
   } else lines.push('dns: off (the pod resolves names as usual)');
   lines.push(`egress non-TCP (UDP, ICMP, ...): ${c.egress.nonTcp === 'drop' ? 'dropped' : 'allowed in clear'} (egress.nonTcp)`);
   lines.push('plaintext paths (every exemption from TLS, and the field that names it):', ...describeExemptions(c));
   const p = c.proxy;
   lines.push(
-    `proxy: uid ${p.uid} gid ${p.gid}, admin socket ${adminSocketPath(p.xdsSocket)}, ports ${p.inboundPort} inbound / ${p.outboundPort} outbound / ${p.portlessEgressPort} portless egress, xDS socket ${p.xdsSocket}, bootstrap ${p.bootstrapPath}`,
+    `proxy: uid ${p.uid} gid ${p.gid}, admin socket ${adminSocketPath(p.xdsSocket)}, ports ${p.inboundPort} inbound / ${p.outboundPort} outbound / ` +
+      `${p.portlessEgressPort} portless egress, xDS socket ${p.xdsSocket}, bootstrap ${p.bootstrapPath}`,
   );
   lines.push(`debug: ${addr(c.debug)} (/healthz, /ready, /xds, /metrics)`);
   return lines;

@@ -99,7 +99,8 @@ function deprecations(raw: unknown, source: string): string[] {
   const proxy = (raw as { proxy?: Record<string, unknown> } | null)?.proxy;
   if (proxy === null || typeof proxy !== 'object' || proxy['adminAddress'] === undefined) return [];
   return [
-    `${source}: proxy.adminAddress is ignored: Envoy's admin has no TCP port any more, only the Unix socket envoy/admin.sock next to proxy.xdsSocket (root and the proxy uid); remove the field`,
+    `${source}: proxy.adminAddress is ignored: Envoy's admin has no TCP port any more, only the Unix socket envoy/admin.sock next to proxy.xdsSocket (root ` +
+      `and the proxy uid); remove the field`,
   ];
 }
 

@@ -23,7 +23,8 @@ export const policySchema = z.enum(['mtls', 'tls', 'plaintext']);
  */
 export const keyExchangeSchema = z.enum(['pq-preferred', 'pq-required']);
 const keyExchangeText =
-  'pq-preferred: the hybrid post-quantum group X25519MLKEM768 first, classic X25519 and P-256 for peers without it; pq-required: X25519MLKEM768 only, any other key exchange is refused (every meshlet sidecar offers it; TLS 1.2 cannot carry it)';
+  'pq-preferred: the hybrid post-quantum group X25519MLKEM768 first, classic X25519 and P-256 for peers without it; pq-required: X25519MLKEM768 only, any ' +
+  'other key exchange is refused (every meshlet sidecar offers it; TLS 1.2 cannot carry it)';
 
 /** A string field whose rule is one of the parsers in addresses.ts. */
 function parsed(parse: (v: string) => Parsed<unknown>) {
@@ -47,7 +48,8 @@ const ingressPort = z.strictObject({
     .boolean()
     .optional()
     .describe(
-      'tls only: also accept TLS 1.2, for outside clients that cannot do 1.3 (the server certificate then crosses in clear). Default false: TLS 1.3 only. mtls ports are always 1.3 only',
+      'tls only: also accept TLS 1.2, for outside clients that cannot do 1.3 (the server certificate then crosses in clear). Default false: TLS 1.3 only. ' +
+        'mtls ports are always 1.3 only',
     ),
   keyExchange: keyExchangeSchema.optional().describe(`mtls and tls only: this port's key exchange. ${keyExchangeText}. Defaults to tls.keyExchange`),
 });
@@ -62,7 +64,8 @@ const egressRoute = z.strictObject({
     .array(parsed(parseRouteName))
     .optional()
     .describe(
-      "DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See docs/dns.md",
+      "DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See " +
+        'docs/dns.md',
     ),
   keyExchange: keyExchangeSchema.optional().describe(`This route's key exchange to the remote. ${keyExchangeText}. Defaults to tls.keyExchange`),
 });
@@ -100,7 +103,8 @@ export const configSchema = z
       .max(Number.MAX_SAFE_INTEGER)
       .optional()
       .describe(
-        "The config's version. Required when MESHLET_CONFIG_PUBKEY is set: a signed update is applied only with a higher version than the one in use (docs/threat-model.md)",
+        "The config's version. Required when MESHLET_CONFIG_PUBKEY is set: a signed update is applied only with a higher version than the one in use " +
+          '(docs/threat-model.md)',
       ),
     certs: z
       .strictObject({
@@ -125,7 +129,9 @@ export const configSchema = z
           .enum(['drop', 'allow'])
           .optional()
           .describe(
-            'UDP, ICMP and every other non-TCP protocol leaving the pod (the mesh carries TCP only): drop, or allow in clear. DNS to the resolvers, loopback, ICMP errors of existing flows, IPv6 neighbour discovery and the proxy uid always pass. Default: drop with capture on, allow with capture off (outbound TCP leaves in clear then too)',
+            'UDP, ICMP and every other non-TCP protocol leaving the pod (the mesh carries TCP only): drop, or allow in clear. DNS to the resolvers, ' +
+              'loopback, ICMP errors of existing flows, IPv6 neighbour discovery and the proxy uid always pass. Default: drop with capture on, allow with ' +
+              'capture off (outbound TCP leaves in clear then too)',
           ),
         exclude: z
           .strictObject({
@@ -160,7 +166,8 @@ export const configSchema = z
           .max(2147483647)
           .optional()
           .describe(
-            'uid `meshlet run` runs as; its DNS (the forwarded queries) is never redirected. Default: proxy.uid, as in the image where meshlet and Envoy both run as 1337. Set 0 when meshlet run runs as root. meshlet refuses to serve DNS from any other uid',
+            'uid `meshlet run` runs as; its DNS (the forwarded queries) is never redirected. Default: proxy.uid, as in the image where meshlet and Envoy ' +
+              'both run as 1337. Set 0 when meshlet run runs as root. meshlet refuses to serve DNS from any other uid',
           ),
       })
       .prefault({}),
@@ -181,7 +188,8 @@ export const configSchema = z
     metrics: z
       .strictObject({
         port: port.describe(
-          "Opt-in read-only listener on the pod's addresses (IPv4 and IPv6): GET /stats/prometheus (Envoy's stats and meshlet's) and GET /ready, nothing else. The port is exempt from interception (plaintext) unless ingress.ports lists it with another policy",
+          "Opt-in read-only listener on the pod's addresses (IPv4 and IPv6): GET /stats/prometheus (Envoy's stats and meshlet's) and GET /ready, nothing " +
+            'else. The port is exempt from interception (plaintext) unless ingress.ports lists it with another policy',
         ),
       })
       .optional()
@@ -191,7 +199,8 @@ export const configSchema = z
         port: port
           .default(DEFAULTS.probesPort)
           .describe(
-            "Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. Nothing else is served there",
+            "Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. " +
+              'Nothing else is served there',
           ),
         checks: z
           .array(appProbe)
@@ -201,13 +210,15 @@ export const configSchema = z
       })
       .optional()
       .describe(
-        'App health for the kubelet: its httpGet probes go to meshlet, which runs the original probe locally, so an app port can demand mTLS and a TCP probe fails when the app is down',
+        'App health for the kubelet: its httpGet probes go to meshlet, which runs the original probe locally, so an app port can demand mTLS and a TCP ' +
+          'probe fails when the app is down',
       ),
     accessLog: z
       .boolean()
       .default(false)
       .describe(
-        "One JSON line on stdout per inbound and outbound connection (Envoy's stdout access logger): times, bytes, addresses, port or route, the peer certificate's SANs and TLS version, Envoy's response flags. Never payload or key material. Reloadable",
+        "One JSON line on stdout per inbound and outbound connection (Envoy's stdout access logger): times, bytes, addresses, port or route, the peer " +
+          "certificate's SANs and TLS version, Envoy's response flags. Never payload or key material. Reloadable",
       ),
     debug: z
       .strictObject({

@@ -285,7 +285,8 @@ export class ConfigGate {
     if (!key) {
       return this.refuse(
         'pinned',
-        `${this.file} changed (SHA-256 ${sha}), but the config is pinned to ${this.current.sha256} and no ${TRUST_ENV.pubkey} accepts signed updates; to change it, change the pin, which rolls the pod`,
+        `${this.file} changed (SHA-256 ${sha}), but the config is pinned to ${this.current.sha256} and no ${TRUST_ENV.pubkey} accepts signed updates; to ` +
+          `change it, change the pin, which rolls the pod`,
       );
     }
     const bad = checkSignature(key, bytes, sigText);
@@ -367,7 +368,9 @@ export function admitPinnedFile(file: string, pins: Pins): { text: string; gate:
         {
           path: 'version',
           value: version,
-          rule: `this pod already ran signed version ${state.version}; going back to the pinned config (version ${version}) is refused; roll the pod to start over`,
+          rule:
+            `this pod already ran signed version ${state.version}; going back to the pinned config (version ${version}) is refused; roll the pod to ` +
+            `start over`,
         },
       ]);
     }
@@ -378,7 +381,9 @@ export function admitPinnedFile(file: string, pins: Pins): { text: string; gate:
         {
           path: '(file)',
           value: sha,
-          rule: `SHA-256 of the file is ${sha}${pinned}; this is not the config the pod's policy covers: restore the file, or put the new hash in the pod spec (which rolls the pod)`,
+          rule:
+            `SHA-256 of the file is ${sha}${pinned}; this is not the config the pod's policy covers: restore the file, or put the new hash in the pod ` +
+            `spec (which rolls the pod)`,
         },
       ]);
     const sigText = readBounded(sigPath(file), MAX_SIG_BYTES, 'the signature file')?.toString('utf8');
@@ -394,7 +399,9 @@ export function admitPinnedFile(file: string, pins: Pins): { text: string; gate:
         {
           path: 'version',
           value: v,
-          rule: `signed version ${v} is below the lowest accepted (${floor}: ${TRUST_ENV.minVersion} or what this pod already ran); an older signed config is not accepted`,
+          rule:
+            `signed version ${v} is below the lowest accepted (${floor}: ${TRUST_ENV.minVersion} or what this pod already ran); an older signed config ` +
+            `is not accepted`,
         },
       ]);
     }
@@ -416,7 +423,9 @@ export function unpinnedFileTrust(file: string): ConfigTrust {
     ? { mode: 'image', detail: "on the container's root filesystem, part of the image the pod's policy pins; edits are applied", reloads: 'applied' }
     : {
         mode: 'volume',
-        detail: `on a mounted volume (a ConfigMap, say), which the pod's policy does not cover: whoever controls the API server can rewrite it; pin it with ${TRUST_ENV.sha256} or move it to ${TRUST_ENV.config}`,
+        detail:
+          `on a mounted volume (a ConfigMap, say), which the pod's policy does not cover: whoever controls the API server can rewrite it; pin it with ` +
+          `${TRUST_ENV.sha256} or move it to ${TRUST_ENV.config}`,
         reloads: 'applied',
       };
 }

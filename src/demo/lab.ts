@@ -26,7 +26,7 @@ import { Capture } from './capture.js';
 import { App, type Host, type HostSpec, type Member, type Pod, type PodSpec } from './members.js';
 import { labUnavailable, Namespaces } from './netns.js';
 import type { ProbeRequest, ProbeResult, RepeatOptions } from './probe.js';
-import { tail, type Result } from './proc.js';
+import { asUid, tail, type Result } from './proc.js';
 
 export * from './members.js';
 export { Capture } from './capture.js';
@@ -308,7 +308,7 @@ export class MeshLab {
   /** Runs the probe inside a member's namespace, as `uid` when given. */
   async probe(from: Member, req: ProbeRequest, opts: { uid?: number } = {}): Promise<ProbeResult> {
     const node = [process.execPath, path.join(this.root, 'probe.js'), JSON.stringify(req)];
-    const argv = opts.uid === undefined ? node : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--', ...node];
+    const argv = asUid(opts.uid, node);
     const r = await this.ns.exec(from.ns, argv, { timeoutMs: (req.timeoutMs ?? 5_000) + 10_000 });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     try {
@@ -329,7 +329,7 @@ export class MeshLab {
     opts: { uid?: number } = {},
   ): { stop: () => Promise<ProbeResult[]>; attempts: (n: number, match: (r: ProbeResult) => boolean, timeoutMs: number) => Promise<void> } {
     const node = [process.execPath, path.join(this.root, 'probe.js'), JSON.stringify({ ...req, repeat })];
-    const argv = opts.uid === undefined ? node : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--', ...node];
+    const argv = asUid(opts.uid, node);
     const proc = this.ns.spawn(from.ns, `probe loop in ${from.name}`, argv);
     return {
       /** Resolves once `n` finished attempts match (each attempt is one line), so a caller can wait for attempts instead of time. */

@@ -63,7 +63,8 @@ async function main(): Promise<number> {
   const close = (): Promise<string[]> => (closing ??= lab ? lab.close() : Promise.resolve([]));
   const tornDown = (errors: string[]): void =>
     say(
-      `\ntorn down in ${((Date.now() - started) / 1000).toFixed(1)}s total: namespaces, processes, /etc/netns entries and temp files${errors.length ? ` (with errors: ${errors.join('; ')})` : ''}`,
+      `\ntorn down in ${((Date.now() - started) / 1000).toFixed(1)}s total: namespaces, processes, /etc/netns entries and temp ` +
+        `files${errors.length ? ` (with errors: ${errors.join('; ')})` : ''}`,
     );
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
@@ -81,7 +82,8 @@ async function main(): Promise<number> {
     say(`pods   ${pods.map((p: Pod) => `${p.name} ${p.v4}`).join('   ')}   (+ a browser at ${lab.host('browser').v4}, outside the mesh)`);
     const times = await lab.start();
     say(
-      `ready  ${pods.map((p) => `${p.name} ${((times.get(p.name) ?? 0) / 1000).toFixed(1)}s`).join('   ')}   (meshlet init, run, wait-ready: rules in place, Envoy ACKed)`,
+      `ready  ${pods.map((p) => `${p.name} ${((times.get(p.name) ?? 0) / 1000).toFixed(1)}s`).join('   ')}   (meshlet init, run, wait-ready: rules in ` +
+        `place, Envoy ACKed)`,
     );
     const results = await demo(lab);
     say();

@@ -67,15 +67,22 @@ export class Namespaces {
   readonly tag = `${(process.pid % 46656).toString(36)}${randomBytes(2).toString('hex')}`;
   private readonly names: string[] = [];
   private readonly procs: Proc[] = [];
+  private readonly labels = new Map<string, number>();
 
   constructor(private readonly prefix = 'mlab') {
     live.add(this);
     hookExit();
   }
 
-  /** A namespace with lo up. `etc` files (hosts, resolv.conf) are bind-mounted by `ip netns exec`. */
+  /**
+   * A namespace with lo up. `etc` files (hosts, resolv.conf) are bind-mounted
+   * by `ip netns exec`. A label used again in this run gets a counter, so the
+   * second namespace never collides with the first.
+   */
   async add(label: string, etc: Record<string, string> = {}): Promise<string> {
-    const name = `${this.prefix}-${label}-${this.tag}`;
+    const seen = this.labels.get(label) ?? 0;
+    this.labels.set(label, seen + 1);
+    const name = `${this.prefix}-${label}-${this.tag}${seen > 0 ? `-${seen}` : ''}`;
     await this.must(undefined, ['ip', 'netns', 'add', name]);
     this.names.push(name);
     this.writeEtc(name, etc);

@@ -51,10 +51,10 @@ export class Proc {
   constructor(
     readonly label: string,
     argv: readonly string[],
-    opts: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stderrLines?: boolean } = {},
+    opts: { env?: NodeJS.ProcessEnv; cwd?: string; onLine?: (line: string) => void; stderrLines?: boolean } = {},
   ) {
     const [cmd = '', ...args] = argv;
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     this.child.stdin?.on('error', () => undefined);
     const keep = (s: string): void => {
       this.out += s;
@@ -119,6 +119,11 @@ export class Proc {
     });
   }
 
+  /** Writes to the process's stdin (request/answer helpers read it line by line). */
+  write(text: string): void {
+    if (!this.done) this.child.stdin?.write(text);
+  }
+
   /** Sends a signal without waiting (e.g. SIGKILL to simulate a crash). */
   signal(sig: NodeJS.Signals): void {
     if (!this.done) this.child.kill(sig);
@@ -142,6 +147,11 @@ export class Proc {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/** `argv` run as `uid` (gid the same, no supplementary groups) through setpriv; as is when uid is undefined. */
+export function asUid(uid: number | undefined, argv: readonly string[]): string[] {
+  return uid === undefined ? [...argv] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...argv];
 }
 
 export function tail(text: string, lines = 40): string {

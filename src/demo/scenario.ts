@@ -69,7 +69,8 @@ export function report(r: DemoResults): string[] {
   if (r.page.status === undefined) out.push(`  FAILED: ${r.page.error ?? 'no answer'}`);
   else {
     out.push(
-      `  HTTP ${r.page.status} over ${r.page.tls?.protocol ?? '?'}, web presented ${r.page.tls?.peerSans ?? '?'}${r.page.tls?.authorized ? ', signed by the mesh CA' : ''}`,
+      `  HTTP ${r.page.status} over ${r.page.tls?.protocol ?? '?'}, web presented ` +
+        `${r.page.tls?.peerSans ?? '?'}${r.page.tls?.authorized ? ', signed by the mesh CA' : ''}`,
     );
     for (const line of (r.page.body ?? '').trimEnd().split('\n')) out.push(`  | ${line}`);
   }
@@ -78,7 +79,8 @@ export function report(r: DemoResults): string[] {
   const peer = r.emojiSaw && 'peer' in r.emojiSaw ? r.emojiSaw.peer : '?';
   const route = webRoutes().find((x) => x.name === 'emoji');
   out.push(
-    `       web app -http-> ${route?.listen ?? '?'} (egress route) -> web Envoy =mTLS=> ${route?.remote ?? '?'} -TPROXY-> emoji Envoy -> emoji app (peer ${peer})`,
+    `       web app -http-> ${route?.listen ?? '?'} (egress route) -> web Envoy =mTLS=> ${route?.remote ?? '?'} -TPROXY-> emoji Envoy -> emoji app ` +
+      `(peer ${peer})`,
   );
   out.push('');
 
@@ -86,11 +88,12 @@ export function report(r: DemoResults): string[] {
   out.push(`wire   tshark on web's link: ${w.sessions.length} TLS sessions, ${w.appDataRecords} encrypted records, ${w.frames} frames`);
   for (const s of w.sessions)
     out.push(`         ${who(s.client).padEnd(7)} -> ${who(s.server).padEnd(6)} ${s.server.padEnd(18)} ${(s.version ?? '?').padEnd(8)} ${kx(s.group)}`);
+  const classic = w.sessions.some((s) => s.group !== undefined && !s.group.includes('MLKEM'));
+  const fallback = `; classic is the fallback for clients without ML-KEM, such as the browser here, Node's OpenSSL ${process.versions.openssl}`;
+  out.push(`       (the group each ServerHello's key share chose${classic ? fallback : ''})`);
   out.push(
-    `       (the group each ServerHello's key share chose${w.sessions.some((s) => s.group !== undefined && !s.group.includes('MLKEM')) ? `; classic is the fallback for clients without ML-KEM, such as the browser here, Node's OpenSSL ${process.versions.openssl}` : ''})`,
-  );
-  out.push(
-    `       payload in clear: ${w.cleartext.length === 0 ? 'none' : `FOUND ${w.cleartext.join(', ')}`} (searched the capture for "served by web", "unicorn", "leaderboard")`,
+    `       payload in clear: ${w.cleartext.length === 0 ? 'none' : `FOUND ${w.cleartext.join(', ')}`} (searched the capture for "served by web", ` +
+      `"unicorn", "leaderboard")`,
   );
   out.push('');
 

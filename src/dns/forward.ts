@@ -82,20 +82,47 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
 
 type Hold = (t: Transport, port: number) => () => void;
 
-function viaUdp(u: Upstream, packet: Uint8Array, query: Message, timeoutMs: number, hold: Hold): Promise<Uint8Array | undefined> {
+/** What a transport does with its one try at one resolver. */
+interface Attempt {
+  /** Settles the try once: the reply, or undefined to move on to the next resolver. */
+  finish: (reply: Uint8Array | undefined) => void;
+  /** Counts the socket's local port as ours (loop detection) until the try settles. */
+  own: (t: Transport, port: number) => void;
+}
+
+/**
+ * One try at one resolver, for either transport: `open` starts it and returns
+ * how to close its socket. It settles once, with the first valid reply or
+ * with undefined at the deadline or on a socket error, and always releases
+ * the local port and closes the socket.
+ */
+function attempt(timeoutMs: number, hold: Hold, open: (a: Attempt) => () => void): Promise<Uint8Array | undefined> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket(net.isIPv6(u.ip.split('%')[0] ?? '') ? 'udp6' : 'udp4');
     let release = (): void => undefined;
+    let close = (): void => undefined;
     let done = false;
-    const finish = (reply: Uint8Array | undefined): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      release();
-      sock.close();
-      resolve(reply);
+    const a: Attempt = {
+      finish: (reply) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        release();
+        close();
+        resolve(reply);
+      },
+      own: (t, port) => {
+        if (!done) release = hold(t, port);
+      },
     };
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    const timer = setTimeout(() => a.finish(undefined), timeoutMs);
+    close = open(a);
+    if (done) close();
+  });
+}
+
+function viaUdp(u: Upstream, packet: Uint8Array, query: Message, timeoutMs: number, hold: Hold): Promise<Uint8Array | undefined> {
+  return attempt(timeoutMs, hold, ({ finish, own }) => {
+    const sock = dgram.createSocket(net.isIPv6(u.ip.split('%')[0] ?? '') ? 'udp6' : 'udp4');
     // ECONNREFUSED (ICMP port unreachable) on the connected socket: try the next resolver now.
     sock.on('error', () => finish(undefined));
     sock.on('message', (msg) => {
@@ -103,38 +130,29 @@ function viaUdp(u: Upstream, packet: Uint8Array, query: Message, timeoutMs: numb
       if (answersQuery(msg, query)) finish(new Uint8Array(msg));
     });
     sock.bind(0, () => {
-      release = hold('udp', sock.address().port);
+      own('udp', sock.address().port);
       sock.connect(u.port, u.ip, (err?: Error) => {
         if (err) finish(undefined);
         else sock.send(packet, (e) => e && finish(undefined));
       });
     });
+    return () => sock.close();
   });
 }
 
 function viaTcp(u: Upstream, packet: Uint8Array, query: Message, timeoutMs: number, hold: Hold): Promise<Uint8Array | undefined> {
-  return new Promise((resolve) => {
+  return attempt(timeoutMs, hold, ({ finish, own }) => {
     const sock = net.connect({ host: u.ip, port: u.port });
     const reader = new FrameReader();
-    let release = (): void => undefined;
-    let done = false;
-    const finish = (reply: Uint8Array | undefined): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      release();
-      sock.destroy();
-      resolve(reply);
-    };
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
     sock.on('error', () => finish(undefined));
     sock.on('close', () => finish(undefined));
     sock.on('connect', () => {
-      if (sock.localPort !== undefined) release = hold('tcp', sock.localPort);
+      if (sock.localPort !== undefined) own('tcp', sock.localPort);
       sock.write(frame(packet));
     });
     sock.on('data', (chunk: Buffer) => {
       for (const msg of reader.push(chunk)) if (answersQuery(msg, query)) return finish(msg);
     });
+    return () => sock.destroy();
   });
 }

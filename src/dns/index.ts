@@ -63,7 +63,10 @@ export function uidProblem(config: MeshConfig, uid: number | undefined): string 
     dns.meshletUid === config.proxy.uid
       ? `uid ${dns.meshletUid} (proxy.uid and dns.meshletUid)`
       : `uids ${config.proxy.uid} (proxy.uid) and ${dns.meshletUid} (dns.meshletUid)`;
-  return `meshlet runs as uid ${uid}, but only ${exempt} bypass the DNS redirection, so every forwarded query would come back to meshlet. Set dns.meshletUid: ${uid} and re-run \`meshlet init\`, or run meshlet as uid ${dns.meshletUid}`;
+  return (
+    `meshlet runs as uid ${uid}, but only ${exempt} bypass the DNS redirection, so every forwarded query would come back to meshlet. Set ` +
+    `dns.meshletUid: ${uid} and re-run \`meshlet init\`, or run meshlet as uid ${dns.meshletUid}`
+  );
 }
 
 /** The resolvers to forward to: the configured ones, else resolv.conf's, never our own listen addresses. */

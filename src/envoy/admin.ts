@@ -68,7 +68,10 @@ export function hasDacOverride(status = readFileSync('/proc/self/status', 'utf8'
 export function adminReachProblem(proxyUid: number): string | undefined {
   const me = process.getuid?.() ?? 0;
   if (me === proxyUid || me !== 0 || hasDacOverride()) return undefined;
-  return `meshlet runs as root without CAP_DAC_OVERRIDE, so it cannot open Envoy's admin socket (owned by the proxy uid ${proxyUid}, mode 0600, in a 0700 directory) for readiness and draining; add DAC_OVERRIDE to the container's capabilities`;
+  return (
+    `meshlet runs as root without CAP_DAC_OVERRIDE, so it cannot open Envoy's admin socket (owned by the proxy uid ${proxyUid}, mode 0600, in a 0700 ` +
+    `directory) for readiness and draining; add DAC_OVERRIDE to the container's capabilities`
+  );
 }
 
 export interface AdminResponse {

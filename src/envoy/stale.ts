@@ -126,7 +126,8 @@ export async function endStaleEnvoys(opts: { bootstrapPath: string; uid: number;
     if (alive.length === 0) return stale.map((p) => p.pid);
     if (Date.now() > deadline)
       throw new Error(
-        `stale Envoy ${alive.map((p) => p.pid).join(', ')} (uid ${opts.uid}, -c ${opts.bootstrapPath}) still running ${opts.timeoutMs ?? 5_000} ms after SIGKILL; end it, then start meshlet again`,
+        `stale Envoy ${alive.map((p) => p.pid).join(', ')} (uid ${opts.uid}, -c ${opts.bootstrapPath}) still running ${opts.timeoutMs ?? 5_000} ms after ` +
+          `SIGKILL; end it, then start meshlet again`,
       );
     await new Promise((r) => setTimeout(r, 20));
   }

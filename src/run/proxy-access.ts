@@ -32,7 +32,8 @@ export async function checkProxyAccess(proxy: MeshConfig['proxy'], envoyPath: st
     asProxy(
       '-x',
       envoyPath,
-      `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) or pass --envoy PATH`,
+      `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) ` +
+        `or pass --envoy PATH`,
     ),
     asProxy('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`),
     asProxy('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`),

@@ -26,7 +26,8 @@ export interface ReadinessSources {
  * pod's firewall from the long-running container would widen what it can do.
  */
 export const ROLL_THE_POD =
-  'the rules are installed once per pod by meshlet init, so a sidecar restart cannot change them: roll the pod (kubectl rollout restart deployment/NAME) so that init runs with this config';
+  'the rules are installed once per pod by meshlet init, so a sidecar restart cannot change them: roll the pod (kubectl rollout restart deployment/NAME) so ' +
+  'that init runs with this config';
 
 export function ackedCheck(status: AdsStatus): ReadyCheck {
   if (status.envoys.length === 0) return { ok: false, detail: 'no Envoy is connected to the xDS socket' };

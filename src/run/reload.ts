@@ -29,7 +29,10 @@ export function snapshotFor(config: MeshConfig, certs: CertState): Snapshot {
  */
 function restartOnlyChange(prev: MeshConfig, next: MeshConfig): string | undefined {
   if (JSON.stringify(generateRules(prev)) !== JSON.stringify(generateRules(next))) {
-    return 'this edit changes the iptables rules (ingress mode, plaintext or mapped ports, capture, exclusions, portless routes, DNS capture or proxy ports), which only `meshlet init` applies; restart the pod to apply it';
+    return (
+      'this edit changes the iptables rules (ingress mode, plaintext or mapped ports, capture, exclusions, portless routes, DNS capture or proxy ' +
+      'ports), which only `meshlet init` applies; restart the pod to apply it'
+    );
   }
   // meshlet's own listeners are bound once, at start.
   if (prev.probes?.port !== next.probes?.port || prev.metrics?.port !== next.metrics?.port) {

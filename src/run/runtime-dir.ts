@@ -107,7 +107,8 @@ function checkEntry(dir: string, name: string, proxyUid: number, me: number): vo
     if (!st.isDirectory() || st.uid !== proxyUid || (st.mode & 0o7777) !== PROXY_DIR_MODE) {
       throw new RuntimeDirError(
         p,
-        `must be a directory owned by the proxy uid ${proxyUid} with mode 0700 (found ${st.isDirectory() ? 'a directory' : 'a non-directory'} of uid ${st.uid}, mode ${octal(st.mode)})`,
+        `must be a directory owned by the proxy uid ${proxyUid} with mode 0700 (found ${st.isDirectory() ? 'a directory' : 'a non-directory'} of uid ` +
+          `${st.uid}, mode ${octal(st.mode)})`,
         `remove it (rm -r ${p}); meshlet recreates it`,
       );
     }

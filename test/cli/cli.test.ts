@@ -2,14 +2,15 @@
 // src/cli/usage.ts, README's table rendered from it, stray arguments and bad
 // log levels refused as usage errors, --json output on success and failure.
 // (`meshlet run` exiting after a startup failure: test/run/startup-failure.test.ts.)
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { COMMAND_DOCS, ENV_DOCS, flagsOf, readmeCliTable, withCliTable } from '../../src/cli/usage.js';
 import { COMMANDS } from '../../src/cli/main.js';
 import { CLI } from '../helpers/meshlet.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { tmpDirFor } from '../helpers/tmp.js';
 
 const ROOT = path.resolve('.');
 
@@ -18,16 +19,9 @@ function meshlet(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-cli-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (): string => tmpDirFor(cleanups, 'meshlet-cli-');
 
 describe('help', () => {
   it('every command has its own --help, naming each of its flags, and -h and `help CMD` print the same', () => {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createPki, type Pki } from '../../src/devpki/pki.js';
 import { Capture } from '../../src/demo/capture.js';
-import { Namespaces } from '../../src/demo/netns.js';
+import { asUid } from '../../src/demo/proc.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 import { CLI } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
@@ -79,7 +79,8 @@ try:
     if mode == 'resolve':
         print(json.dumps({"addrs": sorted({a[4][0] for a in socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)})}))
     elif mode == 'tcp-dns':
-        q = struct.pack('!HHHHHH', 0x5a5a, 0x0100, 1, 0, 0, 0) + b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\0' + struct.pack('!HH', 1, 1)
+        q = struct.pack('!HHHHHH', 0x5a5a, 0x0100, 1, 0, 0, 0)
+        q += b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\0' + struct.pack('!HH', 1, 1)
         s = socket.create_connection((sys.argv[3], 53), timeout=5); s.sendall(struct.pack('!H', len(q)) + q)
         n = struct.unpack('!H', s.recv(2))[0]; r = b''
         while len(r) < n: r += s.recv(n - len(r))
@@ -162,12 +163,9 @@ const skip = cannotRun('dns end to end', unavailable());
 
 describe.skipIf(skip)('egress capture through DNS, end to end', () => {
   const lab = new NetLab('mld');
-  // Runs the packet capture (the lab's shared capture helper) in the namespaces `lab` makes; it owns no namespace itself.
-  const procs = new Namespaces('mld');
   const root = mkdtempSync(path.join(tmpdir(), 'meshlet-dns-e2e-'));
   // Envoy runs as uid 1337 and must reach the sockets and bootstraps inside.
   chmodSync(root, 0o755);
-  const etcNetns: string[] = [];
   const marker = `dns-e2e-${process.pid}-${Date.now()}`;
   let pki: Pki;
   let a: PodDir;
@@ -178,14 +176,15 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
   const before: Record<string, unknown> = {};
 
   const client = async (...args: string[]): Promise<Record<string, unknown>> => {
-    const r = await lab.exec(a.ns, ['setpriv', `--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', PYTHON, '-c', CLIENT, ...args], {
+    const r = await lab.exec(a.ns, asUid(APP_UID, [PYTHON, '-c', CLIENT, ...args]), {
       timeoutMs: 15_000,
     });
     return JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Record<string, unknown>;
   };
 
   async function makePod(label: string, extra: Record<string, unknown>, sans: string[]): Promise<PodDir> {
-    const ns = await lab.netns(label);
+    // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the pod's own resolver settings.
+    const ns = await lab.netns(label, { 'resolv.conf': `search ${SEARCH}\nnameserver ${ADDR.dns}\noptions ndots:5\n` });
     const dir = path.join(root, label);
     mkdirSync(path.join(dir, 'run'), { recursive: true });
     chmodSync(dir, 0o755);
@@ -199,11 +198,6 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
         ...extra,
       }),
     );
-    // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the pod's own resolver settings.
-    const etc = path.join('/etc/netns', ns);
-    mkdirSync(etc, { recursive: true });
-    etcNetns.push(etc);
-    writeFileSync(path.join(etc, 'resolv.conf'), `search ${SEARCH}\nnameserver ${ADDR.dns}\noptions ndots:5\n`);
     return { ns, dir, config, output: new EventLog<string>() };
   }
 
@@ -318,15 +312,8 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     await stop(a);
     await stop(b);
     for (const c of [...children, clusterDns]) if (c && c.exitCode === null) c.kill('SIGKILL');
-    // Anything still alive in our namespaces (an Envoy orphaned by a killed meshlet) goes by pid.
-    for (const ns of [a?.ns, b?.ns, dnsNs]) {
-      if (!ns) continue;
-      const pids = (await lab.exec(undefined, ['ip', 'netns', 'pids', ns])).stdout.split('\n').filter((p) => /^\d+$/.test(p));
-      for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
-    }
-    await procs.cleanup();
+    // Anything still alive in our namespaces (an Envoy orphaned by a killed meshlet) goes by pid, with the /etc/netns files.
     await lab.cleanup();
-    for (const d of etcNetns) rmSync(d, { recursive: true, force: true });
     rmSync(root, { recursive: true, force: true });
   }, 60_000);
 
@@ -392,7 +379,7 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
       ]);
     };
     // Returns once a start sentinel is in the file, so the capture sees everything the test does next.
-    const cap = await Capture.start(procs, a.ns, 'eth0', pcap, sentinel);
+    const cap = await Capture.start(lab.namespaces, a.ns, 'eth0', pcap, sentinel);
 
     const r = await client('dial', 'emoji-svc', '8080', marker);
     expect(r).toEqual({ peer: '127.137.0.1', reply: `pong:${marker}` });
@@ -445,26 +432,30 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     );
   });
 
-  it('with capture on, the app cannot bypass the DNS server with its own DNS over TLS: Envoy wraps it in mesh mTLS, which the outside server cannot complete', async () => {
-    const publicCa = await createPki(path.join(root, 'public-ca'), { name: 'public' });
-    const leaf = await publicCa.writeContrastDir(path.join(root, 'dot'), await publicCa.issueLeaf({ sans: ['dns.example.test'] }));
-    const dot = new EventLog<Record<string, unknown>>();
-    await python(dnsNs, DOT_SERVER, [ADDR.dns, leaf.certChain, leaf.key], dot);
-    // Control: from outside the pod (no capture) the same client gets its answer bytes through.
-    const direct = await lab.exec(b.ns, [PYTHON, '-c', DOT_CLIENT, ADDR.dns, leaf.ca], { timeoutMs: 15_000 });
-    expect(direct.stdout).toMatch(/^answered/);
-    const seen = dot.length;
-    const viaMesh = await client('dot', ADDR.dns, leaf.ca);
-    // The app's TLS session dies before its handshake: Envoy resets it once its own upstream handshake fails.
-    expect(viaMesh).not.toHaveProperty('result');
-    expect(viaMesh['error']).toMatch(/Reset|SSL|EOF|BrokenPipe/);
-    // The server saw a handshake it could not finish (Envoy, not trusting its CA, aborted) and never a query.
-    // The server logs a failed handshake and goes on to the next connection; a query it got would be logged before that.
-    const failed = await dot.waitFor((e) => e['ev'] === 'handshake', 10_000, 'the DNS-over-TLS server to log the handshake through the mesh', seen);
-    expect(failed).toMatchObject({ ev: 'handshake', ok: false });
-    expect(String(failed['error'])).toMatch(/unknown ca|alert/i);
-    expect(dot.items.slice(seen).filter((e) => e['ev'] === 'data')).toEqual([]);
-  });
+  it(
+    'with capture on, the app cannot bypass the DNS server with its own DNS over TLS: ' +
+      'Envoy wraps it in mesh mTLS, which the outside server cannot complete',
+    async () => {
+      const publicCa = await createPki(path.join(root, 'public-ca'), { name: 'public' });
+      const leaf = await publicCa.writeContrastDir(path.join(root, 'dot'), await publicCa.issueLeaf({ sans: ['dns.example.test'] }));
+      const dot = new EventLog<Record<string, unknown>>();
+      await python(dnsNs, DOT_SERVER, [ADDR.dns, leaf.certChain, leaf.key], dot);
+      // Control: from outside the pod (no capture) the same client gets its answer bytes through.
+      const direct = await lab.exec(b.ns, [PYTHON, '-c', DOT_CLIENT, ADDR.dns, leaf.ca], { timeoutMs: 15_000 });
+      expect(direct.stdout).toMatch(/^answered/);
+      const seen = dot.length;
+      const viaMesh = await client('dot', ADDR.dns, leaf.ca);
+      // The app's TLS session dies before its handshake: Envoy resets it once its own upstream handshake fails.
+      expect(viaMesh).not.toHaveProperty('result');
+      expect(viaMesh['error']).toMatch(/Reset|SSL|EOF|BrokenPipe/);
+      // The server saw a handshake it could not finish (Envoy, not trusting its CA, aborted) and never a query.
+      // The server logs a failed handshake and goes on to the next connection; a query it got would be logged before that.
+      const failed = await dot.waitFor((e) => e['ev'] === 'handshake', 10_000, 'the DNS-over-TLS server to log the handshake through the mesh', seen);
+      expect(failed).toMatchObject({ ev: 'handshake', ok: false });
+      expect(String(failed['error'])).toMatch(/unknown ca|alert/i);
+      expect(dot.items.slice(seen).filter((e) => e['ev'] === 'data')).toEqual([]);
+    },
+  );
 
   it('a config reload changes the names meshlet answers, with no restart', async () => {
     const text = readFileSync(a.config, 'utf8').replace('names:\n        - emoji-svc', 'names:\n        - emoji-svc\n        - emoji.mesh.test');

@@ -13,7 +13,8 @@ import { RCODE, decodeMessage } from '../../src/dns/wire.js';
 import { validConfig } from '../helpers/config.js';
 import type { EgressRoute } from '../../src/config/model.js';
 import { createRootLogger } from '../../src/log.js';
-import { freeDnsPort, prng, query, summary } from './helpers.js';
+import { freeDnsPort, query, summary } from './helpers.js';
+import { prng } from '../helpers/prng.js';
 import { startFakeUpstream, udpExchange, type FakeUpstream } from './fake-upstream.js';
 
 const SEED = 0x6d657368; // "mesh"

@@ -67,18 +67,6 @@ export function summary(bytes: Uint8Array): Summary {
   };
 }
 
-/** Mulberry32: a small seeded PRNG, so the fuzz run is the same every time. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A loopback port free for both UDP and TCP right now (DNS binds both): an
  * ephemeral TCP port that UDP can also bind, tried a few times.

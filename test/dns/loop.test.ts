@@ -14,6 +14,7 @@ import { createPki } from '../../src/devpki/pki.js';
 import { runInit } from '../../src/iptables/init.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
+import { asUid } from '../../src/demo/proc.js';
 import { CLI } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
 import { collectLines, EventLog } from '../helpers/wait.js';
@@ -80,7 +81,7 @@ describe.skipIf(skip)('dns forwarding loop', () => {
     collectLines(meshlet.stderr, out);
     await out.waitFor((l) => l.includes('dns server listening'), 20_000, 'meshlet logging "dns server listening"');
 
-    const r = await lab.exec(ns, ['setpriv', '--reuid=1000', '--regid=1000', '--clear-groups', PYTHON, '-c', QUERY], { timeoutMs: 15_000 });
+    const r = await lab.exec(ns, asUid(1000, [PYTHON, '-c', QUERY]), { timeoutMs: 15_000 });
     // SERVFAIL, not the client's own 8 s timeout: meshlet answered after dropping its returning query.
     expect(r.stdout.trim()).toBe('rcode 2');
     await out.waitFor((l) => l.includes('a forwarded query came back to meshlet'), 10_000, 'meshlet logging the returning query');

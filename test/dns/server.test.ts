@@ -4,7 +4,7 @@
 // uid guard, limits, and reloads.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validConfig } from '../helpers/config.js';
 import type { MeshConfig } from '../../src/config/model.js';
 import { DnsService, chooseUpstreams, uidProblem, type DnsDeps } from '../../src/dns/index.js';
@@ -14,12 +14,10 @@ import { RCODE, TYPE } from '../../src/dns/wire.js';
 import { createRootLogger } from '../../src/log.js';
 import { startFakeUpstream, tcpExchange, udpExchange, type FakeUpstream } from './fake-upstream.js';
 import { freeDnsPort, query, summary } from './helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const log = createRootLogger('silent');
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 const freePort = freeDnsPort;
 

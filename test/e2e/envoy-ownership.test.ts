@@ -8,6 +8,8 @@ import { labUnavailable, MeshLab, type ClientFiles, type Host, type Pod } from '
 import { adminGet } from '../../src/envoy/admin.js';
 import { findStaleEnvoys, netnsId } from '../../src/envoy/stale.js';
 import { marker, startOrClose } from './support.js';
+import { procGone } from '../helpers/wait.js';
+import { asUid } from '../../src/demo/proc.js';
 
 const skip = labUnavailable();
 const APP_UID = 1000;
@@ -39,16 +41,6 @@ const one = (o) => new Promise((resolve) => {
 `;
 
 type Outcome = { status?: number; body?: string; error?: string };
-
-/** Dead, or a zombie nobody reaped yet. */
-function procGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -114,20 +106,7 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
   }
 
   async function attack(uid: number, method: 'GET' | 'POST', paths: string[], ports: number[]): Promise<Record<string, Outcome>> {
-    const argv = [
-      'setpriv',
-      `--reuid=${uid}`,
-      `--regid=${uid}`,
-      '--clear-groups',
-      '--',
-      process.execPath,
-      '-e',
-      ATTACK,
-      web.adminSocket,
-      JSON.stringify(ports),
-      method,
-      JSON.stringify(paths),
-    ];
+    const argv = asUid(uid, [process.execPath, '-e', ATTACK, web.adminSocket, JSON.stringify(ports), method, JSON.stringify(paths)]);
     const r = await lab.ns.exec(web.ns, argv, { timeoutMs: 60_000 });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     try {
@@ -218,29 +197,9 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
     );
     const idle = ['-e', 'setTimeout(() => {}, 120000)', '--'];
     const decoys = [
-      lab.ns.spawn(web.ns, 'decoy uid 1000', [
-        'setpriv',
-        `--reuid=${APP_UID}`,
-        `--regid=${APP_UID}`,
-        '--clear-groups',
-        '--',
-        process.execPath,
-        ...idle,
-        '-c',
-        bootstrap(),
-      ]),
+      lab.ns.spawn(web.ns, 'decoy uid 1000', asUid(APP_UID, [process.execPath, ...idle, '-c', bootstrap()])),
       lab.ns.spawn(web.ns, 'decoy root', [process.execPath, ...idle, '-c', bootstrap()]),
-      lab.ns.spawn(web.ns, 'decoy 1337, other path', [
-        'setpriv',
-        `--reuid=${PROXY_UID}`,
-        `--regid=${PROXY_UID}`,
-        '--clear-groups',
-        '--',
-        process.execPath,
-        ...idle,
-        '-c',
-        `${bootstrap()}.other`,
-      ]),
+      lab.ns.spawn(web.ns, 'decoy 1337, other path', asUid(PROXY_UID, [process.execPath, ...idle, '-c', `${bootstrap()}.other`])),
     ];
     await until('decoys running', () =>
       decoys.every((d) => d.pid !== undefined && readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').includes(bootstrap())) ? true : undefined,

@@ -6,7 +6,7 @@
 // jumps turns /ready to 503 within 2 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
-import { makeClients, marker, type Clients, startOrClose } from './support.js';
+import { makeClients, marker, outsideServerTls, type Clients, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('hardening: TLS versions and rules that stay first', labUnavailable());
@@ -21,7 +21,7 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
   let emoji: Pod;
   let outside: Host;
   let clients: Clients;
-  let serverFiles: { cert: string; key: string };
+  let serverTls: string[];
 
   beforeAll(async () => {
     lab = await MeshLab.create({
@@ -59,8 +59,7 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
       emoji = lab.pod('emoji');
       outside = lab.host('outside');
       clients = await makeClients(lab);
-      const files = await lab.clientFiles('outside-server', await lab.pki.issueLeaf({ sans: ['outside'] }));
-      serverFiles = { cert: files.cert, key: files.key };
+      serverTls = await outsideServerTls(lab);
     });
   }, 120_000);
 
@@ -144,7 +143,7 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
   });
 
   it("the sidecar's client side refuses an upstream that only speaks TLS 1.2", async () => {
-    const base = ['openssl', 's_server', '-www', '-cert', serverFiles.cert, '-cert_chain', serverFiles.cert, '-key', serverFiles.key];
+    const base = ['openssl', 's_server', '-www', ...serverTls];
     const old = lab.ns.spawn(outside.ns, 's_server tls1.2', [...base, '-tls1_2', '-accept', `${OUTSIDE_V4}:${UPSTREAM.tls12}`], { stderrLines: true });
     const modern = lab.ns.spawn(outside.ns, 's_server tls1.3', [...base, '-accept', `${OUTSIDE_V4}:${UPSTREAM.tls13}`], { stderrLines: true });
     await old.waitFor((l) => l.includes('ACCEPT'), 10_000, 's_server (TLS 1.2 only) accepting');

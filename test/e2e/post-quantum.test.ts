@@ -5,7 +5,7 @@
 // ServerHello's key share chose; 4588 (0x11ec) is X25519MLKEM768.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod, type WireReport } from '../../src/demo/lab.js';
-import { makeClients, marker, type Clients, startOrClose } from './support.js';
+import { makeClients, marker, outsideServerTls, type Clients, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('post-quantum key exchange between meshlet pods', labUnavailable());
@@ -23,7 +23,7 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
   let vault: Pod;
   let outside: Host;
   let clients: Clients;
-  let serverFiles: { cert: string; key: string };
+  let serverTls: string[];
 
   beforeAll(async () => {
     const tlsPort = { ingress: { ports: [{ name: 'https', port: PORTS.tls, policy: 'tls' }] } };
@@ -55,8 +55,7 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
       vault = lab.pod('vault');
       outside = lab.host('outside');
       clients = await makeClients(lab);
-      const files = await lab.clientFiles('outside-server', await lab.pki.issueLeaf({ sans: ['outside'] }));
-      serverFiles = { cert: files.cert, key: files.key };
+      serverTls = await outsideServerTls(lab);
     });
   }, 120_000);
 
@@ -185,21 +184,7 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
     const server = lab.ns.spawn(
       outside.ns,
       's_server X25519 only',
-      [
-        'openssl',
-        's_server',
-        '-www',
-        '-groups',
-        'X25519',
-        '-cert',
-        serverFiles.cert,
-        '-cert_chain',
-        serverFiles.cert,
-        '-key',
-        serverFiles.key,
-        '-accept',
-        `${OUTSIDE_V4}:${CLASSIC_SERVER}`,
-      ],
+      ['openssl', 's_server', '-www', '-groups', 'X25519', ...serverTls, '-accept', `${OUTSIDE_V4}:${CLASSIC_SERVER}`],
       { stderrLines: true },
     );
     try {

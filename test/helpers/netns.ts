@@ -1,17 +1,17 @@
-// Network namespaces for tests: create namespaces, veth pairs and bridges, run
-// commands and long-lived processes inside a namespace, and always clean up.
-// Every name carries this process's pid, so parallel runs cannot collide, and
-// a synchronous exit hook deletes whatever an aborted run left behind.
+// Network namespaces for tests, on the mesh lab's one namespace layer
+// (src/demo/netns.ts): it names every namespace with the suite's prefix and a
+// per-run tag, so parallel runs cannot collide, kills whatever is left in the
+// namespaces before deleting them, and an exit hook cleans up after an
+// aborted run. What this file adds is what tests need on top: veth pairs with
+// their addresses in one call, and the iptables module's seams (CommandRunner,
+// ProcessStarter) bound to a namespace.
 //
 // Tests must use 198.18.0.0/15 and 2001:db8::/32 addresses only.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { execFileRunner, type CommandResult, type CommandRunner, type RunOptions } from '../../src/iptables/runner.js';
-import { spawnStarter, type ProcessStarter, type StartedProcess } from '../../src/iptables/process.js';
-
-export function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
+import { isRoot, Namespaces } from '../../src/demo/netns.js';
+import type { ExecOptions, Proc, Result } from '../../src/demo/proc.js';
+import type { CommandRunner } from '../../src/iptables/runner.js';
+import type { ProcessStarter, StartedProcess } from '../../src/iptables/process.js';
 
 /** Why namespace tests cannot run here, or undefined if they can. */
 export function netnsUnavailable(): string | undefined {
@@ -25,93 +25,66 @@ export function netnsUnavailable(): string | undefined {
 }
 
 export interface VethEnd {
-  /** Namespace name; undefined for the namespace the test runs in. */
-  ns: string | undefined;
+  /** Namespace name (from netns()). */
+  ns: string;
   /** Interface name (at most 15 characters); generated when omitted. */
   ifname?: string;
   /** Addresses with prefix, e.g. "198.18.0.1/24" or "2001:db8:1::1/64". */
   addrs?: string[];
-  /**
-   * Keep the kernel's automatic IPv6 link-local address. Off by default: it
-   * appears asynchronously after the link comes up, which makes snapshots of
-   * addresses and routes racy.
-   */
-  ipv6LinkLocal?: boolean;
 }
 
-const live = new Set<NetLab>();
-process.once('exit', () => {
-  for (const lab of live) lab.cleanupSync();
-});
-
 export class NetLab {
-  private readonly namespaces: string[] = [];
-  private readonly hostLinks: string[] = [];
-  private readonly processes: StartedProcess[] = [];
+  /** The layer underneath, for suites that also need its process handles (Proc). */
+  readonly namespaces: Namespaces;
   private counter = 0;
-  private readonly tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 
-  constructor(private readonly prefix = 'mlt') {
-    live.add(this);
+  constructor(prefix = 'mlt') {
+    this.namespaces = new Namespaces(prefix);
   }
 
-  /** Creates a namespace with lo up; returns its name. */
-  async netns(label = 'ns'): Promise<string> {
-    const name = `${this.prefix}-${label}-${this.tag}-${this.counter++}`;
-    await this.must(undefined, ['ip', 'netns', 'add', name]);
-    this.namespaces.push(name);
-    await this.must(name, ['ip', 'link', 'set', 'lo', 'up']);
-    return name;
+  /** Creates a namespace with lo up; returns its name. `etc` files (resolv.conf) are what `ip netns exec` mounts over /etc. */
+  netns(label = 'ns', etc: Record<string, string> = {}): Promise<string> {
+    return this.namespaces.add(label, etc);
   }
 
-  /** A veth pair between two namespaces, with addresses (no DAD) and both ends up. */
+  /**
+   * A veth pair between two namespaces, with addresses and both ends up. No
+   * IPv6 link-local address (it appears asynchronously, which would make
+   * snapshots of addresses and routes racy) and no DAD.
+   */
   async veth(a: VethEnd, b: VethEnd): Promise<[string, string]> {
     const an = a.ifname ?? this.ifname();
     const bn = b.ifname ?? this.ifname();
-    const create = ['ip', 'link', 'add', an, ...(a.ns ? ['netns', a.ns] : []), 'type', 'veth', 'peer', 'name', bn, ...(b.ns ? ['netns', b.ns] : [])];
-    await this.must(undefined, create);
-    if (!a.ns) this.hostLinks.push(an);
-    if (!b.ns) this.hostLinks.push(bn);
+    await this.namespaces.veth(a.ns, an, b.ns, bn);
     for (const [end, name] of [
       [a, an],
       [b, bn],
     ] as const) {
-      if (!end.ipv6LinkLocal) await this.must(end.ns, ['ip', 'link', 'set', name, 'addrgenmode', 'none']);
-      for (const addr of end.addrs ?? []) await this.addAddr(end.ns, name, addr);
-      await this.must(end.ns, ['ip', 'link', 'set', name, 'up']);
+      for (const addr of end.addrs ?? []) await this.namespaces.addr(end.ns, name, addr);
+      await this.namespaces.up(end.ns, name);
     }
     return [an, bn];
   }
 
   /** A bridge inside a namespace; attach veth ends with attach(). */
-  async bridge(ns: string | undefined, addrs: string[] = [], name = this.ifname('br')): Promise<string> {
-    await this.must(ns, ['ip', 'link', 'add', name, 'type', 'bridge']);
-    if (!ns) this.hostLinks.push(name);
-    for (const addr of addrs) await this.addAddr(ns, name, addr);
-    await this.must(ns, ['ip', 'link', 'set', name, 'up']);
+  async bridge(ns: string, addrs: string[] = [], name = this.ifname('br')): Promise<string> {
+    await this.namespaces.bridge(ns, name);
+    for (const addr of addrs) await this.namespaces.addr(ns, name, addr);
     return name;
   }
 
-  async attach(ns: string | undefined, ifname: string, bridge: string): Promise<void> {
-    await this.must(ns, ['ip', 'link', 'set', ifname, 'master', bridge]);
-  }
-
-  async addAddr(ns: string | undefined, ifname: string, cidr: string): Promise<void> {
-    const v6 = cidr.includes(':');
-    await this.must(ns, ['ip', ...(v6 ? ['-6'] : []), 'addr', 'add', cidr, 'dev', ifname, ...(v6 ? ['nodad'] : [])]);
+  attach(ns: string, ifname: string, bridge: string): Promise<void> {
+    return this.namespaces.attach(ns, ifname, bridge);
   }
 
   /** Runs a program inside `ns` (or here when undefined). Never throws on exit codes. */
-  exec(ns: string | undefined, argv: readonly string[], opts?: RunOptions): Promise<CommandResult> {
-    const [cmd, ...args] = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
-    return execFileRunner.run(cmd ?? '', args, opts);
+  exec(ns: string | undefined, argv: readonly string[], opts?: ExecOptions): Promise<Result> {
+    return this.namespaces.exec(ns, argv, opts);
   }
 
-  /** Like exec, but throws with the command and its stderr on failure. */
-  async must(ns: string | undefined, argv: readonly string[], opts?: RunOptions): Promise<string> {
-    const r = await this.exec(ns, argv, opts);
-    if (r.code !== 0) throw new Error(`${ns ? `[${ns}] ` : ''}${argv.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
-    return r.stdout;
+  /** Like exec, but throws with the command and what it said on failure. */
+  must(ns: string | undefined, argv: readonly string[], opts?: ExecOptions): Promise<string> {
+    return this.namespaces.must(ns, argv, opts);
   }
 
   /** A CommandRunner whose every command runs inside `ns`. */
@@ -126,40 +99,26 @@ export class NetLab {
 
   /** Starts a long-lived process inside `ns`; cleanup() stops it. */
   spawn(ns: string | undefined, argv: readonly string[]): StartedProcess {
-    const [cmd, ...args] = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
-    const p = spawnStarter.start(cmd ?? '', args);
-    this.processes.push(p);
-    return p;
+    return started(this.namespaces.spawn(ns, argv[0] ?? 'process', argv));
   }
 
-  /** Stops every process and deletes every namespace and link this lab made. */
+  /** Stops every process and deletes every namespace this lab made; throws with every error. */
   async cleanup(): Promise<void> {
-    const errors: string[] = [];
-    await Promise.all(this.processes.splice(0).map((p) => p.stop().catch((e: Error) => errors.push(e.message))));
-    for (const link of this.hostLinks.splice(0)) await this.exec(undefined, ['ip', 'link', 'del', link]);
-    for (const ns of this.namespaces.splice(0)) {
-      const r = await this.exec(undefined, ['ip', 'netns', 'del', ns]);
-      if (r.code !== 0) errors.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
-    }
-    live.delete(this);
+    const errors = await this.namespaces.cleanup();
     if (errors.length > 0) throw new Error(`netns cleanup: ${errors.join('; ')}`);
   }
 
-  /** Last resort at process exit: no awaiting possible there. */
-  cleanupSync(): void {
-    for (const link of this.hostLinks) spawnQuiet(['ip', 'link', 'del', link]);
-    for (const ns of this.namespaces) spawnQuiet(['ip', 'netns', 'del', ns]);
-  }
-
   private ifname(kind = 'v'): string {
-    return `${kind}${this.tag}${this.counter++}`.slice(0, 15);
+    return `${kind}${this.namespaces.tag}${this.counter++}`.slice(0, 15);
   }
 }
 
-function spawnQuiet(argv: string[]): void {
-  try {
-    execFileSync(argv[0] ?? '', argv.slice(1), { stdio: 'ignore' });
-  } catch {
-    // best effort at exit
-  }
+/** The iptables module's view of a process (the probe exits when its stdin closes). */
+function started(p: Proc): StartedProcess {
+  return {
+    lines: p.lines,
+    waitFor: (match, timeoutMs) => p.waitFor(match, timeoutMs),
+    stop: () => p.close(2_000),
+    stderr: () => p.output(),
+  };
 }

@@ -3,10 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Cleanup } from './cleanup.js';
 
 /** A fresh directory under the system temp dir; the caller removes it (or leaves it to the OS). */
 export function tmpDir(prefix = 'meshlet-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+/** A fresh directory that `cleanups` (a cleanupAfterEach stack) removes after the test. */
+export function tmpDirFor(cleanups: Cleanup[], prefix = 'meshlet-test-'): string {
+  const dir = tmpDir(prefix);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** A fresh directory and the function that removes it. */

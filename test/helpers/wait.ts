@@ -1,6 +1,7 @@
 // Waiting on events, not time: a log of things a test observes (output
 // lines, server events) that a test can wait on. Every wait is bounded and
 // its timeout says what it waited for and what was seen instead.
+import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 export class EventLog<T> {
@@ -58,4 +59,14 @@ export function collectLines(stream: Readable | null | undefined, log: EventLog<
       buf = buf.slice(nl + 1);
     }
   });
+}
+
+/** No such process, or only its zombie (it is dead; its new parent has not reaped it yet). */
+export function procGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }

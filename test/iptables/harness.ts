@@ -8,6 +8,7 @@ import type { IptablesDeps } from '../../src/iptables/deps.js';
 import { parseConnect, parseDnsQuery, probeArgs, type ConnectResult, type DnsQueryResult, type ProbeAccept } from '../../src/iptables/probe-script.js';
 import type { StartedProcess } from '../../src/iptables/process.js';
 import { NetLab } from '../helpers/netns.js';
+import { asUid } from '../../src/demo/proc.js';
 
 export const ADDR = {
   podV4: '198.18.0.1',
@@ -114,9 +115,8 @@ export interface DialOptions {
 
 /** One connection from inside `ns`; what happened and the banner it read. */
 export async function dial(lab: NetLab, ns: string, host: string, port: number, opts: DialOptions = {}): Promise<ConnectResult> {
-  const uid = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups'];
   const args = [host, port, opts.timeoutMs ?? 2000, ...(opts.source ? [opts.source] : [])];
-  const r = await lab.exec(ns, [...uid, PYTHON, ...probeArgs('connect', args)], { timeoutMs: (opts.timeoutMs ?? 2000) + 5000 });
+  const r = await lab.exec(ns, asUid(opts.uid, [PYTHON, ...probeArgs('connect', args)]), { timeoutMs: (opts.timeoutMs ?? 2000) + 5000 });
   return parseConnect(r.stdout, r.stderr);
 }
 
@@ -141,7 +141,7 @@ export async function serveDns(lab: NetLab, ns: string, v4: string, port: number
 /** One DNS query from inside `ns` as `uid`, optionally from a fixed source port. */
 export async function queryDns(lab: NetLab, ns: string, host: string, transport: 'udp' | 'tcp', uid: number, sourcePort?: number): Promise<DnsQueryResult> {
   const args = [host, 53, transport, 2000, ...(sourcePort === undefined ? [] : [sourcePort])];
-  const r = await lab.exec(ns, ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', PYTHON, ...probeArgs('dns-query', args)], { timeoutMs: 7000 });
+  const r = await lab.exec(ns, asUid(uid, [PYTHON, ...probeArgs('dns-query', args)]), { timeoutMs: 7000 });
   return parseDnsQuery(r.stdout, r.stderr);
 }
 

@@ -54,7 +54,16 @@ describe('planRestore', () => {
   it('a foreign rule above our jump: readiness names it, and a re-run moves our jumps back to the top', () => {
     const foreign = '-A PREROUTING -p tcp -m tcp --dport 9000 -j ACCEPT';
     const mangle = want.find((t) => t.table === 'mangle')!;
-    const text = `*mangle\n:PREROUTING ACCEPT [0:0]\n${mangle.chains.map((c) => `:${c.name} - [0:0]`).join('\n')}\n${foreign}\n${mangle.jumps.join('\n')}\n${mangle.chains.flatMap((c) => c.rules).join('\n')}\nCOMMIT\n${saveOf(want.filter((t) => t.table !== 'mangle'))}`;
+    const text = [
+      '*mangle',
+      ':PREROUTING ACCEPT [0:0]',
+      ...mangle.chains.map((c) => `:${c.name} - [0:0]`),
+      foreign,
+      ...mangle.jumps,
+      ...mangle.chains.flatMap((c) => c.rules),
+      'COMMIT',
+      saveOf(want.filter((t) => t.table !== 'mangle')),
+    ].join('\n');
     const state = parseSave(text);
     expect(diffTables(want, ourTables(state))).toEqual([]);
     expect(jumpsNotFirst(want, state)).toEqual([`mangle: meshlet's jumps are not the first rules of PREROUTING (first is "${foreign}"); re-run meshlet init`]);

@@ -45,7 +45,8 @@ describe('builders and config stay pure', () => {
   it.each([
     [
       'src/xds/builders/io-fixture.ts',
-      "import { isIP } from 'node:net';\nimport { TYPE } from '../protos.js';\nimport type { MeshConfig } from '../../config/model.js';\nexport const x = [isIP, TYPE] as const;\nexport type C = MeshConfig;\n",
+      "import { isIP } from 'node:net';\nimport { TYPE } from '../protos.js';\nimport type { MeshConfig } from '../../config/model.js';\nexport const x = " +
+        '[isIP, TYPE] as const;\nexport type C = MeshConfig;\n',
     ],
     ['src/config/io-fixture.ts', "import path from 'node:path';\nimport { createHash } from 'node:crypto';\nexport const x = [path, createHash] as const;\n"],
     // The config's I/O edge reads files; it still may not reach above.

@@ -4,25 +4,27 @@
 // uid-1337 writer whose first chunk (a valid config on its own) leaves the
 // allowedSans list out, then pauses for 4 s before writing the rest. During
 // the pause a real mTLS client with another SAN must still be refused.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chownSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { asUid } from '../../src/demo/proc.js';
 import { cleanupPod, makePod, startMeshlet, until, type Pod } from '../helpers/meshlet.js';
 import type { Leaf } from '../../src/devpki/pki.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('a half-written config is never applied', netnsUnavailable());
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
-const ECHO = `require('net').createServer((s) => s.on('data', (d) => s.write('echo:' + d))).listen(+process.argv[1], '127.0.0.1', () => console.log('listening'));`;
+const ECHO = `require('net').createServer((s) => s.on('data', (d) => s.write('echo:' + d)))
+  .listen(+process.argv[1], '127.0.0.1', () => console.log('listening'));`;
 // Prints ACCEPTED when the echo comes back through Envoy, REFUSED when the handshake or the connection fails.
 const CLIENT = `const [port, cert, key, ca] = process.argv.slice(1); const fs = require('fs');
-const s = require('tls').connect({ host: '127.0.0.1', port: +port, cert: fs.readFileSync(cert), key: fs.readFileSync(key), ca: fs.readFileSync(ca), servername: 'web' });
+const s = require('tls').connect({
+  host: '127.0.0.1', port: +port, cert: fs.readFileSync(cert), key: fs.readFileSync(key), ca: fs.readFileSync(ca), servername: 'web',
+});
 const t = setTimeout(() => { console.log('REFUSED timeout'); process.exit(0); }, 3000);
 let got = ''; s.on('secureConnect', () => s.write('ping'));
 s.on('data', (d) => { got += d; if (got.includes('echo:ping')) { clearTimeout(t); console.log('ACCEPTED'); process.exit(0); } });
@@ -84,23 +86,16 @@ describe.skipIf(skip)('a half-written config is never applied', () => {
 
     const full = configText(p, ['web', 'web2']);
     const cut = full.indexOf('      allowedSans:');
-    const writer = spawn(
-      'setpriv',
-      [
-        '--reuid=1337',
-        '--regid=1337',
-        '--clear-groups',
-        '--',
-        'sh',
-        '-c',
-        'printf "%s" "$1" > "$3"; echo prefix-written; sleep 4; printf "%s" "$2" >> "$3"; echo done',
-        'writer',
-        full.slice(0, cut),
-        full.slice(cut),
-        p.configPath,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const [setpriv = 'setpriv', ...args] = asUid(1337, [
+      'sh',
+      '-c',
+      'printf "%s" "$1" > "$3"; echo prefix-written; sleep 4; printf "%s" "$2" >> "$3"; echo done',
+      'writer',
+      full.slice(0, cut),
+      full.slice(cut),
+      p.configPath,
+    ]);
+    const writer = spawn(setpriv, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let writerOut = '';
     writer.stdout.on('data', (d: Buffer) => (writerOut += d.toString()));
     cleanups.push(() => void writer.kill('SIGKILL'));

@@ -1,16 +1,14 @@
 // The container's log is JSON lines whoever wrote them: meshlet's pino lines
 // on stdout, Envoy's own on stderr through --log-format, in UTC.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CLI, cleanupPod, makePod, until, waitReady } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const ENVOY = '/usr/local/bin/envoy';
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 describe.skipIf(cannotRun('logs', existsSync(ENVOY) ? undefined : `no Envoy at ${ENVOY} (scripts/setup.sh installs it)`))('logs', () => {
   it("every line on stdout and stderr is a JSON object; Envoy's carry app envoy and a UTC time", async () => {

@@ -1,7 +1,7 @@
 // Operations with a real Envoy: hot reload, certificate rotation under load,
 // the debug endpoint (keys redacted), wait-ready and dump. Loopback only;
 // mapped mode, so no iptables are needed.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -25,12 +25,10 @@ import {
   type Pod,
 } from '../helpers/meshlet.js';
 import { startEchoApp, steadyLoad, tlsExchange } from '../helpers/traffic.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const run = promisify(execFile);
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 const mapped =
   (policy: string) =>
@@ -152,46 +150,50 @@ describe('certificate rotation through SDS', () => {
 });
 
 describe('debug endpoint', () => {
-  it("serves /healthz, /ready, /xds and /metrics on loopback, and never the private key: not in /xds, not in Envoy's config_dump passthrough, not in the logs", async () => {
-    const { p, logFile } = await meshPod('tls');
-    const base = `http://127.0.0.1:${p.ports.debug}`;
-    expect((await getText(`${base}/healthz`)).status).toBe(200);
-    const ready = await getJson<{ ready: boolean; checks: Record<string, { ok: boolean }> }>(`${base}/ready`);
-    expect(ready.status).toBe(200);
-    expect(Object.keys(ready.body.checks)).toEqual(['iptables', 'xdsAcked', 'envoyListeners']);
-    const xds = await getText(`${base}/xds`);
-    const dump = await getText(`${base}/config_dump`);
-    const metrics = (await getText(`${base}/metrics`)).body;
-    for (const m of [
-      'meshlet_xds_pushes_total',
-      'meshlet_xds_acks_total',
-      'meshlet_xds_nacks_total',
-      'meshlet_reloads_total',
-      'meshlet_reload_errors_total',
-      'meshlet_change_to_ack_seconds_bucket',
-    ])
-      expect(metrics).toContain(m);
-    // The key's base64 body lines must appear nowhere.
-    const keyLines = p.leaf.keyPem.split('\n').filter((l) => l && !l.startsWith('-----'));
-    expect(keyLines.length).toBeGreaterThan(0);
-    const logs = readFileSync(logFile, 'utf8');
-    for (const [where, text] of [
-      ['/xds', xds.body],
-      ['/config_dump', dump.body],
-      ['logs', logs],
-    ] as const) {
-      for (const line of keyLines) expect(text.includes(line), `${where} leaks the key`).toBe(false);
-      expect(text).not.toMatch(/BEGIN (EC |RSA )?PRIVATE KEY/);
-    }
-    expect(xds.body).toContain('meshlet-workload');
-    expect(xds.body).toContain('[redacted]');
-    // The same exemptions list `meshlet check` prints, the proxy uid first.
-    const exemptionList = (JSON.parse(xds.body) as { exemptions?: { field: string }[] }).exemptions ?? [];
-    expect(exemptionList[0]?.field).toBe('proxy.uid');
-    expect(dump.body).toContain('dynamic_active_secrets');
-    // The certificate itself is public and stays visible.
-    expect(xds.body).toContain(p.leaf.certPem.split('\n')[1]);
-  });
+  it(
+    "serves /healthz, /ready, /xds and /metrics on loopback, and never the private key: not in /xds, not in Envoy's config_dump passthrough, not " +
+      'in the logs',
+    async () => {
+      const { p, logFile } = await meshPod('tls');
+      const base = `http://127.0.0.1:${p.ports.debug}`;
+      expect((await getText(`${base}/healthz`)).status).toBe(200);
+      const ready = await getJson<{ ready: boolean; checks: Record<string, { ok: boolean }> }>(`${base}/ready`);
+      expect(ready.status).toBe(200);
+      expect(Object.keys(ready.body.checks)).toEqual(['iptables', 'xdsAcked', 'envoyListeners']);
+      const xds = await getText(`${base}/xds`);
+      const dump = await getText(`${base}/config_dump`);
+      const metrics = (await getText(`${base}/metrics`)).body;
+      for (const m of [
+        'meshlet_xds_pushes_total',
+        'meshlet_xds_acks_total',
+        'meshlet_xds_nacks_total',
+        'meshlet_reloads_total',
+        'meshlet_reload_errors_total',
+        'meshlet_change_to_ack_seconds_bucket',
+      ])
+        expect(metrics).toContain(m);
+      // The key's base64 body lines must appear nowhere.
+      const keyLines = p.leaf.keyPem.split('\n').filter((l) => l && !l.startsWith('-----'));
+      expect(keyLines.length).toBeGreaterThan(0);
+      const logs = readFileSync(logFile, 'utf8');
+      for (const [where, text] of [
+        ['/xds', xds.body],
+        ['/config_dump', dump.body],
+        ['logs', logs],
+      ] as const) {
+        for (const line of keyLines) expect(text.includes(line), `${where} leaks the key`).toBe(false);
+        expect(text).not.toMatch(/BEGIN (EC |RSA )?PRIVATE KEY/);
+      }
+      expect(xds.body).toContain('meshlet-workload');
+      expect(xds.body).toContain('[redacted]');
+      // The same exemptions list `meshlet check` prints, the proxy uid first.
+      const exemptionList = (JSON.parse(xds.body) as { exemptions?: { field: string }[] }).exemptions ?? [];
+      expect(exemptionList[0]?.field).toBe('proxy.uid');
+      expect(dump.body).toContain('dynamic_active_secrets');
+      // The certificate itself is public and stays visible.
+      expect(xds.body).toContain(p.leaf.certPem.split('\n')[1]);
+    },
+  );
 
   it('meshlet dump prints the state for a person, and --json for tools', async () => {
     const { p } = await meshPod('tls');

@@ -2,7 +2,7 @@
 // CAP_NET_ADMIN: every feature ACKed and active, NACK handling through a test
 // seam, restarts of either side (Envoy never outlives meshlet), and SIGTERM.
 // Loopback traffic only.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { createRootLogger } from '../../src/log.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -16,11 +16,10 @@ import { findStaleEnvoys } from '../../src/envoy/stale.js';
 import { parseAllDocuments } from 'yaml';
 import { cleanupPod, envoyAdminJson, inProcess, makePod, startMeshlet, until, waitReady, type Pod, type MeshletProcess } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange, type EchoApp } from '../helpers/traffic.js';
+import { procGone } from '../helpers/wait.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 function track<T extends { stop: () => Promise<unknown> }>(x: T): T {
   cleanups.push(async () => void (await x.stop()));
@@ -237,16 +236,6 @@ describe('meshlet run with a real Envoy', () => {
 function loadCertsFor(p: Pod): { caPem: string; chainPem: string; keyPem: string } {
   const r = (f: string): string => readFileSync(`${p.certDir}/${f}`, 'utf8');
   return { caPem: r('mesh-ca.pem'), chainPem: r('certChain.pem'), keyPem: r('key.pem') };
-}
-
-/** No such process, or only its zombie (it is dead; its new parent has not reaped it yet). */
-function procGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 describe('proxy access check (runs while Envoy boots)', () => {

@@ -3,7 +3,7 @@
 // that root's files stay untouched: the runtime directory is never the proxy
 // uid's, planted symlinks make meshlet refuse to start (naming the path and
 // the fix), and every file meshlet writes lands on a fresh inode.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,13 +13,11 @@ import { ensureProxyDir } from '../../src/envoy/admin.js';
 import { adminDir } from '../../src/config/constants.js';
 import { writeFileAtomic } from '../../src/fs/safe-write.js';
 import { cannotRun } from '../helpers/gate.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const PROXY = 1337;
 const NEEDS_ROOT = process.getuid?.() === 0 ? undefined : 'needs root (a uid-1337 attacker is run with setpriv)';
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 async function pod(): Promise<Pod> {
   const p = await makePod();
@@ -121,21 +119,25 @@ describe.skipIf(cannotRun('the proxy uid cannot touch root files through the run
       expect(lstatSync(path.join(run, 'xds.sock')).isSocket()).toBe(true);
     });
 
-    it('refuses to start when the runtime dir belongs to the proxy uid (as older meshlets left it) and names the fix; the planted symlink target is untouched', async () => {
-      const p = await pod();
-      const target = rootFile(p);
-      const before = shape(target);
-      const run = path.join(p.dir, 'run');
-      mkdirSync(run, { mode: 0o700 });
-      chownSync(run, PROXY, PROXY);
-      expect(asProxy(`ln -s ${target} ${run}/envoy.json.tmp && ln -s ${target} ${run}/envoy.json && echo planted`).out).toContain('planted');
-      const m = meshlet(p);
-      expect(await m.exited).toBe(1);
-      expect(m.logs()).toContain(`runtime directory: ${run} is owned by uid ${PROXY}`);
-      expect(m.logs()).toContain(`chown 0 ${run} && chmod 0755 ${run}`);
-      expect(shape(target)).toBe(before);
-      expect(readlinkSync(path.join(run, 'envoy.json'))).toBe(target);
-    });
+    it(
+      'refuses to start when the runtime dir belongs to the proxy uid (as older meshlets left it) and names the fix; the planted symlink target is ' +
+        'untouched',
+      async () => {
+        const p = await pod();
+        const target = rootFile(p);
+        const before = shape(target);
+        const run = path.join(p.dir, 'run');
+        mkdirSync(run, { mode: 0o700 });
+        chownSync(run, PROXY, PROXY);
+        expect(asProxy(`ln -s ${target} ${run}/envoy.json.tmp && ln -s ${target} ${run}/envoy.json && echo planted`).out).toContain('planted');
+        const m = meshlet(p);
+        expect(await m.exited).toBe(1);
+        expect(m.logs()).toContain(`runtime directory: ${run} is owned by uid ${PROXY}`);
+        expect(m.logs()).toContain(`chown 0 ${run} && chmod 0755 ${run}`);
+        expect(shape(target)).toBe(before);
+        expect(readlinkSync(path.join(run, 'envoy.json'))).toBe(target);
+      },
+    );
 
     it('refuses a group/other-writable runtime dir that is not empty, and a symlink planted in it, naming the path', async () => {
       const p = await pod();
@@ -152,20 +154,24 @@ describe.skipIf(cannotRun('the proxy uid cannot touch root files through the run
       expect(shape(target)).toContain('root only');
     });
 
-    it("tightens a 0777 directory (a Kubernetes emptyDir) holding only root's files from meshlet init, and refuses an envoy/ entry that is not the proxy uid's 0700 directory", () => {
-      const dir = path.join(execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim(), 'run');
-      cleanups.push(() => void spawnSync('rm', ['-rf', path.dirname(dir)]));
-      mkdirSync(dir);
-      chmodSync(dir, 0o777);
-      writeFileSync(path.join(dir, 'xtables.lock'), '', { mode: 0o600 });
-      writeFileSync(path.join(dir, 'iptables.sha256'), 'x\n', { mode: 0o644 });
-      prepareRuntimeDir(dir, PROXY);
-      expect(statSync(dir).mode & 0o7777).toBe(0o755);
-      ensureProxyDir(adminDir(path.join(dir, 'xds.sock')), PROXY, PROXY);
-      checkRuntimeDir(dir, PROXY);
-      chmodSync(path.join(dir, 'envoy'), 0o777);
-      expect(() => checkRuntimeDir(dir, PROXY)).toThrow(/envoy must be a directory owned by the proxy uid 1337 with mode 0700/);
-    });
+    it(
+      "tightens a 0777 directory (a Kubernetes emptyDir) holding only root's files from meshlet init, and refuses an envoy/ entry that is not the proxy " +
+        "uid's 0700 directory",
+      () => {
+        const dir = path.join(execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim(), 'run');
+        cleanups.push(() => void spawnSync('rm', ['-rf', path.dirname(dir)]));
+        mkdirSync(dir);
+        chmodSync(dir, 0o777);
+        writeFileSync(path.join(dir, 'xtables.lock'), '', { mode: 0o600 });
+        writeFileSync(path.join(dir, 'iptables.sha256'), 'x\n', { mode: 0o644 });
+        prepareRuntimeDir(dir, PROXY);
+        expect(statSync(dir).mode & 0o7777).toBe(0o755);
+        ensureProxyDir(adminDir(path.join(dir, 'xds.sock')), PROXY, PROXY);
+        checkRuntimeDir(dir, PROXY);
+        chmodSync(path.join(dir, 'envoy'), 0o777);
+        expect(() => checkRuntimeDir(dir, PROXY)).toThrow(/envoy must be a directory owned by the proxy uid 1337 with mode 0700/);
+      },
+    );
   },
 );
 

@@ -1,26 +1,20 @@
 // `meshlet run` exits 1 when a startup step fails after the xDS socket is
 // bound, having stopped what it started (the socket, Envoy): those handles
 // used to keep the process alive, serving a half-started sidecar until SIGTERM.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI, cleanupPod, makePod, type Pod } from '../helpers/meshlet.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { tmpDirFor } from '../helpers/tmp.js';
 
 const ENVOY = '/usr/local/bin/envoy';
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-startup-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (): string => tmpDirFor(cleanups, 'meshlet-startup-');
 
 /** Whether `pid` is an Envoy running this pod's bootstrap. */
 function envoyOf(pid: number, p: Pod): boolean {

@@ -4,7 +4,7 @@
 // they can write any bytes and replay any config that was ever signed, but do
 // not hold the signing key. Real meshlet, real Envoy, loopback only (mapped
 // mode needs no iptables).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chownSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -19,11 +19,9 @@ import { Meshlet } from '../../src/run/service.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
 import { CLI, cleanupPod, getJson, getText, makePod, startMeshlet, until, waitReady, type Pod } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange } from '../helpers/traffic.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
+const cleanups = cleanupAfterEach();
 
 interface Keys {
   privatePem: string;
