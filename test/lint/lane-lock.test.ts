@@ -29,7 +29,8 @@ describe('lane lock', () => {
       '--import',
       'tsx',
       '-e',
-      `import(${JSON.stringify(lockModule)}).then(async (m) => { await m.acquireLane('a', ${JSON.stringify(root)}); console.log('held'); setInterval(() => {}, 1000); })`,
+      `import(${JSON.stringify(lockModule)}).then(async (m) => {` +
+        ` await m.acquireLane('a', ${JSON.stringify(root)}); console.log('held'); setInterval(() => {}, 1000); })`,
     ]);
     try {
       await new Promise<void>((resolve, reject) => {
