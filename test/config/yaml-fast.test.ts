@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument, stringify } from 'yaml';
 import { fastYaml } from '../../src/config/yaml-fast.js';
 import { parseYaml } from '../../src/config/load.js';
+import { versionOf } from '../../src/config/trust.js';
 import { ConfigInvalidError } from '../../src/config/errors.js';
 
 /** What the full parser makes of a text, as parseYaml used it before the quick reader. */
@@ -316,5 +317,14 @@ describe('quick YAML reader', () => {
     const text = stringify(scaleConfig(5));
     expect(parseYaml(text, 'c.yaml')).toStrictEqual(full(text).ok ? (full(text) as { value: unknown }).value : undefined);
     expect(parseYaml(`${text}flow: [1, 2]\n`, 'c.yaml')).toMatchObject({ flow: [1, 2] });
+  });
+
+  it("reads a signed config's version the same way through either reader", () => {
+    expect(versionOf('version: 7\ningress:\n  ports: []\n')).toBe(7);
+    expect(versionOf('{version: 7, ingress: {ports: []}}\n')).toBe(7);
+    expect(versionOf('ingress:\n  ports: []\n')).toBeUndefined();
+    expect(versionOf('version: "7"\n')).toEqual({ error: 'version must be a non-negative integer, not "7"' });
+    expect(versionOf('version: -1\n')).toEqual({ error: 'version must be a non-negative integer, not -1' });
+    expect(versionOf('version: 1\nversion: 2\n')).toMatchObject({ error: expect.stringMatching(/^not valid YAML/) as unknown });
   });
 });
