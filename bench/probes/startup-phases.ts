@@ -33,8 +33,7 @@ await import('pino');
 mark('pino');
 await import('zod');
 mark('zod');
-await import('yaml');
-mark('yaml');
+// No yaml: meshlet reads a plain block config without the YAML library (src/config/yaml-fast.ts) and loads it only for other texts.
 await import('../../src/cli/main.js');
 await import('../../src/cli/run.js');
 const { Meshlet } = await import('../../src/run/service.js');

@@ -17,8 +17,8 @@ import { RowBuilder, type RowResult } from '../lib/result.js';
 import { Cleanup, type Ctx } from './context.js';
 
 const PROBE = fileURLToPath(new URL('../probes/startup-phases.js', import.meta.url));
-const PHASES = ['node', 'http2', 'pino', 'zod', 'yaml', 'meshlet modules', 'encoders', 'config', 'serving'] as const;
-const MODULES: readonly string[] = ['http2', 'pino', 'zod', 'yaml', 'meshlet modules'];
+const PHASES = ['node', 'http2', 'pino', 'zod', 'meshlet modules', 'encoders', 'config', 'serving'] as const;
+const MODULES: readonly string[] = ['http2', 'pino', 'zod', 'meshlet modules'];
 
 interface Mark {
   phase: (typeof PHASES)[number];

@@ -3,12 +3,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { InputFileError, readInputFile } from '../fs/read-limited.js';
-import { parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
 import { validateConfig } from './validate.js';
 import { contrastToRaw, hasContrastEnv } from './contrast.js';
 import type { MeshConfig, SocketAddress } from './model.js';
 import { parseResolvConf } from '../dns/resolv.js';
+import { fastYaml } from './yaml-fast.js';
+import { yamlLibrary } from './yaml-lib.js';
 import { admitPinnedFile, hasPins, readPins, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
@@ -35,10 +37,16 @@ export function parseYaml(text: string, source: string): unknown {
   const fail = (rule: string, where = '(yaml)'): never => {
     throw new ConfigInvalidError(source, [{ path: where, value: undefined, rule }]);
   };
-  let doc: ReturnType<typeof parseDocument>;
+  const quick = fastYaml(text);
+  if (quick !== undefined) {
+    const shape = checkShape(quick);
+    if (shape) fail(shape);
+    return quick;
+  }
+  let doc: ReturnType<typeof Yaml.parseDocument>;
   try {
     // logLevel 'error': the library's warnings would go to stderr unescaped (a key can hold control characters).
-    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
+    doc = yamlLibrary().parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   } catch (err) {
     return fail(err instanceof RangeError ? `YAML nested too deeply to parse (${err.message})` : `YAML parser failed: ${(err as Error).message}`);
   }

@@ -19,7 +19,8 @@ import { mkdirSync, statSync } from 'node:fs';
 import { InputFileError, readInputBytes } from '../fs/read-limited.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { fastYaml } from './yaml-fast.js';
+import { yamlLibrary } from './yaml-lib.js';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
 
 export const TRUST_ENV = {
@@ -200,7 +201,9 @@ export function signConfig(privatePem: string, data: Buffer): { signature: strin
 export function versionOf(text: string): number | undefined | { error: string } {
   let raw: unknown;
   try {
-    raw = parse(text);
+    // The quick reader first, so a signed update does not pull the full parser into memory for good.
+    const quick = fastYaml(text);
+    raw = quick !== undefined ? quick : yamlLibrary().parse(text);
   } catch (err) {
     return { error: `not valid YAML (${(err as Error).message.split('\n')[0] ?? ''})` };
   }

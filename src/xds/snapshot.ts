@@ -113,9 +113,20 @@ function buildResource(name: string, typeUrl: string, json: JsonObject): Snapsho
     building?.set(key, known);
     return known;
   }
-  const canonical = deepFreeze(canonicalJson(json));
-  const value = encodeResource(canonical);
-  const resource: SnapshotResource = Object.freeze({ name, json: canonical, any: Object.freeze({ type_url: typeUrl, value }), version: hashBytes(value) });
+  // The encoder writes fields by number and map entries by sorted key, so the
+  // bytes do not depend on key order; the sorted, frozen JSON is only for the
+  // views (/xds, dumps), made on first look instead of for every resource on
+  // every build.
+  const value = encodeResource(json);
+  let canonical: Readonly<JsonObject> | undefined;
+  const resource: SnapshotResource = Object.freeze({
+    name,
+    get json(): Readonly<JsonObject> {
+      return (canonical ??= deepFreeze(canonicalJson(json)));
+    },
+    any: Object.freeze({ type_url: typeUrl, value }),
+    version: hashBytes(value),
+  });
   building?.set(key, resource);
   return resource;
 }

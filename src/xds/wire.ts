@@ -248,7 +248,9 @@ function writeField(w: Writer, field: Field, value: JsonValue, where: string): v
   if (field.mapKey !== undefined) {
     if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where}: object expected`);
     if (field.mapKey !== 'string') throw new Error(`${where}: map keys of type ${field.mapKey} are not supported`);
-    for (const [k, v] of Object.entries(value)) {
+    // Sorted: the bytes (and so the version Envoy compares) must not depend on the order a builder inserted the keys.
+    for (const k of Object.keys(value).sort()) {
+      const v = value[k] as JsonValue;
       w.tag(field.id, 2);
       const start = w.fork();
       w.tag(1, 2);
@@ -330,7 +332,9 @@ function writeNested(w: Writer, type: string, value: JsonValue, where: string): 
 
 /** Struct { map<string, Value> fields = 1 }: each entry is key 1, Value 2. */
 function writeStruct(w: Writer, value: { readonly [k: string]: JsonValue }, where: string): void {
-  for (const [k, v] of Object.entries(value)) {
+  // Sorted, as map entries are.
+  for (const k of Object.keys(value).sort()) {
+    const v = value[k] as JsonValue;
     w.tag(1, 2);
     const entry = w.fork();
     w.tag(1, 2);

@@ -16,6 +16,7 @@ import * as reflect from '../../src/xds/reflect.js';
 import { codec } from '../../src/xds/service.js';
 import { generateWireTable } from '../../src/xds/wire-gen.js';
 import { MESSAGES } from '../../src/xds/wire-table.js';
+import { canonicalJson } from '../../src/xds/version.js';
 import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';
 
 const repo = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
@@ -60,7 +61,29 @@ describe('generated encoder', () => {
     expect(all.length).toBeGreaterThan(50);
     const tls = all.filter(([, r]) => JSON.stringify(r).includes('TlsContext'));
     expect(tls.length).toBeGreaterThan(5);
-    for (const [where, r] of all) expect(Buffer.from(encodeResource(r)).equals(Buffer.from(reflect.encodeResource(r))), where).toBe(true);
+    // protobufjs writes map entries in insertion order; the generated encoder sorts them, as the canonical JSON does.
+    for (const [where, r] of all) expect(Buffer.from(encodeResource(r)).equals(Buffer.from(reflect.encodeResource(canonicalJson(r)))), where).toBe(true);
+  });
+
+  it('gives the same bytes whatever order a builder inserted the keys in (maps and Structs included)', () => {
+    const reversed = (v: Json): Json =>
+      Array.isArray(v)
+        ? v.map(reversed)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.keys(v)
+                .reverse()
+                .map((k) => [k, reversed(v[k] as Json)]),
+            )
+          : v;
+    const all = resourcesOf();
+    const withMaps = all.filter(([, r]) => /typed_extension_protocol_options|json_format/.test(JSON.stringify(r)));
+    expect(withMaps.length).toBeGreaterThan(0);
+    for (const [where, r] of all) {
+      const bytes = Buffer.from(encodeResource(r));
+      expect(bytes.equals(Buffer.from(encodeResource(canonicalJson(r)))), where).toBe(true);
+      expect(bytes.equals(Buffer.from(encodeResource(reversed(r) as JsonObject))), where).toBe(true);
+    }
   });
 
   it('encodes a value in every field of every message type in the table byte-identically', () => {

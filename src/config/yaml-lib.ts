@@ -1,0 +1,12 @@
+// The full YAML parser, loaded on first use: most configs never need it
+// (src/config/yaml-fast.ts reads them), and a loaded module is memory kept for
+// the life of the sidecar. A synchronous require, so that config loading
+// stays synchronous.
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+
+let loaded: typeof Yaml | undefined;
+
+export function yamlLibrary(): typeof Yaml {
+  return (loaded ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+}
