@@ -10,6 +10,7 @@ import { fastYaml } from '../../src/config/yaml-fast.js';
 import { parseYaml } from '../../src/config/load.js';
 import { versionOf } from '../../src/config/trust.js';
 import { ConfigInvalidError } from '../../src/config/errors.js';
+import { prng } from '../helpers/prng.js';
 
 /** What the full parser makes of a text, as parseYaml used it before the quick reader. */
 function full(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -35,18 +36,6 @@ function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return { list: v.map(canonical) };
   if (v === null || typeof v !== 'object') return v;
   return { plain: Object.getPrototypeOf(v) === Object.prototype, entries: Object.entries(v).map(([k, x]) => [k, canonical(x)]) };
-}
-
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const scaleConfig = (n: number): unknown => ({
@@ -188,7 +177,7 @@ describe('quick YAML reader', () => {
   });
 
   it('agrees with the full parser on generated texts (fixed seed)', () => {
-    const r = rng(0x5eed17c);
+    const r = prng(0x5eed17c);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
     const keys = ['a', 'b', 'name', 'port', 'x-y', 'k_1', 'null', 'True', 'on', 'a:b', 'a b', '"q"', '-a', '__proto__', 'constructor', 'toString'];
     const values = [
