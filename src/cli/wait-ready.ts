@@ -16,24 +16,47 @@ import type { Command, Values } from './main.js';
 function debugUrl(values: Values): string {
   const explicit = values['debug-address'] as string | undefined;
   let debug = must(parseLoopback(DEFAULTS.debugAddress));
-  const file = (values['config'] as string | undefined) ?? DEFAULT_CONFIG_PATH;
-  try {
-    const raw = parse(readFileSync(file, 'utf8')) as { debug?: { address?: unknown } } | null;
-    const address = explicit ?? raw?.debug?.address;
-    if (typeof address === 'string') {
-      const parsed = parseLoopback(address);
-      if (!isError(parsed)) debug = parsed;
+  if (explicit !== undefined) {
+    const parsed = parseLoopback(explicit);
+    if (isError(parsed)) throw new UsageError(`--debug-address: ${parsed.error} (got "${explicit}"); give the loopback ip:port meshlet run serves /ready on`);
+    debug = parsed;
+  } else {
+    const file = (values['config'] as string | undefined) ?? DEFAULT_CONFIG_PATH;
+    try {
+      const raw = parse(readFileSync(file, 'utf8')) as { debug?: { address?: unknown } } | null;
+      const address = raw?.debug?.address;
+      if (typeof address === 'string') {
+        const parsed = parseLoopback(address);
+        if (!isError(parsed)) debug = parsed;
+      }
+    } catch {
+      /* no readable config: the default address */
     }
-  } catch {
-    /* no readable config: the default address */
   }
   return `http://${debug.ip.includes(':') ? `[${debug.ip}]` : debug.ip}:${debug.port}`;
 }
 
+// node:http through getBuiltinModule, as everywhere in meshlet (fetch would load undici).
+const { get: httpGet } = process.getBuiltinModule('node:http');
+
+/** One GET with a 2 s bound; the status and the body. */
+function fetchOnce(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { timeout: 2_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 2 s')));
+    req.on('error', reject);
+  });
+}
+
 async function get(url: string): Promise<{ status: number; body: string }> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-    return { status: res.status, body: await res.text() };
+    return await fetchOnce(url);
   } catch (err) {
     throw new Error(
       `cannot reach meshlet's debug endpoint at ${url} (${(err as Error).message}); is meshlet run up, and is --config or --debug-address right?`,

@@ -3,7 +3,8 @@
 // log levels refused as usage errors, --json output on success and failure.
 // (`meshlet run` exiting after a startup failure: test/run/startup-failure.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { COMMAND_DOCS, ENV_DOCS, flagsOf, readmeCliTable, withCliTable } from '../../src/cli/usage.js';
@@ -208,5 +209,44 @@ describe('dev-pki and check', () => {
     const on = meshlet(['check', '--skip-certs', '--config', path.join(dir, 'on.yaml')]);
     expect(on.stdout).toMatch(/^dns: on, .* 127\.0\.0\.1:15053 .*forwarded to 198\.18\.0\.53:53/m);
     expect(on.stdout).toContain('api: 127.137.0.7:* -> api-svc:<dialled port> (key exchange pq-preferred); DNS names api-svc');
+  });
+});
+
+describe('wait-ready names what it could not reach', () => {
+  /** A loopback port that was free a moment ago. */
+  async function closedPort(): Promise<number> {
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise((r) => srv.close(r));
+    return port;
+  }
+
+  it('nothing listening: exit 1, the URL and the refusal in the message', async () => {
+    const port = await closedPort();
+    const r = meshlet(['wait-ready', '--debug-address', `127.0.0.1:${port}`, '--timeout', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot reach meshlet's debug endpoint at http://127.0.0.1:${port}/ready (connect ECONNREFUSED`);
+  });
+
+  it('a --debug-address that is not a loopback ip:port is a usage error naming the flag', () => {
+    const r = meshlet(['wait-ready', '--debug-address', 'localhost', '--timeout', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--debug-address: .*\(got "localhost"\)/);
+  });
+
+  it('an endpoint that accepts and never answers: each attempt gives up after 2 s and says so', async () => {
+    const silent = net.createServer((s) => s.resume()); // reads the request, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => silent.close(() => r())));
+    const port = (silent.address() as net.AddressInfo).port;
+    const child = spawn(process.execPath, [CLI, 'wait-ready', '--debug-address', `127.0.0.1:${port}`, '--timeout', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code).toBe(1);
+    expect(stderr).toContain(`cannot reach meshlet's debug endpoint at http://127.0.0.1:${port}/ready (no answer within 2 s)`);
   });
 });
