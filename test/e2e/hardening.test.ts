@@ -6,6 +6,7 @@
 // jumps turns /ready to 503 within 2 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod } from '../../src/demo/lab.js';
+import { tsharkFields } from '../../src/demo/capture.js';
 import { makeClients, marker, outsideServerTls, type Clients, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
@@ -115,24 +116,9 @@ describe.skipIf(skip)('hardening: TLS versions and rules that stay first', () =>
     expect(wire.versions).toEqual(['TLS 1.3']);
     // Under 1.3 the certificates are encrypted: neither SAN appears in the raw capture.
     expect(wire.cleartext).toEqual([]);
-    const groups = await lab.ns.must(
-      undefined,
-      [
-        'tshark',
-        '-n',
-        '-r',
-        cap.file,
-        '-d',
-        `tcp.port==${PORTS.mtls},tls`,
-        '-Y',
-        'tls.handshake.type == 2',
-        '-T',
-        'fields',
-        '-e',
-        'tls.handshake.extensions_key_share_group',
-      ],
-      { timeoutMs: 30_000 },
-    );
+    const groups = await lab.ns.must(undefined, tsharkFields(cap.file, ['tls.handshake.extensions_key_share_group'], [PORTS.mtls], 'tls.handshake.type == 2'), {
+      timeoutMs: 30_000,
+    });
     // 4588 (0x11ec) is X25519MLKEM768.
     const chosen = groups.split('\n').filter(Boolean);
     expect(chosen.length).toBeGreaterThanOrEqual(1);

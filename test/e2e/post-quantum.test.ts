@@ -5,6 +5,7 @@
 // ServerHello's key share chose; 4588 (0x11ec) is X25519MLKEM768.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable, MeshLab, type Host, type Pod, type WireReport } from '../../src/demo/lab.js';
+import { tsharkFields } from '../../src/demo/capture.js';
 import { makeClients, marker, outsideServerTls, type Clients, startOrClose } from './support.js';
 import { cannotRun } from '../helpers/gate.js';
 
@@ -65,24 +66,9 @@ describe.skipIf(skip)('post-quantum key exchange between meshlet pods', () => {
 
   /** The key share groups of every ServerHello in the capture, as tshark prints them (no name mapping of ours). */
   async function serverHelloGroups(file: string, port: number): Promise<string[]> {
-    const out = await lab.ns.must(
-      undefined,
-      [
-        'tshark',
-        '-n',
-        '-r',
-        file,
-        '-d',
-        `tcp.port==${port},tls`,
-        '-Y',
-        'tls.handshake.type == 2',
-        '-T',
-        'fields',
-        '-e',
-        'tls.handshake.extensions_key_share_group',
-      ],
-      { timeoutMs: 30_000 },
-    );
+    const out = await lab.ns.must(undefined, tsharkFields(file, ['tls.handshake.extensions_key_share_group'], [port], 'tls.handshake.type == 2'), {
+      timeoutMs: 30_000,
+    });
     return out.split('\n').filter(Boolean);
   }
 
