@@ -131,13 +131,15 @@ export function groupName(field: string): string {
 /**
  * tshark reading `file` as tab-separated `fields`, one line per frame (every
  * occurrence of a field, comma-joined), with `tlsPorts` decoded as TLS and
- * an optional display filter.
+ * an optional display filter. `twoPass`: a segment whose bytes are
+ * reassembled into a later frame's record knows it (tcp.reassembled_in).
  */
-export function tsharkFields(file: string, fields: readonly string[], tlsPorts: readonly number[], filter?: string): string[] {
+export function tsharkFields(file: string, fields: readonly string[], tlsPorts: readonly number[], filter?: string, twoPass = false): string[] {
   const decode = [...new Set(tlsPorts)].flatMap((p) => ['-d', `tcp.port==${p},tls`]);
   return [
     'tshark',
     '-n',
+    ...(twoPass ? ['-2'] : []),
     '-r',
     file,
     ...decode,

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createPki, type Pki } from '../../src/devpki/pki.js';
-import { Capture } from '../../src/demo/capture.js';
+import { Capture, tsharkFields } from '../../src/demo/capture.js';
 import { asUid } from '../../src/demo/proc.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 import { CLI } from '../helpers/meshlet.js';
@@ -391,21 +391,8 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     await cap.stop();
     // 8080 is HTTP to tshark; decode it as TLS, which is what must be on it.
     const fields = async (filter: string, ...f: string[]): Promise<string[]> => {
-      const out = await lab.must(undefined, [
-        'tshark',
-        '-n',
-        // Two passes, so a segment whose bytes tshark reassembles into a later TLS record knows it (tcp.reassembled_in).
-        '-2',
-        '-r',
-        pcap,
-        '-d',
-        'tcp.port==8080,tls',
-        '-Y',
-        filter,
-        '-T',
-        'fields',
-        ...f.flatMap((x) => ['-e', x]),
-      ]);
+      // Two passes, so a segment whose bytes tshark reassembles into a later TLS record knows it.
+      const out = await lab.must(undefined, tsharkFields(pcap, f, [8080], filter, true));
       return out.trim().split('\n').filter(Boolean);
     };
     const raw = readFileSync(pcap);
