@@ -2,22 +2,31 @@
 // reserved ports, mapped-mode rules) run in cross-checks.ts on the raw input,
 // so they are reported even when some other field is malformed. A user sees
 // every mistake in one pass.
+//
+// A config is first checked by the validator generated from the schema
+// (validate-fast.ts), which needs no zod; only what it does not accept, or
+// what the cross-checks refuse, goes to zod (loaded then), so every error
+// message is zod's and a valid config never loads it.
 import type { z } from 'zod';
-import { configSchema, type RawConfig } from './schema.js';
+import { schemas, type RawConfig } from './schema.js';
 import { formatPath, valueAt, type ConfigError, type PathSegment } from './errors.js';
 import { must, parseCidrField, parseListen, parseLoopback, parseRemote } from './addresses.js';
 import { parseDnsAddress, parseRouteName, parseUpstream } from './dns-fields.js';
 import { crossCheck } from './cross-checks.js';
+import { validateFast } from './validate-fast.js';
 import type { AppProbe, DnsConfig, EgressRoute, IngressPort, MeshConfig } from './model.js';
 
 export type ValidationResult = { ok: true; config: MeshConfig } | { ok: false; errors: ConfigError[] };
 
 export function validateConfig(input: unknown): ValidationResult {
-  const parsed = configSchema.safeParse(input ?? {});
+  const cross = crossCheck(input ?? {});
+  const quick = validateFast(input ?? {});
+  if (quick !== undefined && cross.length === 0) return { ok: true, config: normalize(quick) };
+  const parsed = schemas().configSchema.safeParse(input ?? {});
   const errors = parsed.success ? [] : zodErrors(input, parsed.error.issues);
   const seen = new Set(errors.map((e) => e.path));
   // A loop, not push(...spread): a list of 200,000 entries can yield as many errors, more than a call takes arguments.
-  for (const e of crossCheck(input ?? {})) if (!seen.has(e.path)) errors.push(e);
+  for (const e of cross) if (!seen.has(e.path)) errors.push(e);
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   return { ok: true, config: normalize(parsed.data) };
 }
@@ -62,7 +71,7 @@ function allowedKeys(path: readonly PathSegment[]): string[] | undefined {
     while (cur?._zod && ['default', 'prefault', 'optional'].includes(cur._zod.def.type)) cur = cur._zod.def.innerType;
     return cur;
   };
-  let node = configSchema as unknown as ZodNode;
+  let node = schemas().configSchema as unknown as ZodNode;
   for (const seg of path) {
     const def: NonNullable<NonNullable<ZodNode>['_zod']>['def'] | undefined = unwrap(node)?._zod?.def;
     node = typeof seg === 'number' ? def?.element : def?.shape?.[seg];

@@ -12,7 +12,7 @@ import { buildResources } from '../../src/xds/builders/index.js';
 import { LISTENER } from '../../src/xds/builders/names.js';
 import { buildBootstrap } from '../../src/envoy/bootstrap.js';
 import { adminSocketPath, DEFAULTS, DNS_V6_ADDRESS, UPSTREAM_SOURCE_V4, UPSTREAM_SOURCE_V6 } from '../../src/config/constants.js';
-import { configSchema } from '../../src/config/schema.js';
+import { schemas } from '../../src/config/schema.js';
 import type { JsonObject } from '../../src/xds/protos.js';
 import { config } from '../iptables/fixtures.js';
 import { FAKE_CERTS } from '../envoy/configs.js';
@@ -93,7 +93,7 @@ describe.each([
 
 describe('config defaults', () => {
   it('the schema fills in the shared defaults', () => {
-    const out = configSchema.parse({ dns: { enabled: true }, probes: {} });
+    const out = schemas().configSchema.parse({ dns: { enabled: true }, probes: {} });
     expect(out.proxy).toMatchObject({ ...DEFAULTS.proxy });
     expect(out.debug.address).toBe(DEFAULTS.debugAddress);
     expect(out.dns.address).toBe(DEFAULTS.dnsAddress);
