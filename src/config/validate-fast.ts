@@ -76,6 +76,9 @@ export function check(node: SpecNode, v: unknown): unknown {
   }
 }
 
+/** The keys of each object node, as a set: looked up once per key of every entry of a long list. */
+const keySets = new WeakMap<readonly SpecField[], Set<string>>();
+
 function object(fields: readonly SpecField[], v: unknown): Record<string, unknown> | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   // Plain data only, as a YAML or JSON reader makes it: anything else (a class instance, a prototype with keys) goes to zod.
@@ -83,7 +86,8 @@ function object(fields: readonly SpecField[], v: unknown): Record<string, unknow
   if (proto !== Object.prototype && proto !== null) return undefined;
   const input = v as Record<string, unknown>;
   // for...in, as zod's unknown-key check walks it; a key outside the schema is an error (strict objects).
-  for (const key in input) if (!fields.some((f) => f.key === key)) return undefined;
+  const known = keySets.get(fields) ?? keySets.set(fields, new Set(fields.map((f) => f.key))).get(fields)!;
+  for (const key in input) if (!known.has(key)) return undefined;
   const out: Record<string, unknown> = {};
   for (const f of fields) {
     const given = input[f.key];
