@@ -83,8 +83,8 @@ function build(z: typeof import('zod').z) {
       .array(parsed('parseRouteName'))
       .optional()
       .describe(
-        "DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all match. See " +
-          'docs/dns.md',
+        "DNS names meshlet's DNS server answers with this route's listen address (needs dns.enabled); a short name and its search-domain forms all " +
+          'match. See docs/dns.md',
       ),
     keyExchange: keyExchangeSchema.optional().describe(`This route's key exchange to the remote. ${keyExchangeText}. Defaults to tls.keyExchange`),
   });
@@ -218,8 +218,8 @@ function build(z: typeof import('zod').z) {
           port: port
             .default(DEFAULTS.probesPort)
             .describe(
-              "Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like metrics.port. " +
-                'Nothing else is served there',
+              "Where meshlet answers GET /app-health/<name> on the pod's addresses (IPv4 and IPv6), in plaintext: exempt from interception like " +
+                'metrics.port. Nothing else is served there',
             ),
           checks: z
             .array(appProbe)
