@@ -3,6 +3,7 @@
 // pino wrote for each; make-pino-fixtures.ts made it). Each case runs on a
 // fresh root logger with Date.now frozen, so the lines are deterministic.
 // Stacks are set by hand: a real one holds file paths and line numbers.
+import { prng } from '../helpers/prng.js';
 
 /** The part of a logger the cases use; pino's Logger and ours both have it. */
 export interface CaseLogger {
@@ -247,3 +248,57 @@ export const CASES: LogCase[] = [
   },
   { name: 'message only through child', call: (l) => l.child({ component: 'dns' }).warn('dns: no resolver') },
 ];
+
+const RANDOM_KEYS = ['key', 'keyPem', 'private_key', 'err', 'msg', 'level', 'a', 'b', 'certs', 'tls', 'z', '1', 'cause', 'message', 'stack', 'type'];
+const LEAVES: (() => unknown)[] = [() => 1, () => 'str', () => true, () => null, () => undefined, () => NaN, () => 2n, () => -0, () => 'q"\n', () => () => 1, () => Symbol('s')];
+
+/** A random value drawn from `rnd`: nested objects and arrays that revisit each other (cycles), errors with causes, odd leaves. */
+function randomValue(rnd: () => number, d: number, pool: object[]): unknown {
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)] as T;
+  const r = rnd();
+  if (d > 4 || r < 0.35) return pick(LEAVES)();
+  if (r < 0.45 && pool.length > 0) return pick(pool);
+  if (r < 0.55) {
+    const e = err(pick(['m1', 'm2']), rnd() < 0.3 ? { code: 'C' } : {});
+    if (rnd() < 0.2) Object.defineProperty(e, 'cause', { value: randomValue(rnd, d + 1, pool), enumerable: rnd() < 0.5, writable: true });
+    return e;
+  }
+  if (r < 0.7) {
+    const a: unknown[] = [];
+    pool.push(a);
+    for (let i = Math.floor(rnd() * 4); i > 0; i--) a.push(randomValue(rnd, d + 1, pool));
+    return a;
+  }
+  const o: Record<string, unknown> = {};
+  pool.push(o);
+  for (let i = Math.floor(rnd() * 5); i > 0; i--) o[pick(RANDOM_KEYS)] = randomValue(rnd, d + 1, pool);
+  return o;
+}
+
+/**
+ * Seeded random calls with the key names that redaction, the err shape and
+ * the line itself treat specially, at any depth, as fields and as child
+ * bindings. Each case draws its values when it runs, from its own seed, so
+ * the logger under test never sees objects another logger saw first.
+ */
+export function randomCases(seed: number, count: number): LogCase[] {
+  const seeds = prng(seed);
+  return Array.from({ length: count }, (_, i): LogCase => {
+    const s = Math.floor(seeds() * 2 ** 32);
+    return {
+      name: `random #${i} (seed ${s})`,
+      call: (l) => {
+        const rnd = prng(s);
+        const obj = randomValue(rnd, 0, []);
+        const bindings = randomValue(rnd, 1, []);
+        const msg = rnd() < 0.5 ? 'm' : undefined;
+        const bind = rnd() < 0.3 && typeof bindings === 'object' && bindings !== null && !Array.isArray(bindings);
+        const target = bind ? l.child(bindings as Record<string, unknown>) : l;
+        if (typeof obj === 'object' && obj !== null) target.info(obj, msg);
+        else target.info(msg ?? 'x');
+      },
+    };
+  });
+}
+
+CASES.push(...randomCases(17, 500));
