@@ -250,7 +250,19 @@ export const CASES: LogCase[] = [
 ];
 
 const RANDOM_KEYS = ['key', 'keyPem', 'private_key', 'err', 'msg', 'level', 'a', 'b', 'certs', 'tls', 'z', '1', 'cause', 'message', 'stack', 'type'];
-const LEAVES: (() => unknown)[] = [() => 1, () => 'str', () => true, () => null, () => undefined, () => NaN, () => 2n, () => -0, () => 'q"\n', () => () => 1, () => Symbol('s')];
+const LEAVES: (() => unknown)[] = [
+  () => 1,
+  () => 'str',
+  () => true,
+  () => null,
+  () => undefined,
+  () => NaN,
+  () => 2n,
+  () => -0,
+  () => 'q"\n',
+  () => () => 1,
+  () => Symbol('s'),
+];
 
 /** A random value drawn from `rnd`: nested objects and arrays that revisit each other (cycles), errors with causes, odd leaves. */
 function randomValue(rnd: () => number, d: number, pool: object[]): unknown {
