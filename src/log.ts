@@ -174,7 +174,13 @@ function lineBody(a: unknown, b: unknown): string {
   } else msg = a === undefined ? b : a;
   let out = obj ? fields(obj, false) : '';
   if (msg !== undefined && typeof msg !== 'function') {
-    const json = typeof msg === 'string' && !holdsPrivateKey(msg) ? JSON.stringify(msg) : stringify(msg);
+    let json: string | undefined;
+    if (typeof msg === 'string' && !holdsPrivateKey(msg)) json = JSON.stringify(msg);
+    else {
+      // Only plain JavaScript callers get here (the types ask for a string); the paths apply as to any field.
+      const below = redaction.below('msg');
+      json = stringify(below ? redactPaths(msg, below) : msg);
+    }
     if (json !== undefined) out += `,"msg":${json}`;
   }
   return out;

@@ -34,6 +34,27 @@ describe('log lines are the lines pino wrote', () => {
   });
 });
 
+describe('calls the types refuse, from plain JavaScript', () => {
+  it('write what pino 10.4.0 wrote for them', () => {
+    const { log, lines } = collect();
+    // The first four lines are what pino wrote for the same calls, by hand before it was removed (time taken out).
+    const untyped = log as unknown as Record<'info', (...args: unknown[]) => void>;
+    untyped.info(null);
+    untyped.info();
+    untyped.info(42);
+    untyped.info({ a: 1 }, 42);
+    untyped.info({ a: 1 }, { key: 'k', o: { private_key: 'p' }, n: 1 });
+    expect(lines.map((l) => l.replace(/"time":"[^"]*",/, ''))).toEqual([
+      '{"level":30,"app":"meshlet","msg":null}\n',
+      '{"level":30,"app":"meshlet"}\n',
+      '{"level":30,"app":"meshlet","msg":42}\n',
+      '{"level":30,"app":"meshlet","a":1,"msg":42}\n',
+      // Not run through pino: it gave a message object the same key paths as a field (its msg stringifier was the wildcard one).
+      '{"level":30,"app":"meshlet","a":1,"msg":{"key":"[redacted]","o":{"private_key":"[redacted]"},"n":1}}\n',
+    ]);
+  });
+});
+
 describe('where the logger deliberately differs from pino', () => {
   it('writes Buffers and URLs as their toJSON says (pino threw out of the log call)', () => {
     const { log, lines } = collect();
