@@ -50,9 +50,12 @@ const CENSORED = JSON.stringify(CENSOR);
 const NOT_BINDINGS = new Set(['level', 'serializers', 'formatters', 'customLevels']);
 const LINE_START = Object.fromEntries(Object.entries(LEVELS).map(([, n]) => [n, `{"level":${n}`])) as Record<number, string>;
 
+/** A level's number; own keys only, so a name such as "constructor" is not a level. */
+const numberOf = (name: string): number | undefined => (Object.hasOwn(LEVELS, name) ? (LEVELS as Record<string, number>)[name] : undefined);
+
 function levelValue(name: string): number {
   if (name === 'silent') return Infinity;
-  const n = (LEVELS as Record<string, number>)[name];
+  const n = numberOf(name);
   if (n === undefined) throw new Error(`unknown log level "${name}": use one of ${LEVEL_NAMES.join('|')}`);
   return n;
 }
@@ -113,7 +116,7 @@ class MeshletLogger implements Logger {
   }
 
   isLevelEnabled(level: string): boolean {
-    const n = (LEVELS as Record<string, number>)[level];
+    const n = numberOf(level);
     return n !== undefined && n >= this.min;
   }
 

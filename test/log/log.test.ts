@@ -86,7 +86,9 @@ describe('where the logger deliberately differs from pino', () => {
 describe('levels', () => {
   it('accepts every level the CLI accepts, and nothing else', () => {
     for (const l of LOG_LEVELS) expect(collect(l).log.level).toBe(l);
-    expect(() => createLogger({ level: 'verbose', sink: { write: () => undefined } })).toThrow(/unknown log level "verbose"/);
+    for (const bad of ['verbose', 'constructor', 'toString', 'INFO', '']) {
+      expect(() => createLogger({ level: bad, sink: { write: () => undefined } })).toThrow(`unknown log level "${bad}"`);
+    }
   });
 
   it('isLevelEnabled, level changes, and children copying the level when made', () => {
@@ -94,6 +96,7 @@ describe('levels', () => {
     expect(log.isLevelEnabled('info')).toBe(true);
     expect(log.isLevelEnabled('debug')).toBe(false);
     expect(log.isLevelEnabled('nonsense')).toBe(false);
+    expect(log.isLevelEnabled('constructor')).toBe(false);
     const child = log.child({ c: 1 });
     log.level = 'error';
     log.warn('dropped');
