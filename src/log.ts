@@ -89,7 +89,15 @@ function fields(obj: object, isBinding: boolean): string {
   for (const key in rec) {
     if (!Object.prototype.hasOwnProperty.call(rec, key)) continue;
     if (isBinding && NOT_BINDINGS.has(key)) continue;
-    out += field(key, rec[key], isBinding);
+    let value: unknown;
+    try {
+      value = rec[key];
+    } catch {
+      // A getter that throws: the field says so and the rest of the line is kept.
+      out += holdsPrivateKey(key) ? '' : `,${JSON.stringify(key)}:${UNSERIALIZABLE}`;
+      continue;
+    }
+    out += field(key, value, isBinding);
   }
   return out;
 }

@@ -75,10 +75,12 @@ describe('where the logger deliberately differs from pino', () => {
     };
     expect(() => log.info({ ok: 1, g: hostile }, 'still logged')).not.toThrow();
     expect(() => log.child({ g: hostile }).info('child')).not.toThrow();
+    expect(() => log.warn(hostile, 'top-level getter')).not.toThrow();
     expect(lines[0]).toContain('"ok":1');
     expect(lines[0]).toContain('"g":"[unable to serialize, circular reference is too complex to analyze]"');
     expect(lines[0]).toContain('"msg":"still logged"');
-    expect(lines).toHaveLength(2);
+    expect(lines[2]).toMatch(/"x":"\[unable to serialize[^"]*\]","msg":"top-level getter"}\n$/);
+    expect(lines).toHaveLength(3);
     for (const l of lines) expect(() => JSON.parse(l) as unknown).not.toThrow();
   });
 });
