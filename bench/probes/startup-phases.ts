@@ -29,7 +29,8 @@ if (!configPath) throw new Error('usage: startup-phases.js CONFIG');
 // The dependencies first, one at a time, so the module phase splits by package.
 process.getBuiltinModule('node:http2');
 mark('http2');
-await import('pino');
+// meshlet's own logger, which replaced pino; the phase keeps its name for the footprint row.
+await import('../../src/log.js');
 mark('pino');
 await import('zod');
 mark('zod');

@@ -5,7 +5,7 @@ import { COMMAND_DOCS, HELP, UsageError, commandHelp, flagsOf, type FlagDoc } fr
 import { ConfigInvalidError, formatError, MAX_SHOWN_ERRORS, sanitize } from '../config/errors.js';
 import { CertError, formatCertProblem } from '../certs/index.js';
 import { version } from '../version.js';
-import { logLevel } from '../log.js';
+import { LEVEL_NAMES, logLevel } from '../log.js';
 import { emit } from './output.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -28,8 +28,8 @@ function parserOption(f: FlagDoc): Options[string] {
   return { type: f.arg ? 'string' : 'boolean', ...(f.short ? { short: f.short } : {}), ...(f.repeatable ? { multiple: true } : {}) };
 }
 
-/** pino's levels: anything else made pino throw a raw message at the first log line. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** The logger's levels: it refuses any other name when it is made, so the CLI checks first and names the flag. */
+export const LOG_LEVELS = LEVEL_NAMES;
 
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   version: () =>
@@ -113,7 +113,7 @@ function refuseStrayPositionals(name: string, positionals: string[]): void {
   throw new UsageError(`${name}: unexpected argument "${first}" (${name} takes no positional arguments${asConfig})`);
 }
 
-/** The flag wins over MESHLET_LOG_LEVEL; a level pino does not know is a usage error either way. Each command passes the level to its logger. */
+/** The flag wins over MESHLET_LOG_LEVEL; a level the logger does not know is a usage error either way. Each command passes the level to its logger. */
 function checkLogLevel(flag: unknown): void {
   const level = logLevel(flag);
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {

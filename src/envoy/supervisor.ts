@@ -51,7 +51,7 @@ export interface SupervisorEvents {
 
 /**
  * Envoy's own log lines as JSON objects, so the container's log is one JSON
- * line per entry whoever wrote it: meshlet's pino lines carry "app":"meshlet"
+ * line per entry whoever wrote it: meshlet's own lines carry "app":"meshlet"
  * and a numeric level, Envoy's carry "app":"envoy" and Envoy's level name.
  * %j is the message JSON-escaped; the time is UTC because Envoy is started
  * with TZ=UTC.

@@ -1,4 +1,4 @@
-// The container's log is JSON lines whoever wrote them: meshlet's pino lines
+// The container's log is JSON lines whoever wrote them: meshlet's own lines
 // on stdout, Envoy's own on stderr through --log-format, in UTC.
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';

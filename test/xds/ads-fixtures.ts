@@ -3,9 +3,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterEach } from 'vitest';
 import { TYPE_URL, type JsonObject } from '../../src/xds/protos.js';
+import { createRootLogger } from '../../src/log.js';
 import { AdsServer, type AdsServerOptions } from '../../src/xds/server.js';
 import { buildSnapshot, type SnapshotInput } from '../../src/xds/snapshot.js';
 import { AdsTestClient } from '../helpers/xds-client.js';
@@ -57,7 +57,7 @@ export function adsHarness(): Harness {
     async start(input = {}, opts = {}) {
       dir = await mkdtemp(path.join(os.tmpdir(), 'meshlet-ads-'));
       socketPath = path.join(dir, 'run', 'xds.sock');
-      server = new AdsServer({ socketPath, logger: pino({ level: 'silent' }), snapshot: buildSnapshot(input), ...opts });
+      server = new AdsServer({ socketPath, logger: createRootLogger('silent'), snapshot: buildSnapshot(input), ...opts });
       await server.listen();
       return server;
     },

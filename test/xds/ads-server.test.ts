@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { lstat, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { createLogger, createRootLogger } from '../../src/log.js';
 import { AdsServer } from '../../src/xds/server.js';
 import { CDS, SDS, adsHarness, cluster, secret } from './ads-fixtures.js';
 import { waitFor } from '../helpers/xds-client.js';
@@ -25,7 +24,7 @@ describe('ADS server: socket and lifecycle', () => {
     const script = `require('net').createServer().listen(${JSON.stringify(h.socketPath)}, () => process.exit(0))`;
     execFileSync(process.execPath, ['-e', script]);
     expect((await lstat(h.socketPath)).isSocket()).toBe(true);
-    const again = new AdsServer({ socketPath: h.socketPath, logger: pino({ level: 'silent' }) });
+    const again = new AdsServer({ socketPath: h.socketPath, logger: createRootLogger('silent') });
     try {
       await again.listen();
       expect((await lstat(h.socketPath)).mode & 0o777).toBe(0o600);
@@ -36,11 +35,11 @@ describe('ADS server: socket and lifecycle', () => {
 
   it('refuses a live socket and a path that is not a socket', async () => {
     await h.start();
-    const second = new AdsServer({ socketPath: h.socketPath, logger: pino({ level: 'silent' }) });
+    const second = new AdsServer({ socketPath: h.socketPath, logger: createRootLogger('silent') });
     await expect(second.listen()).rejects.toThrow(/in use/);
     const notSocket = path.join(h.dir, 'plain');
     await mkdir(notSocket);
-    const third = new AdsServer({ socketPath: notSocket, logger: pino({ level: 'silent' }) });
+    const third = new AdsServer({ socketPath: notSocket, logger: createRootLogger('silent') });
     await expect(third.listen()).rejects.toThrow(/not a socket/);
   });
 
@@ -102,13 +101,8 @@ describe('ADS server: logging', () => {
 
   it('puts type URL, version, nonce and node id on every xDS log line', async () => {
     const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        cb();
-      },
-    });
-    await h.start({ clusters: [cluster('c1')] }, { logger: pino({ level: 'debug' }, sink) });
+    const sink = { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) };
+    await h.start({ clusters: [cluster('c1')] }, { logger: createLogger({ level: 'debug', sink }) });
     const envoy = h.connect().sotw('node-log');
     const nacked = waitFor(h.server, 'nack');
     envoy.request(CDS);
