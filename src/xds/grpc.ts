@@ -54,6 +54,9 @@ export class ServerCall<Req, Res> extends EventEmitter {
     // The trailers go out after the last queued message; the status is final, so a client still sending then
     // gets its half of the stream reset (RST_STREAM NO_ERROR).
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' });
+    // Bytes count as read (and the peer gets window back) only once a whole message is decoded, so a stream's
+    // window bounds what it can make us buffer.
+    stream.autoRead = false;
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.on('end', () => {
       if (this.pendingBytes > 0) this.fail(Status.INTERNAL, 'stream ended inside a message');
@@ -117,6 +120,7 @@ export class ServerCall<Req, Res> extends EventEmitter {
       const rest = all.subarray(5 + length);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
+      this.stream.read(5 + length);
       let decoded: Req;
       try {
         decoded = this.method.deserialize(Buffer.from(message));
@@ -149,7 +153,8 @@ export class GrpcServer {
 
   constructor(onSessionError: (err: Error) => void = () => undefined) {
     this.server = net.createServer((socket) => {
-      const conn = new H2Connection(socket, { onStream: (stream) => this.route(stream), onError: onSessionError });
+      // A stream's window is one largest message with its prefix: a message never waits on window it cannot get.
+      const conn = new H2Connection(socket, { onStream: (stream) => this.route(stream), onError: onSessionError }, MAX_RECEIVE_BYTES + 5);
       this.connections.add(conn);
       conn.on('close', () => this.connections.delete(conn));
     });

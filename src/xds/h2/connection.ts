@@ -31,9 +31,13 @@ import { encodeHeaders, HeaderListTooLarge, HpackDecoder, HpackError, type Heade
 export const LIMITS = {
   /** Advertised and enforced: more open streams are refused with RST_STREAM(REFUSED_STREAM). */
   maxConcurrentStreams: 16,
-  /** Our receive window per stream and per connection; unread data can never exceed it. */
+  /**
+   * Our receive windows. Data counts as read only when the stream's reader says so (the gRPC layer: once a whole
+   * message is decoded), so what a peer can make us hold unread is bounded by these: per stream by its window, per
+   * connection by the connection window. The stream window is a default; the gRPC layer sets its own.
+   */
   streamWindow: 1024 * 1024,
-  connectionWindow: 1024 * 1024,
+  connectionWindow: 16 * 1024 * 1024,
   /** Our SETTINGS_HEADER_TABLE_SIZE (the protocol default): the most the peer's encoder may make us keep. */
   headerTableSize: 4096,
   /** A request's header block: encoded (HEADERS + CONTINUATION payloads) and decoded (RFC 7541 entry sizes). */
@@ -67,8 +71,12 @@ export class H2Stream extends EventEmitter {
   closed = false;
   /** Our send window for this stream; may go negative after the peer lowers SETTINGS_INITIAL_WINDOW_SIZE. */
   sendWindow: number;
-  recvWindow = LIMITS.streamWindow;
+  /** What the peer may still send on this stream; bytes received but not read; bytes read but not yet granted back. */
+  recvWindow: number;
+  unread = 0;
   recvUnacked = 0;
+  /** When true, bytes count as read once the 'data' listeners return; a reader that buffers sets it false and calls read(). */
+  autoRead = true;
   queue: Buffer[] = [];
   queuedBytes = 0;
   trailers: HeaderList | undefined;
@@ -81,6 +89,7 @@ export class H2Stream extends EventEmitter {
   ) {
     super();
     this.sendWindow = conn.peerInitialWindow;
+    this.recvWindow = conn.streamWindow;
     const record: Record<string, string> = {};
     for (const [name, value] of headers) record[name] = name in record ? `${record[name]}, ${value}` : value;
     this.headers = record;
@@ -113,6 +122,11 @@ export class H2Stream extends EventEmitter {
     if (this.closed || this.localEnded || this.trailers) return;
     this.trailers = toList(trailers);
     this.conn.flush();
+  }
+
+  /** The reader is done with `bytes` of received data: the peer may send that much more. */
+  read(bytes: number): void {
+    this.conn.read(this, Math.min(bytes, this.unread));
   }
 
   /** Resets the stream now (RST_STREAM), dropping whatever is queued. */
@@ -148,6 +162,8 @@ export class H2Connection extends EventEmitter {
   private sendWindow = DEFAULT_WINDOW;
   private recvWindow = DEFAULT_WINDOW;
   private recvUnacked = 0;
+  /** Bytes received on open streams that their readers have not read yet. */
+  private unread = 0;
   private readonly decoder = new HpackDecoder(LIMITS.headerTableSize, LIMITS.maxHeaderListBytes);
   private buffer: Buffer = Buffer.alloc(0);
   private prefaceSeen = false;
@@ -169,6 +185,8 @@ export class H2Connection extends EventEmitter {
   constructor(
     private readonly socket: Socket,
     private readonly events: ConnectionEvents,
+    /** Our SETTINGS_INITIAL_WINDOW_SIZE: each stream's receive window. */
+    readonly streamWindow: number = LIMITS.streamWindow,
   ) {
     super();
     socket.on('data', (chunk: Buffer) => this.guard(() => this.ingest(chunk)));
@@ -186,7 +204,7 @@ export class H2Connection extends EventEmitter {
         settingsPayload([
           [Setting.ENABLE_PUSH, 0],
           [Setting.MAX_CONCURRENT_STREAMS, LIMITS.maxConcurrentStreams],
-          [Setting.INITIAL_WINDOW_SIZE, LIMITS.streamWindow],
+          [Setting.INITIAL_WINDOW_SIZE, streamWindow],
           [Setting.MAX_HEADER_LIST_SIZE, LIMITS.maxHeaderListBytes],
         ]),
       ),
@@ -328,7 +346,7 @@ export class H2Connection extends EventEmitter {
     this.recvWindow -= payload.length;
     const stream = this.streams.get(streamId);
     if (!stream || stream.remoteEnded) {
-      this.consumed(undefined, payload.length);
+      this.grant(undefined, payload.length);
       if (!stream) return this.unknownStream(streamId, 'DATA');
       return this.resetStream(stream, ErrorCode.STREAM_CLOSED);
     }
@@ -336,24 +354,41 @@ export class H2Connection extends EventEmitter {
     stream.recvWindow -= payload.length;
     const end = (flags & Flag.END_STREAM) !== 0;
     if (payload.length === 0 && !end) this.spend('empty DATA');
-    // The listener handles the bytes synchronously (it keeps at most one partial message), so they count as read now.
-    if (data.length > 0) stream.emit('data', data);
-    this.consumed(end ? undefined : stream, payload.length);
+    // Padding is read as soon as it arrives; the data when the reader says so.
+    stream.unread += data.length;
+    this.unread += data.length;
+    this.grant(stream, payload.length - data.length);
+    if (data.length > 0) {
+      stream.emit('data', data);
+      if (stream.autoRead) this.read(stream, data.length);
+    }
     if (end && !stream.closed) this.remoteEnd(stream);
   }
 
-  /** Gives the window back once read; a WINDOW_UPDATE goes out when half a window has been read. */
-  private consumed(stream: H2Stream | undefined, bytes: number): void {
-    if (bytes === 0 || this.dead) return;
+  /** A stream's reader is done with `bytes`: they leave the unread count and the windows are given back. */
+  read(stream: H2Stream, bytes: number): void {
+    if (bytes <= 0 || stream.closed) return;
+    stream.unread -= bytes;
+    this.unread -= bytes;
+    this.grant(stream, bytes);
+  }
+
+  /**
+   * Gives read bytes back to the peer with WINDOW_UPDATE: in batches of half a window, or at once while some
+   * data is still unread (a reader holding part of a message needs the rest, and a batch could leave the peer
+   * short of window for it).
+   */
+  private grant(stream: H2Stream | undefined, bytes: number): void {
+    if (bytes <= 0 || this.dead) return;
     this.recvUnacked += bytes;
-    if (this.recvUnacked >= LIMITS.connectionWindow / 2) {
+    if (this.recvUnacked >= LIMITS.connectionWindow / 2 || this.unread > 0) {
       this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(this.recvUnacked)));
       this.recvWindow += this.recvUnacked;
       this.recvUnacked = 0;
     }
-    if (!stream || stream.closed) return;
+    if (!stream || stream.closed || stream.remoteEnded) return;
     stream.recvUnacked += bytes;
-    if (stream.recvUnacked >= LIMITS.streamWindow / 2) {
+    if (stream.recvUnacked >= this.streamWindow / 2 || stream.unread > 0) {
       this.write(frame(FrameType.WINDOW_UPDATE, 0, stream.id, u32(stream.recvUnacked)));
       stream.recvWindow += stream.recvUnacked;
       stream.recvUnacked = 0;
@@ -528,6 +563,11 @@ export class H2Connection extends EventEmitter {
   private closeStream(stream: H2Stream, aborted: boolean): void {
     if (stream.closed) return;
     stream.closed = true;
+    // Whatever its reader never read is given back to the connection.
+    const unread = stream.unread;
+    stream.unread = 0;
+    this.unread -= unread;
+    this.grant(undefined, unread);
     stream.queue = [];
     stream.queuedBytes = 0;
     this.sendable.delete(stream);
