@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { codec } from '../../src/xds/reflect.js';
 import { TYPE } from '../../src/xds/protos.js';
 import { adsHarness, cluster, CDS, type Harness } from './ads-fixtures.js';
+import { prng } from '../helpers/prng.js';
 
 const SOTW = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -336,5 +337,54 @@ describe('ADS HTTP/2 server against hostile peers', () => {
     p.send(f(T.DATA, 0, 1, Buffer.alloc(10)), f(T.WINDOW_UPDATE, 0, 1, u32(10)), f(T.PING, 0, 0, Buffer.from('alive...')));
     await p.waitFrame('PING ACK', (fr) => fr.type === T.PING && (fr.flags & ACK) !== 0);
     expect(p.frames.filter((fr) => fr.type === T.GOAWAY)).toEqual([]);
+  });
+
+  it('close(): GOAWAY(NO_ERROR) to a connected peer, its stream ends with a status, then the connection closes', async () => {
+    const server = await h.start({ clusters: [cluster('c1')] });
+    const p = open();
+    const discovery = codec<Record<string, unknown>>(TYPE.discoveryRequest);
+    p.send(f(T.HEADERS, END_HEADERS, 1, requestBlock()), f(T.DATA, 0, 1, grpcMessage(discovery.serialize({ node: { id: 'raw' }, type_url: CDS }))));
+    await p.waitFrame('the CDS response', (fr) => fr.type === T.DATA && fr.stream === 1);
+    await server.close();
+    expect(await p.goaway()).toBe(E.NO_ERROR);
+    const trailers = p.frames.find((fr) => fr.type === T.HEADERS && fr.stream === 1 && (fr.flags & END_STREAM) !== 0);
+    expect(trailers?.payload.toString('latin1')).toContain('grpc-status');
+  });
+
+  it('close() with a peer that never opens its window: the grace period ends and the connection is destroyed', async () => {
+    // A CDS response larger than the 64 KiB default window, so the trailers wait behind data that cannot be sent.
+    const server = await h.start({ clusters: Array.from({ length: 5000 }, (_, i) => cluster(`cluster-${i}`)) });
+    const p = open();
+    const discovery = codec<Record<string, unknown>>(TYPE.discoveryRequest);
+    p.send(f(T.HEADERS, END_HEADERS, 1, requestBlock()), f(T.DATA, 0, 1, grpcMessage(discovery.serialize({ node: { id: 'stuck' }, type_url: CDS }))));
+    await p.waitFrame('the first DATA frame', (fr) => fr.type === T.DATA && fr.stream === 1);
+    await server.close(200);
+    await p.waitFrame('the connection closing', () => false).catch((err: Error) => expect(err.message).toMatch(/connection closed/));
+    expect(p.closed).toBe(true);
+    expect(p.frames.some((fr) => fr.type === T.HEADERS && fr.stream === 1 && (fr.flags & END_STREAM) !== 0)).toBe(false);
+  });
+
+  it('random frames after a valid start never crash the server (seeded)', async () => {
+    await h.start({ clusters: [cluster('c1')] });
+    for (let seed = 1; seed <= 200; seed++) {
+      const rand = prng(seed);
+      const int = (n: number): number => Math.floor(rand() * n);
+      const p = open();
+      const frames: Buffer[] = [];
+      if (rand() < 0.5) frames.push(f(T.HEADERS, END_HEADERS, 1, requestBlock()));
+      for (let i = 0; i < 1 + int(20); i++) {
+        const payload = Buffer.from(Array.from({ length: int(40) }, () => int(256)));
+        frames.push(f(int(12), int(256), int(4) === 0 ? 0 : 1 + int(8), payload));
+      }
+      p.send(...frames, f(T.PING, 0, 0, Buffer.from('fuzzdone')));
+      // Either the server answered the closing PING (the frames were harmless) or ended the connection with GOAWAY.
+      await p
+        .waitFrame(`PING ACK or GOAWAY (seed ${seed})`, (fr) => fr.type === T.GOAWAY || (fr.type === T.PING && (fr.flags & ACK) !== 0))
+        .catch((err: Error) => {
+          if (!p.closed) throw err;
+        });
+      p.destroy();
+    }
+    await stillServes(h);
   });
 });

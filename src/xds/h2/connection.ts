@@ -249,7 +249,7 @@ export class H2Connection extends EventEmitter {
     this.dead = true;
     this.buffer = Buffer.alloc(0);
     if (code !== ErrorCode.INTERNAL_ERROR) this.events.onError(new Error(`HTTP/2 peer error (code ${code}): ${reason}`));
-    this.socket.end(frame(FrameType.GOAWAY, 0, 0, goawayPayload(this.lastPeerStreamId, code, reason)), () => this.socket.destroy());
+    this.endSocket(frame(FrameType.GOAWAY, 0, 0, goawayPayload(this.lastPeerStreamId, code, reason)));
   }
 
   private ingest(chunk: Buffer): void {
@@ -458,6 +458,9 @@ export class H2Connection extends EventEmitter {
     if (!validRequestHeaders(headers)) return this.rst(streamId, ErrorCode.PROTOCOL_ERROR);
     const stream = new H2Stream(this, streamId, headers);
     this.streams.set(streamId, stream);
+    // A request without a body is ended before its handler runs, so a response that ends at once closes the stream
+    // without a reset; the 'end' event follows once the handler has its listeners on.
+    if (endStream) stream.remoteEnded = true;
     this.events.onStream(stream);
     if (endStream && !stream.closed) this.remoteEnd(stream);
   }
@@ -581,8 +584,18 @@ export class H2Connection extends EventEmitter {
   private maybeFinish(): void {
     if ((this.goawaySent || this.peerGoaway) && this.streams.size === 0 && !this.dead) {
       this.dead = true;
-      this.socket.end(() => this.socket.destroy());
+      this.endSocket();
     }
+  }
+
+  /** Closes the socket after what is queued (and `last`) is written; a peer that stops reading is cut off after a second. */
+  private endSocket(last?: Buffer): void {
+    const timer = setTimeout(() => this.socket.destroy(), 1000);
+    timer.unref();
+    this.socket.end(last ?? Buffer.alloc(0), () => {
+      clearTimeout(timer);
+      this.socket.destroy();
+    });
   }
 
   /** The socket is gone: every open stream is aborted. */
