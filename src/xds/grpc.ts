@@ -1,14 +1,15 @@
-// A gRPC server for exactly what ADS needs, on node:http2: bidirectional
-// streaming methods over cleartext HTTP/2 on a Unix socket, uncompressed
-// messages. A general gRPC library costs about 7 MiB of resident memory in
-// every pod and the largest part of start-up module loading; this is the
-// subset of the protocol (length-prefixed messages, status in trailers) that
-// Envoy's ADS client speaks. Anything else is refused with a gRPC status.
+// A gRPC server for exactly what ADS needs: bidirectional streaming methods
+// over cleartext HTTP/2 on a Unix socket, uncompressed messages. A general
+// gRPC library costs about 7 MiB of resident memory in every pod and the
+// largest part of start-up module loading; this is the subset of the protocol
+// (length-prefixed messages, status in trailers) that Envoy's ADS client
+// speaks. Anything else is refused with a gRPC status. HTTP/2 itself is our
+// own small server on node:net (./h2/), not node:http2, which would load the
+// TLS stack and cost several MiB and milliseconds at every start for a socket
+// that never carries TLS.
 import { EventEmitter } from 'node:events';
-import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
-
-// Not `import … from 'node:http2'`: see the note on node:http in debug/server.ts.
-const http2 = process.getBuiltinModule('node:http2');
+import net from 'node:net';
+import { H2Connection, type H2Stream } from './h2/connection.js';
 
 /** The gRPC status codes this server sends. */
 export const Status = {
@@ -44,29 +45,24 @@ export class ServerCall<Req, Res> extends EventEmitter {
   writableEnded = false;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private trailers: Record<string, string> = { 'grpc-status': String(Status.OK) };
 
   constructor(
-    private readonly stream: ServerHttp2Stream,
+    private readonly stream: H2Stream,
     private readonly method: BidiMethod<Req, Res>,
   ) {
     super();
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' }, { waitForTrailers: true });
-    stream.on('wantTrailers', () => {
-      stream.sendTrailers(this.trailers);
-      // The status is final: a client still sending gets its half of the stream reset too.
-      if (!stream.readableEnded) setImmediate(() => stream.close(http2.constants.NGHTTP2_NO_ERROR));
-    });
+    // The trailers go out after the last queued message; the status is final, so a client still sending then
+    // gets its half of the stream reset (RST_STREAM NO_ERROR).
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' });
+    // Bytes count as read (and the peer gets window back) only once a whole message is decoded, so a stream's
+    // window bounds what it can make us buffer.
+    stream.autoRead = false;
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.on('end', () => {
       if (this.pendingBytes > 0) this.fail(Status.INTERNAL, 'stream ended inside a message');
       else this.emit('end');
     });
     stream.on('aborted', () => this.cancel());
-    stream.on('error', (err: Error) => {
-      this.cancel();
-      this.emit('error', err);
-    });
     stream.on('close', () => {
       if (!this.writableEnded) this.cancel();
       this.emit('close');
@@ -75,14 +71,13 @@ export class ServerCall<Req, Res> extends EventEmitter {
 
   /** Sends one response message; false when the call is already over. */
   write(value: Res): boolean {
-    if (this.writableEnded || this.cancelled || this.stream.destroyed) return false;
+    if (this.writableEnded || this.cancelled || this.stream.closed) return false;
     const body = this.method.serialize(value);
     const frame = Buffer.allocUnsafe(5 + body.length);
     frame[0] = 0;
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, 5);
-    this.stream.write(frame);
-    return true;
+    return this.stream.write(frame);
   }
 
   /** Ends the call with status OK. */
@@ -98,8 +93,7 @@ export class ServerCall<Req, Res> extends EventEmitter {
   private finish(code: number, details: string): void {
     if (this.writableEnded) return;
     this.writableEnded = true;
-    this.trailers = { 'grpc-status': String(code), ...(details ? { 'grpc-message': encodeURIComponent(details) } : {}) };
-    if (!this.stream.destroyed && !this.stream.closed) this.stream.end();
+    this.stream.end({ 'grpc-status': String(code), ...(details ? { 'grpc-message': encodeURIComponent(details) } : {}) });
   }
 
   private cancel(): void {
@@ -126,6 +120,7 @@ export class ServerCall<Req, Res> extends EventEmitter {
       const rest = all.subarray(5 + length);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
+      this.stream.read(5 + length);
       let decoded: Req;
       try {
         decoded = this.method.deserialize(Buffer.from(message));
@@ -152,19 +147,17 @@ export class ServerCall<Req, Res> extends EventEmitter {
 }
 
 export class GrpcServer {
-  private readonly server: Http2Server;
+  private readonly server: net.Server;
   private readonly methods = new Map<string, BidiMethod<unknown, unknown>>();
-  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly connections = new Set<H2Connection>();
 
   constructor(onSessionError: (err: Error) => void = () => undefined) {
-    this.server = http2.createServer();
-    this.server.on('session', (session: ServerHttp2Session) => {
-      this.sessions.add(session);
-      session.on('close', () => this.sessions.delete(session));
-      session.on('error', onSessionError);
+    this.server = net.createServer((socket) => {
+      // A stream's window is one largest message with its prefix: a message never waits on window it cannot get.
+      const conn = new H2Connection(socket, { onStream: (stream) => this.route(stream), onError: onSessionError }, MAX_RECEIVE_BYTES + 5);
+      this.connections.add(conn);
+      conn.on('close', () => this.connections.delete(conn));
     });
-    this.server.on('sessionError', onSessionError);
-    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.route(stream, headers));
   }
 
   addMethod<Req, Res>(method: BidiMethod<Req, Res>): void {
@@ -182,38 +175,30 @@ export class GrpcServer {
     });
   }
 
-  /** Stops accepting connections and asks every client to go away once its streams are done. */
+  /** Stops accepting connections and asks every client to go away (GOAWAY) once its streams are done. */
   tryShutdown(done: () => void): void {
     this.server.close(() => done());
-    for (const s of this.sessions) s.close();
+    for (const c of this.connections) c.shutdown();
   }
 
   forceShutdown(): void {
-    for (const s of this.sessions) s.destroy();
+    for (const c of this.connections) c.destroy();
     this.server.close();
   }
 
-  private route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', () => undefined);
+  private route(stream: H2Stream): void {
+    const headers = stream.headers;
     const contentType = headers['content-type'] ?? '';
-    if (headers[':method'] !== 'POST') return void respondEnd(stream, 405);
-    if (!/^application\/grpc(\+proto)?(;|$)/.test(contentType)) return void respondEnd(stream, 415);
+    if (headers[':method'] !== 'POST') return void stream.respond({ ':status': 405 }, true);
+    if (!/^application\/grpc(\+proto)?(;|$)/.test(contentType)) return void stream.respond({ ':status': 415 }, true);
     const encoding = headers['grpc-encoding'];
     const method = this.methods.get(headers[':path'] ?? '');
     if (!method) return void trailersOnly(stream, Status.UNIMPLEMENTED, `unknown method ${headers[':path'] ?? ''}`);
-    if (encoding !== undefined && encoding !== 'identity')
-      return void trailersOnly(stream, Status.UNIMPLEMENTED, `grpc-encoding ${String(encoding)} is not supported`);
+    if (encoding !== undefined && encoding !== 'identity') return void trailersOnly(stream, Status.UNIMPLEMENTED, `grpc-encoding ${encoding} is not supported`);
     method.handler(new ServerCall(stream, method));
   }
 }
 
-function respondEnd(stream: ServerHttp2Stream, status: number): void {
-  stream.respond({ ':status': status }, { endStream: true });
-}
-
-function trailersOnly(stream: ServerHttp2Stream, code: number, details: string): void {
-  stream.respond(
-    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(details) },
-    { endStream: true },
-  );
+function trailersOnly(stream: H2Stream, code: number, details: string): void {
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(details) }, true);
 }

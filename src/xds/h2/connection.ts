@@ -1,0 +1,707 @@
+// The server side of one cleartext HTTP/2 connection with prior knowledge
+// (RFC 9113) on a net.Socket: the frame parser, stream states, flow control in
+// both directions, and the limits that keep a hostile peer from growing our
+// memory or CPU without bound. The peer is whoever can open the socket; it is
+// treated as hostile: every frame it sends is checked, a protocol error ends the
+// connection with GOAWAY and its code, a stream error resets that stream, and
+// nothing it sends can throw out of the socket's event handlers.
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import {
+  ConnectionError,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  frame,
+  FRAME_HEADER_BYTES,
+  frameHeader,
+  FrameType,
+  goawayPayload,
+  LARGEST_MAX_FRAME_SIZE,
+  MAX_WINDOW,
+  PREFACE,
+  Setting,
+  settingsPayload,
+  u32,
+} from './frames.js';
+import { encodeHeaders, HeaderListTooLarge, HpackDecoder, HpackError, type HeaderList } from './hpack.js';
+
+/** What this server allows a peer; sized for Envoy's one ADS stream per connection with room to spare. */
+export const LIMITS = {
+  /** Advertised and enforced: more open streams are refused with RST_STREAM(REFUSED_STREAM). */
+  maxConcurrentStreams: 16,
+  /**
+   * Our receive windows. Data counts as read only when the stream's reader says so (the gRPC layer: once a whole
+   * message is decoded), so what a peer can make us hold unread is bounded by these: per stream by its window, per
+   * connection by the connection window. The stream window is a default; the gRPC layer sets its own.
+   */
+  streamWindow: 1024 * 1024,
+  connectionWindow: 16 * 1024 * 1024,
+  /** Our SETTINGS_HEADER_TABLE_SIZE (the protocol default): the most the peer's encoder may make us keep. */
+  headerTableSize: 4096,
+  /** A request's header block: encoded (HEADERS + CONTINUATION payloads) and decoded (RFC 7541 entry sizes). */
+  maxHeaderBlockBytes: 64 * 1024,
+  maxHeaderListBytes: 64 * 1024,
+  /** CONTINUATION frames in one header block; a legitimate peer needs a few at most. */
+  maxContinuations: 32,
+  /** Our response header blocks (a handful of short headers; the bound catches a bug, not a peer). */
+  maxResponseHeaderBytes: 16 * 1024,
+  /** The largest DATA frame we send, below the peer's SETTINGS_MAX_FRAME_SIZE if that is larger. */
+  maxDataFrame: 64 * 1024,
+  /**
+   * Frames that cost us work but carry no request data (PING, SETTINGS, RST_STREAM, PRIORITY, empty DATA,
+   * refused streams, unknown types): a budget of `floodBurst` that refills at `floodPerSecond`. Spending more
+   * ends the connection with ENHANCE_YOUR_CALM, which stops ping and settings floods and rapid reset.
+   */
+  floodBurst: 1000,
+  floodPerSecond: 100,
+  /** Response bytes queued on one stream while the peer keeps its window shut; past this the stream is reset. */
+  maxQueuedPerStream: 256 * 1024 * 1024,
+  /** Bytes waiting in the socket when a control frame answer is due: a peer that sends but never reads. */
+  maxSocketBacklog: 16 * 1024 * 1024,
+} as const;
+
+/** One request stream, server side. Events: 'data' (Buffer), 'end', 'aborted' (reset by the peer or connection lost), 'close'. */
+export class H2Stream extends EventEmitter {
+  /** Request headers; a repeated name's values joined with ", ". */
+  readonly headers: Record<string, string>;
+  remoteEnded = false;
+  localEnded = false;
+  closed = false;
+  /** Our send window for this stream; may go negative after the peer lowers SETTINGS_INITIAL_WINDOW_SIZE. */
+  sendWindow: number;
+  /** What the peer may still send on this stream; bytes received but not read; bytes read but not yet granted back. */
+  recvWindow: number;
+  unread = 0;
+  recvUnacked = 0;
+  /** When true, bytes count as read once the 'data' listeners return; a reader that buffers sets it false and calls read(). */
+  autoRead = true;
+  queue: Buffer[] = [];
+  queuedBytes = 0;
+  trailers: HeaderList | undefined;
+  responded = false;
+
+  constructor(
+    private readonly conn: H2Connection,
+    readonly id: number,
+    headers: HeaderList,
+  ) {
+    super();
+    this.sendWindow = conn.peerInitialWindow;
+    this.recvWindow = conn.streamWindow;
+    const record: Record<string, string> = {};
+    for (const [name, value] of headers) record[name] = name in record ? `${record[name]}, ${value}` : value;
+    this.headers = record;
+  }
+
+  /** Sends the response headers; with endStream the response is complete (and a still-open request is reset). */
+  respond(headers: Record<string, string | number>, endStream = false): void {
+    if (this.closed || this.responded) return;
+    this.responded = true;
+    this.conn.sendHeaders(this, toList(headers), endStream);
+    if (endStream) this.conn.localEnd(this);
+  }
+
+  /** Queues response bytes; they go out as the peer's windows allow. False when the stream is over. */
+  write(data: Buffer): boolean {
+    if (this.closed || this.localEnded || this.trailers) return false;
+    if (data.length === 0) return true;
+    this.queue.push(data);
+    this.queuedBytes += data.length;
+    if (this.queuedBytes > LIMITS.maxQueuedPerStream) {
+      this.conn.resetStream(this, ErrorCode.ENHANCE_YOUR_CALM);
+      return false;
+    }
+    this.conn.flush();
+    return true;
+  }
+
+  /** Ends the response with trailers, sent after every queued byte. */
+  end(trailers: Record<string, string>): void {
+    if (this.closed || this.localEnded || this.trailers) return;
+    this.trailers = toList(trailers);
+    this.conn.flush();
+  }
+
+  /** The reader is done with `bytes` of received data: the peer may send that much more. */
+  read(bytes: number): void {
+    this.conn.read(this, Math.min(bytes, this.unread));
+  }
+
+  /** Resets the stream now (RST_STREAM), dropping whatever is queued. */
+  reset(code: number = ErrorCode.CANCEL): void {
+    if (!this.closed) this.conn.resetStream(this, code);
+  }
+}
+
+function toList(headers: Record<string, string | number>): HeaderList {
+  return Object.entries(headers).map(([k, v]) => [k, String(v)]);
+}
+
+interface HeaderBlock {
+  streamId: number;
+  endStream: boolean;
+  fragments: Buffer[];
+  bytes: number;
+  continuations: number;
+}
+
+export interface ConnectionEvents {
+  /** A new request stream with its headers. */
+  onStream: (stream: H2Stream) => void;
+  /** A protocol error by the peer, or a socket error; the connection is already ending. */
+  onError: (err: Error) => void;
+}
+
+export class H2Connection extends EventEmitter {
+  readonly streams = new Map<number, H2Stream>();
+  /** The peer's SETTINGS_INITIAL_WINDOW_SIZE, for new streams' send windows. */
+  peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  private sendWindow = DEFAULT_WINDOW;
+  private recvWindow = DEFAULT_WINDOW;
+  private recvUnacked = 0;
+  /** Bytes received on open streams that their readers have not read yet. */
+  private unread = 0;
+  private readonly decoder = new HpackDecoder(LIMITS.headerTableSize, LIMITS.maxHeaderListBytes);
+  private buffer: Buffer = Buffer.alloc(0);
+  private prefaceSeen = false;
+  private settingsSeen = false;
+  private block: HeaderBlock | undefined;
+  /** The highest stream id the peer opened; ids must grow and are never reused. */
+  private lastPeerStreamId = 0;
+  /** Streams we reset or finished early: frames the peer sent before it learnt that are ignored, not errors. */
+  private readonly recentlyClosed = new Set<number>();
+  private goawaySent = false;
+  private peerGoaway = false;
+  private dead = false;
+  private floodTokens: number = LIMITS.floodBurst;
+  private floodStamp = Date.now();
+  /** Streams with queued data or trailers waiting for window. */
+  private readonly sendable = new Set<H2Stream>();
+  private flushing = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly events: ConnectionEvents,
+    /** Our SETTINGS_INITIAL_WINDOW_SIZE: each stream's receive window. */
+    readonly streamWindow: number = LIMITS.streamWindow,
+  ) {
+    super();
+    socket.on('data', (chunk: Buffer) => this.guard(() => this.ingest(chunk)));
+    socket.on('drain', () => this.guard(() => this.flush()));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') this.events.onError(err);
+    });
+    socket.on('close', () => this.closed());
+    // Our SETTINGS come first, without waiting for the client's preface; then the connection window grows to ours.
+    this.write(
+      frame(
+        FrameType.SETTINGS,
+        0,
+        0,
+        settingsPayload([
+          [Setting.ENABLE_PUSH, 0],
+          [Setting.MAX_CONCURRENT_STREAMS, LIMITS.maxConcurrentStreams],
+          [Setting.INITIAL_WINDOW_SIZE, streamWindow],
+          [Setting.MAX_HEADER_LIST_SIZE, LIMITS.maxHeaderListBytes],
+        ]),
+      ),
+    );
+    this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(LIMITS.connectionWindow - DEFAULT_WINDOW)));
+    this.recvWindow = LIMITS.connectionWindow;
+  }
+
+  /** Graceful end: GOAWAY(NO_ERROR), no new streams, the socket closes once the open ones are done. */
+  shutdown(): void {
+    if (this.dead) return;
+    if (!this.goawaySent) {
+      this.goawaySent = true;
+      this.write(frame(FrameType.GOAWAY, 0, 0, goawayPayload(this.lastPeerStreamId, ErrorCode.NO_ERROR, '')));
+    }
+    this.maybeFinish();
+  }
+
+  destroy(): void {
+    this.dead = true;
+    this.socket.destroy();
+  }
+
+  // ---- receiving ----
+
+  private guard(fn: () => void): void {
+    if (this.dead) return;
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof ConnectionError) this.fail(err.code, err.message);
+      else {
+        this.fail(ErrorCode.INTERNAL_ERROR, 'internal error');
+        this.events.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
+
+  /** Ends the connection for a connection error: GOAWAY with the code, then close once it is written. */
+  private fail(code: number, reason: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.buffer = Buffer.alloc(0);
+    if (code !== ErrorCode.INTERNAL_ERROR) this.events.onError(new Error(`HTTP/2 peer error (code ${code}): ${reason}`));
+    this.endSocket(frame(FrameType.GOAWAY, 0, 0, goawayPayload(this.lastPeerStreamId, code, reason)));
+  }
+
+  private ingest(chunk: Buffer): void {
+    let buf = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
+    if (!this.prefaceSeen) {
+      const n = Math.min(buf.length, PREFACE.length);
+      if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not an HTTP/2 client preface');
+      if (buf.length < PREFACE.length) {
+        this.buffer = buf;
+        return;
+      }
+      this.prefaceSeen = true;
+      buf = buf.subarray(PREFACE.length);
+    }
+    while (buf.length >= FRAME_HEADER_BYTES && !this.dead) {
+      const length = buf.readUIntBE(0, 3);
+      // We never raise SETTINGS_MAX_FRAME_SIZE, so the default is the limit; checked before any payload is buffered.
+      if (length > DEFAULT_MAX_FRAME_SIZE) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes`);
+      if (buf.length < FRAME_HEADER_BYTES + length) break;
+      const type = buf[3] ?? 0;
+      const flags = buf[4] ?? 0;
+      const streamId = buf.readUInt32BE(5) & MAX_WINDOW;
+      const payload = buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+      buf = buf.subarray(FRAME_HEADER_BYTES + length);
+      this.onFrame(type, flags, streamId, payload);
+    }
+    // Keep only a copy of a partial frame (at most one frame), not the whole chunk it came in.
+    this.buffer = buf.length > 0 ? Buffer.from(buf) : Buffer.alloc(0);
+  }
+
+  private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    if (!this.settingsSeen) {
+      if (type !== FrameType.SETTINGS || flags & Flag.ACK) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
+      this.settingsSeen = true;
+    }
+    if (this.block && type !== FrameType.CONTINUATION) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
+    switch (type) {
+      case FrameType.DATA:
+        return this.onData(flags, streamId, payload);
+      case FrameType.HEADERS:
+        return this.onHeaders(flags, streamId, payload);
+      case FrameType.PRIORITY:
+        if (streamId === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (payload.length !== 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY frame is not 5 bytes');
+        return this.spend('PRIORITY');
+      case FrameType.RST_STREAM:
+        return this.onRstStream(streamId, payload);
+      case FrameType.SETTINGS:
+        return this.onSettings(flags, streamId, payload);
+      case FrameType.PUSH_PROMISE:
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'a client cannot send PUSH_PROMISE');
+      case FrameType.PING:
+        if (streamId !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
+        if (payload.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING frame is not 8 bytes');
+        if (flags & Flag.ACK) return;
+        this.spend('PING');
+        return this.writeControl(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
+      case FrameType.GOAWAY:
+        if (streamId !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        if (payload.length < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY frame shorter than 8 bytes');
+        this.peerGoaway = true;
+        return this.maybeFinish();
+      case FrameType.WINDOW_UPDATE:
+        return this.onWindowUpdate(streamId, payload);
+      case FrameType.CONTINUATION:
+        return this.onContinuation(flags, streamId, payload);
+      default:
+        // Unknown frame types are ignored (extensions), but still count against the flood budget.
+        return this.spend('unknown frame type');
+    }
+  }
+
+  /** Spends one unit of the flood budget; an empty budget ends the connection with ENHANCE_YOUR_CALM. */
+  private spend(what: string): void {
+    const now = Date.now();
+    this.floodTokens = Math.min(LIMITS.floodBurst, this.floodTokens + ((now - this.floodStamp) / 1000) * LIMITS.floodPerSecond);
+    this.floodStamp = now;
+    this.floodTokens -= 1;
+    if (this.floodTokens < 0) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `too many ${what} frames`);
+  }
+
+  /** A frame for a stream id that is not open: ignored if we closed it recently, else a connection error. */
+  private unknownStream(streamId: number, what: string): void {
+    if (streamId % 2 === 0 || streamId > this.lastPeerStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `${what} on idle stream ${streamId}`);
+    // A closed stream: what the peer sent before it saw our RST_STREAM or END_STREAM is harmless; it costs budget.
+    this.spend(what + ' on a closed stream');
+  }
+
+  private onData(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
+    const data = unpad(flags, payload, 'DATA');
+    // Flow control counts the whole payload, padding included.
+    if (payload.length > this.recvWindow) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
+    this.recvWindow -= payload.length;
+    const stream = this.streams.get(streamId);
+    if (!stream || stream.remoteEnded) {
+      this.grant(undefined, payload.length);
+      if (!stream) return this.unknownStream(streamId, 'DATA');
+      return this.resetStream(stream, ErrorCode.STREAM_CLOSED);
+    }
+    if (payload.length > stream.recvWindow) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, `DATA beyond the window of stream ${streamId}`);
+    stream.recvWindow -= payload.length;
+    const end = (flags & Flag.END_STREAM) !== 0;
+    if (payload.length === 0 && !end) this.spend('empty DATA');
+    // Padding is read as soon as it arrives; the data when the reader says so.
+    stream.unread += data.length;
+    this.unread += data.length;
+    this.grant(stream, payload.length - data.length);
+    if (data.length > 0) {
+      stream.emit('data', data);
+      if (stream.autoRead) this.read(stream, data.length);
+    }
+    if (end && !stream.closed) this.remoteEnd(stream);
+  }
+
+  /** A stream's reader is done with `bytes`: they leave the unread count and the windows are given back. */
+  read(stream: H2Stream, bytes: number): void {
+    if (bytes <= 0 || stream.closed) return;
+    stream.unread -= bytes;
+    this.unread -= bytes;
+    this.grant(stream, bytes);
+  }
+
+  /**
+   * Gives read bytes back to the peer with WINDOW_UPDATE: in batches of half a window, or at once while some
+   * data is still unread (a reader holding part of a message needs the rest, and a batch could leave the peer
+   * short of window for it).
+   */
+  private grant(stream: H2Stream | undefined, bytes: number): void {
+    if (bytes <= 0 || this.dead) return;
+    this.recvUnacked += bytes;
+    if (this.recvUnacked >= LIMITS.connectionWindow / 2 || this.unread > 0) {
+      this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(this.recvUnacked)));
+      this.recvWindow += this.recvUnacked;
+      this.recvUnacked = 0;
+    }
+    if (!stream || stream.closed || stream.remoteEnded) return;
+    stream.recvUnacked += bytes;
+    if (stream.recvUnacked >= this.streamWindow / 2 || stream.unread > 0) {
+      this.write(frame(FrameType.WINDOW_UPDATE, 0, stream.id, u32(stream.recvUnacked)));
+      stream.recvWindow += stream.recvUnacked;
+      stream.recvUnacked = 0;
+    }
+  }
+
+  private onHeaders(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0 || streamId % 2 === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${streamId}`);
+    let fragment = unpad(flags, payload, 'HEADERS');
+    if (flags & Flag.PRIORITY) {
+      if (fragment.length < 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for its priority fields');
+      fragment = fragment.subarray(5);
+    }
+    this.block = { streamId, endStream: (flags & Flag.END_STREAM) !== 0, fragments: [], bytes: 0, continuations: 0 };
+    this.addFragment(fragment, flags);
+  }
+
+  private onContinuation(flags: number, streamId: number, payload: Buffer): void {
+    const block = this.block;
+    if (!block || block.streamId !== streamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without a header block in progress');
+    block.continuations += 1;
+    if (block.continuations > LIMITS.maxContinuations) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many CONTINUATION frames');
+    this.addFragment(payload, flags);
+  }
+
+  private addFragment(fragment: Buffer, flags: number): void {
+    const block = this.block;
+    if (!block) return;
+    block.bytes += fragment.length;
+    if (block.bytes > LIMITS.maxHeaderBlockBytes)
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `header block larger than ${LIMITS.maxHeaderBlockBytes} bytes`);
+    // Copied: the fragment is a view of the socket chunk, which would otherwise stay alive.
+    block.fragments.push(Buffer.from(fragment));
+    if (flags & Flag.END_HEADERS) {
+      this.block = undefined;
+      this.onHeaderBlock(block);
+    }
+  }
+
+  private onHeaderBlock(block: HeaderBlock): void {
+    let headers: HeaderList;
+    // Every block is decoded, even for a stream we refuse: the peer's encoder has already updated its table.
+    try {
+      headers = this.decoder.decode(Buffer.concat(block.fragments, block.bytes));
+    } catch (err) {
+      if (err instanceof HpackError) throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
+      if (err instanceof HeaderListTooLarge) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, err.message);
+      throw err;
+    }
+    const { streamId, endStream } = block;
+    const existing = this.streams.get(streamId);
+    if (existing) {
+      // Request trailers: they must end the stream; their contents are not used.
+      if (existing.remoteEnded) return this.resetStream(existing, ErrorCode.STREAM_CLOSED);
+      if (!endStream) return this.resetStream(existing, ErrorCode.PROTOCOL_ERROR);
+      return this.remoteEnd(existing);
+    }
+    if (streamId <= this.lastPeerStreamId) {
+      if (this.recentlyClosed.has(streamId)) return this.spend('HEADERS on a closed stream');
+      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `stream id ${streamId} is not above ${this.lastPeerStreamId}`);
+    }
+    this.lastPeerStreamId = streamId;
+    if (this.goawaySent || this.peerGoaway || this.streams.size >= LIMITS.maxConcurrentStreams) {
+      this.spend('refused stream');
+      return this.rst(streamId, ErrorCode.REFUSED_STREAM);
+    }
+    if (!validRequestHeaders(headers)) return this.rst(streamId, ErrorCode.PROTOCOL_ERROR);
+    const stream = new H2Stream(this, streamId, headers);
+    this.streams.set(streamId, stream);
+    // A request without a body is ended before its handler runs, so a response that ends at once closes the stream
+    // without a reset; the 'end' event follows once the handler has its listeners on.
+    if (endStream) stream.remoteEnded = true;
+    this.events.onStream(stream);
+    if (endStream && !stream.closed) this.remoteEnd(stream);
+  }
+
+  private onRstStream(streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
+    if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM frame is not 4 bytes');
+    // Every reset spends budget: opening and resetting streams in a loop (rapid reset) runs it out.
+    this.spend('RST_STREAM');
+    const stream = this.streams.get(streamId);
+    if (!stream) return this.unknownStream(streamId, 'RST_STREAM');
+    this.closeStream(stream, true);
+  }
+
+  private onSettings(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (flags & Flag.ACK) {
+      if (payload.length !== 0) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS length is not a multiple of 6');
+    this.spend('SETTINGS');
+    for (let i = 0; i < payload.length; i += 6) {
+      const id = payload.readUInt16BE(i);
+      const value = payload.readUInt32BE(i + 2);
+      if (id === Setting.ENABLE_PUSH && value > 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_ENABLE_PUSH above 1');
+      if (id === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
+        // The change applies to every open stream's send window, which may go negative.
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const s of this.streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'a stream window above 2^31-1');
+        }
+      }
+      if (id === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME_SIZE || value > LARGEST_MAX_FRAME_SIZE)
+          throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
+        this.peerMaxFrameSize = value;
+      }
+      // HEADER_TABLE_SIZE: our encoder never indexes, so any size suits it. The others do not concern a server that never pushes.
+    }
+    this.writeControl(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.flush();
+  }
+
+  private onWindowUpdate(streamId: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE frame is not 4 bytes');
+    const increment = payload.readUInt32BE(0) & MAX_WINDOW;
+    if (streamId === 0) {
+      if (increment === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0 on the connection');
+      this.sendWindow += increment;
+      if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'connection window above 2^31-1');
+      return this.flush();
+    }
+    const stream = this.streams.get(streamId);
+    if (!stream) return this.unknownStream(streamId, 'WINDOW_UPDATE');
+    if (increment === 0) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR);
+    stream.sendWindow += increment;
+    if (stream.sendWindow > MAX_WINDOW) return this.resetStream(stream, ErrorCode.FLOW_CONTROL_ERROR);
+    this.flush();
+  }
+
+  // ---- stream state ----
+
+  /** The peer ended its side (END_STREAM). */
+  private remoteEnd(stream: H2Stream): void {
+    stream.remoteEnded = true;
+    stream.emit('end');
+    if (stream.localEnded) this.closeStream(stream, false);
+  }
+
+  /** We ended our side (END_STREAM sent): the response is complete, so a request still open is reset with NO_ERROR. */
+  localEnd(stream: H2Stream): void {
+    stream.localEnded = true;
+    this.sendable.delete(stream);
+    if (stream.remoteEnded) this.closeStream(stream, false);
+    else this.resetStream(stream, ErrorCode.NO_ERROR);
+  }
+
+  /** Sends RST_STREAM for an open stream and closes it. */
+  resetStream(stream: H2Stream, code: number): void {
+    if (stream.closed) return;
+    this.rst(stream.id, code);
+    this.closeStream(stream, code !== ErrorCode.NO_ERROR);
+  }
+
+  private rst(streamId: number, code: number): void {
+    this.rememberClosed(streamId);
+    this.write(frame(FrameType.RST_STREAM, 0, streamId, u32(code)));
+  }
+
+  private rememberClosed(streamId: number): void {
+    this.recentlyClosed.add(streamId);
+    // A few recent ids are enough: a peer acts on our reset within a round trip.
+    if (this.recentlyClosed.size > 64) {
+      const oldest = this.recentlyClosed.values().next().value;
+      if (oldest !== undefined) this.recentlyClosed.delete(oldest);
+    }
+  }
+
+  private closeStream(stream: H2Stream, aborted: boolean): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    // Whatever its reader never read is given back to the connection.
+    const unread = stream.unread;
+    stream.unread = 0;
+    this.unread -= unread;
+    this.grant(undefined, unread);
+    stream.queue = [];
+    stream.queuedBytes = 0;
+    this.sendable.delete(stream);
+    this.streams.delete(stream.id);
+    if (!stream.remoteEnded || !stream.localEnded) this.rememberClosed(stream.id);
+    if (aborted) stream.emit('aborted');
+    stream.emit('close');
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if ((this.goawaySent || this.peerGoaway) && this.streams.size === 0 && !this.dead) {
+      this.dead = true;
+      this.endSocket();
+    }
+  }
+
+  /** Closes the socket after what is queued (and `last`) is written; a peer that stops reading is cut off after a second. */
+  private endSocket(last?: Buffer): void {
+    const timer = setTimeout(() => this.socket.destroy(), 1000);
+    timer.unref();
+    this.socket.end(last ?? Buffer.alloc(0), () => {
+      clearTimeout(timer);
+      this.socket.destroy();
+    });
+  }
+
+  /** The socket is gone: every open stream is aborted. */
+  private closed(): void {
+    this.dead = true;
+    for (const stream of [...this.streams.values()]) this.closeStream(stream, true);
+    this.emit('close');
+  }
+
+  // ---- sending ----
+
+  private write(data: Buffer): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
+  }
+
+  /** An answer the peer asked for (PING, SETTINGS ACK): refused when the peer lets our output pile up unread. */
+  private writeControl(data: Buffer): void {
+    if (this.socket.writableLength > LIMITS.maxSocketBacklog) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'the peer does not read');
+    this.write(data);
+  }
+
+  sendHeaders(stream: H2Stream, headers: HeaderList, endStream: boolean): void {
+    const block = encodeHeaders(headers, LIMITS.maxResponseHeaderBytes);
+    const max = this.peerMaxFrameSize;
+    let offset = 0;
+    let type: number = FrameType.HEADERS;
+    do {
+      const part = block.subarray(offset, offset + max);
+      offset += part.length;
+      const last = offset >= block.length;
+      const flags = (last ? Flag.END_HEADERS : 0) | (type === FrameType.HEADERS && endStream ? Flag.END_STREAM : 0);
+      this.write(Buffer.concat([frameHeader(part.length, type, flags, stream.id), part]));
+      type = FrameType.CONTINUATION;
+    } while (offset < block.length);
+  }
+
+  /**
+   * Sends queued data round-robin, one frame per stream per pass, within the connection window, each stream's
+   * window and the peer's frame size, while the socket takes it; then each drained stream's trailers.
+   */
+  flush(): void {
+    if (this.flushing || this.dead) return;
+    this.flushing = true;
+    // Corked, so each frame's header and payload leave in one write.
+    this.socket.cork();
+    try {
+      for (const s of this.streams.values()) if ((s.queue.length > 0 || s.trailers) && !s.localEnded) this.sendable.add(s);
+      const maxFrame = Math.min(this.peerMaxFrameSize, LIMITS.maxDataFrame);
+      let progressed = true;
+      while (progressed && this.sendable.size > 0 && !this.socket.writableNeedDrain && !this.socket.destroyed) {
+        progressed = false;
+        for (const s of [...this.sendable]) {
+          const head = s.queue[0];
+          if (head) {
+            const n = Math.min(head.length, this.sendWindow, s.sendWindow, maxFrame);
+            if (n <= 0) continue;
+            this.socket.write(frameHeader(n, FrameType.DATA, 0, s.id));
+            this.socket.write(head.subarray(0, n));
+            if (n === head.length) s.queue.shift();
+            else s.queue[0] = head.subarray(n);
+            s.queuedBytes -= n;
+            this.sendWindow -= n;
+            s.sendWindow -= n;
+            progressed = true;
+          }
+          if (s.queue.length === 0) {
+            this.sendable.delete(s);
+            if (s.trailers && !s.localEnded) {
+              this.sendHeaders(s, s.trailers, true);
+              this.localEnd(s);
+              progressed = true;
+            }
+          }
+          if (this.socket.writableNeedDrain) break;
+        }
+      }
+    } finally {
+      this.flushing = false;
+      this.socket.uncork();
+    }
+  }
+}
+
+/** Strips padding (PADDED flag: a length byte, then the padding at the end). */
+function unpad(flags: number, payload: Buffer, what: string): Buffer {
+  if (!(flags & Flag.PADDED)) return payload;
+  if (payload.length < 1) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `padded ${what} frame without its pad length`);
+  const pad = payload[0] ?? 0;
+  if (pad >= payload.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `${what} padding longer than the frame`);
+  return payload.subarray(1, payload.length - pad);
+}
+
+const PSEUDO = new Set([':method', ':path', ':scheme', ':authority']);
+
+/** A request's header list: the pseudo-headers a request needs, known ones only, before the rest; names lowercase. */
+function validRequestHeaders(headers: HeaderList): boolean {
+  let regular = false;
+  const seen = new Set<string>();
+  for (const [name] of headers) {
+    if (name.startsWith(':')) {
+      if (regular || !PSEUDO.has(name) || seen.has(name)) return false;
+      seen.add(name);
+    } else {
+      regular = true;
+      if (name !== name.toLowerCase() || name === 'connection') return false;
+    }
+  }
+  return seen.has(':method') && seen.has(':path') && seen.has(':scheme');
+}
