@@ -83,11 +83,19 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: ['node:http', 'http'].map((name) => ({
-            name,
-            allowTypeImports: true,
-            message: "use process.getBuiltinModule('node:http'): the ESM import loads undici, http2 and zlib (about 10 MiB resident)",
-          })),
+          paths: [
+            ...['node:http', 'http'].map((name) => ({
+              name,
+              allowTypeImports: true,
+              message: "use process.getBuiltinModule('node:http'): the ESM import loads undici, http2 and zlib (about 10 MiB resident)",
+            })),
+            // The same for node:util: its ESM wrapper reads every export, which loads worker_threads (about 1 MiB resident).
+            ...['node:util', 'util'].map((name) => ({
+              name,
+              allowTypeImports: true,
+              message: "use process.getBuiltinModule('node:util'): the ESM import loads worker_threads (about 1 MiB resident)",
+            })),
+          ],
         },
       ],
       'no-restricted-globals': [

