@@ -17,8 +17,8 @@ import { RowBuilder, type RowResult } from '../lib/result.js';
 import { Cleanup, type Ctx } from './context.js';
 
 const PROBE = fileURLToPath(new URL('../probes/startup-phases.js', import.meta.url));
-const PHASES = ['node', 'http2', 'pino', 'zod', 'meshlet modules', 'encoders', 'config', 'serving'] as const;
-const MODULES: readonly string[] = ['http2', 'pino', 'zod', 'meshlet modules'];
+const PHASES = ['node', 'builtins', 'log', 'meshlet modules', 'encoders', 'config', 'serving'] as const;
+const MODULES: readonly string[] = ['builtins', 'log', 'meshlet modules'];
 
 interface Mark {
   phase: (typeof PHASES)[number];
@@ -142,7 +142,7 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
       rss.max <= 60,
     );
     row.note(
-      `Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported one package at a time in the order listed, so a package's figure excludes what an earlier one already loaded. Phase probe: bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the generated encoder table's parse (lazy in meshlet: the first encode), builds config, certs and the snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`,
+      `Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported in the order listed (node's net and http, meshlet's logger, then the rest of the run path), so a phase's figure excludes what an earlier one already loaded. Phase probe: bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the generated encoder table's parse (lazy in meshlet: the first encode), builds config, certs and the snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`,
     );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {
