@@ -209,7 +209,6 @@ export class AdsServer {
         handleOne(req);
         return;
       }
-      if (held.length === 0) this.log.info({ streamId: id, typeUrl: req.type_url }, 'xDS stream waiting for the first snapshot');
       if (held.length >= MAX_HELD_REQUESTS) {
         this.log.warn({ streamId: id, held: held.length }, 'xDS stream sent too many requests before the first snapshot; ending it');
         detach('too many requests before the first snapshot');
@@ -217,6 +216,8 @@ export class AdsServer {
         return;
       }
       held.push(req);
+      // Once per stream at info (Envoy's stream opened before the snapshot was built), each further one at debug.
+      this.log[held.length === 1 ? 'info' : 'debug']({ streamId: id, typeUrl: req.type_url, held: held.length }, 'xDS request held until the first snapshot');
     });
     // Envoy half-closed its side: finish ours, as the stream is over.
     call.on('end', () => {
