@@ -1,13 +1,13 @@
 // `meshlet run`: the wiring. Order matters (ARCHITECTURE.md, startup order):
 // the config (validated by the caller) and the certificates are checked
 // first, then DNS when configured; then the xDS socket is bound, the bootstrap
-// written and Envoy spawned, as the bootstrap needs only the config. Only then
-// does meshlet load the resource builders and its own servers (after-spawn.ts)
-// and build the snapshot, while Envoy boots: an ADS stream that opens first
-// waits in the xDS server until the snapshot is installed. Then the debug,
-// metrics and probe servers and the watchers. A failure at any step stops
-// whatever already started, Envoy included. Each concern lives in its own
-// module; this file only connects them.
+// written and Envoy spawned, as the bootstrap needs only the config. Only then,
+// while Envoy boots, does meshlet load the resource builders and build and
+// install the snapshot (an ADS stream that opens first waits in the xDS server
+// until then), check the proxy uid's access and load the rest (after-spawn.ts):
+// the debug, metrics and probe servers and the watchers. A failure at any step
+// stops whatever already started, Envoy included. Each concern lives in its
+// own module; this file only connects them.
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from '../log.js';
@@ -134,13 +134,17 @@ export class Meshlet {
     await this.ads.listen();
     await handSocketToProxy(config.proxy, this.uid);
     writeBootstrapFile(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, delta: this.opts.delta ?? true });
-    const access = this.opts.noEnvoy ? undefined : await this.startEnvoy();
-    // Envoy boots now (tens of ms until its ADS stream opens); meshlet loads the rest and builds the snapshot meanwhile.
-    const [built, checked] = await Promise.allSettled([this.installFirstSnapshot(certs), access?.checked]);
-    // The access check's error names the operator's fix, so it goes first.
-    if (checked.status === 'rejected') throw checked.reason;
-    if (built.status === 'rejected') throw built.reason;
-    const late = built.value;
+    if (!this.opts.noEnvoy) await this.startEnvoy();
+    // Envoy boots now (tens of ms until its ADS stream opens). The snapshot first, as that is what Envoy waits for.
+    await this.installFirstSnapshot(certs);
+    // Then the checks that the proxy uid can run Envoy and reach its files. Each spawns a process, and a fork
+    // costs meshlet's thread milliseconds, so they come after the snapshot; they run while the rest loads, and a
+    // failure stops that Envoy and fails the start with the fix named.
+    const access = this.opts.noEnvoy ? undefined : this.checkAccess();
+    access?.catch(() => undefined);
+    const late = await import('./after-spawn.js');
+    this.late = late;
+    await access;
     if (this.dns) this.metrics.addCollector(late.dnsCounters(this.dns));
     if (this.opts.loaded.gate) this.metrics.addCollector(late.refusedCounters(this.opts.loaded.gate));
     this.servers.push(
@@ -189,11 +193,8 @@ export class Meshlet {
     );
   }
 
-  /**
-   * Loads the resource builders, builds and serves the first snapshot, then
-   * loads the rest (servers, watchers): the snapshot is what Envoy waits for.
-   */
-  private async installFirstSnapshot(certs: CertState): Promise<typeof AfterSpawn> {
+  /** Loads the resource builders, then builds and serves the first snapshot. */
+  private async installFirstSnapshot(certs: CertState): Promise<void> {
     const { snapshotFor } = await import('./snapshot-for.js');
     const { config } = this.opts.loaded;
     const started = performance.now();
@@ -207,12 +208,14 @@ export class Meshlet {
     this.desired = { config, certs, snapshot };
     this.ads.setSnapshot(snapshot);
     this.log.info({ buildMs, versions: Object.fromEntries(versions(snapshot)) }, 'xDS snapshot ready');
-    this.late = await import('./after-spawn.js');
-    return this.late;
   }
 
-  /** Spawns Envoy; its access checks run while it boots, and `checked` settles with them. */
-  private async startEnvoy(): Promise<{ checked: Promise<void> }> {
+  private checkAccess(): Promise<void> {
+    if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
+    return checkProxyAccess(this.opts.loaded.config.proxy, this.opts.envoyPath, this.iptables.runner, this.uid);
+  }
+
+  private async startEnvoy(): Promise<void> {
     const { proxy } = this.opts.loaded.config;
     if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
     const logger = this.log.child({ component: 'supervisor' });
@@ -234,15 +237,8 @@ export class Meshlet {
     });
     s.start();
     this.supervisor = s;
-    // The access checks spawn processes (each fork costs meshlet's thread
-    // time); they run while Envoy boots instead of before it, and a failure
-    // still fails the start and stops this Envoy. Awaited by the caller once
-    // the snapshot is built; until then a rejection is held, not unhandled.
-    const access = checkProxyAccess(proxy, this.opts.envoyPath, this.iptables.runner, this.uid);
-    access.catch(() => undefined);
     // The spawn is reported on the next tick ("envoy started"); let that line come before the snapshot work, in the order things happened.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    return { checked: access };
   }
 
   /** Envoy's admin socket: only root (meshlet) and the proxy uid can open it. */
