@@ -13,6 +13,9 @@ import path from 'node:path';
 import { CLI, cleanupPod, makePod, waitReady, type Pod } from '../helpers/meshlet.js';
 import { EventLog, collectLines, procGone } from '../helpers/wait.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createRootLogger } from '../../src/log.js';
+import { Meshlet } from '../../src/run/service.js';
 
 const ENVOY = '/usr/local/bin/envoy';
 const cleanups = cleanupAfterEach();
@@ -160,5 +163,15 @@ describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run sta
     expect(existsSync(path.join(p.dir, 'run', 'xds.sock'))).toBe(false);
     expect(existsSync(path.join(p.dir, 'run', 'envoy.json'))).toBe(false);
     expect(envoysOf(p)).toEqual([]);
+  });
+});
+
+describe('before the first snapshot', () => {
+  it('/ready is not ready, and says the snapshot is not built yet', async () => {
+    const p = await pod();
+    const meshlet = new Meshlet({ loaded: loadConfig(p.configPath), logger: createRootLogger('silent'), noEnvoy: true, skipIptablesCheck: true });
+    const report = await meshlet.ready();
+    expect(report.ready).toBe(false);
+    expect(report.checks['xdsSnapshot']?.detail).toMatch(/snapshot is not built yet/);
   });
 });
