@@ -4,7 +4,8 @@ import { PUBLIC_MODE, SECRET_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.js';
 import { loadCerts } from '../certs/index.js';
-import { buildBootstrap, buildStaticBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
+import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
+import { buildStaticBootstrap } from '../envoy/static-bootstrap.js';
 import { emit } from './output.js';
 import type { Command } from './main.js';
 

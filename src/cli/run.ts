@@ -5,7 +5,9 @@ import { createRootLogger, logLevel } from '../log.js';
 import { Meshlet } from '../run/service.js';
 import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
 import { stopOnSignals } from './stop-signals.js';
-import { backendFromEnv, execFileRunner } from '../iptables/index.js';
+// Not iptables/index.js: it loads every iptables module, and these two are all `run` needs before Envoy starts.
+import { backendFromEnv } from '../iptables/backend.js';
+import { execFileRunner } from '../iptables/runner.js';
 import type { Command } from './main.js';
 
 /** Envoy's --log-level values; anything else would only fail once Envoy starts. */

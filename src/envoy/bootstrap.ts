@@ -1,11 +1,11 @@
-// Envoy's bootstrap: the ADS form `meshlet run` writes, and the static form
-// (every resource inline, no xDS) that is the Contrast-equivalent baseline.
+// Envoy's bootstrap in the ADS form `meshlet run` writes (the static form is
+// static-bootstrap.ts). It needs only the config, not the resource builders:
+// `meshlet run` writes it and starts Envoy before it loads them.
 // https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/bootstrap/v3/bootstrap.proto
-import type { CertState } from '../certs/types.js';
 import type { MeshConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/protos.js';
 import { canonicalJson } from '../xds/version.js';
-import { buildResources, CLUSTER } from '../xds/builders/index.js';
+import { CLUSTER } from '../xds/builders/names.js';
 import { adminSocketPath } from '../config/constants.js';
 
 export interface BootstrapOptions {
@@ -17,7 +17,8 @@ export interface BootstrapOptions {
 
 const ADS: JsonObject = { ads: {}, resource_api_version: 'V3' };
 
-function base(config: MeshConfig, nodeId: string, cluster: string): JsonObject {
+/** What both forms share: the node's identity and Envoy's admin on its Unix socket. */
+export function bootstrapBase(config: MeshConfig, nodeId: string, cluster: string): JsonObject {
   return {
     node: { id: nodeId, cluster },
     // Admin has no authentication and can stop Envoy: a Unix socket only the
@@ -48,7 +49,7 @@ function xdsCluster(socketPath: string): JsonObject {
 /** Listeners and clusters over ADS (wildcard LDS/CDS); secrets follow by name over the same stream. */
 export function buildBootstrap(config: MeshConfig, opts: BootstrapOptions): JsonObject {
   return {
-    ...base(config, opts.nodeId, opts.cluster),
+    ...bootstrapBase(config, opts.nodeId, opts.cluster),
     dynamic_resources: {
       ads_config: {
         api_type: opts.delta === false ? 'GRPC' : 'DELTA_GRPC',
@@ -60,22 +61,6 @@ export function buildBootstrap(config: MeshConfig, opts: BootstrapOptions): Json
       cds_config: ADS,
     },
     static_resources: { clusters: [xdsCluster(config.proxy.xdsSocket)] },
-  };
-}
-
-/** A resource as a static_resources entry: the bootstrap's field types it, so no "@type". */
-function untyped(resource: JsonObject): JsonObject {
-  const rest = { ...resource };
-  delete rest['@type'];
-  return rest;
-}
-
-/** The same mesh with every listener, cluster and secret inline: no control plane, no rotation. */
-export function buildStaticBootstrap(config: MeshConfig, certs: CertState, opts: Partial<Omit<BootstrapOptions, 'delta'>> = {}): JsonObject {
-  const r = buildResources(config, certs, { secrets: 'static' });
-  return {
-    ...base(config, opts.nodeId ?? 'meshlet', opts.cluster ?? 'meshlet'),
-    static_resources: { listeners: r.listeners.map(untyped), clusters: r.clusters.map(untyped), secrets: r.secrets.map(untyped) },
   };
 }
 

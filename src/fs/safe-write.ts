@@ -1,9 +1,10 @@
 // Writing a file so that nobody else who can write its directory can
 // redirect it: the bytes go to a fresh, unguessable temp name opened
 // exclusive and no-follow (a planted file or symlink makes the open fail
-// instead of being followed), are synced, then renamed over the target. The
-// rename replaces whatever was at the target (a symlink is replaced, never
-// followed), so the target always gets this file's mode, not an old one's.
+// instead of being followed), are synced (unless the caller opts out), then
+// renamed over the target. The rename replaces whatever was at the target (a
+// symlink is replaced, never followed), so the target always gets this
+// file's mode, not an old one's.
 import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -13,7 +14,18 @@ export const SECRET_MODE = 0o600;
 /** Readable by all: for files another uid (Envoy) must read and that hold no secret. */
 export const PUBLIC_MODE = 0o644;
 
-export function writeFileAtomic(target: string, data: string | Uint8Array, mode: number): void {
+export interface WriteOptions {
+  /**
+   * fsync the file and its directory (the default). A file rewritten at every
+   * start before anything reads it (Envoy's bootstrap) needs no durability, and
+   * on a disk two syncs cost tens of milliseconds; the rename alone still
+   * shows readers the old file or the whole new one.
+   */
+  sync?: boolean;
+}
+
+export function writeFileAtomic(target: string, data: string | Uint8Array, mode: number, opts: WriteOptions = {}): void {
+  const sync = opts.sync ?? true;
   const dir = path.dirname(target);
   const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
@@ -24,7 +36,7 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, mode:
       const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
+      if (sync) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -37,7 +49,7 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, mode:
     }
     throw err;
   }
-  syncDir(dir);
+  if (sync) syncDir(dir);
 }
 
 /** Makes the rename durable; best effort (some file systems refuse fsync on a directory). */

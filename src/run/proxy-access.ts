@@ -23,19 +23,26 @@ export async function handSocketToProxy(proxy: MeshConfig['proxy'], currentUid: 
 export async function checkProxyAccess(proxy: MeshConfig['proxy'], envoyPath: string, runner: CommandRunner, currentUid: number): Promise<void> {
   const { uid, gid, bootstrapPath, xdsSocket } = proxy;
   if (currentUid !== 0) return;
-  const asProxy = async (test: string, file: string, fix: string): Promise<void> => {
-    const r = await runner.run('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'test', test, file]);
-    if (r.code !== 0) throw new Error(`the proxy uid ${uid} cannot ${fix}`);
+  const asProxy = (test: string[]): Promise<{ code: number }> =>
+    runner.run('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'test', ...test]);
+  // One process when all three hold, the usual case: this runs while Envoy boots, and every process meshlet
+  // spawns then (a fork of meshlet, an exec) takes CPU from Envoy's start. Only a failure pays for finding out which.
+  if ((await asProxy(['-x', envoyPath, '-a', '-r', bootstrapPath, '-a', '-w', xdsSocket])).code === 0) return;
+  const check = async (test: string, file: string, fix: string): Promise<void> => {
+    if ((await asProxy([test, file])).code !== 0) throw new Error(`the proxy uid ${uid} cannot ${fix}`);
   };
-  // Concurrently: these sit on the start-to-ready path.
   await Promise.all([
-    asProxy(
+    check(
       '-x',
       envoyPath,
       `execute Envoy at ${envoyPath} (a binary under /root is not reachable); install it system-wide (scripts/setup.sh copies it to /usr/local/bin/envoy) ` +
         `or pass --envoy PATH`,
     ),
-    asProxy('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`),
-    asProxy('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`),
+    check('-r', bootstrapPath, `read the bootstrap ${bootstrapPath}; make every parent directory searchable by that uid, or set proxy.bootstrapPath`),
+    check('-w', xdsSocket, `reach the xDS socket ${xdsSocket}; make every parent directory searchable by that uid, or set proxy.xdsSocket`),
   ]);
+  // Each alone passed: something changed in between. Still refused, as Envoy may not reach what it needs.
+  throw new Error(
+    `the proxy uid ${uid} could not reach Envoy ${envoyPath}, the bootstrap ${bootstrapPath} and the xDS socket ${xdsSocket} together; start again`,
+  );
 }

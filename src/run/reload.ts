@@ -5,10 +5,13 @@ import { loadConfigText } from '../config/load.js';
 import type { MeshConfig } from '../config/model.js';
 import { formatCertProblem, readCerts } from '../certs/index.js';
 import type { CertState } from '../certs/types.js';
-import { buildResources } from '../xds/builders/index.js';
-import { buildSnapshot, type Snapshot } from '../xds/snapshot.js';
+import type { Snapshot } from '../xds/snapshot.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
-import { generateRules } from '../iptables/index.js';
+// Not iptables/index.js: comparing rules needs only the generator, not the modules that apply and verify them.
+import { generateRules } from '../iptables/generate.js';
+import { snapshotFor } from './snapshot-for.js';
+
+export { snapshotFor };
 
 export interface Desired {
   config: MeshConfig;
@@ -17,10 +20,6 @@ export interface Desired {
 }
 
 export type Outcome = { ok: true; desired: Desired } | { ok: false; error: string };
-
-export function snapshotFor(config: MeshConfig, certs: CertState): Snapshot {
-  return buildSnapshot(buildResources(config, certs));
-}
 
 /**
  * Parts of the config that live outside xDS: the iptables rules (applied

@@ -166,5 +166,6 @@ export function prepareRuntimeDirs(proxy: MeshConfig['proxy']): void {
 /** Envoy (another uid) must read the bootstrap; it holds the socket path and ports, no secret. */
 export function writeBootstrapFile(config: MeshConfig, opts: { nodeId: string; delta: boolean }): void {
   const text = renderBootstrap(buildBootstrap(config, { nodeId: opts.nodeId, cluster: 'meshlet', delta: opts.delta }));
-  writeFileAtomic(config.proxy.bootstrapPath, text, PUBLIC_MODE);
+  // Rewritten at every start, before Envoy is spawned to read it: no fsync on the way to the spawn.
+  writeFileAtomic(config.proxy.bootstrapPath, text, PUBLIC_MODE, { sync: false });
 }

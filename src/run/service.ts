@@ -1,13 +1,20 @@
 // `meshlet run`: the wiring. Order matters (ARCHITECTURE.md, startup order):
-// config and certs are checked first, then the xDS socket is bound with the
-// snapshot already in place, then Envoy starts, then the watchers. Each
-// concern lives in its own module; this file only connects them.
+// the config (validated by the caller) and the certificates are checked
+// first, then DNS when configured; then the xDS socket is bound, the bootstrap
+// written and Envoy spawned, as the bootstrap needs only the config. Only then,
+// while Envoy boots, does meshlet load the resource builders and build and
+// install the snapshot (an ADS stream that opens first waits in the xDS server
+// until then), check the proxy uid's access and load the rest (after-spawn.ts):
+// the debug, metrics and probe servers and the watchers. A failure at any step
+// stops whatever already started, Envoy included. Each concern lives in its
+// own module; this file only connects them.
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from '../config/load.js';
 import { adminSocketPath } from '../config/constants.js';
 import { loadCerts } from '../certs/index.js';
+import type { CertState } from '../certs/types.js';
 import { AdsServer } from '../xds/server.js';
 import { TYPE_URL } from '../xds/protos.js';
 import { typeOf } from '../xds/snapshot.js';
@@ -15,23 +22,19 @@ import { EnvoySupervisor } from '../envoy/supervisor.js';
 import { adminGet, adminReachProblem, type AdminResponse } from '../envoy/admin.js';
 import { endStaleEnvoys } from '../envoy/stale.js';
 import { Metrics } from '../debug/metrics.js';
-import { startDebugServer } from '../debug/server.js';
-import { startPublicServer } from '../debug/public.js';
-import { probeCounter, probeHost, startProbeServer } from '../debug/probes.js';
-import { mappedPorts } from '../xds/builders/listeners-inbound.js';
+import type { ReadyReport } from '../debug/server.js';
 import type { FileWatcher, WatchOptions } from '../reload/watcher.js';
 import { execFileRunner } from '../iptables/runner.js';
 import type { IptablesDeps } from '../iptables/deps.js';
-import { DnsService } from '../dns/index.js';
-import { rulesReady } from './rules-check.js';
+import type { DnsService } from '../dns/index.js';
 import { prepareRuntimeDirs, writeBootstrapFile } from './runtime-dir.js';
 import { checkProxyAccess, handSocketToProxy } from './proxy-access.js';
 import { readiness } from './readiness.js';
-import { snapshotFor, type Desired, type Outcome } from './reload.js';
+import type { Desired, Outcome } from './reload.js';
 import { RulesCache } from './rules-cache.js';
 import { AckLatency, versions } from './ack-latency.js';
-import { ReloadLog, watchSources, type ReloadKind } from './watch.js';
-import { currentTrust, dnsCounters, envoyConfigDump, refusedCounters, xdsView } from './views.js';
+import type { ReloadKind, ReloadLog } from './watch.js';
+import type * as AfterSpawn from './after-spawn.js';
 
 export { RULES_OK_TTL_MS } from './rules-cache.js';
 
@@ -59,12 +62,15 @@ export interface RunOptions {
 export class Meshlet {
   readonly metrics = new Metrics();
   readonly ads: AdsServer;
-  private desired: Desired;
+  /** Undefined until the first snapshot is built, after Envoy was spawned. */
+  private desired: Desired | undefined;
+  /** The modules loaded after the spawn. */
+  private late: typeof AfterSpawn | undefined;
   private supervisor: EnvoySupervisor | undefined;
   private servers: Server[] = [];
   private dns: DnsService | undefined;
   private watchers: FileWatcher[] = [];
-  private readonly reloads = new ReloadLog();
+  private reloads: ReloadLog | undefined;
   private readonly ackLatency: AckLatency;
   private readonly rules: RulesCache;
   private readonly log: Logger;
@@ -78,12 +84,11 @@ export class Meshlet {
     this.iptables = opts.iptables ?? { runner: execFileRunner };
     this.uid = opts.currentUid ?? process.getuid?.() ?? 0;
     this.now = opts.now ?? Date.now;
-    const { config } = opts.loaded;
-    const certs = loadCerts(config.certs);
-    this.desired = { config, certs, snapshot: snapshotFor(config, certs) };
     this.ackLatency = new AckLatency((s) => this.metrics.changeToAck.observe(s), this.now);
-    this.rules = new RulesCache((c) => rulesReady(c, this.iptables), this.log, this.now);
-    this.ads = new AdsServer({ socketPath: config.proxy.xdsSocket, logger: opts.logger.child({ component: 'xds' }), snapshot: this.desired.snapshot });
+    // Reading the rules needs most of the iptables modules: loaded on the first /ready, not before Envoy starts.
+    this.rules = new RulesCache(async (c) => (await import('./rules-check.js')).rulesReady(c, this.iptables), this.log, this.now);
+    // No snapshot yet: Envoy's streams wait in the server until start() installs the first one.
+    this.ads = new AdsServer({ socketPath: opts.loaded.config.proxy.xdsSocket, logger: opts.logger.child({ component: 'xds' }) });
     this.ads.onResponse((e) => this.metrics.pushes.inc({ type: short(e.typeUrl) }));
     this.ads.onAck((e) => {
       this.metrics.acks.inc({ type: short(e.typeUrl) });
@@ -93,7 +98,7 @@ export class Meshlet {
   }
 
   get config(): Desired['config'] {
-    return this.desired.config;
+    return this.desired?.config ?? this.opts.loaded.config;
   }
 
   /**
@@ -103,58 +108,78 @@ export class Meshlet {
    * process alive, serving a half-started sidecar until SIGTERM.
    */
   async start(): Promise<void> {
+    // Before anything starts: a missing or unusable certificate stops here, with the file named, and no Envoy ever runs.
+    const { certs: files } = this.opts.loaded.config;
+    const certs = loadCerts(files);
+    this.log.info({ ca: files.ca, certChain: files.certChain }, 'certificates checked');
     try {
-      await this.startSteps();
+      await this.startSteps(certs);
     } catch (err) {
       await this.stop(0).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'cleanup after a failed start failed'));
       throw err;
     }
   }
 
-  private async startSteps(): Promise<void> {
-    const { config } = this.desired;
+  private async startSteps(certs: CertState): Promise<void> {
+    const { config } = this.opts.loaded;
     // Before anything binds: without admin, readiness and draining cannot work.
     const reach = this.opts.noEnvoy ? undefined : adminReachProblem(config.proxy.uid);
     if (reach) throw new Error(reach);
     // DNS first: a uid the rules do not exempt, or a taken port, fails before anything starts (docs/dns.md).
-    if (config.dns) this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
-    if (this.dns) this.metrics.addCollector(dnsCounters(this.dns));
-    if (this.opts.loaded.gate) this.metrics.addCollector(refusedCounters(this.opts.loaded.gate));
+    if (config.dns) {
+      const { DnsService } = await import('../dns/index.js');
+      this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
+    }
     prepareRuntimeDirs(config.proxy);
     await this.ads.listen();
     await handSocketToProxy(config.proxy, this.uid);
     writeBootstrapFile(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, delta: this.opts.delta ?? true });
     if (!this.opts.noEnvoy) await this.startEnvoy();
+    // Envoy boots now (tens of ms until its ADS stream opens). The snapshot first, as that is what Envoy waits for.
+    await this.installFirstSnapshot(certs);
+    // Then the checks that the proxy uid can run Envoy and reach its files. Each spawns a process, and a fork
+    // costs meshlet's thread milliseconds, so they come after the snapshot; they run while the rest loads, and a
+    // failure stops that Envoy and fails the start with the fix named.
+    const access = this.opts.noEnvoy ? undefined : this.checkAccess();
+    access?.catch(() => undefined);
+    const late = await import('./after-spawn.js');
+    this.late = late;
+    await access;
+    if (this.dns) this.metrics.addCollector(late.dnsCounters(this.dns));
+    if (this.opts.loaded.gate) this.metrics.addCollector(late.refusedCounters(this.opts.loaded.gate));
     this.servers.push(
-      await startDebugServer(config.debug, {
+      await late.startDebugServer(config.debug, {
         ready: () => this.ready(),
         xds: () => this.xdsView(),
         metrics: this.metrics,
-        ...(this.opts.envoyConfigDump ? { envoyConfigDump: () => envoyConfigDump((p, o) => this.admin(p, o)) } : {}),
+        ...(this.opts.envoyConfigDump ? { envoyConfigDump: () => late.envoyConfigDump((p, o) => this.admin(p, o)) } : {}),
       }),
     );
     if (config.metrics) {
-      this.servers.push(await startPublicServer(config.metrics.port, { adminGet: (p) => this.admin(p), metrics: this.metrics, ready: () => this.ready() }));
+      this.servers.push(
+        await late.startPublicServer(config.metrics.port, { adminGet: (p) => this.admin(p), metrics: this.metrics, ready: () => this.ready() }),
+      );
     }
     if (config.probes) {
-      const counter = probeCounter();
+      const counter = late.probeCounter();
       this.metrics.addCollector(() => counter.render());
       this.servers.push(
-        await startProbeServer(config.probes.port, {
-          checks: () => this.desired.config.probes?.checks ?? [],
-          host: (p) => probeHost(new Set(this.desired.config.ingress.mode === 'mapped' ? mappedPorts(this.desired.config).map((m) => m.port) : []), p),
+        await late.startProbeServer(config.probes.port, {
+          checks: () => this.config.probes?.checks ?? [],
+          host: (p) => late.probeHost(new Set(this.config.ingress.mode === 'mapped' ? late.mappedPorts(this.config).map((m) => m.port) : []), p),
           counter,
         }),
       );
     }
-    this.watchers = await watchSources({
+    this.reloads = new late.ReloadLog();
+    this.watchers = await late.watchSources({
       loaded: this.opts.loaded,
-      current: () => this.desired,
+      current: () => this.served(),
       onOutcome: (kind, at, outcome) => this.record(kind, at, outcome),
       log: this.log,
       ...(this.opts.watch ? { watch: this.opts.watch } : {}),
     });
-    const trust = currentTrust(this.opts.loaded);
+    const trust = late.currentTrust(this.opts.loaded);
     this.log.info(
       {
         source: this.opts.loaded.source,
@@ -168,16 +193,35 @@ export class Meshlet {
     );
   }
 
+  /** Loads the resource builders, then builds and serves the first snapshot. */
+  private async installFirstSnapshot(certs: CertState): Promise<void> {
+    const { snapshotFor } = await import('./snapshot-for.js');
+    const { config } = this.opts.loaded;
+    const started = performance.now();
+    let snapshot: Desired['snapshot'];
+    try {
+      snapshot = snapshotFor(config, certs);
+    } catch (err) {
+      throw new Error(`building the xDS snapshot failed: ${(err as Error).message}`, { cause: err });
+    }
+    const buildMs = Math.round((performance.now() - started) * 10) / 10;
+    this.desired = { config, certs, snapshot };
+    this.ads.setSnapshot(snapshot);
+    this.log.info({ buildMs, versions: Object.fromEntries(versions(snapshot)) }, 'xDS snapshot ready');
+  }
+
+  private checkAccess(): Promise<void> {
+    if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
+    return checkProxyAccess(this.opts.loaded.config.proxy, this.opts.envoyPath, this.iptables.runner, this.uid);
+  }
+
   private async startEnvoy(): Promise<void> {
-    const { proxy } = this.desired.config;
+    const { proxy } = this.opts.loaded.config;
     if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
     const logger = this.log.child({ component: 'supervisor' });
     // Before our Envoy starts: an Envoy left by an earlier meshlet would
     // share our listeners' ports (SO_REUSEPORT) and serve its old config.
     await endStaleEnvoys({ bootstrapPath: proxy.bootstrapPath, uid: proxy.uid, gid: proxy.gid, logger });
-    // The access checks spawn processes; they run while Envoy boots instead
-    // of before it, and a failure still fails the start.
-    const access = checkProxyAccess(proxy, this.opts.envoyPath, this.iptables.runner, this.uid);
     const s = new EnvoySupervisor({
       envoyPath: this.opts.envoyPath,
       bootstrapPath: proxy.bootstrapPath,
@@ -193,22 +237,18 @@ export class Meshlet {
     });
     s.start();
     this.supervisor = s;
-    try {
-      await access;
-    } catch (err) {
-      await s.stop(0);
-      throw err;
-    }
+    // The spawn is reported on the next tick ("envoy started"); let that line come before the snapshot work, in the order things happened.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** Envoy's admin socket: only root (meshlet) and the proxy uid can open it. */
   get adminSocket(): string {
-    return adminSocketPath(this.desired.config.proxy.xdsSocket);
+    return adminSocketPath(this.config.proxy.xdsSocket);
   }
 
   /** One request to Envoy's admin; refuses a socket the proxy uid does not own. */
   admin(urlPath: string, opts: { method?: 'GET' | 'POST'; timeoutMs?: number } = {}): Promise<AdminResponse> {
-    return adminGet(this.adminSocket, urlPath, { timeoutMs: 5_000, ...opts, ownerUid: this.desired.config.proxy.uid });
+    return adminGet(this.adminSocket, urlPath, { timeoutMs: 5_000, ...opts, ownerUid: this.config.proxy.uid });
   }
 
   get envoyPid(): number | undefined {
@@ -225,23 +265,30 @@ export class Meshlet {
       this.metrics.reloadErrors.inc({ kind });
       this.log.error({ kind, error: outcome.error }, 'reload refused; the last good config keeps serving');
     }
-    this.reloads.add(kind, at, outcome);
+    this.reloads?.add(kind, at, outcome);
   }
 
   /** Test seam and reload path: serve a new desired state. */
   apply(desired: Desired, changedAt = this.now()): void {
-    this.ackLatency.changed(this.desired.snapshot, desired.snapshot, changedAt);
+    this.ackLatency.changed(this.served().snapshot, desired.snapshot, changedAt);
     this.desired = desired;
     this.dns?.update(desired.config);
     this.ads.setSnapshot(desired.snapshot);
   }
 
-  ready(): ReturnType<typeof readiness> {
+  /** What is served now; only after start() built the first snapshot. */
+  private served(): Desired {
+    if (!this.desired) throw new Error('internal: no xDS snapshot built yet');
+    return this.desired;
+  }
+
+  ready(): Promise<ReadyReport> {
+    if (!this.desired) return Promise.resolve({ ready: false, checks: { xdsSnapshot: { ok: false, detail: 'the xDS snapshot is not built yet' } } });
     const config = this.desired.config;
     return readiness({
       status: () => this.ads.status(),
       listeners: () => {
-        const lds = typeOf(this.desired.snapshot, TYPE_URL.listener);
+        const lds = typeOf(this.served().snapshot, TYPE_URL.listener);
         return { names: [...lds.resources.keys()], version: lds.version };
       },
       admin: (p) => this.admin(p),
@@ -251,12 +298,14 @@ export class Meshlet {
   }
 
   xdsView(): unknown {
-    return xdsView({
+    const { late, desired } = this;
+    if (!late || !desired) return { starting: 'the xDS snapshot is not built yet', envoys: this.ads.status().envoys };
+    return late.xdsView({
       loaded: this.opts.loaded,
-      config: this.desired.config,
-      snapshot: this.desired.snapshot,
+      config: desired.config,
+      snapshot: desired.snapshot,
       envoys: this.ads.status().envoys,
-      reloads: this.reloads.list(),
+      reloads: this.reloads?.list() ?? [],
     });
   }
 

@@ -1,10 +1,14 @@
 // The ADS gRPC server on a Unix socket: owns the current snapshot and the
-// connected streams, and fans each new snapshot out to every stream.
+// connected streams, and fans each new snapshot out to every stream. It may
+// listen before it has a snapshot (meshlet run starts Envoy first and builds
+// the snapshot while Envoy boots): a stream that opens meanwhile gets nothing
+// until the first snapshot is installed, as an empty answer would be ACKed and
+// would leave Envoy with no clusters or listeners.
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { GrpcServer, Status, type ServerCall } from './grpc.js';
 import { adsMethods, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './service.js';
-import { emptySnapshot, type Snapshot } from './snapshot.js';
+import type { Snapshot } from './snapshot.js';
 import {
   Signal,
   type AckEvent,
@@ -26,7 +30,7 @@ export interface AdsServerOptions {
   socketPath: string;
   /** A component logger; each stream logs through a child of it. */
   logger: Logger;
-  /** Served until the first setSnapshot; defaults to an empty snapshot. */
+  /** The first snapshot. Without it, streams get no response until setSnapshot installs one. */
   snapshot?: Snapshot;
   /** Clock for status timestamps. */
   now?: () => Date;
@@ -35,7 +39,17 @@ export interface AdsServerOptions {
 interface Attached {
   stream: SotwStream | DeltaStream;
   end: () => void;
+  /** Handles the requests held while there was no snapshot, then handles new ones as they come. */
+  release: () => void;
 }
+
+/**
+ * Requests one stream may send before the first snapshot. Envoy sends one per
+ * type it subscribes to (clusters and listeners; secrets only once it has
+ * those), so this is far above what it needs. Delta requests are incremental,
+ * so held requests are kept in order, not collapsed per type.
+ */
+export const MAX_HELD_REQUESTS = 16;
 
 export class AdsServer {
   private readonly server: GrpcServer;
@@ -44,7 +58,7 @@ export class AdsServer {
   private readonly now: () => Date;
   private readonly signals: XdsSignals;
   private readonly streams = new Map<number, Attached>();
-  private snapshot: Snapshot;
+  private snapshot: Snapshot | undefined;
   private streamCounter = 0;
   private closing: Promise<void> | undefined;
 
@@ -52,7 +66,7 @@ export class AdsServer {
     this.socketPath = path.resolve(opts.socketPath);
     this.log = opts.logger;
     this.now = opts.now ?? (() => new Date());
-    this.snapshot = opts.snapshot ?? emptySnapshot();
+    this.snapshot = opts.snapshot;
     const onListenerError = (err: unknown): void => this.log.error({ err }, 'xDS event listener threw');
     this.signals = {
       request: new Signal(onListenerError),
@@ -92,19 +106,28 @@ export class AdsServer {
     this.log.info({ socket: this.socketPath }, 'xDS server listening');
   }
 
-  /** Replaces the served snapshot and pushes what changed to every stream. */
+  /** Replaces the served snapshot and pushes what changed to every stream; the first one also answers the requests held until now. */
   setSnapshot(snapshot: Snapshot): void {
     this.snapshot = snapshot;
-    for (const { stream } of this.streams.values()) stream.onSnapshot();
+    for (const { stream, release } of this.streams.values()) {
+      release();
+      stream.onSnapshot();
+    }
+  }
+
+  /** Whether a snapshot is installed (until then, streams are held unanswered). */
+  hasSnapshot(): boolean {
+    return this.snapshot !== undefined;
   }
 
   currentSnapshot(): Snapshot {
+    if (!this.snapshot) throw new Error('internal: no xDS snapshot installed yet');
     return this.snapshot;
   }
 
   status(): AdsStatus {
     const types: AdsStatus['types'] = {};
-    for (const t of Object.values(this.snapshot.types)) types[t.typeUrl] = { version: t.version, names: [...t.resources.keys()] };
+    for (const t of Object.values(this.snapshot?.types ?? {})) types[t.typeUrl] = { version: t.version, names: [...t.resources.keys()] };
     return { types, envoys: [...this.streams.values()].map((a) => a.stream.status()) };
   }
 
@@ -134,7 +157,8 @@ export class AdsServer {
   private context(): StreamContext {
     this.streamCounter += 1;
     const streamId = this.streamCounter;
-    return { streamId, log: this.log, signals: this.signals, snapshot: () => this.snapshot, now: this.now };
+    // Streams handle requests only once a snapshot is installed (attach holds them until then).
+    return { streamId, log: this.log, signals: this.signals, snapshot: () => this.currentSnapshot(), now: this.now };
   }
 
   private attachSotw(call: ServerCall<DiscoveryRequest, DiscoveryResponse>): void {
@@ -154,7 +178,6 @@ export class AdsServer {
   ): void {
     const id = stream.streamId;
     if (this.closing) return void call.end();
-    this.streams.set(id, { stream, end: () => call.end() });
     let detached = false;
     const detach = (reason: string): void => {
       if (detached) return;
@@ -162,7 +185,8 @@ export class AdsServer {
       this.streams.delete(id);
       stream.closed(reason);
     };
-    call.on('data', (req: Req) => {
+    const handleOne = (req: Req): void => {
+      if (detached) return;
       try {
         handle(req);
       } catch (err) {
@@ -171,6 +195,29 @@ export class AdsServer {
         detach('internal error');
         call.fail(Status.INTERNAL, 'meshlet: internal error handling the request');
       }
+    };
+    // Without a snapshot, requests wait here; release() hands them over in order once one is installed.
+    let held: Req[] | undefined = this.snapshot ? undefined : [];
+    const release = (): void => {
+      const pending = held;
+      held = undefined;
+      for (const req of pending ?? []) handleOne(req);
+    };
+    this.streams.set(id, { stream, end: () => call.end(), release });
+    call.on('data', (req: Req) => {
+      if (!held) {
+        handleOne(req);
+        return;
+      }
+      if (held.length >= MAX_HELD_REQUESTS) {
+        this.log.warn({ streamId: id, held: held.length }, 'xDS stream sent too many requests before the first snapshot; ending it');
+        detach('too many requests before the first snapshot');
+        call.fail(Status.RESOURCE_EXHAUSTED, `meshlet: more than ${MAX_HELD_REQUESTS} requests before the first snapshot`);
+        return;
+      }
+      held.push(req);
+      // Once per stream at info (Envoy's stream opened before the snapshot was built), each further one at debug.
+      this.log[held.length === 1 ? 'info' : 'debug']({ streamId: id, typeUrl: req.type_url, held: held.length }, 'xDS request held until the first snapshot');
     });
     // Envoy half-closed its side: finish ours, as the stream is over.
     call.on('end', () => {

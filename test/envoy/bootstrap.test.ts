@@ -1,6 +1,7 @@
 // The bootstrap's shape and its byte-stable rendering.
 import { describe, expect, it } from 'vitest';
-import { buildBootstrap, buildStaticBootstrap, renderBootstrap } from '../../src/envoy/bootstrap.js';
+import { buildBootstrap, renderBootstrap } from '../../src/envoy/bootstrap.js';
+import { buildStaticBootstrap } from '../../src/envoy/static-bootstrap.js';
 import { canonicalJson as canonical } from '../../src/xds/version.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import type { JsonObject } from '../../src/xds/protos.js';

@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildStaticBootstrap } from '../../src/envoy/bootstrap.js';
+import { buildStaticBootstrap } from '../../src/envoy/static-bootstrap.js';
 import type { JsonObject } from '../../src/xds/protos.js';
 import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.js';
 import { tmpDir } from '../helpers/tmp.js';

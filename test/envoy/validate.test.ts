@@ -4,7 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildBootstrap, buildStaticBootstrap } from '../../src/envoy/bootstrap.js';
+import { buildBootstrap } from '../../src/envoy/bootstrap.js';
+import { buildStaticBootstrap } from '../../src/envoy/static-bootstrap.js';
 import type { JsonObject } from '../../src/xds/protos.js';
 import { createTmpCa } from '../helpers/tmp-pki.js';
 import { validateBootstrap } from '../helpers/envoy.js';

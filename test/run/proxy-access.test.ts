@@ -29,15 +29,37 @@ function runner(failing: string): { r: CommandRunner; calls: string[][] } {
 }
 
 describe('checkProxyAccess', () => {
-  it('as root: tests the binary, the bootstrap and the socket as the proxy uid', async () => {
+  it('as root: tests the binary, the bootstrap and the socket as the proxy uid, in one process when all pass', async () => {
     const { r, calls } = runner('none');
     await checkProxyAccess(proxy, '/usr/local/bin/envoy', r, 0);
-    expect(calls.map((c) => c.slice(-3))).toEqual([
+    expect(calls).toEqual([
+      [
+        'setpriv',
+        '--reuid=1337',
+        '--regid=1337',
+        '--clear-groups',
+        '--',
+        'test',
+        '-x',
+        '/usr/local/bin/envoy',
+        '-a',
+        '-r',
+        '/r/envoy.json',
+        '-a',
+        '-w',
+        '/r/xds.sock',
+      ],
+    ]);
+  });
+
+  it('when the joint test fails, tests each one alone to name which', async () => {
+    const { r, calls } = runner('/r/envoy.json');
+    await expect(checkProxyAccess(proxy, '/usr/local/bin/envoy', r, 0)).rejects.toThrow(/proxy uid 1337 cannot read the bootstrap \/r\/envoy.json/);
+    expect(calls.slice(1).map((c) => c.slice(-3))).toEqual([
       ['test', '-x', '/usr/local/bin/envoy'],
       ['test', '-r', '/r/envoy.json'],
       ['test', '-w', '/r/xds.sock'],
     ]);
-    expect(calls[0]!.slice(0, 4)).toEqual(['setpriv', '--reuid=1337', '--regid=1337', '--clear-groups']);
   });
 
   it('names the fix when the binary is not reachable', async () => {

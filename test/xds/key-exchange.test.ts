@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { describeConfig } from '../../src/config/describe.js';
 import { validateConfig } from '../../src/config/validate.js';
 import type { RawConfigInput } from '../../src/config/schema.js';
-import { buildStaticBootstrap } from '../../src/envoy/bootstrap.js';
+import { buildStaticBootstrap } from '../../src/envoy/static-bootstrap.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import { TYPE, typeUrl, type Json, type JsonObject } from '../../src/xds/protos.js';
 import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';

@@ -1,0 +1,177 @@
+// `meshlet run` starts Envoy as early as it can: the certificates are checked,
+// the xDS socket bound and Envoy spawned before meshlet loads the resource
+// builders and builds the snapshot, which Envoy's ADS stream waits for. With a
+// real Envoy: the log shows that order and /ready turns 200 with nothing
+// empty ever served; a failure after the spawn stops that Envoy and fails the
+// start naming the cause; a missing certificate stops the start before any
+// Envoy runs.
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import path from 'node:path';
+import { CLI, cleanupPod, makePod, waitReady, type Pod } from '../helpers/meshlet.js';
+import { EventLog, collectLines, procGone } from '../helpers/wait.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createRootLogger } from '../../src/log.js';
+import { Meshlet } from '../../src/run/service.js';
+
+const ENVOY = '/usr/local/bin/envoy';
+const cleanups = cleanupAfterEach();
+
+interface Line {
+  msg?: string;
+  pid?: number;
+  typeUrl?: string;
+  resources?: number;
+  buildMs?: number;
+  versions?: Record<string, string>;
+}
+
+/** Whether `pid` is an Envoy running this pod's bootstrap. */
+function envoyOf(pid: number, p: Pod): boolean {
+  const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+  return cmdline.includes(path.join(p.dir, 'run', 'envoy.json'));
+}
+
+/** Every live process whose command line names this pod's bootstrap. */
+function envoysOf(p: Pod): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((pid) => envoyOf(pid, p));
+}
+
+interface Run {
+  lines: EventLog<string>;
+  exited: Promise<number | null>;
+  parsed: () => Line[];
+  output: () => string;
+}
+
+function run(p: Pod): Run {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines = new EventLog<string>();
+  collectLines(child.stdout, lines);
+  collectLines(child.stderr, lines);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    // An Envoy it started would outlive a SIGKILLed meshlet; it runs this pod's bootstrap, so it is ours to stop.
+    for (const pid of envoysOf(p)) process.kill(pid, 'SIGKILL');
+  });
+  const parsed = (): Line[] =>
+    lines.items.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Line];
+      } catch {
+        return [];
+      }
+    });
+  return { lines, exited, parsed, output: () => lines.items.join('\n') };
+}
+
+/** Resolves with the exit code, or fails after 30 s with the output. */
+async function exitOf(r: Run): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`meshlet run did not exit within 30 s; output:\n${r.output()}`)), 30_000);
+  });
+  try {
+    return await Promise.race([r.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function pod(extra: Record<string, unknown> = {}): Promise<Pod> {
+  const p = await makePod(extra);
+  cleanups.push(() => cleanupPod(p));
+  return p;
+}
+
+describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run starts Envoy before it builds the snapshot', () => {
+  it('logs certs checked → socket listening → envoy started → snapshot ready, in that order, serves nothing empty, and /ready turns 200', async () => {
+    const p = await pod();
+    const r = run(p);
+    await Promise.race([
+      waitReady(p),
+      r.exited.then((code) => {
+        throw new Error(`meshlet run exited (${code}) before /ready:\n${r.output()}`);
+      }),
+    ]);
+    const lines = r.parsed();
+    const at = (msg: string): number => {
+      const i = lines.findIndex((l) => l.msg === msg);
+      if (i < 0) throw new Error(`no "${msg}" line in:\n${r.output()}`);
+      return i;
+    };
+    const order = ['certificates checked', 'xDS server listening', 'envoy started', 'xDS snapshot ready', 'meshlet serving'].map(at);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    const ready = lines[at('xDS snapshot ready')];
+    expect(typeof ready?.buildMs).toBe('number');
+    expect(Object.keys(ready?.versions ?? {}).length).toBeGreaterThanOrEqual(3);
+    // Every cluster and listener response Envoy got carried resources: nothing empty was ever ACKed.
+    const pushes = lines.filter((l) => l.msg === 'xDS response' && /\.(Cluster|Listener)$/.test(l.typeUrl ?? ''));
+    expect(pushes.length).toBeGreaterThanOrEqual(2);
+    for (const push of pushes) expect(push.resources, JSON.stringify(push)).toBeGreaterThan(0);
+    // And the first response came after the snapshot was installed.
+    expect(lines.findIndex((l) => l.msg === 'xDS response')).toBeGreaterThan(at('xDS snapshot ready'));
+  });
+
+  it('a failure after Envoy was spawned (the metrics port is taken) stops that Envoy and fails the start, naming the cause', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      blocker.once('error', reject);
+      blocker.listen(0, '::', resolve);
+    });
+    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+    const port = (blocker.address() as { port: number }).port;
+    const p = await pod({ metrics: { port } });
+    const r = run(p);
+    expect(await exitOf(r)).toBe(1);
+    const lines = r.parsed();
+    const started = lines.find((l) => l.msg === 'envoy started');
+    expect(started?.pid, r.output()).toBeGreaterThan(0);
+    // The spawn and the snapshot came first; then the metrics listener failed.
+    expect(lines.some((l) => l.msg === 'xDS snapshot ready')).toBe(true);
+    expect(r.output()).toMatch(/EADDRINUSE/);
+    expect(r.output()).toContain(String(port));
+    expect(lines.some((l) => l.msg === 'meshlet serving')).toBe(false);
+    // meshlet stopped Envoy before it exited: that pid no longer runs this pod's Envoy.
+    expect(procGone(started?.pid ?? 0) || !envoyOf(started?.pid ?? 0, p)).toBe(true);
+    expect(envoysOf(p)).toEqual([]);
+  });
+
+  it('a missing certificate stops the start before anything binds or any Envoy is spawned, with the file named', async () => {
+    const p = await pod();
+    rmSync(path.join(p.certDir, 'key.pem'));
+    const r = run(p);
+    expect(await exitOf(r)).toBe(1);
+    const out = r.output();
+    expect(out).toContain('certs.key');
+    expect(out).toContain(path.join(p.certDir, 'key.pem'));
+    expect(out).toContain('file not found');
+    for (const msg of ['certificates checked', 'xDS server listening', 'envoy started']) expect(out).not.toContain(`"msg":"${msg}"`);
+    // Nothing was prepared for an Envoy: no socket, no bootstrap, no process running it.
+    expect(existsSync(path.join(p.dir, 'run', 'xds.sock'))).toBe(false);
+    expect(existsSync(path.join(p.dir, 'run', 'envoy.json'))).toBe(false);
+    expect(envoysOf(p)).toEqual([]);
+  });
+});
+
+describe('before the first snapshot', () => {
+  it('/ready is not ready, and says the snapshot is not built yet', async () => {
+    const p = await pod();
+    const meshlet = new Meshlet({ loaded: loadConfig(p.configPath), logger: createRootLogger('silent'), noEnvoy: true, skipIptablesCheck: true });
+    const report = await meshlet.ready();
+    expect(report.ready).toBe(false);
+    expect(report.checks['xdsSnapshot']?.detail).toMatch(/snapshot is not built yet/);
+  });
+});

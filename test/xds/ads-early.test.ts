@@ -1,0 +1,138 @@
+// The ADS server listening before it has a snapshot, as `meshlet run` does
+// while it builds the snapshot and Envoy boots: a stream that opens first
+// gets nothing (an empty answer would be ACKed, leaving Envoy with no
+// clusters or listeners) until the first snapshot is installed, and then its
+// held requests are answered at once. A real gRPC client on the real socket.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AdsServer, MAX_HELD_REQUESTS } from '../../src/xds/server.js';
+import { CDS, LDS, cluster, listener, snap } from './ads-fixtures.js';
+import { AdsTestClient, names } from '../helpers/xds-client.js';
+import { until } from '../helpers/meshlet.js';
+
+interface LogLine {
+  msg?: string;
+  typeUrl?: string;
+  streamId?: number;
+}
+
+/** A server with no snapshot on a fresh socket, whose log lines a test can wait for. */
+class EarlyServer {
+  readonly lines: LogLine[] = [];
+  server!: AdsServer;
+  client!: AdsTestClient;
+  dir = '';
+
+  async start(): Promise<void> {
+    this.dir = await mkdtemp(path.join(os.tmpdir(), 'meshlet-ads-early-'));
+    const sink = new Writable({
+      write: (chunk: Buffer, _enc, done) => {
+        for (const l of chunk.toString().split('\n')) if (l) this.lines.push(JSON.parse(l) as LogLine);
+        done();
+      },
+    });
+    this.server = new AdsServer({ socketPath: path.join(this.dir, 'run', 'xds.sock'), logger: pino({ level: 'debug' }, sink) });
+    await this.server.listen();
+    this.client = new AdsTestClient(path.join(this.dir, 'run', 'xds.sock'));
+  }
+
+  held(): number {
+    return this.lines.filter((l) => l.msg === HELD).length;
+  }
+
+  async close(): Promise<void> {
+    this.client?.close();
+    await this.server?.close();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+const HELD = 'xDS request held until the first snapshot';
+
+/** Until the server holds `count` requests, or the client got any response (which the test then reports). */
+async function heldOrAnswered(h: EarlyServer, received: () => number, count: number): Promise<void> {
+  await until(`${count} requests held by the server, or a response`, () => (h.held() >= count || received() > 0 ? true : undefined), 5_000, 5);
+}
+
+describe('ADS server before its first snapshot', () => {
+  let h: EarlyServer;
+  afterEach(async () => h.close());
+
+  it('SotW: a stream that opens first gets no response until the snapshot is installed, then its resources at once, never an empty one', async () => {
+    h = new EarlyServer();
+    await h.start();
+    const envoy = h.client.sotw('early-envoy');
+    envoy.request(CDS);
+    envoy.request(LDS);
+    await heldOrAnswered(h, () => envoy.received.length, 2);
+    // Both requests are in the server and nothing was written back: the stream is held, and not ready.
+    expect(envoy.received).toEqual([]);
+    expect(h.server.hasSnapshot()).toBe(false);
+    const before = h.server.status();
+    expect(before.types).toEqual({});
+    expect(before.envoys).toHaveLength(1);
+    expect(before.envoys[0]?.types).toEqual({});
+
+    h.server.setSnapshot(snap({ clusters: [cluster('c1'), cluster('c2')], listeners: [listener('l1', 15001)] }));
+    const cds = await envoy.next();
+    expect(cds.type_url).toBe(CDS);
+    expect(names(cds).sort()).toEqual(['c1', 'c2']);
+    // Listeners follow once clusters are ACKed (the push order holds them meanwhile).
+    envoy.ack(cds);
+    const lds = await envoy.next();
+    expect(lds.type_url).toBe(LDS);
+    expect(names(lds)).toEqual(['l1']);
+    expect(envoy.received.every((r) => r.resources.length > 0)).toBe(true);
+    expect(h.lines.some((l) => l.msg === 'xDS stream opened')).toBe(true);
+  });
+
+  it('Delta: held requests are answered in order once the snapshot is installed, with every resource and no empty response', async () => {
+    h = new EarlyServer();
+    await h.start();
+    const envoy = h.client.delta('early-delta');
+    envoy.request(CDS);
+    envoy.request(LDS);
+    await heldOrAnswered(h, () => envoy.received.length, 2);
+    expect(envoy.received).toEqual([]);
+
+    h.server.setSnapshot(snap({ clusters: [cluster('c1')], listeners: [listener('l1', 15001), listener('l2', 15002)] }));
+    const cds = await envoy.next();
+    expect(cds.type_url).toBe(CDS);
+    expect(names(cds)).toEqual(['c1']);
+    envoy.ack(cds);
+    const lds = await envoy.next();
+    expect(lds.type_url).toBe(LDS);
+    expect(names(lds).sort()).toEqual(['l1', 'l2']);
+    expect(envoy.received.every((r) => r.resources.length > 0 && r.removed_resources.length === 0)).toBe(true);
+  });
+
+  it('a stream that floods requests before the snapshot is ended (RESOURCE_EXHAUSTED), and other streams are still answered', async () => {
+    h = new EarlyServer();
+    await h.start();
+    const flood = h.client.sotw('flooder');
+    for (let i = 0; i <= MAX_HELD_REQUESTS; i++) flood.request(CDS, { names: [`c${i}`] });
+    const status = await Promise.race([
+      flood.finished,
+      until(
+        'the flooding stream ended, or answered',
+        () => (flood.received.length > 0 ? { code: -1, details: 'answered before any snapshot' } : undefined),
+        5_000,
+        5,
+      ),
+    ]);
+    expect(status.code).toBe(8);
+    expect(status.details).toMatch(/requests before the first snapshot/);
+    expect(flood.received).toEqual([]);
+
+    const envoy = h.client.sotw('patient');
+    envoy.request(CDS);
+    await heldOrAnswered(h, () => envoy.received.length, MAX_HELD_REQUESTS + 1);
+    h.server.setSnapshot(snap({ clusters: [cluster('c1')] }));
+    expect(names(await envoy.next())).toEqual(['c1']);
+    expect(h.server.status().envoys.map((e) => e.nodeId)).toEqual(['patient']);
+  });
+});
