@@ -6,8 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdsServer, MAX_HELD_REQUESTS } from '../../src/xds/server.js';
 import { CDS, LDS, cluster, listener, snap } from './ads-fixtures.js';
@@ -29,13 +28,12 @@ class EarlyServer {
 
   async start(): Promise<void> {
     this.dir = await mkdtemp(path.join(os.tmpdir(), 'meshlet-ads-early-'));
-    const sink = new Writable({
-      write: (chunk: Buffer, _enc, done) => {
-        for (const l of chunk.toString().split('\n')) if (l) this.lines.push(JSON.parse(l) as LogLine);
-        done();
+    const sink = {
+      write: (line: string): void => {
+        for (const l of line.split('\n')) if (l) this.lines.push(JSON.parse(l) as LogLine);
       },
-    });
-    this.server = new AdsServer({ socketPath: path.join(this.dir, 'run', 'xds.sock'), logger: pino({ level: 'debug' }, sink) });
+    };
+    this.server = new AdsServer({ socketPath: path.join(this.dir, 'run', 'xds.sock'), logger: createLogger({ level: 'debug', sink }) });
     await this.server.listen();
     this.client = new AdsTestClient(path.join(this.dir, 'run', 'xds.sock'));
   }
