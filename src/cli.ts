@@ -1,15 +1,16 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --v8-pool-size=1 --gc-memory-reducer-start-delay-ms=500 --memory-reducer-delay-ms=500 --memory-reducer-gc-count=4 --bytecode-old-age=2 --jitless --optimize-for-size
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --v8-pool-size=1 --gc-memory-reducer-start-delay-ms=500 --memory-reducer-delay-ms=500 --bytecode-old-age=2 --no-opt --no-maglev --no-sparkplug --optimize-for-size
 // The line above is how `meshlet` (npx, the image's entrypoint) starts: V8 and
 // malloc set for a small resident footprint, as a sidecar's memory is paid in
-// every pod. No JIT at all (--jitless: the bytecode interpreter only, regular
-// expressions interpreted too, no WebAssembly, which nothing in meshlet uses),
-// the smallest young generation, one V8 worker thread, one malloc arena, and
-// V8's memory reducer (full GCs that give pages back once the process is idle)
-// after 0.5 s of idle, not 8 s, four of them, with the bytecode of functions
-// that did not run across two full GCs dropped (start-up code: it is compiled
-// again if it ever runs again). The kernel reads at most 255 bytes of this
-// line, so it stays shorter (test/lint/shebang.test.ts). bench/ launches
-// meshlet with exactly these settings, read from this line.
+// every pod. No optimizing JIT (its code pages in the node binary become
+// resident once anything gets hot), the smallest young generation, one V8
+// worker thread, one malloc arena, and V8's memory reducer (full GCs that
+// give pages back once the process is idle) after 0.5 s of idle, not 8 s;
+// bytecode that did not run across two full GCs is dropped (start-up code: it
+// is compiled again if it ever runs again). --jitless would keep about 0.6 MiB
+// less but interprets regular expressions, which made validating a 2,000-entry
+// config about a third slower. The kernel reads at most 255 bytes of this
+// line (test/lint/shebang.test.ts). bench/ launches meshlet with exactly these
+// settings, read from this line.
 import { statSync } from 'node:fs';
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
