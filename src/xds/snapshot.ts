@@ -73,10 +73,6 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
   return Object.freeze({ types: Object.freeze(types) });
 }
 
-export function emptySnapshot(): Snapshot {
-  return buildSnapshot({});
-}
-
 function buildType(typeUrl: ResourceTypeUrl, list: readonly JsonObject[], bucket: string, errors: string[]): TypeSnapshot {
   const byName = new Map<string, SnapshotResource>();
   list.forEach((json, i) => {
