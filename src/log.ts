@@ -4,7 +4,7 @@
 // pino wrote before (operators' pipelines parse it): "level" as a number,
 // "time" in ISO form, "app":"meshlet", the bindings, the call's fields, "msg".
 // It is small on purpose: a sidecar pays for every module in every pod.
-import { CENSOR, compileRedaction, holdsPrivateKey, redactPaths, serializeError, stringify, UNSERIALIZABLE } from './log/json.js';
+import { CENSORED, compileRedaction, holdsPrivateKey, redactPaths, serializeError, stringify, UNSERIALIZABLE } from './log/json.js';
 import { FdSink, type LogSink } from './log/sink.js';
 
 export type { LogSink } from './log/sink.js';
@@ -45,7 +45,6 @@ export interface Logger {
 }
 
 const redaction = compileRedaction(REDACT_PATHS);
-const CENSORED = JSON.stringify(CENSOR);
 /** Binding names that would clash with the line's own level (and pino's option names, which it never wrote). */
 const NOT_BINDINGS = new Set(['level', 'serializers', 'formatters', 'customLevels']);
 const LINE_START = Object.fromEntries(Object.entries(LEVELS).map(([, n]) => [n, `{"level":${n}`])) as Record<number, string>;
@@ -87,7 +86,7 @@ function fields(obj: object, isBinding: boolean): string {
   let out = '';
   const rec = obj as Record<string, unknown>;
   for (const key in rec) {
-    if (!Object.prototype.hasOwnProperty.call(rec, key)) continue;
+    if (!Object.hasOwn(rec, key)) continue;
     if (isBinding && NOT_BINDINGS.has(key)) continue;
     let value: unknown;
     try {

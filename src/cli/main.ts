@@ -31,9 +31,6 @@ function parserOption(f: FlagDoc): Options[string] {
   return { type: f.arg ? 'string' : 'boolean', ...(f.short ? { short: f.short } : {}), ...(f.repeatable ? { multiple: true } : {}) };
 }
 
-/** The logger's levels: it refuses any other name when it is made, so the CLI checks first and names the flag. */
-export const LOG_LEVELS = LEVEL_NAMES;
-
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   version: () =>
     Promise.resolve({
@@ -119,9 +116,9 @@ function refuseStrayPositionals(name: string, positionals: string[]): void {
 /** The flag wins over MESHLET_LOG_LEVEL; a level the logger does not know is a usage error either way. Each command passes the level to its logger. */
 function checkLogLevel(flag: unknown): void {
   const level = logLevel(flag);
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+  if (!(LEVEL_NAMES as readonly string[]).includes(level)) {
     const where = typeof flag === 'string' ? '--log-level' : 'MESHLET_LOG_LEVEL';
-    throw new UsageError(`${where} must be one of ${LOG_LEVELS.join('|')}, not "${level}"`);
+    throw new UsageError(`${where} must be one of ${LEVEL_NAMES.join('|')}, not "${level}"`);
   }
 }
 

@@ -4,10 +4,15 @@
 // censored, then JSON.stringify, and for a value it cannot write (a cycle, a
 // BigInt) a fallback that writes "[Circular]", BigInts as numbers, keys
 // sorted, at most 5 levels deep and 100 entries wide. On top of the listed
-// paths, any string that holds a PEM private key is censored wherever it is.
+// paths, any string, String object or byte array (typed arrays, DataView,
+// Buffer, ArrayBuffer) that holds a PEM private key is censored wherever it is.
+
+// Through getBuiltinModule: the ESM wrapper of node:util keeps worker_threads resident.
+const { types } = process.getBuiltinModule('node:util');
 
 export const CENSOR = '[redacted]';
-const CENSORED = JSON.stringify(CENSOR);
+/** CENSOR as JSON text. */
+export const CENSORED = JSON.stringify(CENSOR);
 
 /** Written for a value whose serialization throws (a throwing toJSON or getter); the wording is what pino wrote. */
 export const UNSERIALIZABLE = '"[unable to serialize, circular reference is too complex to analyze]"';
@@ -20,9 +25,37 @@ export function holdsPrivateKey(s: string): boolean {
   return s.includes('PRIVATE KEY') && s.includes('-----BEGIN');
 }
 
-function viewHoldsPrivateKey(v: ArrayBufferView): boolean {
-  return holdsPrivateKey(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1'));
+const bytesHoldPrivateKey = (b: Buffer): boolean => holdsPrivateKey(b.toString('latin1'));
+const isByte = (n: unknown): boolean => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 255;
+/** The length of the shortest text holdsPrivateKey matches; shorter arrays of numbers cannot hold a key. */
+const MIN_PEM_BYTES = '-----BEGIN'.length + 'PRIVATE KEY'.length;
+
+/** JSON.rawJSON's result: JSON writes its text as it is, whatever the text holds. */
+function isRawJSON(v: object): v is { rawJSON: string } {
+  const check = (JSON as unknown as { isRawJSON?: (v: unknown) => boolean }).isRawJSON;
+  return check !== undefined && check(v);
 }
+
+/**
+ * Whether an object holds a PEM private key where a look at its own
+ * properties would miss it: the bytes of any typed array, DataView, Buffer,
+ * ArrayBuffer or SharedArrayBuffer; an array of byte values (a Buffer's toJSON
+ * writes one); a String object's text; a JSON.rawJSON text.
+ */
+function objectHoldsPrivateKey(v: object): boolean {
+  if (ArrayBuffer.isView(v)) return bytesHoldPrivateKey(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  if (types.isAnyArrayBuffer(v)) return bytesHoldPrivateKey(Buffer.from(v));
+  if (Array.isArray(v)) return v.length >= MIN_PEM_BYTES && v.every(isByte) && bytesHoldPrivateKey(Buffer.from(v as number[]));
+  if (types.isStringObject(v)) return holdsPrivateKey(String.prototype.valueOf.call(v));
+  return isRawJSON(v) && holdsPrivateKey(v.rawJSON);
+}
+
+/**
+ * Objects whose JSON comes from internal state rather than own properties
+ * (boxed primitives, JSON.rawJSON), or whose bytes the PEM check reads
+ * (typed arrays, DataView, ArrayBuffer): a copy would lose that state.
+ */
+const keptWhole = (v: object): boolean => ArrayBuffer.isView(v) || types.isAnyArrayBuffer(v) || types.isBoxedPrimitive(v) || isRawJSON(v);
 
 // ---------------------------------------------------------------------------
 // Redaction by key path
@@ -107,18 +140,17 @@ export function compileRedaction(paths: readonly string[]): Redaction {
   };
 }
 
-const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
-
 /**
  * A copy of `value` with the paths below `node` censored. Only the objects on
  * the way to a censored key are copied (keeping their prototype and own
  * enumerable properties); everything else is shared with the caller's value,
  * which is never changed. An object with its own toJSON is written as its
  * toJSON says and not copied: a copy would lose the internal state that
- * Buffer's or URL's toJSON reads.
+ * Buffer's or URL's toJSON reads. Nor is an object kept whole (above): its
+ * own properties are not what is written or checked.
  */
 export function redactPaths(value: unknown, node: PathNode): unknown {
-  if (typeof value !== 'object' || value === null || typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  if (typeof value !== 'object' || value === null || typeof (value as { toJSON?: unknown }).toJSON === 'function' || keptWhole(value)) return value;
   const step = (k: string, v: unknown): unknown => {
     if (node.censorAll || node.censor.has(k)) return CENSOR;
     const next = node.named.get(k) ?? node.any;
@@ -131,7 +163,7 @@ export function redactPaths(value: unknown, node: PathNode): unknown {
   }
   const src = value as Record<string, unknown>;
   const out = Object.create(Object.getPrototypeOf(value) as object | null) as Record<string, unknown>;
-  for (const k in src) if (hasOwn(src, k)) out[k] = step(k, src[k]);
+  for (const k in src) if (Object.hasOwn(src, k)) out[k] = step(k, src[k]);
   return out;
 }
 
@@ -207,13 +239,23 @@ export function serializeError(value: unknown, open: Set<object> = new Set()): u
 // ---------------------------------------------------------------------------
 // Stringifying one value
 
-/** JSON.stringify's replacer: censors PEM private keys in strings and byte arrays, and drops a key that holds one. */
+/**
+ * JSON.stringify's replacer: censors PEM private keys in strings, String
+ * objects and byte arrays, and drops a key that holds one. It sees a value
+ * after its toJSON ran, so the value as held is checked too (a Buffer's bytes).
+ */
 function censorKeys(this: unknown, key: string, value: unknown): unknown {
   if (holdsPrivateKey(key)) return undefined;
   if (typeof value === 'string') return holdsPrivateKey(value) ? CENSOR : value;
   if (typeof value === 'object' && value !== null) {
+    // JSON writes a String object as String(value) (an own toString included): that text is what is checked and returned.
+    if (types.isStringObject(value)) {
+      const text = String(value);
+      return holdsPrivateKey(text) ? CENSOR : text;
+    }
+    if (objectHoldsPrivateKey(value)) return CENSOR;
     const raw = (this as Record<string, unknown>)[key];
-    if (ArrayBuffer.isView(raw) && viewHoldsPrivateKey(raw)) return CENSOR;
+    if (raw !== value && typeof raw === 'object' && raw !== null && objectHoldsPrivateKey(raw)) return CENSOR;
   }
   return value;
 }
@@ -240,9 +282,10 @@ function isTypedArrayWithEntries(v: object): v is ArrayLike<unknown> & ArrayBuff
 /** The fallback for values JSON.stringify refuses: cycles, BigInts. */
 function fallback(key: string, value: unknown, open: object[]): string | undefined {
   if (typeof value === 'object' && value !== null) {
-    if (ArrayBuffer.isView(value) && viewHoldsPrivateKey(value)) return CENSORED;
+    if (objectHoldsPrivateKey(value)) return CENSORED;
     if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
       value = (value as { toJSON(k: string): unknown }).toJSON(key);
+      if (typeof value === 'object' && value !== null && objectHoldsPrivateKey(value)) return CENSORED;
     }
   }
   switch (typeof value) {

@@ -3,8 +3,7 @@
 // keys kept out of the output, by path and by content.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { LOG_LEVELS } from '../../src/cli/main.js';
-import { createLogger, createRootLogger, REDACT_PATHS, type Logger } from '../../src/log.js';
+import { createLogger, createRootLogger, LEVEL_NAMES, REDACT_PATHS, type Logger } from '../../src/log.js';
 import { CASES } from './cases.js';
 import fixtures from './pino-fixtures.json' with { type: 'json' };
 import { runCases } from './run-cases.js';
@@ -87,7 +86,7 @@ describe('where the logger deliberately differs from pino', () => {
 
 describe('levels', () => {
   it('accepts every level the CLI accepts, and nothing else', () => {
-    for (const l of LOG_LEVELS) expect(collect(l).log.level).toBe(l);
+    for (const l of LEVEL_NAMES) expect(collect(l).log.level).toBe(l);
     for (const bad of ['verbose', 'constructor', 'toString', 'INFO', '']) {
       expect(() => createLogger({ level: bad, sink: { write: () => undefined } })).toThrow(`unknown log level "${bad}"`);
     }
@@ -127,10 +126,65 @@ function privateKeys(): Record<string, string> {
 /** The base64 body of a PEM, the part that is the key. */
 const bodyOf = (pem: string): string[] => pem.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
 
+/** Every number in a line's JSON; integers exactly (as BigInt), so 64-bit elements keep their bytes. */
+function parseExact(line: string): unknown {
+  type Ctx = { source?: string };
+  const reviver = (_k: string, v: unknown, ctx?: Ctx): unknown =>
+    typeof v === 'number' && ctx?.source !== undefined && /^-?\d+$/.test(ctx.source) ? BigInt(ctx.source) : v;
+  return JSON.parse(line, reviver);
+}
+
+/**
+ * The texts a run of numbers in the output could spell: as the elements of
+ * any typed array kind (1, 2, 4 or 8 byte integers, little-endian as on the
+ * machines meshlet runs on, or 16/32/64-bit floats).
+ */
+function spelled(values: readonly (number | bigint)[]): string[] {
+  const texts: string[] = [];
+  for (const width of [1, 2, 4, 8]) {
+    if (!values.every((v) => typeof v === 'bigint')) break;
+    const b = Buffer.alloc(values.length * width);
+    values.forEach((v, i) => {
+      let u = BigInt.asUintN(width * 8, v);
+      for (let j = 0; j < width; j++, u >>= 8n) b[i * width + j] = Number(u & 0xffn);
+    });
+    texts.push(b.toString('latin1'));
+  }
+  const nums = values.map(Number);
+  for (const F of [Float16Array, Float32Array, Float64Array]) texts.push(Buffer.from(new F(nums).buffer).toString('latin1'));
+  return texts;
+}
+
+/** Whether text holds the key: its header, or any 8 characters in a row of its base64 body (a part of a key is a leak too). */
+function spellsKey(text: string, pem: string): boolean {
+  if (text.includes('PRIVATE KEY')) return true;
+  return bodyOf(pem).some((l) => Array.from({ length: Math.max(0, l.length - 7) }, (_, i) => l.slice(i, i + 8)).some((w) => text.includes(w)));
+}
+
+/** Fails when any array or object of numbers, or of single characters (a String object's copy), in the parsed line spells the key. */
+function expectNoKeyBytes(v: unknown, line: string, pem: string): void {
+  if (typeof v !== 'object' || v === null) return;
+  // In index order: the fallback writer sorts keys as strings ("0", "1", "10", ...), writes only the first 100 and a "..." count.
+  const entries = Object.entries(v).filter(([k]) => k !== '...');
+  if (entries.every(([k]) => /^\d+$/.test(k))) entries.sort(([a], [b]) => Number(a) - Number(b));
+  const values = entries.map(([, x]) => x as unknown);
+  if (values.length > 0 && values.every((x) => typeof x === 'string' && x.length === 1)) {
+    expect(spellsKey(values.join(''), pem), `characters in ${line.slice(0, 300)}`).toBe(false);
+  }
+  if (values.length > 0 && values.every((x) => typeof x === 'number' || typeof x === 'bigint')) {
+    for (const text of spelled(values)) expect(spellsKey(text, pem), `bytes in ${line.slice(0, 300)}`).toBe(false);
+  }
+  for (const x of values) expectNoKeyBytes(x, line, pem);
+}
+
+/** JSON.rawJSON, which the TypeScript lib in use does not declare yet. */
+const rawJSON = (text: string): object => (JSON as unknown as { rawJSON(t: string): object }).rawJSON(text);
+
 function expectNoKey(lines: readonly string[], pem: string): void {
   expect(lines.length).toBeGreaterThan(0);
   for (const line of lines) {
     expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+    expectNoKeyBytes(parseExact(line), line, pem);
     expect(line).not.toContain('PRIVATE KEY');
     for (const chunk of bodyOf(pem)) expect(line).not.toContain(chunk);
     // JSON escapes the line breaks; the body must not appear that way either.
@@ -205,13 +259,31 @@ describe('private keys never reach the output', () => {
       ['a key name', () => log.info({ o: { [pem]: 1 }, [pem]: 2 }, 'x')],
       ['a key name in the fallback writer', () => log.info({ o: { [pem]: 1, n: 1n } }, 'x')],
       ['the msg field', () => log.info({ msg: pem })],
+      // Under a key the wildcard paths reach, a copied Uint8Array lost its bytes to the check and a copied String object its text.
+      ['a Uint8Array under a wildcard path', () => log.info({ x: new Uint8Array(Buffer.from(pem)) }, 'x')],
+      ['a String object', () => log.info({ x: new String(pem) }, 'x')],
+      ['a String object, nested', () => log.info({ x: { y: Object(pem) as object } }, 'x')],
+      ['a String object in an array', () => log.info({ x: [new String(pem)] }, 'x')],
+      ['a String object whose toString gives the key', () => log.info({ x: Object.assign(new String('ok'), { toString: () => pem }) }, 'x')],
+      ['a String object in the fallback writer', () => log.info({ o: { n: 1n, s: new String(pem) } }, 'x')],
+      ['a String object as a binding', () => log.child({ s: new String(pem) }).info('x')],
+      ['an array of the bytes', () => log.info({ a: { b: { c: Array.from(Buffer.from(pem)) } } }, 'x')],
+      ['a toJSON that returns the bytes', () => log.info({ a: { b: { toJSON: () => new Uint8Array(Buffer.from(pem)) } } }, 'x')],
+      ['a toJSON that returns the bytes (fallback writer)', () => log.info({ a: { n: 1n, b: { toJSON: () => new Uint8Array(Buffer.from(pem)) } } }, 'x')],
+      ['a raw JSON text', () => log.info({ a: { b: { c: { d: rawJSON(JSON.stringify(pem)) } } } }, 'x')],
     ];
+    const failures: string[] = [];
     for (const [what, call] of calls) {
       const before = lines.length;
       call();
       expect(lines.length, what).toBe(before + 1);
-      expectNoKey(lines.slice(before), pem);
+      try {
+        expectNoKey(lines.slice(before), pem);
+      } catch {
+        failures.push(what);
+      }
     }
+    expect(failures).toEqual([]);
     // The censored value says so where the value was.
     expect(JSON.parse(lines[0] as string)).toMatchObject({ pemData: '[redacted]' });
     for (const pemOther of Object.values(keys)) {
@@ -219,6 +291,81 @@ describe('private keys never reach the output', () => {
       l2.info({ any: pemOther }, 'x');
       expectNoKey(out, pemOther);
     }
+  });
+
+  /** The key's bytes in every kind of byte container; the typed arrays over a copy padded to whole elements. */
+  function byteHolders(pem: string): [string, () => object][] {
+    const padded = (): ArrayBuffer => {
+      const b = Buffer.alloc(Math.ceil(pem.length / 8) * 8 + 8, ' ');
+      b.write(pem, 3, 'latin1'); // off the element boundaries, so no kind reads it as whole elements by luck
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
+    };
+    const shared = (): SharedArrayBuffer => {
+      const s = new SharedArrayBuffer(pem.length);
+      Buffer.from(s).write(pem, 'latin1');
+      return s;
+    };
+    const kinds = [Uint16Array, Int16Array, Uint32Array, Int32Array, Float16Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array];
+    return [
+      ['Buffer', () => Buffer.from(pem)],
+      ['Buffer slice of a larger buffer', () => Buffer.from(`header ${pem} trailer`).subarray(7, 7 + pem.length)],
+      ['Uint8Array', () => new Uint8Array(Buffer.from(pem))],
+      ['Int8Array', () => new Int8Array(Buffer.from(pem))],
+      ['Uint8ClampedArray', () => new Uint8ClampedArray(Buffer.from(pem))],
+      ...kinds.map((K): [string, () => object] => [K.name, () => new K(padded())]),
+      ['DataView', () => new DataView(padded())],
+      ['DataView window', () => new DataView(padded(), 3, pem.length)],
+      ['ArrayBuffer', () => padded()],
+      ['SharedArrayBuffer', () => shared()],
+    ];
+  }
+
+  /** Where a value goes: listed and unlisted keys, nested, in arrays, and where BigInt sends it to the fallback writer. */
+  const placements: [string, (v: object) => Record<string, unknown>][] = [
+    ['listed key', (v) => ({ key: v })],
+    ['listed *.key', (v) => ({ tls: { key: v } })],
+    ['listed *.*.private_key', (v) => ({ a: { b: { private_key: v } } })],
+    ['unlisted', (v) => ({ x: v })],
+    ['unlisted, nested', (v) => ({ x: { y: v } })],
+    ['unlisted, deep in arrays', (v) => ({ a: { b: [{ c: { d: [v] } }] } })],
+    ['fallback writer', (v) => ({ n: 1n, x: v })],
+    ['fallback writer, nested', (v) => ({ a: { n: 1n, b: { c: v } } })],
+  ];
+
+  it('in every kind of byte array, typed array or buffer, at any depth, as fields, bindings and error properties', () => {
+    const pem = keys['pkcs8'] as string;
+    const failures: string[] = [];
+    for (const [kind, make] of byteHolders(pem)) {
+      for (const [where, place] of placements) {
+        const { log, lines } = collect();
+        log.info(place(make()), 'fields');
+        log.child(place(make())).info('bindings');
+        log.error({ err: Object.assign(new Error('e'), place(make())) }, 'err property');
+        log.error({ error: Object.assign(new Error('e'), place(make())) }, 'error under another key');
+        try {
+          expectNoKey(lines, pem);
+          expect(lines).toHaveLength(4);
+          for (const line of lines) expect(line).toContain('"[redacted]"');
+        } catch (e) {
+          failures.push(`${kind} at ${where}: ${(e as Error).message.split('\n')[0] as string}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('keeps key paths on class instances and errors, and writes boxed numbers and booleans as JSON does', () => {
+    const { log, lines } = collect();
+    class Holder {
+      key = 'MHcCAQEEIBase64DerWithoutHeader';
+      other = 1;
+    }
+    log.info({ h: new Holder(), e: Object.assign(new Error('e'), { key: 'MHcCAQEEIBase64DerWithoutHeader' }) }, 'paths');
+    const boxes = { n: new Number(7), b: new Boolean(false), s: new String('hi'), r: rawJSON('12') };
+    log.info({ boxes, nested: { boxes } }, 'boxes');
+    expect(lines[0]).not.toContain('MHcCAQEEIBase64DerWithoutHeader');
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ h: { key: '[redacted]', other: 1 }, e: { key: '[redacted]' } });
+    expect(JSON.parse(lines[1] as string)).toMatchObject({ boxes: { n: 7, b: false, s: 'hi', r: 12 }, nested: { boxes: { n: 7, b: false, s: 'hi', r: 12 } } });
   });
 
   it('leaves certificates and ordinary text alone', () => {
