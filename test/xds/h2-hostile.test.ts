@@ -487,13 +487,17 @@ describe('ADS HTTP/2 server against hostile peers', () => {
 
   it('a peer that keeps its window shut and repeats its initial request gets the stream reset once queued responses pass the bound', async () => {
     // About 1 MiB per CDS response.
-    await h.start({ clusters: Array.from({ length: 8000 }, (_, i) => cluster(`cluster-with-a-rather-long-name-number-${i}`)) });
+    const server = await h.start({ clusters: Array.from({ length: 8000 }, (_, i) => cluster(`cluster-with-a-rather-long-name-number-${i}`)) });
     const p = open();
     const discovery = codec<Record<string, unknown>>(TYPE.discoveryRequest);
     // SETTINGS_INITIAL_WINDOW_SIZE 0: nothing can be sent on the stream, everything queues.
     p.send(f(T.SETTINGS, 0, 0, [0, 4, 0, 0, 0, 0]), f(T.HEADERS, END_HEADERS, 1, requestBlock()));
     const initial = grpcMessage(discovery.serialize({ node: { id: 'shut' }, type_url: CDS }));
-    const requests = Math.ceil(LIMITS.maxQueuedPerConnection / (1024 * 1024)) * 2;
+    const cds = server.currentSnapshot().types[CDS];
+    const responseBytes = [...(cds?.resources.values() ?? [])].reduce((sum, r) => sum + r.any.value.length, 0);
+    expect(responseBytes).toBeGreaterThan(256 * 1024);
+    // Enough requests for twice the bound (a response is larger than its resources' values alone).
+    const requests = Math.ceil((2 * LIMITS.maxQueuedPerConnection) / responseBytes);
     p.send(...Array.from({ length: requests }, () => f(T.DATA, 0, 1, initial)));
     const rst = await p.waitFrame('RST_STREAM on the stream that queued too much', (fr) => fr.type === T.RST_STREAM && fr.stream === 1);
     expect(rst.payload.readUInt32BE(0)).toBe(E.ENHANCE_YOUR_CALM);
