@@ -486,7 +486,7 @@ describe('ADS HTTP/2 server against hostile peers', () => {
   });
 
   it('a peer that keeps its window shut and repeats its initial request gets the stream reset once queued responses pass the bound', async () => {
-    // About 1 MiB per CDS response.
+    // A CDS response of about 0.8 MiB.
     const server = await h.start({ clusters: Array.from({ length: 8000 }, (_, i) => cluster(`cluster-with-a-rather-long-name-number-${i}`)) });
     const p = open();
     const discovery = codec<Record<string, unknown>>(TYPE.discoveryRequest);

@@ -27,14 +27,23 @@ import {
 } from './frames.js';
 import { encodeHeaders, HeaderListTooLarge, HpackDecoder, HpackError, type HeaderList } from './hpack.js';
 
-/** What this server allows a peer; sized for Envoy's one ADS stream per connection with room to spare. */
+/**
+ * What this server allows a peer; sized for Envoy's one ADS stream per connection with room to spare. What one
+ * connection can make us hold, whatever the peer does: unread request bytes up to the connection window (16 MiB,
+ * kept as copies, at most twice that while a message's buffer grows), queued response bytes up to
+ * maxQueuedPerConnection (32 MiB), our unsent output up to maxSocketBacklog (4 MiB) plus one frame, one partial
+ * frame (16 KiB), one header block (64 KiB) and the HPACK table (4 KiB). The gRPC layer serves at most 4 connections.
+ */
 export const LIMITS = {
   /** Advertised and enforced: more open streams are refused with RST_STREAM(REFUSED_STREAM). */
   maxConcurrentStreams: 16,
   /**
    * Our receive windows. Data counts as read only when the stream's reader says so (the gRPC layer: once a whole
    * message is decoded), so what a peer can make us hold unread is bounded by these: per stream by its window, per
-   * connection by the connection window. The stream window is a default; the gRPC layer sets its own.
+   * connection by the connection window. The stream window is a default; the gRPC layer sets its own (one largest
+   * message, 4 MiB). By design 16 streams of 4 MiB exceed the 16 MiB connection window: a peer with half-sent
+   * messages on more than four streams at once runs out of connection window and blocks only itself (Envoy uses
+   * one stream), and the connection window, not the stream count, bounds what we hold.
    */
   streamWindow: 1024 * 1024,
   connectionWindow: 16 * 1024 * 1024,
@@ -78,7 +87,10 @@ export const LIMITS = {
   maxSocketBacklog: 4 * 1024 * 1024,
 } as const;
 
-/** One request stream, server side. Events: 'data' (Buffer), 'end', 'aborted' (reset by the peer or connection lost), 'close'. */
+/**
+ * One request stream, server side. Events: 'data' (Buffer: a view of the socket's chunk, which a listener that keeps
+ * it must copy, or the whole chunk stays alive), 'end', 'aborted' (reset by the peer or connection lost), 'close'.
+ */
 export class H2Stream extends EventEmitter {
   /** Request headers; a repeated name's values joined with ", ". */
   readonly headers: Record<string, string>;
