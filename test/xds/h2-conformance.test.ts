@@ -340,25 +340,26 @@ describe('HTTP/2 server: window, state and parsing corner cases', () => {
     return state;
   }
 
-  it('a stream listener that throws when the socket closes is reported, not thrown out of the socket handler', async () => {
-    let closed!: () => void;
-    const streamClosed = new Promise<void>((resolve) => (closed = resolve));
+  it('stream listeners that throw when the socket closes are reported, not thrown out of the socket handler, and every stream hears of it', async () => {
+    const aborted: string[] = [];
+    let bothAborted!: () => void;
+    const done = new Promise<void>((resolve) => (bothAborted = resolve));
     const srv = await bareServer((stream) => {
       stream.on('aborted', () => {
-        closed();
-        throw new Error('listener failure on abort');
+        aborted.push(String(stream.headers[':path']));
+        if (aborted.length === 2) bothAborted();
+        throw new Error(`listener failure on abort of ${String(stream.headers[':path'])}`);
       });
     });
     const session = connect(srv.socketPath);
-    const req = session.request({ ':method': 'POST', ':path': '/hang' });
-    req.on('error', () => undefined);
-    await new Promise<void>((resolve) => req.on('ready', () => resolve()));
-    // Wait until the server has the stream: it answers a PING only after it handled the HEADERS before it.
+    await new Promise((resolve) => session.once('remoteSettings', resolve));
+    for (const p of ['/a', '/b']) session.request({ ':method': 'POST', ':path': p }).on('error', () => undefined);
+    // Wait until the server has both streams: it answers a PING only after it handled the HEADERS before it.
     await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
     session.destroy();
-    await streamClosed;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    expect(srv.errors.map((e) => e.message)).toContain('listener failure on abort');
+    await done;
+    expect(aborted).toEqual(['/a', '/b']);
+    expect(srv.errors.map((e) => e.message)).toEqual(['listener failure on abort of /a', 'listener failure on abort of /b']);
   });
 
   it('data written to another stream from a close listener during a flush is sent', async () => {

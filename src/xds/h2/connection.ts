@@ -237,15 +237,7 @@ export class H2Connection extends EventEmitter {
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') this.events.onError(err);
     });
-    // Not through guard (the connection may already be dead), but a throw from a stream's listener must not
-    // escape the socket's event handler either.
-    socket.on('close', () => {
-      try {
-        this.closed();
-      } catch (err) {
-        this.events.onError(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
+    socket.on('close', () => this.closed());
     // Our SETTINGS come first, without waiting for the client's preface; then the connection window grows to ours.
     this.write(
       frame(
@@ -689,11 +681,23 @@ export class H2Connection extends EventEmitter {
     });
   }
 
-  /** The socket is gone: every open stream is aborted. */
+  /**
+   * The socket is gone: every open stream is aborted. Not through guard (the connection is usually dead already),
+   * but a throw from a stream's listener must not escape the socket's event handler (uncaught, it would end
+   * meshlet) nor keep the other streams and the connection's own listeners from hearing of it.
+   */
   private closed(): void {
     this.dead = true;
-    for (const stream of [...this.streams.values()]) this.closeStream(stream, true);
-    this.emit('close');
+    for (const stream of [...this.streams.values()]) this.report(() => this.closeStream(stream, true));
+    this.report(() => this.emit('close'));
+  }
+
+  private report(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.events.onError(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   // ---- sending ----
