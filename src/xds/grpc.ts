@@ -26,6 +26,12 @@ export const Status = {
 /** Largest request message accepted, as gRPC's usual default: a bigger one ends the stream. */
 export const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Connections served at once; more are closed as they arrive. One Envoy keeps one; a restarted Envoy may briefly
+ * overlap the one it replaces. Each connection's memory is bounded by the HTTP/2 limits, so this bounds the total.
+ */
+export const MAX_CONNECTIONS = 4;
+
 export interface BidiMethod<Req, Res> {
   /** "/package.Service/Method" */
   path: string;
@@ -35,7 +41,7 @@ export interface BidiMethod<Req, Res> {
 }
 
 /**
- * One call. Events: 'data' (a request message), 'end' (the client closed its
+ * One call. Events: 'data' (a request message, and its size on the wire), 'end' (the client closed its
  * side), 'cancelled' (the client reset the stream or went away before we
  * finished), 'error' (a protocol or decoding error; the call is already
  * failed with a status), 'close' (the HTTP/2 stream is gone).
@@ -43,8 +49,12 @@ export interface BidiMethod<Req, Res> {
 export class ServerCall<Req, Res> extends EventEmitter {
   cancelled = false;
   writableEnded = false;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The message being received: its 5-byte prefix, then its body as copies in a buffer that grows as it fills. */
+  private readonly prefix = Buffer.alloc(5);
+  private prefixBytes = 0;
+  private body: Buffer | undefined;
+  private bodyBytes = 0;
+  private bodyLength = 0;
 
   constructor(
     private readonly stream: H2Stream,
@@ -59,7 +69,7 @@ export class ServerCall<Req, Res> extends EventEmitter {
     stream.autoRead = false;
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.on('end', () => {
-      if (this.pendingBytes > 0) this.fail(Status.INTERNAL, 'stream ended inside a message');
+      if (this.prefixBytes > 0) this.fail(Status.INTERNAL, 'stream ended inside a message');
       else this.emit('end');
     });
     stream.on('aborted', () => this.cancel());
@@ -93,7 +103,7 @@ export class ServerCall<Req, Res> extends EventEmitter {
   private finish(code: number, details: string): void {
     if (this.writableEnded) return;
     this.writableEnded = true;
-    this.stream.end({ 'grpc-status': String(code), ...(details ? { 'grpc-message': encodeURIComponent(details) } : {}) });
+    this.stream.end({ 'grpc-status': String(code), ...(details ? { 'grpc-message': grpcMessage(details) } : {}) });
   }
 
   private cancel(): void {
@@ -102,45 +112,70 @@ export class ServerCall<Req, Res> extends EventEmitter {
     this.emit('cancelled');
   }
 
-  /** Splits the byte stream into length-prefixed messages: 1 byte compressed flag, 4 bytes length, the message. */
+  /**
+   * Splits the byte stream into length-prefixed messages: 1 byte compressed flag, 4 bytes length, the message.
+   * `chunk` is a view of a socket chunk: what is kept of a partial message is copied, so the memory held for a
+   * stream is about the bytes it has unread (at most twice, as the body buffer doubles), never the chunks they came
+   * in, whatever the frame sizes.
+   */
   private receive(chunk: Buffer): void {
-    if (this.writableEnded) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    while (this.pendingBytes >= 5) {
-      const head = this.pending[0] && this.pending[0].length >= 5 ? this.pending[0] : this.flatten();
-      const compressed = head[0];
-      const length = head.readUInt32BE(1);
-      if (compressed !== 0) return this.protocolError(Status.UNIMPLEMENTED, 'compressed messages are not supported');
-      if (length > MAX_RECEIVE_BYTES)
-        return this.protocolError(Status.RESOURCE_EXHAUSTED, `request message of ${length} bytes is larger than ${MAX_RECEIVE_BYTES}`);
-      if (this.pendingBytes < 5 + length) return;
-      const all = this.flatten();
-      const message = all.subarray(5, 5 + length);
-      const rest = all.subarray(5 + length);
-      this.pending = rest.length > 0 ? [rest] : [];
-      this.pendingBytes = rest.length;
-      this.stream.read(5 + length);
+    let offset = 0;
+    while (offset < chunk.length && !this.writableEnded) {
+      if (this.prefixBytes < 5) {
+        const n = Math.min(5 - this.prefixBytes, chunk.length - offset);
+        chunk.copy(this.prefix, this.prefixBytes, offset, offset + n);
+        this.prefixBytes += n;
+        offset += n;
+        if (this.prefixBytes < 5) return;
+        const length = this.prefix.readUInt32BE(1);
+        if (this.prefix[0] !== 0) return this.protocolError(Status.UNIMPLEMENTED, 'compressed messages are not supported');
+        if (length > MAX_RECEIVE_BYTES)
+          return this.protocolError(Status.RESOURCE_EXHAUSTED, `request message of ${length} bytes is larger than ${MAX_RECEIVE_BYTES}`);
+        this.bodyLength = length;
+        this.bodyBytes = 0;
+        this.body = undefined;
+      }
+      const n = Math.min(this.bodyLength - this.bodyBytes, chunk.length - offset);
+      let message: Buffer;
+      if (this.bodyBytes === 0 && n === this.bodyLength) {
+        // A whole message in this chunk: one copy, for the deserializer (which may keep views of it).
+        message = Buffer.from(chunk.subarray(offset, offset + n));
+      } else {
+        const body = this.grow(this.bodyBytes + n);
+        chunk.copy(body, this.bodyBytes, offset, offset + n);
+        this.bodyBytes += n;
+        if (this.bodyBytes < this.bodyLength) return;
+        message = body.subarray(0, this.bodyLength);
+      }
+      offset += n;
+      this.prefixBytes = 0;
+      this.body = undefined;
+      this.bodyBytes = 0;
+      this.stream.read(5 + this.bodyLength);
       let decoded: Req;
       try {
-        decoded = this.method.deserialize(Buffer.from(message));
+        decoded = this.method.deserialize(message);
       } catch (err) {
         return this.protocolError(Status.INTERNAL, `cannot decode the request message: ${(err as Error).message}`);
       }
-      this.emit('data', decoded);
-      if (this.writableEnded) return;
+      this.emit('data', decoded, 5 + this.bodyLength);
     }
   }
 
-  private flatten(): Buffer {
-    const all = this.pending.length === 1 && this.pending[0] ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [all];
-    return all;
+  /** Makes room for `needed` body bytes, doubling (up to the message's length) so each byte is copied O(1) times. */
+  private grow(needed: number): Buffer {
+    if (this.body && needed <= this.body.length) return this.body;
+    const current = this.body?.length ?? 0;
+    const next = Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(needed, 2 * current, 1024)));
+    if (this.body) this.body.copy(next, 0, 0, this.bodyBytes);
+    this.body = next;
+    return next;
   }
 
   private protocolError(code: number, details: string): void {
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.prefixBytes = 0;
+    this.body = undefined;
+    this.bodyBytes = 0;
     this.fail(code, details);
     this.emit('error', Object.assign(new Error(details), { code }));
   }
@@ -158,6 +193,7 @@ export class GrpcServer {
       this.connections.add(conn);
       conn.on('close', () => this.connections.delete(conn));
     });
+    this.server.maxConnections = MAX_CONNECTIONS;
   }
 
   addMethod<Req, Res>(method: BidiMethod<Req, Res>): void {
@@ -200,5 +236,16 @@ export class GrpcServer {
 }
 
 function trailersOnly(stream: H2Stream, code: number, details: string): void {
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(details) }, true);
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': grpcMessage(details) }, true);
+}
+
+/** Longest status message sent, in characters: details may repeat what the peer sent (a path up to 64 KiB long). */
+export const MAX_STATUS_MESSAGE_CHARS = 200;
+
+/** A status message for grpc-message: cut to a bound that keeps the trailers far under our header block limit, percent-encoded. */
+function grpcMessage(details: string): string {
+  const chars = [...details];
+  const cut = chars.length > MAX_STATUS_MESSAGE_CHARS ? `${chars.slice(0, MAX_STATUS_MESSAGE_CHARS).join('')}...` : details;
+  // A lone surrogate would make encodeURIComponent throw.
+  return encodeURIComponent(cut.replace(/\p{Surrogate}/gu, '\uFFFD'));
 }

@@ -51,6 +51,13 @@ interface Attached {
  */
 export const MAX_HELD_REQUESTS = 16;
 
+/**
+ * Request bytes (as received) one stream may have held before the first snapshot. A request may be up to 4 MiB,
+ * so the count alone would let a peer hold 64 MiB per stream. Envoy's first request carries its node (with the
+ * list of its extensions, some tens of KiB); the ones after it are a few hundred bytes.
+ */
+export const MAX_HELD_BYTES = 256 * 1024;
+
 export class AdsServer {
   private readonly server: GrpcServer;
   private readonly socketPath: string;
@@ -198,13 +205,14 @@ export class AdsServer {
     };
     // Without a snapshot, requests wait here; release() hands them over in order once one is installed.
     let held: Req[] | undefined = this.snapshot ? undefined : [];
+    let heldBytes = 0;
     const release = (): void => {
       const pending = held;
       held = undefined;
       for (const req of pending ?? []) handleOne(req);
     };
     this.streams.set(id, { stream, end: () => call.end(), release });
-    call.on('data', (req: Req) => {
+    call.on('data', (req: Req, bytes: number) => {
       if (!held) {
         handleOne(req);
         return;
@@ -213,6 +221,13 @@ export class AdsServer {
         this.log.warn({ streamId: id, held: held.length }, 'xDS stream sent too many requests before the first snapshot; ending it');
         detach('too many requests before the first snapshot');
         call.fail(Status.RESOURCE_EXHAUSTED, `meshlet: more than ${MAX_HELD_REQUESTS} requests before the first snapshot`);
+        return;
+      }
+      heldBytes += bytes;
+      if (heldBytes > MAX_HELD_BYTES) {
+        this.log.warn({ streamId: id, held: held.length, heldBytes }, 'xDS stream sent too many request bytes before the first snapshot; ending it');
+        detach('too many request bytes before the first snapshot');
+        call.fail(Status.RESOURCE_EXHAUSTED, `meshlet: more than ${MAX_HELD_BYTES} request bytes before the first snapshot`);
         return;
       }
       held.push(req);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdsServer, MAX_HELD_REQUESTS } from '../../src/xds/server.js';
+import { AdsServer, MAX_HELD_BYTES, MAX_HELD_REQUESTS } from '../../src/xds/server.js';
 import { CDS, LDS, cluster, listener, snap } from './ads-fixtures.js';
 import { AdsTestClient, names } from '../helpers/xds-client.js';
 import { until } from '../helpers/meshlet.js';
@@ -132,5 +132,29 @@ describe('ADS server before its first snapshot', () => {
     h.server.setSnapshot(snap({ clusters: [cluster('c1')] }));
     expect(names(await envoy.next())).toEqual(['c1']);
     expect(h.server.status().envoys.map((e) => e.nodeId)).toEqual(['patient']);
+  });
+
+  it('a stream that sends too many request bytes before the snapshot is ended (RESOURCE_EXHAUSTED), under the count limit', async () => {
+    h = new EarlyServer();
+    await h.start();
+    const big = h.client.sotw('big-requests');
+    // Requests of about 100 KiB each (many long resource names): few by count, too many by bytes.
+    const names = Array.from({ length: 1000 }, (_, i) => `cluster-${i}-${'x'.repeat(90)}`);
+    const count = Math.ceil(MAX_HELD_BYTES / (100 * 1024)) + 1;
+    expect(count).toBeLessThan(MAX_HELD_REQUESTS);
+    for (let i = 0; i < count; i++) big.request(CDS, { names });
+    const status = await Promise.race([
+      big.finished,
+      until('the stream ended, or answered', () => (big.received.length > 0 ? { code: -1, details: 'answered before any snapshot' } : undefined), 5_000, 5),
+    ]);
+    expect(status.code).toBe(8);
+    expect(status.details).toMatch(/request bytes before the first snapshot/);
+
+    const heldBefore = h.held();
+    const envoy = h.client.sotw('patient');
+    envoy.request(CDS);
+    await heldOrAnswered(h, () => envoy.received.length, heldBefore + 1);
+    h.server.setSnapshot(snap({ clusters: [cluster('c1')] }));
+    expect((await envoy.next()).resources).toHaveLength(1);
   });
 });

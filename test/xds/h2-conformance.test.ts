@@ -15,6 +15,7 @@ import { tmpDirFor } from '../helpers/tmp.js';
 import { adsHarness, cluster, CDS } from './ads-fixtures.js';
 import { codec } from '../../src/xds/reflect.js';
 import { TYPE } from '../../src/xds/protos.js';
+import { GrpcServer } from '../../src/xds/grpc.js';
 
 const cleanups = cleanupAfterEach();
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -261,6 +262,146 @@ describe('HTTP/2 server against node:http2 (nghttp2) as the client', () => {
     expect(data.readUInt32BE(1)).toBeGreaterThan(8192 * 4);
     req.close();
     await h.server.close();
+  });
+});
+
+describe('HTTP/2 server: window, state and parsing corner cases', () => {
+  it('a 1.9 MiB message then a 4 MiB one both arrive: window is given back while a message is half received', async () => {
+    const dir = tmpDirFor(cleanups, 'meshlet-h2-stall-');
+    const socketPath = path.join(dir, 'g.sock');
+    const server = new GrpcServer();
+    const got: number[] = [];
+    const waiters: (() => void)[] = [];
+    server.addMethod<Buffer, Buffer>({
+      path: '/x.Y/Z',
+      deserialize: (b) => b,
+      serialize: (b) => b,
+      handler: (call) =>
+        call.on('data', (m: Buffer) => {
+          got.push(m.length);
+          for (const w of waiters.splice(0)) w();
+        }),
+    });
+    await server.listen(socketPath);
+    cleanups.push(() => server.forceShutdown());
+    const session = connect(socketPath);
+    const req = session.request({ ':method': 'POST', ':path': '/x.Y/Z', 'content-type': 'application/grpc' });
+    req.on('error', () => undefined);
+    const message = (n: number): Buffer => {
+      const b = Buffer.alloc(5 + n);
+      b.writeUInt32BE(n, 1);
+      return b;
+    };
+    const received = (count: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`message ${count} not received within 20 s; got ${JSON.stringify(got)}`)), 20_000);
+        const check = (): void => {
+          if (got.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          } else waiters.push(check);
+        };
+        check();
+      });
+    const first = Math.floor(1.9 * 1024 * 1024);
+    req.write(message(first));
+    await received(1);
+    req.write(message(4 * 1024 * 1024 - 10));
+    await received(2);
+    expect(got).toEqual([first, 4 * 1024 * 1024 - 10]);
+  });
+
+  it('request headers named like Object.prototype members are plain headers', async () => {
+    const srv = await echoServer();
+    const session = connect(srv.socketPath);
+    const reply = await exchange(session, { constructor: 'c', tostring: 't', hasownproperty: 'h' }, Buffer.alloc(0));
+    const got = JSON.parse(Buffer.from(String(reply.headers['x-headers']), 'base64').toString()) as Record<string, string>;
+    expect(got.constructor).toBe('c');
+    expect(got.tostring).toBe('t');
+  });
+
+  /** A server whose streams are handed to `onStream`, with the connection's errors collected. */
+  async function bareServer(onStream: (stream: H2Stream, conn: H2Connection) => void): Promise<{ socketPath: string; errors: Error[] }> {
+    const dir = tmpDirFor(cleanups, 'meshlet-h2-bare-');
+    const state = { socketPath: path.join(dir, 'h2.sock'), errors: [] as Error[] };
+    const conns: H2Connection[] = [];
+    const server = net.createServer((socket) => {
+      const conn: H2Connection = new H2Connection(socket, { onError: (e) => state.errors.push(e), onStream: (s) => onStream(s, conn) });
+      conns.push(conn);
+    });
+    await new Promise<void>((resolve) => server.listen(state.socketPath, resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const c of conns) c.destroy();
+          server.close(() => resolve());
+        }),
+    );
+    return state;
+  }
+
+  it('stream listeners that throw when the socket closes are reported, not thrown out of the socket handler, and every stream hears of it', async () => {
+    const aborted: string[] = [];
+    let bothAborted!: () => void;
+    const done = new Promise<void>((resolve) => (bothAborted = resolve));
+    const srv = await bareServer((stream) => {
+      stream.on('aborted', () => {
+        aborted.push(String(stream.headers[':path']));
+        if (aborted.length === 2) bothAborted();
+        throw new Error(`listener failure on abort of ${String(stream.headers[':path'])}`);
+      });
+    });
+    const session = connect(srv.socketPath);
+    await new Promise((resolve) => session.once('remoteSettings', resolve));
+    for (const p of ['/a', '/b']) session.request({ ':method': 'POST', ':path': p }).on('error', () => undefined);
+    // Wait until the server has both streams: it answers a PING only after it handled the HEADERS before it.
+    await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+    session.destroy();
+    await done;
+    expect(aborted).toEqual(['/a', '/b']);
+    expect(srv.errors.map((e) => e.message)).toEqual(['listener failure on abort of /a', 'listener failure on abort of /b']);
+  });
+
+  it('data written to another stream from a close listener during a flush is sent', async () => {
+    let waiting: H2Stream | undefined;
+    const srv = await bareServer((stream) => {
+      if (stream.headers[':path'] === '/second') {
+        waiting = stream;
+        return;
+      }
+      stream.on('end', () => {
+        stream.respond({ ':status': 200 });
+        // The trailers go out inside flush(); the stream closes there, and its listener answers the other stream.
+        stream.on('close', () => {
+          waiting?.respond({ ':status': 200 });
+          waiting?.write(Buffer.from('second body'));
+          waiting?.end({ 'x-done': 'yes' });
+        });
+        stream.write(Buffer.from('first body'));
+        stream.end({ 'x-done': 'yes' });
+      });
+    });
+    const session = connect(srv.socketPath);
+    await new Promise((resolve) => session.once('remoteSettings', resolve));
+    const second = session.request({ ':method': 'POST', ':path': '/second' });
+    second.end();
+    const secondReply = new Promise<{ body: string; trailers: http2.IncomingHttpHeaders }>((resolve, reject) => {
+      let body = '';
+      let trailers: http2.IncomingHttpHeaders = {};
+      second.on('data', (d: Buffer) => (body += d.toString()));
+      second.on('trailers', (t) => (trailers = t));
+      second.on('end', () => resolve({ body, trailers }));
+      second.on('error', reject);
+      setTimeout(() => reject(new Error(`the second stream's response did not complete within 10 s (body so far: ${JSON.stringify(body)})`)), 10_000).unref();
+    });
+    // The first request goes after the second is open on the server (the PING answer follows its HEADERS).
+    await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+    expect(waiting).toBeDefined();
+    const first = await exchange(session, { ':path': '/first' }, Buffer.alloc(0));
+    expect(first.body.toString()).toBe('first body');
+    const reply = await secondReply;
+    expect(reply.body).toBe('second body');
+    expect(reply.trailers['x-done']).toBe('yes');
   });
 });
 

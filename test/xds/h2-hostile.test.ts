@@ -3,8 +3,14 @@
 // Each attack must end that connection with GOAWAY and the error code RFC 9113
 // names (or reset only the stream, where that is the rule), and afterwards the
 // server must still serve a fresh, well-behaved ADS client.
+import http2 from 'node:http2';
 import net from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LIMITS } from '../../src/xds/h2/connection.js';
+import { MAX_CONNECTIONS, MAX_STATUS_MESSAGE_CHARS } from '../../src/xds/grpc.js';
+import type { AdsServer } from '../../src/xds/server.js';
 import { codec } from '../../src/xds/reflect.js';
 import { TYPE } from '../../src/xds/protos.js';
 import { adsHarness, cluster, CDS, type Harness } from './ads-fixtures.js';
@@ -147,16 +153,57 @@ class RawPeer {
   }
 }
 
-async function stillServes(h: Harness): Promise<void> {
+async function stillServes(h: Harness, resources = 1): Promise<void> {
   const c = h.connect().sotw('after-attack');
   c.request(CDS);
-  expect((await c.next()).resources).toHaveLength(1);
+  expect((await c.next()).resources).toHaveLength(resources);
 }
 
 function grpcMessage(bytes: Buffer): Buffer {
   const head = Buffer.alloc(5);
   head.writeUInt32BE(bytes.length, 1);
   return Buffer.concat([head, bytes]);
+}
+
+/** The server's side of every connection it accepts from now on, to read what it holds (its socket's output backlog). */
+function serverSockets(server: AdsServer): net.Socket[] {
+  const sockets: net.Socket[] = [];
+  const raw = (server as unknown as { server: { server: net.Server } }).server.server;
+  raw.on('connection', (s: net.Socket) => sockets.push(s));
+  return sockets;
+}
+
+/** A raw client that never reads what the server sends: the server's output can only pile up on its side. */
+async function deafPeer(socketPath: string): Promise<{ socket: net.Socket; closed: Promise<void>; send: (b: Buffer) => Promise<boolean> }> {
+  const socket = net.connect(socketPath);
+  socket.pause();
+  socket.on('error', () => undefined);
+  let isClosed = false;
+  const closed = new Promise<void>((resolve) => socket.on('close', () => ((isClosed = true), resolve())));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const send = (b: Buffer): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (isClosed || socket.destroyed) return resolve(false);
+      socket.write(b, (err) => resolve(!err));
+    });
+  return { socket, closed, send };
+}
+
+/** Waits for `p`, failing after 10 s with what was awaited. */
+function within<T>(what: string, p: Promise<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not happen within 10 s`)), 10_000);
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e: unknown) => (clearTimeout(timer), reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
+}
+
+/** A full garbage collection, so memory still held is memory something references. */
+function fullGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 
 describe('ADS HTTP/2 server against hostile peers', () => {
@@ -362,6 +409,167 @@ describe('ADS HTTP/2 server against hostile peers', () => {
     await p.waitFrame('the connection closing', () => false).catch((err: Error) => expect(err.message).toMatch(/connection closed/));
     expect(p.closed).toBe(true);
     expect(p.frames.some((fr) => fr.type === T.HEADERS && fr.stream === 1 && (fr.flags & END_STREAM) !== 0)).toBe(false);
+  });
+
+  it('a peer that never reads and sends padded DATA without data is cut off: it spends the flood budget, our output stays bounded', async () => {
+    const server = await h.start({ clusters: [cluster('c1')] });
+    const sockets = serverSockets(server);
+    const peer = await deafPeer(h.socketPath);
+    // A stream holding part of a message (5 of 1000 bytes), so that every frame on it could be answered with window.
+    const prefix = Buffer.from([0, 0, 0, 0x03, 0xe8, 1, 2, 3]);
+    await peer.send(Buffer.concat([PREFACE, f(T.SETTINGS, 0, 0), f(T.HEADERS, END_HEADERS, 1, requestBlock()), f(T.DATA, 0, 1, prefix)]));
+    const padded = f(T.DATA, 0x8, 1, [0]);
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, () => padded));
+    let maxBacklog = 0;
+    for (let i = 0; i < 60 && (await peer.send(batch)); i++) maxBacklog = Math.max(maxBacklog, ...sockets.map((s) => s.writableLength));
+    await within('the server closing the connection of a peer that never reads', peer.closed);
+    expect(sockets).toHaveLength(1);
+    expect(maxBacklog).toBeLessThanOrEqual(LIMITS.maxSocketBacklog + 64 * 1024);
+    await stillServes(h);
+  });
+
+  it('a peer that never reads and sends cheap requests answered at once is dropped once our output backlog passes its bound', async () => {
+    const server = await h.start({ clusters: [cluster('c1')] });
+    const sockets = serverSockets(server);
+    const peer = await deafPeer(h.socketPath);
+    // The first request puts its four headers in the dynamic table (62..65); each next one is 4 bytes of indexes.
+    // The path names no method, so each is answered at once with a trailers-only status, about 90 bytes out per 13 in.
+    const indexed = (n: string, v: string): Buffer => Buffer.concat([Buffer.from([0x40, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)]);
+    const first = Buffer.concat([
+      indexed('content-type', 'application/grpc'),
+      indexed(':path', '/no/Such'),
+      indexed(':scheme', 'http'),
+      indexed(':method', 'POST'),
+    ]);
+    await peer.send(Buffer.concat([PREFACE, f(T.SETTINGS, 0, 0), f(T.HEADERS, END_HEADERS | END_STREAM, 1, first)]));
+    const again = Buffer.from([0xbe, 0xbf, 0xc0, 0xc1]);
+    let id = 3;
+    let maxBacklog = 0;
+    for (let i = 0; i < 40; i++) {
+      const batch: Buffer[] = [];
+      for (let k = 0; k < 10_000; k++, id += 2) batch.push(f(T.HEADERS, END_HEADERS | END_STREAM, id, again));
+      if (!(await peer.send(Buffer.concat(batch)))) break;
+      maxBacklog = Math.max(maxBacklog, ...sockets.map((s) => s.writableLength));
+    }
+    await within('the server dropping the connection of a peer that never reads', peer.closed);
+    expect(maxBacklog).toBeLessThanOrEqual(LIMITS.maxSocketBacklog + 64 * 1024);
+    await stillServes(h);
+  });
+
+  it('unread bytes do not pin the socket chunks they came in: 60 data bytes per 16 KiB chunk keep about that many bytes, not the chunks', async () => {
+    const server = await h.start({ clusters: [cluster('c1')] });
+    const chunks: WeakRef<ArrayBuffer>[] = [];
+    const raw = (server as unknown as { server: { server: net.Server } }).server.server;
+    // Listening before the server's own handler: every chunk the connection gets is seen here.
+    raw.prependListener('connection', (s: net.Socket) => s.prependListener('data', (d: Buffer) => void chunks.push(new WeakRef(d.buffer as ArrayBuffer))));
+    const p = open();
+    // A message that announces 4 MiB and never completes: its bytes stay unread. Then 600 chunks of 60 frames, each
+    // frame one data byte and 255 of padding (16 KiB a chunk, 60 bytes of it data); each chunk is sent after the
+    // server answered the one before (with window), so each arrives on its own.
+    p.send(f(T.HEADERS, END_HEADERS, 1, requestBlock()), f(T.DATA, 0, 1, [0, 0, 0x40, 0, 0]));
+    const one = f(T.DATA, 0x8, 1, Buffer.concat([Buffer.from([255, 7]), Buffer.alloc(255)]));
+    const frame = Buffer.concat(Array.from({ length: 60 }, () => one));
+    const isUpdate = (fr: Frame): boolean => fr.type === T.WINDOW_UPDATE && fr.stream === 1;
+    for (let i = 0; i < 600; i++) {
+      const start = p.frames.length;
+      p.send(frame);
+      await p.waitFrame(`WINDOW_UPDATE for chunk ${i}`, () => p.frames.slice(start).some(isUpdate));
+    }
+    fullGc();
+    const alive = new Set(chunks.map((w) => w.deref()).filter((b): b is ArrayBuffer => b !== undefined));
+    const pinned = [...alive].reduce((sum, b) => sum + b.byteLength, 0);
+    expect(chunks.length).toBeGreaterThanOrEqual(600);
+    // Unread: 5 + 36,000 bytes. Before, every chunk (16 KiB each, 9 MiB in all) stayed alive.
+    expect(pinned).toBeLessThan(256 * 1024);
+    expect(p.frames.filter((fr) => fr.type === T.GOAWAY)).toEqual([]);
+    await stillServes(h);
+  });
+
+  it('a peer that keeps its window shut and repeats its initial request gets the stream reset once queued responses pass the bound', async () => {
+    // A CDS response of about 0.8 MiB.
+    const server = await h.start({ clusters: Array.from({ length: 8000 }, (_, i) => cluster(`cluster-with-a-rather-long-name-number-${i}`)) });
+    const p = open();
+    const discovery = codec<Record<string, unknown>>(TYPE.discoveryRequest);
+    // SETTINGS_INITIAL_WINDOW_SIZE 0: nothing can be sent on the stream, everything queues.
+    p.send(f(T.SETTINGS, 0, 0, [0, 4, 0, 0, 0, 0]), f(T.HEADERS, END_HEADERS, 1, requestBlock()));
+    const initial = grpcMessage(discovery.serialize({ node: { id: 'shut' }, type_url: CDS }));
+    const cds = server.currentSnapshot().types[CDS];
+    const responseBytes = [...(cds?.resources.values() ?? [])].reduce((sum, r) => sum + r.any.value.length, 0);
+    expect(responseBytes).toBeGreaterThan(256 * 1024);
+    // Enough requests for twice the bound (a response is larger than its resources' values alone).
+    const requests = Math.ceil((2 * LIMITS.maxQueuedPerConnection) / responseBytes);
+    p.send(...Array.from({ length: requests }, () => f(T.DATA, 0, 1, initial)));
+    const rst = await p.waitFrame('RST_STREAM on the stream that queued too much', (fr) => fr.type === T.RST_STREAM && fr.stream === 1);
+    expect(rst.payload.readUInt32BE(0)).toBe(E.ENHANCE_YOUR_CALM);
+    expect(p.frames.filter((fr) => fr.type === T.GOAWAY)).toEqual([]);
+    await stillServes(h, 8000);
+  });
+
+  it(`at most ${MAX_CONNECTIONS} connections are served at once; one more is closed, and a slot freed is served again`, async () => {
+    await h.start({ clusters: [cluster('c1')] });
+    const held = Array.from({ length: MAX_CONNECTIONS }, () => open());
+    for (const [i, p] of held.entries()) await p.waitFrame(`server SETTINGS on connection ${i}`, (fr) => fr.type === T.SETTINGS && !(fr.flags & ACK));
+    const extra = open();
+    await extra.waitFrame('the connection past the limit closing', () => false).catch((err: Error) => expect(err.message).toMatch(/connection closed/));
+    expect(extra.frames).toEqual([]);
+    held[0]?.destroy();
+    // The server counts the freed slot when its side of the socket has closed; try a few times, each waiting on an event.
+    let served = false;
+    for (let attempt = 0; attempt < 20 && !served; attempt++) {
+      const q = open();
+      served = await q
+        .waitFrame('server SETTINGS', (fr) => fr.type === T.SETTINGS && !(fr.flags & ACK))
+        .then(
+          () => true,
+          () => false,
+        );
+      q.destroy();
+    }
+    expect(served).toBe(true);
+  });
+
+  it('a request with a very long :path gets UNIMPLEMENTED with a short status message, and the connection stays up', async () => {
+    await h.start({ clusters: [cluster('c1')] });
+    const session = http2.connect('http://localhost', { createConnection: () => net.connect(h.socketPath) });
+    session.on('error', () => undefined);
+    let goaway = false;
+    session.on('goaway', () => (goaway = true));
+    try {
+      const headers = await within(
+        'the response to a request with a 20,000-character path',
+        new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+          const req = session.request({ ':method': 'POST', ':path': '/' + 'a'.repeat(20_000), 'content-type': 'application/grpc' });
+          req.on('response', resolve);
+          req.on('error', reject);
+          req.end();
+        }),
+      );
+      expect(headers['grpc-status']).toBe('12');
+      const message = decodeURIComponent(String(headers['grpc-message']));
+      expect(message.length).toBeLessThanOrEqual(MAX_STATUS_MESSAGE_CHARS + 3);
+      expect(message).toMatch(/^unknown method \/aaa/);
+      // The connection still serves: a PING is answered.
+      await within('a PING answer', new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve()))));
+      expect(goaway).toBe(false);
+    } finally {
+      session.destroy();
+    }
+    await stillServes(h);
+  });
+
+  it('a request sent one byte per write is parsed whole and answered', async () => {
+    await h.start({ clusters: [cluster('c1')] });
+    const p = open(true);
+    const discovery = codec<Record<string, unknown>>(TYPE.discoveryRequest);
+    const bytes = Buffer.concat([
+      PREFACE,
+      f(T.SETTINGS, 0, 0),
+      f(T.HEADERS, END_HEADERS, 1, requestBlock()),
+      f(T.DATA, 0, 1, grpcMessage(discovery.serialize({ node: { id: 'slow' }, type_url: CDS }))),
+    ]);
+    for (let i = 0; i < bytes.length; i++) p.send(bytes.subarray(i, i + 1));
+    await p.waitFrame('a DATA frame with the CDS response', (fr) => fr.type === T.DATA && fr.stream === 1);
+    expect(p.frames.filter((fr) => fr.type === T.GOAWAY)).toEqual([]);
   });
 
   it('random frames after a valid start never crash the server (seeded)', async () => {

@@ -27,17 +27,32 @@ import {
 } from './frames.js';
 import { encodeHeaders, HeaderListTooLarge, HpackDecoder, HpackError, type HeaderList } from './hpack.js';
 
-/** What this server allows a peer; sized for Envoy's one ADS stream per connection with room to spare. */
+/**
+ * What this server allows a peer; sized for Envoy's one ADS stream per connection with room to spare. What one
+ * connection can make us hold, whatever the peer does: unread request bytes up to the connection window (16 MiB,
+ * kept as copies, at most twice that while a message's buffer grows), queued response bytes up to
+ * maxQueuedPerConnection (32 MiB), our unsent output up to maxSocketBacklog (4 MiB) plus one frame, one partial
+ * frame (16 KiB), one header block (64 KiB) and the HPACK table (4 KiB). The gRPC layer serves at most 4 connections.
+ */
 export const LIMITS = {
   /** Advertised and enforced: more open streams are refused with RST_STREAM(REFUSED_STREAM). */
   maxConcurrentStreams: 16,
   /**
    * Our receive windows. Data counts as read only when the stream's reader says so (the gRPC layer: once a whole
    * message is decoded), so what a peer can make us hold unread is bounded by these: per stream by its window, per
-   * connection by the connection window. The stream window is a default; the gRPC layer sets its own.
+   * connection by the connection window. The stream window is a default; the gRPC layer sets its own (one largest
+   * message, 4 MiB). By design 16 streams of 4 MiB exceed the 16 MiB connection window: a peer with half-sent
+   * messages on more than four streams at once runs out of connection window and blocks only itself (Envoy uses
+   * one stream), and the connection window, not the stream count, bounds what we hold.
    */
   streamWindow: 1024 * 1024,
   connectionWindow: 16 * 1024 * 1024,
+  /**
+   * A WINDOW_UPDATE is sent once the bytes read but not yet given back reach this share of the window, or at once
+   * (at the end of the batch of frames being handled) while the stream holds part of a message, whose rest the peer
+   * may be waiting to send.
+   */
+  windowUpdateShare: 0.5,
   /** Our SETTINGS_HEADER_TABLE_SIZE (the protocol default): the most the peer's encoder may make us keep. */
   headerTableSize: 4096,
   /** A request's header block: encoded (HEADERS + CONTINUATION payloads) and decoded (RFC 7541 entry sizes). */
@@ -56,13 +71,26 @@ export const LIMITS = {
    */
   floodBurst: 1000,
   floodPerSecond: 100,
-  /** Response bytes queued on one stream while the peer keeps its window shut; past this the stream is reset. */
-  maxQueuedPerStream: 256 * 1024 * 1024,
-  /** Bytes waiting in the socket when a control frame answer is due: a peer that sends but never reads. */
-  maxSocketBacklog: 16 * 1024 * 1024,
+  /**
+   * Response bytes queued on all streams of a connection while the peer keeps its windows shut; the stream whose
+   * write passes it is reset (ENHANCE_YOUR_CALM). Sized from the largest benchmarked snapshot (10,000 ingress ports
+   * and 10,000 egress routes: 20,005 resources, 9.3 MiB encoded in all): every type of it queued three times over
+   * still fits, so a real Envoy slow to read during a reload never meets it, while a peer that keeps its window shut
+   * and asks again and again cannot queue more.
+   */
+  maxQueuedPerConnection: 32 * 1024 * 1024,
+  /**
+   * Bytes waiting in the socket. An answer the peer asked for (PING, SETTINGS ACK) past it ends the connection with
+   * GOAWAY; any other frame past it drops the connection at once. DATA is written only while the socket drains, so a
+   * peer that reads never comes near it.
+   */
+  maxSocketBacklog: 4 * 1024 * 1024,
 } as const;
 
-/** One request stream, server side. Events: 'data' (Buffer), 'end', 'aborted' (reset by the peer or connection lost), 'close'. */
+/**
+ * One request stream, server side. Events: 'data' (Buffer: a view of the socket's chunk, which a listener that keeps
+ * it must copy, or the whole chunk stays alive), 'end', 'aborted' (reset by the peer or connection lost), 'close'.
+ */
 export class H2Stream extends EventEmitter {
   /** Request headers; a repeated name's values joined with ", ". */
   readonly headers: Record<string, string>;
@@ -90,7 +118,8 @@ export class H2Stream extends EventEmitter {
     super();
     this.sendWindow = conn.peerInitialWindow;
     this.recvWindow = conn.streamWindow;
-    const record: Record<string, string> = {};
+    // No prototype: a header named like an Object.prototype member ("constructor", "__proto__") is just a header.
+    const record: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, value] of headers) record[name] = name in record ? `${record[name]}, ${value}` : value;
     this.headers = record;
   }
@@ -107,12 +136,7 @@ export class H2Stream extends EventEmitter {
   write(data: Buffer): boolean {
     if (this.closed || this.localEnded || this.trailers) return false;
     if (data.length === 0) return true;
-    this.queue.push(data);
-    this.queuedBytes += data.length;
-    if (this.queuedBytes > LIMITS.maxQueuedPerStream) {
-      this.conn.resetStream(this, ErrorCode.ENHANCE_YOUR_CALM);
-      return false;
-    }
+    if (!this.conn.enqueue(this, data)) return false;
     this.conn.flush();
     return true;
   }
@@ -121,6 +145,7 @@ export class H2Stream extends EventEmitter {
   end(trailers: Record<string, string>): void {
     if (this.closed || this.localEnded || this.trailers) return;
     this.trailers = toList(trailers);
+    this.conn.markSendable(this);
     this.conn.flush();
   }
 
@@ -164,8 +189,14 @@ export class H2Connection extends EventEmitter {
   private recvUnacked = 0;
   /** Bytes received on open streams that their readers have not read yet. */
   private unread = 0;
+  /** Streams with bytes read but not yet given back; WINDOW_UPDATEs go out once per batch of frames, not per frame. */
+  private readonly unacked = new Set<H2Stream>();
+  /** While a socket chunk is being handled, window updates wait for its end. */
+  private ingesting = false;
   private readonly decoder = new HpackDecoder(LIMITS.headerTableSize, LIMITS.maxHeaderListBytes);
-  private buffer: Buffer = Buffer.alloc(0);
+  /** A partial frame (or preface), in pieces: joined once it is complete, not again on every chunk. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
   private prefaceSeen = false;
   private settingsSeen = false;
   private block: HeaderBlock | undefined;
@@ -180,6 +211,8 @@ export class H2Connection extends EventEmitter {
   private floodStamp = Date.now();
   /** Streams with queued data or trailers waiting for window. */
   private readonly sendable = new Set<H2Stream>();
+  /** Response bytes queued on all streams. */
+  queuedBytes = 0;
   private flushing = false;
 
   constructor(
@@ -189,7 +222,17 @@ export class H2Connection extends EventEmitter {
     readonly streamWindow: number = LIMITS.streamWindow,
   ) {
     super();
-    socket.on('data', (chunk: Buffer) => this.guard(() => this.ingest(chunk)));
+    socket.on('data', (chunk: Buffer) =>
+      this.guard(() => {
+        this.ingesting = true;
+        try {
+          this.ingest(chunk);
+        } finally {
+          this.ingesting = false;
+        }
+        this.ackWindows();
+      }),
+    );
     socket.on('drain', () => this.guard(() => this.flush()));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') this.events.onError(err);
@@ -247,18 +290,31 @@ export class H2Connection extends EventEmitter {
   private fail(code: number, reason: string): void {
     if (this.dead) return;
     this.dead = true;
-    this.buffer = Buffer.alloc(0);
+    this.partial = [];
+    this.partialBytes = 0;
     if (code !== ErrorCode.INTERNAL_ERROR) this.events.onError(new Error(`HTTP/2 peer error (code ${code}): ${reason}`));
     this.endSocket(frame(FrameType.GOAWAY, 0, 0, goawayPayload(this.lastPeerStreamId, code, reason)));
   }
 
   private ingest(chunk: Buffer): void {
-    let buf = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
+    let buf = chunk;
+    if (this.partialBytes > 0) {
+      // The pieces are copies, so a chunk a partial frame began in is not kept alive.
+      if (this.prefaceSeen && this.partialBytes + chunk.length < this.partialNeeds()) {
+        this.partial.push(Buffer.from(chunk));
+        this.partialBytes += chunk.length;
+        return;
+      }
+      buf = Buffer.concat([...this.partial, chunk], this.partialBytes + chunk.length);
+      this.partial = [];
+      this.partialBytes = 0;
+    }
     if (!this.prefaceSeen) {
       const n = Math.min(buf.length, PREFACE.length);
       if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not an HTTP/2 client preface');
       if (buf.length < PREFACE.length) {
-        this.buffer = buf;
+        this.partial = [Buffer.from(buf)];
+        this.partialBytes = buf.length;
         return;
       }
       this.prefaceSeen = true;
@@ -277,7 +333,18 @@ export class H2Connection extends EventEmitter {
       this.onFrame(type, flags, streamId, payload);
     }
     // Keep only a copy of a partial frame (at most one frame), not the whole chunk it came in.
-    this.buffer = buf.length > 0 ? Buffer.from(buf) : Buffer.alloc(0);
+    if (buf.length > 0 && !this.dead) {
+      this.partial = [Buffer.from(buf)];
+      this.partialBytes = buf.length;
+    }
+  }
+
+  /** Bytes the partial frame needs before it can be parsed: its header, then (known once the header is in) the whole frame. */
+  private partialNeeds(): number {
+    const first = this.partial[0];
+    // The first piece holds the whole header whenever there is one (a header split over pieces is joined at once).
+    if (!first || first.length < FRAME_HEADER_BYTES) return FRAME_HEADER_BYTES;
+    return FRAME_HEADER_BYTES + first.readUIntBE(0, 3);
   }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
@@ -353,7 +420,8 @@ export class H2Connection extends EventEmitter {
     if (payload.length > stream.recvWindow) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, `DATA beyond the window of stream ${streamId}`);
     stream.recvWindow -= payload.length;
     const end = (flags & Flag.END_STREAM) !== 0;
-    if (payload.length === 0 && !end) this.spend('empty DATA');
+    // A frame without data (padding only, or nothing) costs work and brings no request forward.
+    if (data.length === 0 && !end) this.spend('empty DATA');
     // Padding is read as soon as it arrives; the data when the reader says so.
     stream.unread += data.length;
     this.unread += data.length;
@@ -373,25 +441,38 @@ export class H2Connection extends EventEmitter {
     this.grant(stream, bytes);
   }
 
-  /**
-   * Gives read bytes back to the peer with WINDOW_UPDATE: in batches of half a window, or at once while some
-   * data is still unread (a reader holding part of a message needs the rest, and a batch could leave the peer
-   * short of window for it).
-   */
+  /** Counts read bytes to give back to the peer; the WINDOW_UPDATEs go out from ackWindows(). */
   private grant(stream: H2Stream | undefined, bytes: number): void {
     if (bytes <= 0 || this.dead) return;
     this.recvUnacked += bytes;
-    if (this.recvUnacked >= LIMITS.connectionWindow / 2 || this.unread > 0) {
+    if (stream && !stream.closed && !stream.remoteEnded) {
+      stream.recvUnacked += bytes;
+      this.unacked.add(stream);
+    }
+    if (!this.ingesting) this.ackWindows();
+  }
+
+  /**
+   * Sends the WINDOW_UPDATEs due, at most one per stream and one for the connection per batch of frames: when the
+   * bytes not yet given back reach a share of the window, or at once while data is unread (a reader holding part of
+   * a message needs the rest, and the peer may be blocked on the window that part took). A peer that sends many tiny
+   * frames thus gets a few small frames back per socket chunk, not two per frame.
+   */
+  private ackWindows(): void {
+    if (this.dead) return;
+    for (const s of this.unacked) {
+      if (s.closed || s.remoteEnded) s.recvUnacked = 0;
+      else if (s.recvUnacked > 0 && (s.recvUnacked >= this.streamWindow * LIMITS.windowUpdateShare || s.unread > 0)) {
+        this.write(frame(FrameType.WINDOW_UPDATE, 0, s.id, u32(s.recvUnacked)));
+        s.recvWindow += s.recvUnacked;
+        s.recvUnacked = 0;
+      }
+      if (s.recvUnacked === 0) this.unacked.delete(s);
+    }
+    if (this.recvUnacked > 0 && (this.recvUnacked >= LIMITS.connectionWindow * LIMITS.windowUpdateShare || this.unread > 0)) {
       this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(this.recvUnacked)));
       this.recvWindow += this.recvUnacked;
       this.recvUnacked = 0;
-    }
-    if (!stream || stream.closed || stream.remoteEnded) return;
-    stream.recvUnacked += bytes;
-    if (stream.recvUnacked >= this.streamWindow / 2 || stream.unread > 0) {
-      this.write(frame(FrameType.WINDOW_UPDATE, 0, stream.id, u32(stream.recvUnacked)));
-      stream.recvWindow += stream.recvUnacked;
-      stream.recvUnacked = 0;
     }
   }
 
@@ -571,6 +652,8 @@ export class H2Connection extends EventEmitter {
     stream.unread = 0;
     this.unread -= unread;
     this.grant(undefined, unread);
+    this.unacked.delete(stream);
+    this.queuedBytes -= stream.queuedBytes;
     stream.queue = [];
     stream.queuedBytes = 0;
     this.sendable.delete(stream);
@@ -598,17 +681,60 @@ export class H2Connection extends EventEmitter {
     });
   }
 
-  /** The socket is gone: every open stream is aborted. */
+  /**
+   * The socket is gone: every open stream is aborted. Not through guard (the connection is usually dead already),
+   * but a throw from a stream's listener must not escape the socket's event handler (uncaught, it would end
+   * meshlet) nor keep the other streams and the connection's own listeners from hearing of it.
+   */
   private closed(): void {
     this.dead = true;
-    for (const stream of [...this.streams.values()]) this.closeStream(stream, true);
-    this.emit('close');
+    for (const stream of [...this.streams.values()]) this.report(() => this.closeStream(stream, true));
+    this.report(() => this.emit('close'));
+  }
+
+  private report(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.events.onError(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   // ---- sending ----
 
+  /** Queues response bytes on a stream; past the connection's bound the stream is reset instead. */
+  enqueue(stream: H2Stream, data: Buffer): boolean {
+    if (this.queuedBytes + data.length > LIMITS.maxQueuedPerConnection) {
+      this.events.onError(new Error(`HTTP/2 peer keeps its window shut: more than ${LIMITS.maxQueuedPerConnection} response bytes queued; stream reset`));
+      this.resetStream(stream, ErrorCode.ENHANCE_YOUR_CALM);
+      return false;
+    }
+    stream.queue.push(data);
+    stream.queuedBytes += data.length;
+    this.queuedBytes += data.length;
+    this.markSendable(stream);
+    return true;
+  }
+
+  /** A stream has data or trailers to send; added here too so a write during flush() (from a listener) is not missed. */
+  markSendable(stream: H2Stream): void {
+    if (!stream.closed && !stream.localEnded) this.sendable.add(stream);
+  }
+
+  /**
+   * Every frame but flush()'s DATA goes out here. A peer that sends but never reads would make our output pile up
+   * in the socket; past the backlog bound the connection is dropped at once (no GOAWAY: the peer does not read it).
+   * It does not throw, as application calls (respond, end, reset) reach it too.
+   */
   private write(data: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
+    if (this.socket.destroyed || !this.socket.writable) return;
+    if (this.socket.writableLength > LIMITS.maxSocketBacklog) {
+      if (!this.dead) this.events.onError(new Error('HTTP/2 peer does not read: our output backlog passed its bound; connection dropped'));
+      this.dead = true;
+      this.socket.destroy();
+      return;
+    }
+    this.socket.write(data);
   }
 
   /** An answer the peer asked for (PING, SETTINGS ACK): refused when the peer lets our output pile up unread. */
@@ -657,6 +783,7 @@ export class H2Connection extends EventEmitter {
             if (n === head.length) s.queue.shift();
             else s.queue[0] = head.subarray(n);
             s.queuedBytes -= n;
+            this.queuedBytes -= n;
             this.sendWindow -= n;
             s.sendWindow -= n;
             progressed = true;
