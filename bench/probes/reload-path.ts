@@ -10,7 +10,8 @@ import { loadCerts } from '../../src/certs/index.js';
 import { loadConfig, loadConfigText } from '../../src/config/load.js';
 import { buildBootstrap, renderBootstrap } from '../../src/envoy/bootstrap.js';
 import { generateRules } from '../../src/iptables/index.js';
-import { reloadConfig, snapshotFor, type Desired } from '../../src/run/reload.js';
+import { reloadConfig, type Desired } from '../../src/run/reload.js';
+import { snapshotFor } from '../../src/run/snapshot-for.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import { buildSnapshot } from '../../src/xds/snapshot.js';
 

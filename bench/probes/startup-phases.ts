@@ -40,7 +40,7 @@ await import('../../src/cli/run.js');
 const { Meshlet } = await import('../../src/run/service.js');
 const { loadConfig } = await import('../../src/config/load.js');
 const { loadCerts } = await import('../../src/certs/index.js');
-const { snapshotFor } = await import('../../src/run/reload.js');
+const { snapshotFor } = await import('../../src/run/snapshot-for.js');
 const { createRootLogger } = await import('../../src/log.js');
 const { TYPE } = await import('../../src/xds/protos.js');
 const { messageInfo } = await import('../../src/xds/wire.js');

@@ -11,8 +11,6 @@ import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { generateRules } from '../iptables/generate.js';
 import { snapshotFor } from './snapshot-for.js';
 
-export { snapshotFor };
-
 export interface Desired {
   config: MeshConfig;
   certs: CertState;

@@ -6,7 +6,8 @@ import { formatError } from '../../src/config/errors.js';
 import { validateConfig } from '../../src/config/validate.js';
 import type { RawConfigInput } from '../../src/config/schema.js';
 import { generateRules } from '../../src/iptables/index.js';
-import { reloadConfig, snapshotFor } from '../../src/run/reload.js';
+import { reloadConfig } from '../../src/run/reload.js';
+import { snapshotFor } from '../../src/run/snapshot-for.js';
 import { FAKE_CERTS, meshConfig } from '../envoy/configs.js';
 
 const errorsOf = (raw: unknown): string[] => {

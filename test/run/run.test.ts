@@ -8,7 +8,7 @@ import { createRootLogger } from '../../src/log.js';
 import { loadConfig } from '../../src/config/load.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { Meshlet } from '../../src/run/service.js';
-import { snapshotFor } from '../../src/run/reload.js';
+import { snapshotFor } from '../../src/run/snapshot-for.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import { buildSnapshot, typeOf } from '../../src/xds/snapshot.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
