@@ -1,6 +1,6 @@
 // Row 6: 1,000 ingress ports plus 1,000 egress routes. Ingress is tproxy, so
-// the ports are 1,000 filter chains on the one inbound listener (the default
-// mode; mapped mode would make them 1,000 listeners and clusters); the routes
+// the ports are 1,000 entries of the one inbound listener's port matcher (the
+// default mode; mapped mode would make them 1,000 listeners and clusters); the routes
 // are 1,000 listeners on distinct 127/8 addresses, each with its own mTLS
 // cluster. Measured: snapshot build time (a probe process, cold and warm),
 // time to ACK (cold start, and a reload that grows a small mesh to the full
@@ -387,7 +387,7 @@ async function scaleRowAt(ctx: Ctx, id: string, num: string, sc: Scale): Promise
         `Envoy (static and meshlet's) runs ${sc.envoyWorkers} worker thread(s) here: each worker holds its own socket of every listener, and this many listeners on one per core pass the machine's open-file hard limit.`,
       );
     row.note(
-      `Ingress: tproxy mode, ${nPorts} ports as filter chains of the one inbound listener (alternating mtls/tls); egress: ${nRoutes} routes with a port, each a listener on its own 127/8 address and a STATIC mTLS cluster to an IP literal. Snapshot build: bench/probes/snapshot-build.ts in a fresh process. "Sidecar RSS" is read as meshlet's process (as in row 7); Envoy's RSS is listed beside it. RSS in MiB (as ps/top), compared with the MB target as is.`,
+      `Ingress: tproxy mode, ${nPorts} ports (alternating mtls/tls) on the one inbound listener, whose port matcher maps each to the chain of its policy; egress: ${nRoutes} routes with a port, each a listener on its own 127/8 address and a STATIC mTLS cluster to an IP literal. Snapshot build: bench/probes/snapshot-build.ts in a fresh process. "Sidecar RSS" is read as meshlet's process (as in row 7); Envoy's RSS is listed beside it. RSS in MiB (as ps/top), compared with the MB target as is.`,
     );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {

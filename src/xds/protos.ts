@@ -17,6 +17,8 @@ export const TYPE = {
   dfpCluster: 'envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig',
   sniDfp: 'envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig',
   stdoutAccessLog: 'envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
+  destinationPortInput: 'envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput',
+  stringValue: 'google.protobuf.StringValue',
   discoveryRequest: 'envoy.service.discovery.v3.DiscoveryRequest',
   discoveryResponse: 'envoy.service.discovery.v3.DiscoveryResponse',
   deltaRequest: 'envoy.service.discovery.v3.DeltaDiscoveryRequest',

@@ -36,6 +36,7 @@ export const PROTO_FILES = [
   'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
   'envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  'envoy/extensions/matching/common_inputs/network/v3/network_inputs.proto',
 ] as const;
 
 let cached: protobuf.Root | undefined;

@@ -1,8 +1,9 @@
 // Build-time generator of wire-table.ts: the field table the run-time encoder
 // (wire.ts) works from. It walks, with protobufjs reflection over the Envoy
-// API files, every message declared in the files meshlet loads plus the
-// discovery messages, and everything those reach, so a builder may use any
-// field of those types without regenerating; a type outside the table fails
+// API files, every message declared in the files meshlet loads, the
+// discovery messages and the well-known types packed into an Any, and
+// everything those reach, so a builder may use any field of those types
+// without regenerating; a type outside the table fails
 // loudly at encode time. `npm run build` regenerates the file (prebuild), and
 // a test fails when the committed file is stale.
 //   npx tsx src/xds/wire-gen.ts   (writes src/xds/wire-table.ts next to this file's source)
@@ -12,6 +13,8 @@ import protobuf from 'protobufjs';
 import { PROTO_FILES, root } from './reflect.js';
 
 const DISCOVERY = ['DiscoveryRequest', 'DiscoveryResponse', 'DeltaDiscoveryRequest', 'DeltaDiscoveryResponse'].map((n) => `envoy.service.discovery.v3.${n}`);
+/** Well-known types a builder packs into an Any on its own (the filter chain matcher's action names its chain in a StringValue). */
+const ANY_PAYLOADS = ['google.protobuf.StringValue'];
 
 const name = (t: protobuf.ReflectionObject): string => t.fullName.slice(1);
 
@@ -22,12 +25,12 @@ function declaredMessages(ns: protobuf.NamespaceBase, files: Set<string>, out: p
   }
 }
 
-/** The roots: messages declared in the loaded files themselves (not their imports), and the discovery messages. */
+/** The roots: messages declared in the loaded files themselves (not their imports), the discovery messages and ANY_PAYLOADS. */
 export function wireRoots(r: protobuf.Root = root()): protobuf.Type[] {
   const files = new Set(r.files.filter((f) => PROTO_FILES.some((p) => f.endsWith(`/${p}`))));
   const out: protobuf.Type[] = [];
   declaredMessages(r, files, out);
-  return [...out, ...DISCOVERY.map((n) => r.lookupType(n))];
+  return [...out, ...[...DISCOVERY, ...ANY_PAYLOADS].map((n) => r.lookupType(n))];
 }
 
 export function generateWireTable(): string {

@@ -248,8 +248,7 @@ function writeField(w: Writer, field: Field, value: JsonValue, where: string): v
   if (field.mapKey !== undefined) {
     if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where}: object expected`);
     if (field.mapKey !== 'string') throw new Error(`${where}: map keys of type ${field.mapKey} are not supported`);
-    // Sorted: the bytes (and so the version Envoy compares) must not depend on the order a builder inserted the keys.
-    for (const k of Object.keys(value).sort()) {
+    for (const k of mapKeyOrder(Object.keys(value))) {
       const v = value[k] as JsonValue;
       w.tag(field.id, 2);
       const start = w.fork();
@@ -328,6 +327,19 @@ function writeNested(w: Writer, type: string, value: JsonValue, where: string): 
   if (type === 'google.protobuf.Value' || type === 'google.protobuf.ListValue') throw new Error(`${where}: ${type} fields are not supported`);
   if (!isObject(value)) throw new Error(`${where}: object expected`);
   writeMessage(w, requireMessage(type, where), value, where);
+}
+
+/**
+ * The order map entries are written in, so that the bytes (and so the version
+ * Envoy compares) do not depend on the order a builder inserted the keys:
+ * integer-like keys ascending by value, then the rest sorted. That is the
+ * order JavaScript itself gives an object's keys once the rest are sorted, so
+ * protobufjs (the reference the tests compare with) writes the same bytes.
+ */
+function mapKeyOrder(keys: string[]): string[] {
+  const isIndex = (k: string): boolean => /^(?:0|[1-9]\d{0,9})$/.test(k) && Number(k) < 4294967295;
+  const index = keys.filter(isIndex).sort((a, b) => Number(a) - Number(b));
+  return [...index, ...keys.filter((k) => !isIndex(k)).sort()];
 }
 
 /** Struct { map<string, Value> fields = 1 }: each entry is key 1, Value 2. */

@@ -88,11 +88,13 @@ describe('stability', () => {
       'Cluster',
       'ClusterConfig',
       'Config',
+      'DestinationPortInput',
       'DownstreamTlsContext',
       'FilterConfig',
       'Listener',
       'OriginalDst',
       'Secret',
+      'StringValue',
       'TcpProxy',
       'UpstreamTlsContext',
     ]);

@@ -20,6 +20,19 @@ describe('ingress, tproxy mode', () => {
   const l = named(buildListeners(full), LISTENER.inbound);
   const chains = arr(l['filter_chains']);
   const chain = (name: string): JsonObject => named(chains, name);
+  const tree = obj(obj(l['filter_chain_matcher'])['matcher_tree']);
+  const chainOf = (listener: JsonObject): Record<string, string> => {
+    const map = obj(obj(obj(obj(listener['filter_chain_matcher'])['matcher_tree'])['exact_match_map'])['map']);
+    return Object.fromEntries(
+      Object.entries(map).map(([port, m]) => {
+        const action = obj(obj(m)['action']);
+        // The action names the chain twice: the extension name, and the StringValue Envoy actually reads.
+        expect(obj(action['typed_config'])).toEqual({ '@type': 'type.googleapis.com/google.protobuf.StringValue', value: action['name'] });
+        return [port, action['name'] as string];
+      }),
+    );
+  };
+  const forPort = (port: number): JsonObject => chain(chainOf(l)[String(port)] ?? `(no chain for ${port})`);
 
   it('is one transparent listener on both families with original_dst and no tls_inspector', () => {
     expect(l['address']).toEqual({ socket_address: { address: '0.0.0.0', port_value: 15006 } });
@@ -28,19 +41,34 @@ describe('ingress, tproxy mode', () => {
     expect(arr(l['listener_filters']).map((f) => f['name'])).toEqual(['envoy.filters.listener.original_dst']);
   });
 
+  it('picks the chain by destination port: a matcher on the restored destination, no per-chain match', () => {
+    expect(obj(tree['input'])['typed_config']).toEqual({
+      '@type': 'type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput',
+    });
+    expect(Object.keys(chainOf(l))).toEqual(['5432', '7890', '8080', '8444', '9090', '15001', '15002', '15006', '15020']);
+    for (const c of chains) expect(c['filter_chain_match'], JSON.stringify(c['name'])).toBeUndefined();
+    // Every name the matcher can pick is a chain of the listener.
+    for (const name of Object.values(chainOf(l))) expect(chain(name)['name']).toBe(name);
+  });
+
   it('blackholes every port of the proxy itself (Contrast #1142)', () => {
-    const holes = chains.filter((c) => proxiedTo(c) === CLUSTER.blackhole).map((c) => obj(c['filter_chain_match'])['destination_port']);
-    expect(holes).toEqual([15001, 15002, 15006, 15020]);
+    const holes = Object.entries(chainOf(l)).filter(([, name]) => proxiedTo(chain(name)) === CLUSTER.blackhole);
+    expect(holes.map(([port]) => Number(port))).toEqual([15001, 15002, 15006, 15020]);
+    expect(chains.filter((c) => proxiedTo(c) === CLUSTER.blackhole).map((c) => c['name'])).toEqual(['meshlet-inbound-blackhole']);
+  });
+
+  it('maps a proxy port to the blackhole even if a config that skipped validation also lists it', () => {
+    const odd = { ...full, ingress: { ...full.ingress, ports: [...full.ingress.ports, { ...full.ingress.ports[0]!, name: 'own', port: 15006 }] } };
+    expect(chainOf(named(buildListeners(odd), LISTENER.inbound))['15006']).toBe('meshlet-inbound-blackhole');
   });
 
   it.each([
-    ['mtls with allowedSans', 5432, true, ['URI', 'DNS', 'IP_ADDRESS']],
+    ['mtls with allowedSans', 5432, true, ['IP_ADDRESS', 'DNS', 'URI']],
     ['mtls via ingress.default', 9090, true, []],
     ['tls', 8080, false, []],
     ['tls with allowTls12', 8444, false, []],
   ] as const)('%s: port %i requires a client cert: %s', (_label, port, mtls, sanTypes) => {
-    const c = chain(`meshlet-inbound-${port}`);
-    expect(c['filter_chain_match']).toEqual({ destination_port: port });
+    const c = forPort(port);
     expect(proxiedTo(c)).toBe(CLUSTER.inboundApp);
     const ctx = obj(tlsCtx(c));
     const common = obj(ctx['common_tls_context']);
@@ -58,14 +86,67 @@ describe('ingress, tproxy mode', () => {
     else {
       const combined = obj(common['combined_validation_context']);
       expect(obj(combined['validation_context_sds_secret_config'])['name']).toBe(SECRET.meshCa);
+      // Sorted (the chain is shared by every port with these SANs, in any order).
       expect(arr(obj(combined['default_validation_context'])['match_typed_subject_alt_names']).map((m) => m['san_type'])).toEqual(sanTypes);
     }
   });
 
   it('forwards a plaintext port without TLS if stale rules ever send it here', () => {
-    const c = chain('meshlet-inbound-7890');
+    const c = forPort(7890);
+    expect(c['name']).toBe('meshlet-inbound-plaintext');
     expect(c['transport_socket']).toBeUndefined();
     expect(proxiedTo(c)).toBe(CLUSTER.inboundApp);
+  });
+
+  it('gives ports with the same policy one chain, named by the policy; the order of ports changes nothing', () => {
+    const ports = [
+      { name: 'a', port: 8001, policy: 'mtls' as const },
+      { name: 'b', port: 8002, policy: 'tls' as const },
+      { name: 'c', port: 8003, policy: 'mtls' as const, allowedSans: ['b.mesh.test', 'a.mesh.test'] },
+      { name: 'd', port: 8004, policy: 'mtls' as const, allowedSans: ['a.mesh.test', 'b.mesh.test', 'a.mesh.test'] },
+      { name: 'e', port: 8005, policy: 'mtls' as const, allowedSans: ['a.mesh.test'] },
+      { name: 'f', port: 8006, policy: 'tls' as const, allowTls12: true },
+      { name: 'g', port: 8007, policy: 'mtls' as const, keyExchange: 'pq-required' as const },
+      { name: 'h', port: 8008, policy: 'mtls' as const },
+    ];
+    const listener = (list: typeof ports): JsonObject => named(buildListeners(meshConfig({ ingress: { ports: list } })), LISTENER.inbound);
+    const built = listener(ports);
+    const of = chainOf(built);
+    expect(of['8001']).toBe('meshlet-inbound-mtls');
+    expect(of['8008']).toBe('meshlet-inbound-mtls');
+    expect(of['8002']).toBe('meshlet-inbound-tls');
+    expect(of['8006']).toBe('meshlet-inbound-tls-tls12');
+    expect(of['8007']).toBe('meshlet-inbound-mtls-pq-required');
+    // The same SANs in another order, or repeated, are the same chain; other SANs are another.
+    expect(of['8003']).toMatch(/^meshlet-inbound-mtls-sans-[0-9a-f]{12}$/);
+    expect(of['8004']).toBe(of['8003']);
+    expect(of['8005']).toMatch(/^meshlet-inbound-mtls-sans-[0-9a-f]{12}$/);
+    expect(of['8005']).not.toBe(of['8003']);
+    expect(arr(built['filter_chains']).map((c) => c['name'])).toEqual(
+      [
+        'meshlet-inbound-blackhole',
+        'meshlet-inbound-mtls',
+        'meshlet-inbound-mtls-pq-required',
+        of['8003'],
+        of['8005'],
+        'meshlet-inbound-tls',
+        'meshlet-inbound-tls-tls12',
+      ].sort(),
+    );
+    expect(JSON.stringify(listener([...ports].reverse()))).toBe(JSON.stringify(built));
+  });
+
+  it("moving one port to another policy changes only that port's entry: every chain another port uses stays byte-identical", () => {
+    const ports = Array.from({ length: 50 }, (_, i) => ({ name: `p${i}`, port: 20_000 + i, policy: i % 2 === 0 ? ('mtls' as const) : ('tls' as const) }));
+    const before = named(buildListeners(meshConfig({ ingress: { ports } })), LISTENER.inbound);
+    const edited = ports.map((p, i) => (i === 0 ? { ...p, policy: 'tls' as const } : p));
+    const after = named(buildListeners(meshConfig({ ingress: { ports: edited } })), LISTENER.inbound);
+    // Envoy updates such a listener in place: chains it already has are kept, with their connections.
+    expect(JSON.stringify(after['filter_chains'])).toBe(JSON.stringify(before['filter_chains']));
+    expect(JSON.stringify(after['default_filter_chain'])).toBe(JSON.stringify(before['default_filter_chain']));
+    const [b, a] = [chainOf(before), chainOf(after)];
+    expect(Object.keys(a).filter((k) => a[k] !== b[k])).toEqual(['20000']);
+    expect(a['20000']).toBe('meshlet-inbound-tls');
   });
 
   it.each(['mtls', 'tls', 'plaintext'] as const)('applies ingress.default %s to unlisted ports', (policy) => {

@@ -95,7 +95,7 @@ describe('key exchange groups on every TLS context', () => {
     expect(all).toHaveLength(12);
     const relaxed = all.filter((x) => JSON.stringify(x.curves) !== JSON.stringify(REQUIRED));
     expect(relaxed.map((x) => [x.at.replace(/^.* > /, ''), x.curves])).toEqual([
-      ['meshlet-inbound-8444', PREFERRED],
+      ['meshlet-inbound-tls-tls12', PREFERRED],
       ['meshlet-route-voting', PREFERRED],
     ]);
     // The capture cluster and the default chain follow the pod-wide setting.

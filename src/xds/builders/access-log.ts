@@ -18,7 +18,7 @@ export const ACCESS_LOG_FORMAT: JsonObject = {
   downstream_local: '%DOWNSTREAM_LOCAL_ADDRESS%',
   upstream_host: '%UPSTREAM_HOST%',
   upstream_local: '%UPSTREAM_LOCAL_ADDRESS%',
-  // meshlet's filter chain names carry the port or the route: meshlet-inbound-8080, meshlet-route-emoji.
+  // meshlet's filter chain names carry the inbound policy or the route (meshlet-inbound-mtls, meshlet-route-emoji); downstream_local has the port.
   chain: '%FILTER_CHAIN_NAME%',
   cluster: '%UPSTREAM_CLUSTER%',
   downstream_peer_uri_san: '%DOWNSTREAM_PEER_URI_SAN%',

@@ -30,9 +30,12 @@ export function policyChain(
 /**
  * A connection whose original destination is one of the proxy's own ports is
  * closed, never forwarded: forwarding it would dial Envoy itself in a loop
- * (https://github.com/edgelesssys/contrast/issues/1142).
+ * (https://github.com/edgelesssys/contrast/issues/1142). With `port`, the
+ * chain matches that port itself (plus `extraMatch`); without, a matcher
+ * picks it and `name` is the chain's whole name.
  */
-export function blackholeChain(listener: string, port: number, extraMatch: JsonObject = {}): JsonObject {
-  const name = `${listener}-blackhole-${port}`;
-  return { name, filter_chain_match: { destination_port: port, ...extraMatch }, filters: [tcpProxy(name, CLUSTER.blackhole)] };
+export function blackholeChain(name: string, port?: number, extraMatch: JsonObject = {}): JsonObject {
+  if (port === undefined) return { name, filters: [tcpProxy(name, CLUSTER.blackhole)] };
+  const chain = `${name}-blackhole-${port}`;
+  return { name: chain, filter_chain_match: { destination_port: port, ...extraMatch }, filters: [tcpProxy(chain, CLUSTER.blackhole)] };
 }
