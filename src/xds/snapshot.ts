@@ -2,8 +2,9 @@
 // resources by name, each encoded once. Streams send the stored bytes, so a
 // resource that did not change goes out byte-identical and Envoy does not
 // drain it: Envoy compares a listener's bytes, and a changed one drains its connections.
-import { encodeResource, TYPE_URL, type AnyBytes, type JsonObject, type Json, type ResourceTypeUrl } from './protos.js';
+import { encodeResource, TYPE_URL, type AnyBytes, type JsonObject, type ResourceTypeUrl } from './protos.js';
 import { canonicalJson, hashBytes, setVersion } from './version.js';
+import { deepFreeze } from './builders/memo.js';
 
 export interface SnapshotResource {
   readonly name: string;
@@ -102,7 +103,23 @@ function buildType(typeUrl: ResourceTypeUrl, list: readonly JsonObject[], bucket
 let built = new Map<string, SnapshotResource>();
 let building: Map<string, SnapshotResource> | undefined;
 
+/**
+ * Resources by the builder object itself, for the frozen objects a builder
+ * memo hands back unchanged (src/xds/builders/memo.ts): known without even
+ * serialising them. Weak, so it lets go with the memo.
+ */
+const byObject = new WeakMap<JsonObject, SnapshotResource>();
+
 function buildResource(name: string, typeUrl: string, json: JsonObject): SnapshotResource {
+  const frozen = Object.isFrozen(json);
+  const same = frozen ? byObject.get(json) : undefined;
+  if (same) return same;
+  const resource = buildByText(name, typeUrl, json);
+  if (frozen) byObject.set(json, resource);
+  return resource;
+}
+
+function buildByText(name: string, typeUrl: string, json: JsonObject): SnapshotResource {
   const key = JSON.stringify(json);
   const known = built.get(key);
   if (known) {
@@ -125,12 +142,4 @@ function buildResource(name: string, typeUrl: string, json: JsonObject): Snapsho
   });
   building?.set(key, resource);
   return resource;
-}
-
-function deepFreeze<T extends Json>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }

@@ -145,6 +145,11 @@ export class Writer {
 
   bytes(b: Uint8Array): void {
     this.uint32(b.length);
+    this.raw(b);
+  }
+
+  /** Bytes already encoded, as they are. */
+  raw(b: Uint8Array): void {
     this.ensure(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
@@ -248,13 +253,24 @@ function writeField(w: Writer, field: Field, value: JsonValue, where: string): v
   if (field.mapKey !== undefined) {
     if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where}: object expected`);
     if (field.mapKey !== 'string') throw new Error(`${where}: map keys of type ${field.mapKey} are not supported`);
+    const entry: Field = { ...field, id: 2, repeated: false, mapKey: undefined, oneof: undefined };
+    // A value object that several keys share (the inbound port matcher maps 1,000 ports to a few chains) is encoded once.
+    const shared = new Map<JsonValue, Buffer>();
     for (const k of mapKeyOrder(Object.keys(value))) {
       const v = value[k] as JsonValue;
       w.tag(field.id, 2);
       const start = w.fork();
       w.tag(1, 2);
       w.string(k);
-      writeSingle(w, { ...field, id: 2, repeated: false, mapKey: undefined, oneof: undefined }, v, `${where}.${k}`);
+      if (isObject(v)) {
+        let b = shared.get(v);
+        if (!b) {
+          const sub = new Writer();
+          writeSingle(sub, entry, v, `${where}.${k}`);
+          shared.set(v, (b = sub.finish()));
+        }
+        w.raw(b);
+      } else writeSingle(w, entry, v, `${where}.${k}`);
       w.ldelim(start);
     }
     return;

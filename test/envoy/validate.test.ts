@@ -44,9 +44,10 @@ describe('envoy --mode validate rejects', () => {
     const inbound = ((bad['static_resources'] as Record<string, JsonObject[]>)['listeners'] ?? [])[0] as JsonObject;
     const chains = inbound['filter_chains'] as JsonObject[];
     const last = chains.at(-1) as JsonObject;
+    const name = last['name'] as string;
     chains.push({ ...last });
     const r = await validateBootstrap(bad, mkdtempSync(path.join(dir, 'run-')));
-    expect(r.output).toContain(`"name" field is duplicated with value '${String(last['name'])}'`);
+    expect(r.output).toContain(`"name" field is duplicated with value '${name}'`);
     expect(r.ok).toBe(false);
   });
 });

@@ -6,6 +6,8 @@ import { buildResources, type Resources } from '../../src/xds/builders/index.js'
 import { encodeResource, packAny, TYPE, typeUrl, type Json, type JsonObject } from '../../src/xds/protos.js';
 import { decodeAny } from '../../src/xds/reflect.js';
 import { ACCESS_LOG_FORMAT, stdoutAccessLog } from '../../src/xds/builders/access-log.js';
+import { buildSnapshot } from '../../src/xds/snapshot.js';
+import type { RawConfigInput } from '../../src/config/schema.js';
 import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';
 
 const CONFIGS = {
@@ -138,5 +140,55 @@ describe('stability', () => {
     const diff = (x: JsonObject[], y: JsonObject[]): Json[] => x.filter((r, i) => JSON.stringify(r) !== JSON.stringify(y[i])).map((r) => r['name'] ?? null);
     expect(diff(a.listeners, b.listeners)).toEqual([]);
     expect(diff(a.clusters, b.clusters)).toEqual(['meshlet-route-emoji']);
+  });
+});
+
+describe('reuse across rebuilds (builders/memo.ts)', () => {
+  const routes = (remote: string): RawConfigInput => ({
+    ...FULL,
+    egress: {
+      ...FULL.egress,
+      routes: [...(FULL.egress?.routes ?? []).filter((r) => r.listen?.includes(':')), { name: 'extra', listen: '127.0.0.9:7000', remote }],
+    },
+  });
+  const find = (list: JsonObject[], name: string): JsonObject => {
+    const found = list.find((x) => x['name'] === name);
+    if (!found) throw new Error(`no ${name}`);
+    return found;
+  };
+
+  it('hands back the same frozen listener and cluster for an unchanged route, and new ones for a changed route or pod-wide setting', () => {
+    const a = buildResources(meshConfig(routes('198.18.0.50:7000')), FAKE_CERTS);
+    const b = buildResources(meshConfig(routes('198.18.0.51:7000')), FAKE_CERTS);
+    const other = a.listeners.find((l) => String(l['name']).startsWith('meshlet-route-') && l['name'] !== 'meshlet-route-extra');
+    expect(other).toBeDefined();
+    const name = other!['name'] as string;
+    expect(find(b.listeners, name)).toBe(other);
+    expect(find(b.clusters, name)).toBe(find(a.clusters, name));
+    expect(Object.isFrozen(other)).toBe(true);
+    expect(() => ((other!['filter_chains'] as JsonObject[])[0]!['name'] = 'changed')).toThrow(TypeError);
+    // The edited route: a new cluster (its remote changed); its listener depends on the route alone, and changed with it.
+    expect(find(b.clusters, 'meshlet-route-extra')).not.toBe(find(a.clusters, 'meshlet-route-extra'));
+    expect(JSON.stringify(find(b.clusters, 'meshlet-route-extra'))).toContain('198.18.0.51');
+    // A pod-wide setting the cluster reads (the key exchange) and the secret source both give new clusters.
+    const strict = buildResources(
+      meshConfig({ ...routes('198.18.0.51:7000'), ingress: { mode: 'disabled' }, tls: { keyExchange: 'pq-required' } }),
+      FAKE_CERTS,
+    );
+    expect(find(strict.clusters, name)).not.toBe(find(b.clusters, name));
+    expect(JSON.stringify(find(strict.clusters, name))).not.toContain('"X25519"');
+    const stat = buildResources(meshConfig(routes('198.18.0.51:7000')), FAKE_CERTS, { secrets: 'static' });
+    expect(JSON.stringify(find(stat.clusters, name))).not.toContain('sds_config');
+  });
+
+  it('a snapshot of reused objects reuses their encoded resources, and the bytes equal a fresh encoding', () => {
+    const first = buildSnapshot(buildResources(meshConfig(routes('198.18.0.50:7000')), FAKE_CERTS));
+    const again = buildSnapshot(buildResources(meshConfig(routes('198.18.0.50:7000')), FAKE_CERTS));
+    for (const [url, t] of Object.entries(again.types)) {
+      for (const [n, r] of t.resources) {
+        expect(r, n).toBe(first.types[url as keyof typeof first.types]?.resources.get(n));
+        expect(Buffer.from(r.any.value).equals(Buffer.from(encodeResource(JSON.parse(JSON.stringify(r.json)) as JsonObject))), n).toBe(true);
+      }
+    }
   });
 });

@@ -6,6 +6,7 @@
 // used: no payload, no key material.
 // https://www.envoyproxy.io/docs/envoy/latest/configuration/observability/access_log/usage
 import { TYPE, typeUrl, type JsonObject } from '../protos.js';
+import { deepFreeze } from './memo.js';
 
 /** Every field of a line. Numbers stay numbers (Envoy types a value that is one operator). */
 export const ACCESS_LOG_FORMAT: JsonObject = {
@@ -40,7 +41,12 @@ export function stdoutAccessLog(): JsonObject {
   };
 }
 
-/** A copy of `listener` that logs each of its connections. */
+const logged = new WeakMap<JsonObject, JsonObject>();
+
+/** A copy of `listener` that logs each of its connections; for a reused (frozen) listener, the same reused copy. */
 export function withAccessLog(listener: JsonObject): JsonObject {
-  return { ...listener, access_log: [stdoutAccessLog()] };
+  if (!Object.isFrozen(listener)) return { ...listener, access_log: [stdoutAccessLog()] };
+  let copy = logged.get(listener);
+  if (!copy) logged.set(listener, (copy = deepFreeze({ ...listener, access_log: [stdoutAccessLog()] })));
+  return copy;
 }

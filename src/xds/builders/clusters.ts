@@ -4,6 +4,7 @@ import { TYPE_URL, type JsonObject } from '../protos.js';
 import { noCircuitBreaking, socketAddress } from './envoy-json.js';
 import { CONNECT_TIMEOUT, originalDst, outboundClusters, routeCluster } from './clusters-egress.js';
 import { mappedPorts } from './listeners-inbound.js';
+import { BuildMemo } from './memo.js';
 import { CLUSTER } from './names.js';
 import type { SecretSource } from './tls.js';
 import { UPSTREAM_SOURCE_V4, UPSTREAM_SOURCE_V6 } from '../../config/constants.js';
@@ -44,12 +45,22 @@ function mappedApp(port: number): JsonObject {
   };
 }
 
+const routeMemo = new BuildMemo();
+
 export function buildClusters(c: MeshConfig, source: SecretSource = 'ads'): JsonObject[] {
   const out: JsonObject[] = [];
   if (c.ingress.mode === 'tproxy' || c.egress.capture) out.push(blackhole());
   if (c.ingress.mode === 'tproxy') out.push({ ...originalDst(CLUSTER.inboundApp), upstream_bind_config: appBindConfig() });
   if (c.ingress.mode === 'mapped') out.push(...mappedPorts(c).map((p) => mappedApp(p.port)));
-  out.push(...c.egress.routes.map((r) => routeCluster(c, r, source)));
+  // A route's cluster depends on the route, the pod-wide TLS settings and where secrets come from.
+  const context = `${source} ${JSON.stringify(c.tls)} `;
+  out.push(
+    ...routeMemo.map(
+      c.egress.routes,
+      (r) => context + JSON.stringify(r),
+      (r) => routeCluster(c, r, source),
+    ),
+  );
   if (c.egress.capture) out.push(...outboundClusters(c, source));
   return out;
 }

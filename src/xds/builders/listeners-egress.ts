@@ -8,26 +8,30 @@ import { cidrRange, dualStack, originalDstFilter, socketAddress, tcpProxy } from
 import { ownPorts } from './listeners-inbound.js';
 import { CLUSTER, LISTENER } from './names.js';
 import { dnsCacheConfig, keepsDialledPort } from './clusters-egress.js';
+import { BuildMemo } from './memo.js';
 
 /** iptables REDIRECTs locally generated connections to loopback (127.0.0.1 / ::1), whatever they dialled. */
 const REDIRECT_V4 = '127.0.0.1';
 const REDIRECT_V6 = '::1';
 
+const routeMemo = new BuildMemo();
+
+/** One listener per route with a port; a route's listener depends on the route alone. */
 export function routeListeners(c: MeshConfig): JsonObject[] {
-  return c.egress.routes.flatMap((r) => {
-    if (r.listenPort === undefined) return [];
-    const name = LISTENER.route(r);
-    return [
-      {
-        '@type': TYPE_URL.listener,
-        name,
-        stat_prefix: name,
-        address: socketAddress(r.listenIp, r.listenPort),
-        traffic_direction: 'OUTBOUND',
-        filter_chains: [{ name, filters: [tcpProxy(name, CLUSTER.route(r))] }],
-      },
-    ];
-  });
+  const withPort = c.egress.routes.filter((r): r is EgressRoute & { listenPort: number } => r.listenPort !== undefined);
+  return routeMemo.map(withPort, (r) => JSON.stringify(r), routeListener);
+}
+
+function routeListener(r: EgressRoute & { listenPort: number }): JsonObject {
+  const name = LISTENER.route(r);
+  return {
+    '@type': TYPE_URL.listener,
+    name,
+    stat_prefix: name,
+    address: socketAddress(r.listenIp, r.listenPort),
+    traffic_direction: 'OUTBOUND',
+    filter_chains: [{ name, filters: [tcpProxy(name, CLUSTER.route(r))] }],
+  };
 }
 
 /**

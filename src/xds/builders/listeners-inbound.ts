@@ -82,8 +82,13 @@ export function policyChainName(listener: string, policy: Policy, sortedSans: re
 /** Envoy's filter chain matcher: the connection's destination port, looked up in `chainOf` (port → chain name). */
 function destinationPortMatcher(chainOf: Record<string, string>): JsonObject {
   const map: JsonObject = {};
-  for (const [port, chain] of Object.entries(chainOf))
-    map[port] = { action: { name: chain, typed_config: { '@type': typeUrl(TYPE.stringValue), value: chain } } };
+  // One object per chain, shared by its ports: the encoder writes a shared value once and copies its bytes.
+  const onMatch = new Map<string, JsonObject>();
+  for (const [port, chain] of Object.entries(chainOf)) {
+    let m = onMatch.get(chain);
+    if (!m) onMatch.set(chain, (m = { action: { name: chain, typed_config: { '@type': typeUrl(TYPE.stringValue), value: chain } } }));
+    map[port] = m;
+  }
   return {
     matcher_tree: {
       input: { name: 'destination-port', typed_config: { '@type': typeUrl(TYPE.destinationPortInput) } },
