@@ -14,6 +14,7 @@ import { probe, sleep } from '../lib/procs.js';
 import { RowBuilder, type RowResult } from '../lib/result.js';
 import { changeToAck, servedVersions } from '../lib/xds.js';
 import { Cleanup, ms, type Ctx } from './context.js';
+import { DEFAULT_DEBOUNCE_MS, DEFAULT_RECHECK_MS } from '../../src/reload/watcher.js';
 
 const PROBE = fileURLToPath(new URL('../probes/reload-path.js', import.meta.url));
 
@@ -88,7 +89,8 @@ export async function reloadRow(ctx: Ctx): Promise<RowResult> {
     row.target('config edit → ACK p50', '≤ 30 ms', ms(s.median), s.median <= 30);
     row.target('config edit → ACK p99', '≤ 150 ms', ms(s.p99), s.p99 <= 150);
     row.note(
-      "Same config as row 2 (tproxy, 3 ports, 3 routes, capture). Debounce included: the watcher's default (10 ms debounce, 5 ms settle re-read). 25 ms pause after each ACK so edits never coalesce; one edit in flight at a time.",
+      `Same config as row 2 (tproxy, 3 ports, 3 routes, capture). Debounce included: the watcher's default (${DEFAULT_DEBOUNCE_MS} ms debounce, ` +
+        `${DEFAULT_RECHECK_MS} ms re-read of a renamed file). 25 ms pause after each ACK so edits never coalesce; one edit in flight at a time.`,
     );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {

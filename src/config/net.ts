@@ -31,10 +31,9 @@ export function splitHostPort(s: string): { host: string; port?: string } | stri
     if (!rest.startsWith(':')) return `unexpected "${rest}" after "]"`;
     return { host, port: rest.slice(1) };
   }
-  const colons = s.split(':').length - 1;
-  if (colons === 0) return { host: s };
-  if (colons > 1) return 'an IPv6 address with a port must be written as [addr]:port';
-  const i = s.lastIndexOf(':');
+  const i = s.indexOf(':');
+  if (i < 0) return { host: s };
+  if (s.indexOf(':', i + 1) >= 0) return 'an IPv6 address with a port must be written as [addr]:port';
   return { host: s.slice(0, i), port: s.slice(i + 1) };
 }
 

@@ -34,6 +34,18 @@ export interface WatchOptions {
  */
 export const DEFAULT_SETTLE_MS = 5_000;
 
+/**
+ * Quiet time after the last event before the files are read. It batches the
+ * events of one update (a ConfigMap swap is a burst of creates and renames
+ * within a millisecond) and bounds how often a storm of writes is read; an
+ * update that is still arriving after it is caught by the rename re-read or
+ * the settle window. Every reload waits it, so it is kept short.
+ */
+export const DEFAULT_DEBOUNCE_MS = 3;
+
+/** A file that arrived by rename is read again this much later and must be unchanged. */
+export const DEFAULT_RECHECK_MS = 5;
+
 export interface WatcherEvents {
   /** Stable new contents of every watched file (missing files are absent). */
   change: [contents: Map<string, string>, changedAt: number];
@@ -105,9 +117,9 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
   ) {
     super();
     this.opts = {
-      debounceMs: opts.debounceMs ?? 10,
+      debounceMs: opts.debounceMs ?? DEFAULT_DEBOUNCE_MS,
       settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS,
-      recheckMs: opts.recheckMs ?? 5,
+      recheckMs: opts.recheckMs ?? DEFAULT_RECHECK_MS,
       pollMs: opts.pollMs ?? 1_000,
     };
   }
