@@ -10,11 +10,14 @@ import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 // Not iptables/index.js: comparing rules needs only the generator, not the modules that apply and verify them.
 import { generateRules } from '../iptables/generate.js';
 import { snapshotFor } from './snapshot-for.js';
+import { nextChainGenerations, type ChainGenerations } from '../xds/builders/index.js';
 
 export interface Desired {
   config: MeshConfig;
   certs: CertState;
   snapshot: Snapshot;
+  /** Inbound chains renamed by earlier edits so Envoy drains them (absent: none). */
+  generations?: ChainGenerations;
 }
 
 export type Outcome = { ok: true; desired: Desired } | { ok: false; error: string };
@@ -57,18 +60,22 @@ export function reloadConfig(text: string, source: string, prev: Desired): Outco
     if (!read.state) return { ok: false, error: read.problems.map(formatCertProblem).join('; ') };
     certs = read.state;
   }
-  return build(config, certs);
+  try {
+    return build(config, certs, nextChainGenerations(prev.config, config, prev.generations ?? new Map()));
+  } catch (err) {
+    return { ok: false, error: `building resources failed: ${(err as Error).message}` };
+  }
 }
 
 export function reloadCerts(prev: Desired): Outcome {
   const read = readCerts(prev.config.certs);
   if (!read.state) return { ok: false, error: read.problems.map(formatCertProblem).join('; ') };
-  return build(prev.config, read.state);
+  return build(prev.config, read.state, prev.generations);
 }
 
-function build(config: MeshConfig, certs: CertState): Outcome {
+function build(config: MeshConfig, certs: CertState, generations: ChainGenerations | undefined): Outcome {
   try {
-    return { ok: true, desired: { config, certs, snapshot: snapshotFor(config, certs) } };
+    return { ok: true, desired: { config, certs, snapshot: snapshotFor(config, certs, generations), ...(generations ? { generations } : {}) } };
   } catch (err) {
     return { ok: false, error: `building resources failed: ${(err as Error).message}` };
   }

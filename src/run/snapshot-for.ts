@@ -3,9 +3,9 @@
 // builders right after spawning Envoy, without the reload path's modules.
 import type { MeshConfig } from '../config/model.js';
 import type { CertState } from '../certs/types.js';
-import { buildResources } from '../xds/builders/index.js';
+import { buildResources, type ChainGenerations } from '../xds/builders/index.js';
 import { buildSnapshot, type Snapshot } from '../xds/snapshot.js';
 
-export function snapshotFor(config: MeshConfig, certs: CertState): Snapshot {
-  return buildSnapshot(buildResources(config, certs));
+export function snapshotFor(config: MeshConfig, certs: CertState, generations?: ChainGenerations): Snapshot {
+  return buildSnapshot(buildResources(config, certs, generations ? { generations } : {}));
 }

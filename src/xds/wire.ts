@@ -360,7 +360,7 @@ function mapKeyOrder(keys: string[]): string[] {
 
 /** Struct { map<string, Value> fields = 1 }: each entry is key 1, Value 2. */
 function writeStruct(w: Writer, value: { readonly [k: string]: JsonValue }, where: string): void {
-  // Sorted, as map entries are.
+  // Sorted by key (plain string order; Envoy's Structs here have no integer-like keys).
   for (const k of Object.keys(value).sort()) {
     const v = value[k] as JsonValue;
     w.tag(1, 2);

@@ -1,7 +1,7 @@
 // Whole-output properties of the builders: every nested "@type" survives the
 // real protobuf encoder, references resolve, output is deterministic and
 // names are stable.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildResources, type Resources } from '../../src/xds/builders/index.js';
 import { encodeResource, packAny, TYPE, typeUrl, type Json, type JsonObject } from '../../src/xds/protos.js';
 import { decodeAny } from '../../src/xds/reflect.js';
@@ -160,7 +160,7 @@ describe('reuse across rebuilds (builders/memo.ts)', () => {
   it('hands back the same frozen listener and cluster for an unchanged route, and new ones for a changed route or pod-wide setting', () => {
     const a = buildResources(meshConfig(routes('198.18.0.50:7000')), FAKE_CERTS);
     const b = buildResources(meshConfig(routes('198.18.0.51:7000')), FAKE_CERTS);
-    const other = a.listeners.find((l) => String(l['name']).startsWith('meshlet-route-') && l['name'] !== 'meshlet-route-extra');
+    const other = a.listeners.find((l) => typeof l['name'] === 'string' && l['name'].startsWith('meshlet-route-') && l['name'] !== 'meshlet-route-extra');
     expect(other).toBeDefined();
     const name = other!['name'] as string;
     expect(find(b.listeners, name)).toBe(other);
@@ -170,24 +170,40 @@ describe('reuse across rebuilds (builders/memo.ts)', () => {
     // The edited route: a new cluster (its remote changed); its listener depends on the route alone, and changed with it.
     expect(find(b.clusters, 'meshlet-route-extra')).not.toBe(find(a.clusters, 'meshlet-route-extra'));
     expect(JSON.stringify(find(b.clusters, 'meshlet-route-extra'))).toContain('198.18.0.51');
-    // A pod-wide setting the cluster reads (the key exchange) and the secret source both give new clusters.
+    // The secret source and a pod-wide setting the cluster reads (the key exchange) both give new clusters.
+    const stat = buildResources(meshConfig(routes('198.18.0.51:7000')), FAKE_CERTS, { secrets: 'static' });
+    expect(find(stat.clusters, name)).not.toBe(find(b.clusters, name));
+    expect(JSON.stringify(find(stat.clusters, name))).not.toContain('sds_config');
     const strict = buildResources(
       meshConfig({ ...routes('198.18.0.51:7000'), ingress: { mode: 'disabled' }, tls: { keyExchange: 'pq-required' } }),
       FAKE_CERTS,
     );
     expect(find(strict.clusters, name)).not.toBe(find(b.clusters, name));
     expect(JSON.stringify(find(strict.clusters, name))).not.toContain('"X25519"');
-    const stat = buildResources(meshConfig(routes('198.18.0.51:7000')), FAKE_CERTS, { secrets: 'static' });
-    expect(JSON.stringify(find(stat.clusters, name))).not.toContain('sds_config');
   });
 
-  it('a snapshot of reused objects reuses their encoded resources, and the bytes equal a fresh encoding', () => {
+  it('a snapshot of reused objects reuses their encoded resources without serialising them again, and the bytes equal a fresh encoding', () => {
     const first = buildSnapshot(buildResources(meshConfig(routes('198.18.0.50:7000')), FAKE_CERTS));
-    const again = buildSnapshot(buildResources(meshConfig(routes('198.18.0.50:7000')), FAKE_CERTS));
+    const resources = buildResources(meshConfig(routes('198.18.0.50:7000')), FAKE_CERTS);
+    const reused = [...resources.listeners, ...resources.clusters].filter((r) => Object.isFrozen(r));
+    expect(reused.length).toBeGreaterThan(2);
+    const serialised = new Set<unknown>();
+    const stringify = JSON.stringify.bind(JSON);
+    const spy = vi.spyOn(JSON, 'stringify').mockImplementation((v: unknown, ...rest: unknown[]) => {
+      serialised.add(v);
+      return stringify(v, ...(rest as [never]));
+    });
+    let again: ReturnType<typeof buildSnapshot>;
+    try {
+      again = buildSnapshot(resources);
+    } finally {
+      spy.mockRestore();
+    }
+    for (const r of reused) expect(serialised.has(r), JSON.stringify(r['name'])).toBe(false);
     for (const [url, t] of Object.entries(again.types)) {
       for (const [n, r] of t.resources) {
-        expect(r, n).toBe(first.types[url as keyof typeof first.types]?.resources.get(n));
-        expect(Buffer.from(r.any.value).equals(Buffer.from(encodeResource(JSON.parse(JSON.stringify(r.json)) as JsonObject))), n).toBe(true);
+        expect(r, n).toBe(first.types[url]?.resources.get(n));
+        expect(Buffer.from(r.any.value).equals(Buffer.from(encodeResource(structuredClone(r.json)))), n).toBe(true);
       }
     }
   });

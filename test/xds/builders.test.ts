@@ -1,7 +1,13 @@
 // Table tests of the pure builders, feature by feature.
 import { describe, expect, it } from 'vitest';
-import { buildClusters, buildListeners, buildResources, buildSecrets, CLUSTER, LISTENER, SECRET } from '../../src/xds/builders/index.js';
+import { buildClusters, buildListeners, buildResources, buildSecrets, CLUSTER, LISTENER, nextChainGenerations, SECRET } from '../../src/xds/builders/index.js';
 import { sanMatcher } from '../../src/xds/builders/tls.js';
+import { stringify } from 'yaml';
+import type { RawConfigInput } from '../../src/config/schema.js';
+import { reloadConfig } from '../../src/run/reload.js';
+import { snapshotFor } from '../../src/run/snapshot-for.js';
+import { TYPE_URL } from '../../src/xds/protos.js';
+import { typeOf } from '../../src/xds/snapshot.js';
 import type { Json, JsonObject } from '../../src/xds/protos.js';
 import { DISABLED, FAKE_CERTS, FULL, MAPPED, meshConfig } from '../envoy/configs.js';
 
@@ -385,5 +391,129 @@ describe('SAN matchers', () => {
     ['ops@mesh.test', 'EMAIL'],
   ])('%s is a %s SAN', (san, type) => {
     expect(sanMatcher(san)).toEqual({ san_type: type, matcher: { exact: san } });
+  });
+});
+
+describe('inbound chain generations: a port that moves to a stricter policy drains the chain it left', () => {
+  type Port = { name: string; port: number; policy?: 'mtls' | 'tls' | 'plaintext'; allowedSans?: readonly string[]; allowTls12?: boolean };
+  const cfg = (ports: readonly Port[], def: 'mtls' | 'tls' = 'mtls'): ReturnType<typeof meshConfig> =>
+    meshConfig({
+      ingress: {
+        mode: 'tproxy',
+        default: def,
+        ports: ports.map(({ allowedSans, ...p }) => ({ ...p, ...(allowedSans ? { allowedSans: [...allowedSans] } : {}) })),
+      },
+    });
+  const gens = (before: ReturnType<typeof cfg>, after: ReturnType<typeof cfg>, start = new Map<string, number>()): Record<string, number> =>
+    Object.fromEntries(nextChainGenerations(before, after, start));
+  const a = { name: 'a', port: 8001, policy: 'tls' as const };
+  const b = { name: 'b', port: 8002, policy: 'tls' as const };
+
+  it.each([
+    ['tls → mtls, the tls chain still used by another port', [a, b], [{ ...a, policy: 'mtls' as const }, b], { 'meshlet-inbound-tls': 1 }],
+    [
+      'mtls → tls (looser): nothing drains',
+      [
+        { ...a, policy: 'mtls' as const },
+        { ...b, policy: 'mtls' as const },
+      ],
+      [a, { ...b, policy: 'mtls' as const }],
+      {},
+    ],
+    ['tls → mtls, and no port is left on tls: the chain is gone, Envoy drains it by itself', [a], [{ ...a, policy: 'mtls' as const }], {}],
+    ['a listed tls port removed (unlisted ports are mtls): its tls chain drains', [a, b], [b], { 'meshlet-inbound-tls': 1 }],
+    [
+      'mtls SANs narrowed while another port keeps the old list',
+      [
+        { ...a, policy: 'mtls' as const, allowedSans: ['x', 'y'] },
+        { ...b, policy: 'mtls' as const, allowedSans: ['y', 'x'] },
+      ],
+      [
+        { ...a, policy: 'mtls' as const, allowedSans: ['x'] },
+        { ...b, policy: 'mtls' as const, allowedSans: ['y', 'x'] },
+      ],
+      { 'meshlet-inbound-mtls-sans-': 1 },
+    ],
+    [
+      'mtls SANs widened: nothing drains',
+      [
+        { ...a, policy: 'mtls' as const, allowedSans: ['x'] },
+        { ...b, policy: 'mtls' as const, allowedSans: ['x'] },
+      ],
+      [
+        { ...a, policy: 'mtls' as const, allowedSans: ['x', 'y'] },
+        { ...b, policy: 'mtls' as const, allowedSans: ['x'] },
+      ],
+      {},
+    ],
+    [
+      'tls with TLS 1.2 → tls 1.3 only, another port keeps 1.2',
+      [
+        { ...a, allowTls12: true },
+        { ...b, allowTls12: true },
+      ],
+      [a, { ...b, allowTls12: true }],
+      { 'meshlet-inbound-tls-tls12': 1 },
+    ],
+  ] as const)('%s', (_label, before, after, expected) => {
+    const got = gens(cfg([...before]), cfg([...after]));
+    if ('meshlet-inbound-mtls-sans-' in expected) {
+      // The narrowed port left the shared [x, y] chain, which moves to generation 1.
+      expect(Object.keys(got)).toHaveLength(1);
+      expect(Object.keys(got)[0]).toMatch(/^meshlet-inbound-mtls-sans-[0-9a-f]{12}$/);
+      expect(Object.values(got)).toEqual([1]);
+    } else expect(got).toEqual(expected);
+  });
+
+  it('a port leaving the default chain for a stricter policy drains the default chain; for a looser one it does not', () => {
+    expect(gens(cfg([], 'tls'), cfg([{ ...a, policy: 'mtls' }], 'tls'))).toEqual({ 'meshlet-inbound-default': 1 });
+    expect(gens(cfg([], 'mtls'), cfg([a], 'mtls'))).toEqual({});
+    expect(gens(cfg([], 'mtls'), cfg([{ ...a, policy: 'mtls' }], 'mtls'))).toEqual({});
+  });
+
+  it('generations add up across edits, stay through unrelated edits, and end with their chain', () => {
+    const tls2 = cfg([a, b]);
+    const first = nextChainGenerations(tls2, cfg([{ ...a, policy: 'mtls' }, b]), new Map());
+    const second = nextChainGenerations(cfg([{ ...a, policy: 'mtls' }, b]), cfg([a, b]), first);
+    expect(Object.fromEntries(second)).toEqual({ 'meshlet-inbound-tls': 1 });
+    const third = nextChainGenerations(cfg([a, b]), cfg([{ ...a, policy: 'mtls' }, b]), second);
+    expect(Object.fromEntries(third)).toEqual({ 'meshlet-inbound-tls': 2 });
+    expect(Object.fromEntries(nextChainGenerations(cfg([{ ...a, policy: 'mtls' }, b]), cfg([{ ...a, policy: 'mtls' }]), third))).toEqual({});
+  });
+
+  it('a reload carries the generations: tightening one of two tls ports renames the tls chain in the served snapshot, a certificate reload keeps it', () => {
+    const raw = (first: 'tls' | 'mtls'): RawConfigInput => ({ ingress: { mode: 'tproxy', default: 'mtls', ports: [{ ...a, policy: first }, b] } });
+    const config = meshConfig(raw('tls'));
+    const start = { config, certs: FAKE_CERTS, snapshot: snapshotFor(config, FAKE_CERTS) };
+    const tightened = reloadConfig(stringify(raw('mtls')), 'config.yaml', start);
+    if (!tightened.ok) throw new Error(tightened.error);
+    const inbound = (d: typeof start): string => JSON.stringify(typeOf(d.snapshot, TYPE_URL.listener).resources.get(LISTENER.inbound)?.json);
+    expect(Object.fromEntries(tightened.desired.generations ?? [])).toEqual({ 'meshlet-inbound-tls': 1 });
+    expect(inbound(tightened.desired)).toContain('"meshlet-inbound-tls-g1"');
+    expect(inbound(tightened.desired)).not.toContain('"meshlet-inbound-tls"');
+    // Loosening it again drains nothing more; the generation stays, so the chain's name does not change back.
+    const loosened = reloadConfig(stringify(raw('tls')), 'config.yaml', tightened.desired);
+    if (!loosened.ok) throw new Error(loosened.error);
+    expect(inbound(loosened.desired)).toContain('"meshlet-inbound-tls-g1"');
+  });
+
+  it('the listener names a chain by its generation, in the chain list, the matcher and the default chain', () => {
+    const l = named(
+      buildListeners(
+        cfg([a, b]),
+        'ads',
+        new Map([
+          ['meshlet-inbound-tls', 2],
+          ['meshlet-inbound-default', 1],
+        ]),
+      ),
+      LISTENER.inbound,
+    );
+    expect(arr(l['filter_chains']).map((c) => c['name'])).toEqual(['meshlet-inbound-blackhole', 'meshlet-inbound-tls-g2']);
+    const map = obj(obj(obj(obj(l['filter_chain_matcher'])['matcher_tree'])['exact_match_map'])['map']);
+    expect(obj(obj(map['8001'])['action'])['name']).toBe('meshlet-inbound-tls-g2');
+    expect(obj(l['default_filter_chain'])['name']).toBe('meshlet-inbound-default-g1');
+    // The tcp_proxy stats follow the chain's name.
+    expect(JSON.stringify(arr(l['filter_chains'])[1])).toContain('"stat_prefix":"meshlet-inbound-tls-g2"');
   });
 });

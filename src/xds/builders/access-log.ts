@@ -37,7 +37,7 @@ export const ACCESS_LOG_FORMAT: JsonObject = {
 export function stdoutAccessLog(): JsonObject {
   return {
     name: 'envoy.access_loggers.stdout',
-    typed_config: { '@type': typeUrl(TYPE.stdoutAccessLog), log_format: { json_format: ACCESS_LOG_FORMAT } },
+    typed_config: { '@type': typeUrl(TYPE.stdoutAccessLog), log_format: { json_format: { ...ACCESS_LOG_FORMAT } } },
   };
 }
 

@@ -8,12 +8,14 @@ import { buildClusters } from './clusters.js';
 import { buildListeners } from './listeners.js';
 import { buildSecrets } from './secrets.js';
 import type { SecretSource } from './tls.js';
+import type { ChainGenerations } from './listeners-inbound.js';
 
 export { buildClusters } from './clusters.js';
 export { buildListeners } from './listeners.js';
 export { buildSecrets } from './secrets.js';
 export { CLUSTER, DNS_CACHE, LISTENER, SECRET } from './names.js';
 export type { SecretSource } from './tls.js';
+export { nextChainGenerations, type ChainGenerations } from './listeners-inbound.js';
 
 export interface Resources {
   listeners: JsonObject[];
@@ -24,9 +26,11 @@ export interface Resources {
 export interface BuildOptions {
   /** 'ads' (default): SDS references fetch secrets over ADS. 'static': by name from a bootstrap's static secrets. */
   secrets?: SecretSource;
+  /** Inbound chains renamed so Envoy drains them (see nextChainGenerations). */
+  generations?: ChainGenerations;
 }
 
 export function buildResources(config: MeshConfig, certs: CertState, opts: BuildOptions = {}): Resources {
   const source = opts.secrets ?? 'ads';
-  return { listeners: buildListeners(config, source), clusters: buildClusters(config, source), secrets: buildSecrets(certs) };
+  return { listeners: buildListeners(config, source, opts.generations), clusters: buildClusters(config, source), secrets: buildSecrets(certs) };
 }
