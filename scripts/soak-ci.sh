@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs .ci/run N times, each from a fresh clone of this repository's HEAD
 # (what CI would check out), one after another. Prints each run's summary
-# line, then how many runs passed and the name of every test that failed,
-# read from each run's vitest JSON report. The clones are removed at the end,
-# also when interrupted. Usage: scripts/soak-ci.sh N
+# line, then how many runs passed and the name of every test that failed with
+# the start of its failure message, read from each run's vitest JSON report.
+# The clones are removed at the end, also when interrupted.
+# Usage: scripts/soak-ci.sh N
 set -uo pipefail
 
 n=${1:-}
@@ -51,7 +52,12 @@ for i in $(seq 1 "$n"); do
         const file = path.relative(process.argv[2], f.name);
         const failed = (f.assertionResults ?? []).filter((a) => a.status === "failed");
         if (f.status === "failed" && failed.length === 0) console.log(`run ${process.argv[3]}: ${file} (failed to load: ${(f.message ?? "").split("\n")[0]})`);
-        for (const a of failed) console.log(`run ${process.argv[3]}: ${file} > ${a.fullName}`);
+        for (const a of failed) {
+          console.log(`run ${process.argv[3]}: ${file} > ${a.fullName}`);
+          // The clone is removed below, so keep enough of the failure to tell a flake from a bug.
+          const lines = (a.failureMessages ?? []).join("\n").split("\n").filter((l) => l.trim() !== "");
+          for (const l of lines.slice(0, 25)) console.log(`      ${l.slice(0, 300)}`);
+        }
       }
     ' "$report" "$clone" "$i" >>"$failures"
   else
