@@ -61,6 +61,19 @@ export function collectLines(stream: Readable | null | undefined, log: EventLog<
   });
 }
 
+/**
+ * The command line of `pid` (NUL-separated), or '' when there is no such
+ * process. Read in one step: a process can end between a check and a read,
+ * and scans of /proc meet that often on a busy machine.
+ */
+export function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** No such process, or only its zombie (it is dead; its new parent has not reaped it yet). */
 export function procGone(pid: number): boolean {
   try {

@@ -7,11 +7,11 @@
 // Envoy runs.
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { CLI, cleanupPod, makePod, waitReady, type Pod } from '../helpers/meshlet.js';
-import { EventLog, collectLines, procGone } from '../helpers/wait.js';
+import { EventLog, cmdlineOf, collectLines, procGone } from '../helpers/wait.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createRootLogger } from '../../src/log.js';
@@ -31,8 +31,7 @@ interface Line {
 
 /** Whether `pid` is an Envoy running this pod's bootstrap. */
 function envoyOf(pid: number, p: Pod): boolean {
-  const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-  return cmdline.includes(path.join(p.dir, 'run', 'envoy.json'));
+  return cmdlineOf(pid).includes(path.join(p.dir, 'run', 'envoy.json'));
 }
 
 /** Every live process whose command line names this pod's bootstrap. */
@@ -64,7 +63,13 @@ function run(p: Pod): Run {
     await exited;
     clearTimeout(timer);
     // An Envoy it started would outlive a SIGKILLed meshlet; it runs this pod's bootstrap, so it is ours to stop.
-    for (const pid of envoysOf(p)) process.kill(pid, 'SIGKILL');
+    for (const pid of envoysOf(p)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* it ended between the scan and the kill */
+      }
+    }
   });
   const parsed = (): Line[] =>
     lines.items.flatMap((l) => {

@@ -3,7 +3,8 @@
 // used to keep the process alive, serving a half-started sidecar until SIGTERM.
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync } from 'node:fs';
+import { cmdlineOf } from '../helpers/wait.js';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { CLI, cleanupPod, makePod, type Pod } from '../helpers/meshlet.js';
@@ -18,8 +19,7 @@ const tempDir = (): string => tmpDirFor(cleanups, 'meshlet-startup-');
 
 /** Whether `pid` is an Envoy running this pod's bootstrap. */
 function envoyOf(pid: number, p: Pod): boolean {
-  const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-  return cmdline.includes(path.join(p.dir, 'run', 'envoy.json'));
+  return cmdlineOf(pid).includes(path.join(p.dir, 'run', 'envoy.json'));
 }
 
 describe('meshlet run exits 1 after a startup failure, with what it started stopped', () => {
