@@ -60,21 +60,19 @@ export function reloadConfig(text: string, source: string, prev: Desired): Outco
     if (!read.state) return { ok: false, error: read.problems.map(formatCertProblem).join('; ') };
     certs = read.state;
   }
-  try {
-    return build(config, certs, nextChainGenerations(prev.config, config, prev.generations ?? new Map()));
-  } catch (err) {
-    return { ok: false, error: `building resources failed: ${(err as Error).message}` };
-  }
+  return build(config, certs, prev);
 }
 
 export function reloadCerts(prev: Desired): Outcome {
   const read = readCerts(prev.config.certs);
   if (!read.state) return { ok: false, error: read.problems.map(formatCertProblem).join('; ') };
-  return build(prev.config, read.state, prev.generations);
+  return build(prev.config, read.state, prev);
 }
 
-function build(config: MeshConfig, certs: CertState, generations: ChainGenerations | undefined): Outcome {
+/** The state `config` and `certs` give after `prev`; the inbound chain generations follow the config (same config, same generations). */
+function build(config: MeshConfig, certs: CertState, prev: Desired): Outcome {
   try {
+    const generations = config === prev.config ? prev.generations : nextChainGenerations(prev.config, config, prev.generations ?? new Map());
     return { ok: true, desired: { config, certs, snapshot: snapshotFor(config, certs, generations), ...(generations ? { generations } : {}) } };
   } catch (err) {
     return { ok: false, error: `building resources failed: ${(err as Error).message}` };

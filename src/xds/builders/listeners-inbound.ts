@@ -160,7 +160,7 @@ function looserOrEqual(from: PortChain, to: PortChain): boolean {
  * what changes the chain is in the name, so equal chains share a name; the
  * access log carries it as `chain`, next to the port in `downstream_local`.
  */
-export function policyChainName(listener: string, policy: Policy, sortedSans: readonly string[], opts: Required<DownstreamOptions>): string {
+function policyChainName(listener: string, policy: Policy, sortedSans: readonly string[], opts: Required<DownstreamOptions>): string {
   let n = `${listener}-${policy}`;
   if (policy === 'plaintext') return n;
   if (policy === 'tls' && opts.allowTls12) n += '-tls12';
