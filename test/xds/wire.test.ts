@@ -191,6 +191,35 @@ describe('discovery messages', () => {
     }
   });
 
+  it("reads only the node's id and cluster: Envoy's extension list is skipped on the wire, and what follows the node still decodes", () => {
+    const extensions = Array.from({ length: 300 }, (_, i) => ({
+      name: `envoy.filters.network.f${i}`,
+      category: 'envoy.filters.network',
+      type_urls: [`type.googleapis.com/x.v3.F${i}`],
+      version: { version: { major_number: 1, minor_number: 40 } },
+    }));
+    const bytes = reflect.codec(TYPE.deltaRequest).serialize({
+      node: { id: 'meshlet~pod', cluster: 'c', user_agent_name: 'envoy', extensions, client_features: ['f'], locality: { zone: 'z' } },
+      type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+      resource_names_subscribe: ['a', 'b'],
+      initial_resource_versions: { a: '1' },
+    });
+    expect(bytes.length).toBeGreaterThan(20_000);
+    const theirs = reflect.codec<{ node: { extensions: unknown[] } }>(TYPE.deltaRequest).deserialize(bytes);
+    expect(theirs.node.extensions).toHaveLength(300);
+    const mine = codec<Record<string, unknown>>(TYPE.deltaRequest).deserialize(bytes);
+    const node = mine['node'] as Record<string, unknown>;
+    expect({ id: node['id'], cluster: node['cluster'] }).toEqual({ id: 'meshlet~pod', cluster: 'c' });
+    expect({ extensions: node['extensions'], features: node['client_features'], agent: node['user_agent_name'] }).toEqual({
+      extensions: [],
+      features: [],
+      agent: '',
+    });
+    expect(mine['type_url']).toBe('type.googleapis.com/envoy.config.cluster.v3.Cluster');
+    expect(mine['resource_names_subscribe']).toEqual(['a', 'b']);
+    expect(mine['initial_resource_versions']).toEqual({ a: '1' });
+  });
+
   it('encodes responses byte-identically to reflection', () => {
     const any = { type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster', value: Buffer.from([10, 1, 99]) };
     const responses: [string, Record<string, unknown>][] = [
