@@ -9,23 +9,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AppProbe } from '../../src/config/model.js';
 import { decodeHealthStatus, encodeHealthRequest, podAddress, probeCounter, probeHost, startProbeServer } from '../../src/debug/probes.js';
 import { Proc } from '../../src/demo/proc.js';
+import { freeLowPort } from '../helpers/ports.js';
 import type { HealthAppConfig } from '../../src/demo/health-app.js';
 
 const HEALTH_APP = path.resolve('dist/src/demo/health-app.js');
 let server: Server | undefined;
 const apps: Proc[] = [];
 
-/** A port the kernel just handed out and nobody holds (test files run in parallel). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '::', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+const freePort = (): Promise<number> => freeLowPort();
 
 afterEach(async () => {
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));

@@ -1,6 +1,7 @@
 // Building and reading DNS messages in tests, with the codec under test
 // cross-checked by hand-written bytes in wire.test.ts.
 import { CLASS, TYPE, decodeMessage, encodeMessage, nameFromString, nameToString, optRecord, type Message, type ResourceRecord } from '../../src/dns/wire.js';
+import { freeLowPort } from '../helpers/ports.js';
 
 export interface QueryOptions {
   id?: number;
@@ -67,26 +68,7 @@ export function summary(bytes: Uint8Array): Summary {
   };
 }
 
-/**
- * A loopback port free for both UDP and TCP right now (DNS binds both): an
- * ephemeral TCP port that UDP can also bind, tried a few times.
- */
-export async function freeDnsPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const dgram = await import('node:dgram');
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const tcp = createServer();
-    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
-    const address = tcp.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const udp = dgram.createSocket('udp4');
-    const ok = await new Promise<boolean>((r) => {
-      udp.once('error', () => r(false));
-      udp.bind(port, '127.0.0.1', () => r(true));
-    });
-    if (ok) udp.close();
-    await new Promise<void>((r) => tcp.close(() => r()));
-    if (ok) return port;
-  }
-  throw new Error('no port free for both UDP and TCP on 127.0.0.1');
+/** A loopback port free for both UDP and TCP right now (DNS binds both), outside the ephemeral range (helpers/ports.ts). */
+export function freeDnsPort(): Promise<number> {
+  return freeLowPort({ udp: true });
 }

@@ -1,0 +1,40 @@
+// Ports for test servers that must be named before they bind: an app the test
+// stops and starts again on the same port, a port a probe is told about
+// before its app exists, a DNS server on UDP and TCP. Drawn at random below
+// the kernel's ephemeral range (32768-60999 here) and below the pod blocks of
+// helpers/meshlet.ts (20000-32699). A port taken with listen(0) and freed for
+// later use could be handed, in between, to another test file's listen(0) or
+// outgoing connection (test files run in parallel): seen as a health app
+// failing with EADDRINUSE in a full run.
+import { randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+const FIRST = 12_000;
+const LAST = 19_999;
+
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    // '::' without ipv6Only also holds the IPv4 port: free on both families.
+    srv.listen({ port, host: '::' }, () => srv.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket('udp4');
+    sock.once('error', () => resolve(false));
+    sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
+  });
+}
+
+/** A port nothing holds now, over TCP (both families) and, with udp, over UDP on 127.0.0.1. */
+export async function freeLowPort(opts: { udp?: boolean } = {}): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = randomInt(FIRST, LAST + 1);
+    if ((await tcpFree(port)) && (!opts.udp || (await udpFree(port)))) return port;
+  }
+  throw new Error(`no free port in ${FIRST}-${LAST} after 50 tries`);
+}
