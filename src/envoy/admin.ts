@@ -3,8 +3,6 @@
 // or drain Envoy, so no TCP port exists for it: the app (any other uid) and
 // peers cannot reach it, only root (meshlet) and the proxy uid (Envoy).
 import { closeSync, constants, fstatSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-// Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
-const { request } = process.getBuiltinModule('node:http');
 
 /**
  * Makes `dir` a real directory owned by uid:gid with mode 0700, or refuses.
@@ -126,6 +124,10 @@ export function adminGet(socketPath: string, urlPath: string, opts: AdminGetOpti
       return;
     }
     const timer = setTimeout(() => req.destroy(new Error(`Envoy admin ${urlPath}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    // node:http through getBuiltinModule (its ESM wrapper keeps undici, http2 and zlib resident: src/debug/server.ts),
+    // and here, not at the top: `meshlet run` imports this module before Envoy starts, and loading node:http there
+    // (compiled from source, as meshlet's V8 flags rule out node's built-in code cache) would delay the spawn.
+    const { request } = process.getBuiltinModule('node:http');
     const req = request(
       { socketPath: `/proc/self/fd/${fd}`, path: urlPath, method: opts.method ?? 'GET', headers: { host: 'envoy-admin' }, agent: false },
       (res) => {

@@ -1,7 +1,8 @@
 // What the proxy uid must be able to reach before Envoy can serve: the xDS
 // socket (handed to it) and, checked as that uid, the Envoy binary, the
 // bootstrap and the socket. Commands go through the CommandRunner seam.
-import { lchown } from 'node:fs/promises';
+// node:fs, not node:fs/promises: this runs before Envoy starts, and node:fs is already loaded.
+import { lchownSync } from 'node:fs';
 import type { MeshConfig } from '../config/model.js';
 import type { CommandRunner } from '../iptables/runner.js';
 
@@ -10,9 +11,9 @@ import type { CommandRunner } from '../iptables/runner.js';
  * follows a link, and the name cannot have been swapped: the directory was
  * checked to be writable by meshlet alone. Only root can (and must) do this.
  */
-export async function handSocketToProxy(proxy: MeshConfig['proxy'], currentUid: number): Promise<void> {
+export function handSocketToProxy(proxy: MeshConfig['proxy'], currentUid: number): void {
   if (currentUid !== 0) return;
-  await lchown(proxy.xdsSocket, proxy.uid, proxy.gid);
+  lchownSync(proxy.xdsSocket, proxy.uid, proxy.gid);
 }
 
 /**

@@ -132,7 +132,7 @@ export class Meshlet {
     }
     prepareRuntimeDirs(config.proxy);
     await this.ads.listen();
-    await handSocketToProxy(config.proxy, this.uid);
+    handSocketToProxy(config.proxy, this.uid);
     writeBootstrapFile(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, delta: this.opts.delta ?? true });
     if (!this.opts.noEnvoy) await this.startEnvoy();
     // Envoy boots now (tens of ms until its ADS stream opens). The snapshot first, as that is what Envoy waits for.

@@ -109,7 +109,7 @@ export class AdsServer {
   async listen(): Promise<void> {
     await prepareSocketPath(this.socketPath);
     await withSocketUmask(() => this.server.listen(this.socketPath));
-    await restrictSocket(this.socketPath);
+    restrictSocket(this.socketPath);
     this.log.info({ socket: this.socketPath }, 'xDS server listening');
   }
 
@@ -157,7 +157,7 @@ export class AdsServer {
         resolve();
       });
     });
-    await removeSocket(this.socketPath);
+    removeSocket(this.socketPath);
     this.log.info({ socket: this.socketPath }, 'xDS server closed');
   }
 
