@@ -1,19 +1,42 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --v8-pool-size=1 --gc-memory-reducer-start-delay-ms=500 --memory-reducer-delay-ms=500 --bytecode-old-age=2 --no-opt --no-maglev --no-sparkplug --optimize-for-size
-// The line above is how `meshlet` (npx, the image's entrypoint) starts: V8 and
-// malloc set for a small resident footprint, as a sidecar's memory is paid in
-// every pod. No optimizing JIT (its code pages in the node binary become
-// resident once anything gets hot), the smallest young generation, one V8
-// worker thread, one malloc arena, and V8's memory reducer (full GCs that
-// give pages back once the process is idle) after 0.5 s of idle, not 8 s;
-// bytecode that did not run across two full GCs is dropped (start-up code: it
-// is compiled again if it ever runs again). --jitless would keep about 0.6 MiB
-// less but interprets regular expressions, which made validating a 2,000-entry
-// config about a third slower. The kernel reads at most 255 bytes of this
-// line (test/lint/shebang.test.ts). bench/ launches meshlet with exactly these
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --v8-pool-size=1
+// The line above is how `meshlet` (npx, the image's entrypoint) starts: the
+// smallest young generation, one V8 worker thread and one malloc arena, for a
+// small resident footprint. Only flags that leave node's built-in code cache
+// usable go here. The kernel reads at most 255 bytes of this line
+// (test/lint/shebang.test.ts). bench/ launches meshlet with exactly these
 // settings, read from this line.
-import { statSync } from 'node:fs';
-import module from 'node:module';
-import { fileURLToPath } from 'node:url';
+//
+// The other V8 flags (V8_FLAGS below) are set before anything else loads.
+// On the command line, a V8 flag makes node compile each built-in module it
+// loads from source: V8 takes a code cache only when it was made under the
+// same flags, and node's built-in cache was made under the defaults. There
+// they cost node's own start-up (its module loader, before this line runs)
+// about 15 ms. Set here, they still reach everything meshlet runs, as no
+// JavaScript has run hot yet. node:v8 is the one module loaded before them:
+// each module loaded earlier keeps node's cached code for it resident
+// (importing one file of ours before them kept about 2.7 MiB more at idle),
+// so the other built-ins come after, through getBuiltinModule. The built-ins
+// the run path loads later (node:crypto, node:net, node:child_process) still
+// compile from source; loading them before the flags would start Envoy about
+// 20 ms sooner but keep about 5.5 MiB more resident at idle, over the 60 MiB
+// target. (Measured with `--only start,footprint` runs of bench/ on each
+// variant.) The flags: no optimizing JIT or baseline compiler (their code
+// pages in the node binary become resident once anything gets hot); V8's
+// memory reducer (full GCs that give pages back once the process is idle)
+// after 0.5 s of idle, not 8 s; bytecode that did not run across two full
+// GCs is dropped (start-up code: it is compiled again if it ever runs again).
+// --jitless would keep about 0.6 MiB less but interprets regular
+// expressions, which made validating a 2,000-entry config about a third
+// slower. bench/ reads the V8_FLAGS line, as it reads the `#!` line, to start
+// its probes as meshlet starts; test/cli/v8-flags.test.ts checks they act.
+import { setFlagsFromString } from 'node:v8';
+const V8_FLAGS =
+  '--gc-memory-reducer-start-delay-ms=500 --memory-reducer-delay-ms=500 --bytecode-old-age=2 --no-opt --no-maglev --no-sparkplug --optimize-for-size';
+setFlagsFromString(V8_FLAGS);
+
+const { statSync } = process.getBuiltinModule('node:fs');
+const module = process.getBuiltinModule('node:module');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
 
 // V8's compiled code for meshlet's modules, kept across runs next to the
 // build (dist/.compile-cache; the image fills it at build time): it shortens

@@ -17,10 +17,15 @@ export const TYPE = {
 /**
  * How the `meshlet` command starts node: the environment assignments and node
  * flags of the built CLI's `#!/usr/bin/env -S …` line, so the bench measures
- * meshlet as it is installed, on this bench's node (process.execPath).
+ * meshlet as it is installed, on this bench's node (process.execPath). And the
+ * V8 flags the CLI sets first thing at run time (its V8_FLAGS line): probes
+ * that stand in for meshlet get them in MESHLET_V8_FLAGS and set them the same
+ * way, first thing, not on the command line, which would cost them node's
+ * built-in code cache (src/cli.ts).
  */
-export function launcher(script = CLI): { env: Record<string, string>; nodeArgs: string[] } {
-  const first = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
+export function launcher(script = CLI): { env: Record<string, string>; nodeArgs: string[]; v8Flags: string } {
+  const text = readFileSync(script, 'utf8');
+  const first = text.split('\n', 1)[0] ?? '';
   const m = /^#!\/usr\/bin\/env(?: -S)? (.*)$/.exec(first);
   if (!m?.[1]) throw new Error(`${script}: no "#!/usr/bin/env" line`);
   const words = m[1].trim().split(/\s+/);
@@ -30,7 +35,9 @@ export function launcher(script = CLI): { env: Record<string, string>; nodeArgs:
     env[k] = v.join('=');
   }
   if (words.shift() !== 'node') throw new Error(`${script}: the "#!" line does not run node`);
-  return { env, nodeArgs: words };
+  const flags = /^const V8_FLAGS =\s*'([^']*)';$/m.exec(text);
+  if (!flags?.[1]) throw new Error(`${script}: no "const V8_FLAGS = '…';" line`);
+  return { env, nodeArgs: words, v8Flags: flags[1] };
 }
 
 /** Spawn options and argv prefix for a node process started the way `meshlet` starts. */

@@ -3,12 +3,19 @@
 // once and then warm.
 //   node dist/bench/probes/snapshot-build.js CONFIG WARM_REPS
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from '../../src/config/load.js';
 import { loadCerts } from '../../src/certs/index.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import { buildSnapshot } from '../../src/xds/snapshot.js';
 import { TYPE } from '../../src/xds/protos.js';
 import { messageInfo } from '../../src/xds/wire.js';
+
+// The V8 flags meshlet sets at run time (src/cli.ts), handed over by the bench
+// (bench/lib/meshlet.ts launcher()); set before any of the code above runs.
+const v8Flags = process.env['MESHLET_V8_FLAGS'];
+if (v8Flags === undefined) throw new Error('MESHLET_V8_FLAGS is not set: bench/ starts this probe');
+setFlagsFromString(v8Flags);
 
 const [configPath, repsArg] = process.argv.slice(2);
 if (!configPath) throw new Error('usage: snapshot-build.js CONFIG [WARM_REPS]');

@@ -4,8 +4,15 @@
 //   node [--expose-gc] dist/bench/probes/startup-phases.js CONFIG
 // With --expose-gc, RSS is read after a full GC, so it is what each phase
 // keeps, not its garbage; the GCs cost time, so that run is for memory only.
-import { openSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+// First, as src/cli.ts does: the V8 flags meshlet sets at run time, handed
+// over by the bench (bench/lib/meshlet.ts launcher()).
+import { setFlagsFromString } from 'node:v8';
+const v8Flags = process.env['MESHLET_V8_FLAGS'];
+if (v8Flags === undefined) throw new Error('MESHLET_V8_FLAGS is not set: bench/ starts this probe');
+setFlagsFromString(v8Flags);
+// The other built-ins after them, as meshlet loads them.
+const { openSync } = process.getBuiltinModule('node:fs');
+const { performance } = process.getBuiltinModule('node:perf_hooks');
 
 interface Mark {
   phase: string;

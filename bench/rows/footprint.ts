@@ -51,8 +51,11 @@ async function idle(ctx: Ctx, pod: BenchPod): Promise<Idle> {
 
 async function phases(configPath: string, gc: boolean): Promise<Mark[]> {
   const l = launcher();
-  return (await probe<{ marks: Mark[] }>([...l.nodeArgs, ...(gc ? ['--expose-gc'] : []), PROBE, configPath], 60_000, { env: { ...process.env, ...l.env } }))
-    .marks;
+  return (
+    await probe<{ marks: Mark[] }>([...l.nodeArgs, ...(gc ? ['--expose-gc'] : []), PROBE, configPath], 60_000, {
+      env: { ...process.env, ...l.env, MESHLET_V8_FLAGS: l.v8Flags },
+    })
+  ).marks;
 }
 
 async function bareNode(): Promise<number> {

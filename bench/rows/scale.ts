@@ -178,7 +178,7 @@ interface BuildFigures {
 /** In a fresh process started as `meshlet` starts (same node flags), on the config the last cold start used. */
 function snapshotBuild(pod: BenchPod, sc: Scale): Promise<BuildFigures> {
   const l = launcher();
-  return probe<BuildFigures>([...l.nodeArgs, PROBE, pod.configPath, '5'], bound(sc), { env: { ...process.env, ...l.env } });
+  return probe<BuildFigures>([...l.nodeArgs, PROBE, pod.configPath, '5'], bound(sc), { env: { ...process.env, ...l.env, MESHLET_V8_FLAGS: l.v8Flags } });
 }
 
 export function scaleRow(ctx: Ctx): Promise<RowResult> {
