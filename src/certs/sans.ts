@@ -1,6 +1,6 @@
 // Subject Alternative Names: parse Node's subjectAltName text and match the
 // SANs the config expects. DNS names compare case-insensitively, URIs exactly.
-import { isIP } from 'node:net';
+import { isIP } from '../config/net.js';
 import type { X509Certificate } from 'node:crypto';
 
 export interface San {

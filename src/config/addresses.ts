@@ -1,7 +1,6 @@
 // Field-level address rules, used by the schema (so they are reported with
 // every other field error) and by normalization (to parse once validated).
-import { isIP } from 'node:net';
-import { isDnsName, isIn127, parseCidr, parsePort, splitHostPort, type Cidr } from './net.js';
+import { isDnsName, isIn127, isIP, parseCidr, parsePort, splitHostPort, type Cidr } from './net.js';
 
 export type Parsed<T> = T | { error: string };
 export const isError = <T>(p: Parsed<T>): p is { error: string } => typeof p === 'object' && p !== null && 'error' in p;

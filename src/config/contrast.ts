@@ -5,7 +5,7 @@
 // that names the fix: values Contrast silently wraps or zeroes (ports 0, above
 // 65535 or negative), and values Contrast only fails on once Envoy has them
 // (duplicate or empty egress names, an empty remote host).
-import { isIP } from 'node:net';
+import { isIP } from './net.js';
 import type { ConfigError } from './errors.js';
 import type { RawConfigInput } from './schema.js';
 

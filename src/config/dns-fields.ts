@@ -1,9 +1,8 @@
 // Field rules of the `dns` section and of egress route `names` (docs/dns.md).
 // Like addresses.ts, each parser is used by the schema (to report errors with
 // every other field error) and by normalization (to parse once validated).
-import { isIP } from 'node:net';
 import { isError, type Parsed } from './addresses.js';
-import { isDnsName, isIn127, parsePort, splitHostPort } from './net.js';
+import { isDnsName, isIn127, isIP, parsePort, splitHostPort } from './net.js';
 
 export const DNS_DEFAULT_PORT = 53;
 

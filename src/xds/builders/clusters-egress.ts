@@ -1,6 +1,6 @@
 // Clusters for egress routes and capture: every one originates mTLS with the
 // workload certificate and trusts the mesh CA, except the capture exclusions.
-import { isIP } from 'node:net';
+import { isIP } from '../../config/net.js';
 import { keyExchangeOf, type EgressRoute, type MeshConfig } from '../../config/model.js';
 import { TYPE, TYPE_URL, typeUrl, type JsonObject } from '../protos.js';
 import { noCircuitBreaking, socketAddress } from './envoy-json.js';

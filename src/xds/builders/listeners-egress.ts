@@ -1,6 +1,6 @@
 // Outbound listeners: one per egress route with a port, one shared listener
 // for every portless route, and the capture listener (RFC Step 3).
-import { isIP } from 'node:net';
+import { isIP } from '../../config/net.js';
 import type { EgressRoute, MeshConfig } from '../../config/model.js';
 import { TYPE, TYPE_URL, typeUrl, type JsonObject } from '../protos.js';
 import { blackholeChain } from './chains.js';

@@ -1,6 +1,6 @@
 // TLS contexts. Certificates and the CA always come through SDS references,
 // so a rotation replaces two secrets and never touches a listener or cluster.
-import { isIP } from 'node:net';
+import { isIP } from '../../config/net.js';
 import type { KeyExchange } from '../../config/model.js';
 import { TYPE, typeUrl, type JsonObject } from '../protos.js';
 import { SECRET } from './names.js';
