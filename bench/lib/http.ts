@@ -1,4 +1,5 @@
 // Small HTTP and TCP probes with deadlines, and a bounded poll loop.
+import { randomInt } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { sleep } from './procs.js';
@@ -51,22 +52,28 @@ export async function pollUntil(what: string, probe: () => Promise<boolean>, tim
   }
 }
 
-/** A port nobody listens on right now (on every address), from the kernel's ephemeral range. */
+/**
+ * A port nobody listens on right now (on every address), drawn at random from
+ * 10000-11999: below the kernel's ephemeral range (32768-60999 here), and
+ * apart from the test suite's ranges (test/helpers/ports.ts, 12000-19999; pod
+ * blocks, 20000-32699). The suite runs the bench (--tiny) beside other test
+ * files, and an ephemeral port freed here could be handed to one of their
+ * outgoing connections or listen(0) before meshlet or Envoy binds it.
+ */
 const handedOut = new Set<number>();
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
+    const port = randomInt(10_000, 12_000);
+    if (handedOut.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
       const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(0, '::', () => {
-        const addr = srv.address();
-        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-      });
+      srv.once('error', () => resolve(false));
+      srv.listen({ port, host: '::' }, () => srv.close(() => resolve(true)));
     });
-    if (port > 0 && !handedOut.has(port)) {
+    if (free) {
       handedOut.add(port);
       return port;
     }
   }
-  throw new Error('no free port found');
+  throw new Error('no free port found in 10000-11999 after 50 tries');
 }
