@@ -25,7 +25,9 @@
 #     uid and capabilities of meshlet and Envoy; SIGTERM; `cleanup`. Also:
 #     `version` as the default user loads meshlet's modules from the compile
 #     cache the build filled, and the running sidecar's Node carries the
-#     flags of dist/src/cli.js's `#!` line.
+#     flags of dist/src/cli.js's `#!` line (its other V8 flags, set at run
+#     time, leave no trace in /proc; the build refuses an image whose node
+#     reports one of them unknown).
 #  5. Builds deploy/contrast.Dockerfile on that image and runs it the way
 #     Contrast's injected sidecar runs (privileged, root, args `-l debug`, the
 #     CONTRAST_* variables, certificates at /contrast/tls-config) in a second
@@ -346,8 +348,8 @@ procs() {
     done' 2>/dev/null
 }
 # Checks that meshlet's Node in container $1 runs with the `#!` line of the
-# image's dist/src/cli.js: its V8 flags on the command line, its variables in
-# the environment.
+# image's dist/src/cli.js: its node flags on the command line, its variables
+# in the environment.
 node_flags() {
   local name=$1 line want got
   line=$(P exec "$name" sed -n '1s|^#!/usr/bin/env -S ||p' /opt/meshlet/dist/src/cli.js)

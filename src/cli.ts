@@ -29,10 +29,13 @@
 // expressions, which made validating a 2,000-entry config about a third
 // slower. bench/ reads the V8_FLAGS line, as it reads the `#!` line, to start
 // its probes as meshlet starts; test/cli/v8-flags.test.ts checks they act.
+// One call per flag: V8 ignores every flag after one it does not know (a
+// node upgrade could drop one), and says so only on stderr; the image build
+// fails when `meshlet version` writes to stderr (Dockerfile).
 import { setFlagsFromString } from 'node:v8';
 const V8_FLAGS =
   '--gc-memory-reducer-start-delay-ms=500 --memory-reducer-delay-ms=500 --bytecode-old-age=2 --no-opt --no-maglev --no-sparkplug --optimize-for-size';
-setFlagsFromString(V8_FLAGS);
+for (const flag of V8_FLAGS.split(' ')) setFlagsFromString(flag);
 
 const { statSync } = process.getBuiltinModule('node:fs');
 const module = process.getBuiltinModule('node:module');

@@ -1,21 +1,22 @@
 // Snapshot build time for a config, outside meshlet: parse and validate, then
 // build the resources and the snapshot (encode and hash every resource), cold
 // once and then warm.
-//   node dist/bench/probes/snapshot-build.js CONFIG WARM_REPS
-import { performance } from 'node:perf_hooks';
+//   MESHLET_V8_FLAGS=… node dist/bench/probes/snapshot-build.js CONFIG WARM_REPS
+// First, as src/cli.ts does: the V8 flags meshlet sets at run time, handed
+// over by the bench (bench/lib/meshlet.ts launcher()), before anything else
+// loads (static imports would load, under the default flags, before this).
 import { setFlagsFromString } from 'node:v8';
-import { loadConfig } from '../../src/config/load.js';
-import { loadCerts } from '../../src/certs/index.js';
-import { buildResources } from '../../src/xds/builders/index.js';
-import { buildSnapshot } from '../../src/xds/snapshot.js';
-import { TYPE } from '../../src/xds/protos.js';
-import { messageInfo } from '../../src/xds/wire.js';
-
-// The V8 flags meshlet sets at run time (src/cli.ts), handed over by the bench
-// (bench/lib/meshlet.ts launcher()); set before any of the code above runs.
 const v8Flags = process.env['MESHLET_V8_FLAGS'];
 if (v8Flags === undefined) throw new Error('MESHLET_V8_FLAGS is not set: bench/ starts this probe');
-setFlagsFromString(v8Flags);
+for (const flag of v8Flags.split(' ')) setFlagsFromString(flag);
+
+const { performance } = process.getBuiltinModule('node:perf_hooks');
+const { loadConfig } = await import('../../src/config/load.js');
+const { loadCerts } = await import('../../src/certs/index.js');
+const { buildResources } = await import('../../src/xds/builders/index.js');
+const { buildSnapshot } = await import('../../src/xds/snapshot.js');
+const { TYPE } = await import('../../src/xds/protos.js');
+const { messageInfo } = await import('../../src/xds/wire.js');
 
 const [configPath, repsArg] = process.argv.slice(2);
 if (!configPath) throw new Error('usage: snapshot-build.js CONFIG [WARM_REPS]');

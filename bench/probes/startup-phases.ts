@@ -1,7 +1,7 @@
 // Cold-start split of meshlet run, measured from outside meshlet's code: this
 // script performs the same steps `meshlet run` does, in order, and prints when
 // each ended (ms since the process started) and the RSS after it.
-//   node [--expose-gc] dist/bench/probes/startup-phases.js CONFIG
+//   MESHLET_V8_FLAGS=… node [--expose-gc] dist/bench/probes/startup-phases.js CONFIG
 // With --expose-gc, RSS is read after a full GC, so it is what each phase
 // keeps, not its garbage; the GCs cost time, so that run is for memory only.
 // First, as src/cli.ts does: the V8 flags meshlet sets at run time, handed
@@ -9,7 +9,7 @@
 import { setFlagsFromString } from 'node:v8';
 const v8Flags = process.env['MESHLET_V8_FLAGS'];
 if (v8Flags === undefined) throw new Error('MESHLET_V8_FLAGS is not set: bench/ starts this probe');
-setFlagsFromString(v8Flags);
+for (const flag of v8Flags.split(' ')) setFlagsFromString(flag);
 // The other built-ins after them, as meshlet loads them.
 const { openSync } = process.getBuiltinModule('node:fs');
 const { performance } = process.getBuiltinModule('node:perf_hooks');

@@ -30,11 +30,18 @@ function udpFree(port: number): Promise<boolean> {
   });
 }
 
+/** Ports this test file was given already: it may not have bound them yet. */
+const handedOut = new Set<number>();
+
 /** A port nothing holds now, over TCP (both families) and, with udp, over UDP on 127.0.0.1. */
 export async function freeLowPort(opts: { udp?: boolean } = {}): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = randomInt(FIRST, LAST + 1);
-    if ((await tcpFree(port)) && (!opts.udp || (await udpFree(port)))) return port;
+    if (handedOut.has(port)) continue;
+    if ((await tcpFree(port)) && (!opts.udp || (await udpFree(port)))) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error(`no free port in ${FIRST}-${LAST} after 50 tries`);
 }
