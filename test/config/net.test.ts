@@ -5,21 +5,10 @@
 import { isIP as nodeIsIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isIP } from '../../src/config/net.js';
-
-/** mulberry32: a small seeded generator, so the corpus is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 function corpus(n: number): string[] {
-  const r = rng(20261202);
+  const r = prng(20261202);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const hex = (): string => Array.from({ length: 1 + Math.floor(r() * 5) }, () => pick([...'0123456789abcdefABCDEFg'])).join('');
   const octet = (): string => pick(['0', '1', '9', '10', '99', '100', '199', '200', '249', '250', '255', '256', '300', '01', '001', '', '1a']);
