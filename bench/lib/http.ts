@@ -55,7 +55,7 @@ export async function pollUntil(what: string, probe: () => Promise<boolean>, tim
 /**
  * A port nobody listens on right now (on every address), drawn at random from
  * 10000-11999: below the kernel's ephemeral range (32768-60999 here), and
- * apart from the test suite's ranges (test/helpers/ports.ts, 12000-19999; pod
+ * apart from the test suite's ranges (test/helpers/ports.ts, 12000-14999; pod
  * blocks, 20000-32699). The suite runs the bench (--tiny) beside other test
  * files, and an ephemeral port freed here could be handed to one of their
  * outgoing connections or listen(0) before meshlet or Envoy binds it.
