@@ -12,14 +12,14 @@
 // same flags, and node's built-in cache was made under the defaults. There
 // they cost node's own start-up (its module loader, before this line runs)
 // about 15 ms. Set here, they still reach everything meshlet runs, as no
-// JavaScript has run hot yet. node:v8 is the one module loaded before them:
-// each module loaded earlier keeps node's cached code for it resident
-// (importing one file of ours before them kept about 2.7 MiB more at idle),
-// so the other built-ins come after, through getBuiltinModule. The built-ins
-// the run path loads later (node:crypto, node:net, node:child_process) still
-// compile from source; loading them before the flags would start Envoy about
-// 20 ms sooner but keep about 5.5 MiB more resident at idle, over the 60 MiB
-// target. (Measured with `--only start,footprint` runs of bench/ on each
+// JavaScript has run hot yet. node:v8 is the one module loaded before them,
+// taken with getBuiltinModule as every built-in in src/ is (eslint.config.js
+// says why): each module loaded earlier keeps node's cached code for it
+// resident (importing one file of ours before them kept about 2.7 MiB more at
+// idle). The built-ins the run path loads later (node:crypto, node:net,
+// node:child_process) compile from source; loading them before the flags
+// started Envoy no sooner in 30 interleaved starts and kept about 2 MiB more
+// resident at idle. (Measured with bench/'s start and footprint rows on each
 // variant.) The flags: no optimizing JIT or baseline compiler (their code
 // pages in the node binary become resident once anything gets hot); V8's
 // memory reducer (full GCs that give pages back once the process is idle)
@@ -32,7 +32,7 @@
 // One call per flag: V8 ignores every flag after one it does not know (a
 // node upgrade could drop one), and says so only on stderr; the image build
 // fails when `meshlet version` writes to stderr (Dockerfile).
-import { setFlagsFromString } from 'node:v8';
+const { setFlagsFromString } = process.getBuiltinModule('node:v8');
 const V8_FLAGS =
   '--gc-memory-reducer-start-delay-ms=500 --memory-reducer-delay-ms=500 --bytecode-old-age=2 --no-opt --no-maglev --no-sparkplug --optimize-for-size';
 for (const flag of V8_FLAGS.split(' ')) setFlagsFromString(flag);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 // meshlet's version. This file runs from src/ in tests and from dist/src/ when built.
 function readVersion(): string {

@@ -1,6 +1,8 @@
 // Splits PEM text into blocks and parses certificates and keys, turning each
 // failure into a message that says what to do. Key bytes never reach a message.
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+const { createPrivateKey, X509Certificate } = process.getBuiltinModule('node:crypto');
+type X509Certificate = InstanceType<typeof X509Certificate>;
 
 export interface PemBlock {
   label: string;

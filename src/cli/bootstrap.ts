@@ -1,13 +1,13 @@
 // meshlet bootstrap: write Envoy's bootstrap (ADS by default; --static for a
 // Contrast-equivalent config with every resource inline and no xDS).
 import { PUBLIC_MODE, SECRET_MODE, writeFileAtomic } from '../fs/safe-write.js';
-import { hostname } from 'node:os';
 import { loadConfig } from '../config/load.js';
 import { loadCerts } from '../certs/index.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { buildStaticBootstrap } from '../envoy/static-bootstrap.js';
 import { emit } from './output.js';
 import type { Command } from './main.js';
+const { hostname } = process.getBuiltinModule('node:os');
 
 export const bootstrapCommand: Command = {
   run(values) {

@@ -6,8 +6,6 @@
 // the pod VM's default-deny rule, and writes the ready file the sidecar's
 // startupProbe (`test -f /ready`) waits for only once meshlet's readiness is
 // true (Contrast writes it before Envoy listens).
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { findEnvoy } from '../envoy/binary.js';
 import { backendFromEnv, execFileRunner, runInit } from '../iptables/index.js';
@@ -17,6 +15,8 @@ import { writeFingerprint } from '../run/rules-check.js';
 import { Meshlet } from '../run/service.js';
 import { ENVOY_LOG_LEVELS, UsageError } from './usage.js';
 import { stopOnSignals } from './stop-signals.js';
+const { readFile, rename, writeFile } = process.getBuiltinModule('node:fs/promises');
+const path = process.getBuiltinModule('node:path');
 
 export const DEFAULT_READY_FILE = '/ready';
 const READY_POLL_MS = 250;

@@ -8,7 +8,6 @@ import { version } from '../version.js';
 import { LEVEL_NAMES, logLevel } from '../log.js';
 import { emit } from './output.js';
 
-// Not `import … from 'node:util'`: see the lint rule on node:util in eslint.config.js.
 const { parseArgs } = process.getBuiltinModule('node:util');
 
 export type Values = Record<string, string | boolean | string[] | undefined>;

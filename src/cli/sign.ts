@@ -2,13 +2,13 @@
 // pod that pins the public key (MESHLET_CONFIG_PUBKEY) and accepts signed
 // updates only. The config must be valid and carry a version, so that a
 // signature is never made over something the pod would refuse anyway.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createPublicKey } from 'node:crypto';
 import { loadConfigText } from '../config/load.js';
 import { keyFingerprint, sha256Hex, sigPath, signConfig, versionOf } from '../config/trust.js';
 import { UsageError } from './usage.js';
 import { emit } from './output.js';
 import type { Command } from './main.js';
+const { readFileSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const { createPublicKey } = process.getBuiltinModule('node:crypto');
 
 export const signCommand: Command = {
   run(values, positionals) {

@@ -1,12 +1,12 @@
 // meshlet wait-ready: block until /ready answers 200, for an exec startupProbe.
 // meshlet dump: print /xds (and /ready) from a running meshlet.
-import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { parseLoopback, isError, must } from '../config/addresses.js';
 import { DEFAULTS } from '../config/constants.js';
 import { UsageError } from './usage.js';
 import type { Command, Values } from './main.js';
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Where meshlet run serves /ready: --debug-address, else debug.address from

@@ -1,8 +1,8 @@
 // Rewrites README.md's CLI table from src/cli/usage.ts (npm run docs).
 // A test fails when the committed README.md differs from this output.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { withCliTable } from './usage.js';
+const { readFileSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const { pathToFileURL } = process.getBuiltinModule('node:url');
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const before = readFileSync('README.md', 'utf8');

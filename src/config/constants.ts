@@ -4,7 +4,7 @@
 // through, or a listener took a port the rules do not send traffic to,
 // connections would loop through Envoy or pass it by.
 // test/config/constants.test.ts checks both sides against these.
-import path from 'node:path';
+const path = process.getBuiltinModule('node:path');
 
 /** Config defaults: the schema's `.default()`s and the cross-field checks read these. */
 export const DEFAULTS = {

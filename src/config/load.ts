@@ -1,7 +1,5 @@
 // Reads the config from a YAML file, from MESHLET_CONFIG, or from Contrast's
 // environment variables when no file is given.
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { InputFileError, readInputFile } from '../fs/read-limited.js';
 import type * as Yaml from 'yaml';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
@@ -12,6 +10,8 @@ import { parseResolvConf } from '../dns/resolv.js';
 import { fastYaml } from './yaml-fast.js';
 import { yamlLibrary } from './yaml-lib.js';
 import { admitPinnedFile, hasPins, readPins, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
+const { createHash } = process.getBuiltinModule('node:crypto');
+const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
 

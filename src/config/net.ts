@@ -1,5 +1,5 @@
 // Small, dependency-free parsers for the address forms the config accepts.
-import { isIPv4 } from 'node:net';
+const { isIPv4 } = process.getBuiltinModule('node:net');
 
 /**
  * net.isIP, without node's IPv6 regular expression: 4 for an IPv4 address in

@@ -14,14 +14,15 @@
 // Signature format: `<config>.sig` next to the file, holding the base64 of a
 // detached signature over the file's exact bytes: Ed25519, or ECDSA P-256 over
 // SHA-256 (DER, as `openssl dgst -sha256 -sign` writes it, or raw r||s).
-import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import { InputFileError, readInputBytes } from '../fs/read-limited.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
-import path from 'node:path';
 import { fastYaml } from './yaml-fast.js';
 import { yamlLibrary } from './yaml-lib.js';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
+const { createHash, createPrivateKey, createPublicKey, sign: cryptoSign, verify: cryptoVerify } = process.getBuiltinModule('node:crypto');
+const { mkdirSync, statSync } = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
 
 export const TRUST_ENV = {
   /** The whole YAML config; the pod's policy covers it. */

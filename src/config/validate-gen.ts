@@ -6,10 +6,10 @@
 // than zod. `npm run build` regenerates the file (prebuild), and a test fails
 // when the committed file is stale.
 //   npx tsx src/config/validate-gen.ts   (writes src/config/validate-spec.ts next to this file's source)
-import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { fieldParserOf, schemas } from './schema.js';
 import type { SpecField, SpecNode, SpecValue } from './validate-fast.js';
+const { writeFileSync } = process.getBuiltinModule('node:fs');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
 
 interface ZodCheckDef {
   check: string;

@@ -2,8 +2,8 @@
 // (src/config/yaml-fast.ts reads them), and a loaded module is memory kept for
 // the life of the sidecar. A synchronous require, so that config loading
 // stays synchronous.
-import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
+const { createRequire } = process.getBuiltinModule('node:module');
 
 let loaded: typeof Yaml | undefined;
 

@@ -3,8 +3,8 @@
 // not accept, `npm run schema` and the generator load it. A loaded module is
 // memory kept for the life of the sidecar. A synchronous require, so that
 // config validation stays synchronous.
-import { createRequire } from 'node:module';
 import type * as Zod from 'zod';
+const { createRequire } = process.getBuiltinModule('node:module');
 
 let loaded: typeof Zod | undefined;
 

@@ -7,10 +7,10 @@
 // the app's own response, only meshlet's verdict.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { listenDualStack } from './listen.js';
-import { connect } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import type { AppProbe } from '../config/model.js';
 import { Counter } from './metrics.js';
+const { connect } = process.getBuiltinModule('node:net');
+const { networkInterfaces } = process.getBuiltinModule('node:os');
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
 const { createServer, request } = process.getBuiltinModule('node:http');
 

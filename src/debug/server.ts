@@ -1,9 +1,9 @@
 // The debug endpoint, loopback only: /healthz, /ready, /xds, /metrics and,
 // when enabled, /config_dump (Envoy's own, keys redacted).
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import type { Metrics } from './metrics.js';
 import { redact } from './redact.js';
+const { isIP } = process.getBuiltinModule('node:net');
 
 // Not `import … from 'node:http'`: the ESM wrapper of node:http reads every
 // export, and its lazy ones load undici, http2, zlib, worker_threads and more,

@@ -12,8 +12,9 @@
 //   GET /leaderboard voting: the votes
 //   GET /fetch?url=U the app itself makes an HTTP GET to U (a call from the pod)
 //   anything else    JSON: which service and port answered, to whom, which path
-import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+const http = process.getBuiltinModule('node:http');
 
 export interface AppConfig {
   name: string;
@@ -78,7 +79,7 @@ async function page(cfg: AppConfig): Promise<{ status: number; body: string }> {
   return { status: ok ? 200 : 502, body: `${lines.join('\n')}\n` };
 }
 
-async function handle(cfg: AppConfig, port: number, req: http.IncomingMessage): Promise<{ status: number; body: string; type?: string }> {
+async function handle(cfg: AppConfig, port: number, req: IncomingMessage): Promise<{ status: number; body: string; type?: string }> {
   const url = new URL(req.url ?? '/', 'http://app');
   if (url.pathname === '/fetch') {
     const target = url.searchParams.get('url') ?? '';

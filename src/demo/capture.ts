@@ -3,10 +3,10 @@
 // the given markers (strings carried in requests and responses) crossed it in
 // clear. The marker search runs over the raw capture file, independently of
 // any dissector.
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import type { Namespaces } from './netns.js';
 import type { Proc } from './proc.js';
+const { randomBytes } = process.getBuiltinModule('node:crypto');
+const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 export interface WireReport {
   /** Frames in the capture. */

@@ -3,8 +3,8 @@
 // prints every query as a JSON line so the lab can see who asked.
 //
 //   node dns.js '{"records":{"db.mesh.test":{"A":["198.18.0.100"]}}}'
-import dgram from 'node:dgram';
-import net from 'node:net';
+const dgram = process.getBuiltinModule('node:dgram');
+const net = process.getBuiltinModule('node:net');
 
 export interface DnsConfig {
   records: Record<string, { A?: string[]; AAAA?: string[] }>;

@@ -8,9 +8,10 @@
 // Prints {"ev":"listening",...} once bound and one event per check with the
 // caller's address (so a test sees the check came straight from meshlet, not
 // from Envoy's 127.0.0.6). Exits when stdin closes or on SIGTERM.
-import http from 'node:http';
-import net from 'node:net';
 import protobuf from 'protobufjs';
+import type { Server, Socket } from 'node:net';
+const http = process.getBuiltinModule('node:http');
+const net = process.getBuiltinModule('node:net');
 
 export interface HealthAppConfig {
   kind: 'http' | 'tcp' | 'grpc';
@@ -41,9 +42,9 @@ function emit(e: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(e)}\n`);
 }
 
-const peerOf = (s: net.Socket): string => (s.remoteAddress ?? '').replace(/^::ffff:/, '');
+const peerOf = (s: Socket): string => (s.remoteAddress ?? '').replace(/^::ffff:/, '');
 
-function listenNet(server: net.Server, cfg: HealthAppConfig): Promise<void> {
+function listenNet(server: Server, cfg: HealthAppConfig): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const host = cfg.host ?? '::';

@@ -13,10 +13,6 @@
 // bootstrap) with its certificates from the lab's one mesh CA, its config,
 // the xDS socket and the bootstrap. close() undoes everything, and an exit
 // hook does it for a run that dies half-way.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { createPki, type Leaf, type Pki } from '../devpki/pki.js';
 import { findEnvoy } from '../envoy/binary.js';
@@ -27,6 +23,10 @@ import { App, type Host, type HostSpec, type Member, type Pod, type PodSpec } fr
 import { labUnavailable, Namespaces } from './netns.js';
 import type { ProbeRequest, ProbeResult, RepeatOptions } from './probe.js';
 import { asUid, tail, type Result } from './proc.js';
+const { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const { tmpdir } = process.getBuiltinModule('node:os');
+const path = process.getBuiltinModule('node:path');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
 
 export * from './members.js';
 export { Capture } from './capture.js';

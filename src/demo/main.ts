@@ -4,10 +4,10 @@
 // routes. It sends a request through the mesh, shows the page, what tshark
 // saw on the wire, and what happens to clients that skip the mesh. Then it
 // tears everything down, also on Ctrl-C and on errors.
-import path from 'node:path';
 import { labUnavailable, MeshLab, type Pod } from './lab.js';
 import { isRoot } from './netns.js';
 import { EMOJIVOTO, report, type DemoResults } from './scenario.js';
+const path = process.getBuiltinModule('node:path');
 
 function say(line = ''): void {
   process.stdout.write(`${line}\n`);

@@ -7,10 +7,10 @@
 // synchronous exit hook does the same for a run that dies half-way.
 //
 // Only 198.18.0.0/15 and 2001:db8::/32 addresses belong in here.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Proc, run, type ExecOptions, type Result } from './proc.js';
+const { execFileSync } = process.getBuiltinModule('node:child_process');
+const { randomBytes } = process.getBuiltinModule('node:crypto');
+const { mkdirSync, rmdirSync, rmSync, writeFileSync } = process.getBuiltinModule('node:fs');
 
 const NETNS_ETC = '/etc/netns';
 

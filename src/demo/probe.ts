@@ -9,10 +9,12 @@
 //
 // ops: http (plain or TLS, optionally with a client certificate), tcp (send
 // bytes, read what comes back), dns (an A/AAAA query over UDP or TCP).
-import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import tls from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+const dgram = process.getBuiltinModule('node:dgram');
+const { readFileSync } = process.getBuiltinModule('node:fs');
+const net = process.getBuiltinModule('node:net');
+const tls = process.getBuiltinModule('node:tls');
 
 export interface TlsOptions {
   /** CA bundle to verify the server against (reported, never fatal). */
@@ -88,7 +90,7 @@ function stream(req: Extract<ProbeRequest, { op: 'http' | 'tcp' }>): Promise<Out
     let tlsInfo: ProbeResult['tls'];
     const payload = req.op === 'http' ? `GET ${req.path} HTTP/1.1\r\nHost: ${req.host}\r\nConnection: close\r\n\r\n` : req.send;
     const useTls = req.op === 'http' && req.tls !== undefined;
-    const socket: net.Socket = useTls
+    const socket: Socket = useTls
       ? tls.connect({
           host: req.host,
           port: req.port,
@@ -126,7 +128,7 @@ function stream(req: Extract<ProbeRequest, { op: 'http' | 'tcp' }>): Promise<Out
       if (!useTls) send();
     });
     socket.once('secureConnect', () => {
-      const s = socket as tls.TLSSocket;
+      const s = socket as TLSSocket;
       const peer = s.getPeerCertificate();
       tlsInfo = {
         protocol: s.getProtocol(),

@@ -1,8 +1,9 @@
 // Child processes for the mesh lab: one-shot commands with a deadline, and
 // long-lived processes whose output is kept (bounded) and can be waited on.
 // Nothing here throws on a non-zero exit; callers decide.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
+const { execFile, spawn } = process.getBuiltinModule('node:child_process');
+const { createInterface } = process.getBuiltinModule('node:readline');
 
 export interface Result {
   /** Exit code; 127 when the program does not exist, 124 on timeout. */

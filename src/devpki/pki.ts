@@ -3,15 +3,16 @@
 //   const pki = await createPki(dir);
 //   const leaf = await pki.issueLeaf({ sans: ['emoji-svc'] });
 //   const files = await pki.writeContrastDir(podDir, leaf);
-import { generateKeyPair, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import { buildCertificate, EKU_CLIENT_AUTH, EKU_SERVER_AUTH, KeyUsage, type Name } from './x509.js';
+const { generateKeyPair, randomBytes, X509Certificate } = process.getBuiltinModule('node:crypto');
+const { mkdir, rename, rm, symlink, writeFile } = process.getBuiltinModule('node:fs/promises');
+const { join } = process.getBuiltinModule('node:path');
 
 export type KeyKind = 'ec' | 'rsa';
 
-// Not `import … from 'node:util'`: see the lint rule on node:util in eslint.config.js.
 const { promisify } = process.getBuiltinModule('node:util');
+type X509Certificate = InstanceType<typeof X509Certificate>;
 const genKeyPair = promisify(generateKeyPair);
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;

@@ -1,8 +1,9 @@
 // A minimal DER encoder for X.509 v3 certificates (RFC 5280 §4.1), so test PKIs
 // get any validity window and extension set without openssl processes or a
 // certificate library. Only what test PKIs need: names of CN/O, DNS/URI/IP SANs.
-import { createHash, sign, type KeyObject } from 'node:crypto';
-import { isIP } from 'node:net';
+import type { KeyObject } from 'node:crypto';
+const { createHash, sign } = process.getBuiltinModule('node:crypto');
+const { isIP } = process.getBuiltinModule('node:net');
 
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);

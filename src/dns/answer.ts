@@ -1,7 +1,6 @@
 // What to do with one DNS message from the app: answer it ourselves, forward
 // it to the pod's resolvers, or drop it. Pure, so it is tested with tables
 // and fuzzed with random packets (test/dns/fuzz.test.ts).
-import { isIPv4 } from 'node:net';
 import {
   CLASS,
   DnsFormatError,
@@ -21,6 +20,7 @@ import {
   type ResourceRecord,
 } from './wire.js';
 import type { NameTable } from './table.js';
+const { isIPv4 } = process.getBuiltinModule('node:net');
 
 /** The EDNS payload size we advertise (DNS flag day 2020). */
 export const EDNS_UDP_SIZE = 1232;

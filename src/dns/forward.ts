@@ -7,11 +7,11 @@
 // the DNS redirection (dns.meshletUid); otherwise each forwarded query would
 // come straight back to us. The local ports of in-flight sockets are kept so
 // that such a loop is recognised and broken instead of amplified.
-import dgram from 'node:dgram';
-import net from 'node:net';
 import { FrameReader, frame } from './frame.js';
 import type { Upstream } from './resolv.js';
 import { DnsFormatError, decodeMessage, sameName, type Message } from './wire.js';
+const dgram = process.getBuiltinModule('node:dgram');
+const net = process.getBuiltinModule('node:net');
 
 export type Transport = 'udp' | 'tcp';
 

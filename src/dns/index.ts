@@ -2,7 +2,6 @@
 // routes with their listen address and forwards every other query to the
 // pod's own resolvers. `meshlet run` starts it when `dns.enabled`, and calls
 // update() on every config reload.
-import { readFileSync } from 'node:fs';
 import type { MeshConfig } from '../config/model.js';
 import { DNS_V6_ADDRESS } from '../config/constants.js';
 import type { Logger } from '../log.js';
@@ -11,6 +10,7 @@ import { createForwarder, type Forwarder } from './forward.js';
 import { parseResolvConf, type ResolvConf, type Upstream } from './resolv.js';
 import { DEFAULT_LIMITS, DnsListeners, type ListenAddress, type Peer, type ServerLimits } from './server.js';
 import { buildNameTable, type NameTable } from './table.js';
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 export { buildNameTable } from './table.js';
 export { parseResolvConf } from './resolv.js';

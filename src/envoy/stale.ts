@@ -15,11 +15,10 @@
 //   earlier (a pid that exits and is reused by a root process is refused).
 //   Root lends no privilege: the worst a faked argv achieves is a proxy-uid
 //   process killing another proxy-uid process, which it can do directly.
-import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../log.js';
+const { execFile } = process.getBuiltinModule('node:child_process');
+const { readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
-// Not `import … from 'node:util'`: see the lint rule on node:util in eslint.config.js.
 const { promisify } = process.getBuiltinModule('node:util');
 
 export interface ProcInfo {

@@ -1,10 +1,11 @@
 // Runs Envoy as a child process under the proxy uid, restarts it with backoff
 // when it dies, and drains it gracefully on stop. Envoy gets a parent-death
 // signal, so it never outlives meshlet.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log.js';
 import { adminGet, type AdminGetOptions, type AdminResponse } from './admin.js';
+const { spawn } = process.getBuiltinModule('node:child_process');
+const { EventEmitter } = process.getBuiltinModule('node:events');
 
 /**
  * Everything the supervisor takes from the system: starting a process, its

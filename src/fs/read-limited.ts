@@ -3,7 +3,8 @@
 // on every poll. The file is opened non-blocking (so a FIFO with no writer
 // opens at once), checked to be a regular file on the descriptor we will
 // read from, and read up to a limit.
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
+const { closeSync, constants, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /** Config and PEM files are a few KB; this leaves room for big route lists and CA bundles. */
 export const MAX_INPUT_BYTES = 4 * 1024 * 1024;

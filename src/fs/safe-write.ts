@@ -5,9 +5,9 @@
 // renamed over the target. The rename replaces whatever was at the target (a
 // symlink is replaced, never followed), so the target always gets this
 // file's mode, not an old one's.
-import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
+const { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } = process.getBuiltinModule('node:fs');
+const { randomBytes } = process.getBuiltinModule('node:crypto');
+const path = process.getBuiltinModule('node:path');
 
 /** Owner-only: for anything holding key material. */
 export const SECRET_MODE = 0o600;

@@ -2,12 +2,12 @@
 // all outbound TCP (RFC step 3, `egress.capture`). REDIRECT keeps the original
 // destination in conntrack, where Envoy's original_dst listener filter reads
 // it through SO_ORIGINAL_DST.
-import { isIP } from 'node:net';
 import type { MeshConfig, SocketAddress } from '../config/model.js';
 import { canonicalCidr } from './addr.js';
 import { CHAINS } from './constants.js';
 import { dportMatch, portGroups } from './multiport.js';
 import type { Family, TableSpec } from './types.js';
+const { isIP } = process.getBuiltinModule('node:net');
 
 const OUT = CHAINS.outbound;
 

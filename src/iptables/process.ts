@@ -1,7 +1,7 @@
 // Long-running helper processes (the verification probe), behind an
 // interface so tests can start them inside a network namespace.
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+const { spawn } = process.getBuiltinModule('node:child_process');
+const { createInterface } = process.getBuiltinModule('node:readline');
 
 export interface StartedProcess {
   /** Every stdout line so far. */

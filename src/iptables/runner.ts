@@ -1,6 +1,6 @@
 // The one seam through which the iptables module touches the system. Tests
 // and the verifier wrap it (for example to run inside a network namespace).
-import { execFile } from 'node:child_process';
+const { execFile } = process.getBuiltinModule('node:child_process');
 
 export interface CommandResult {
   /** Exit code; 127 when the program does not exist. */

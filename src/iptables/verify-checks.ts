@@ -1,6 +1,5 @@
 // The individual verification checks. Each makes one or two connections and
 // compares what the probe saw with what the rules promise.
-import { isIP } from 'node:net';
 import type { MeshConfig, SocketAddress } from '../config/model.js';
 import { cidrContains } from './addr.js';
 import { resolversOf } from './outbound.js';
@@ -8,6 +7,7 @@ import { DNS_PORT } from './constants.js';
 import { dnsExemptUids } from './dns.js';
 import type { ConnectResult, DnsQueryResult, ProbeAccept } from './probe-script.js';
 import type { VerifyCheck } from './verify.js';
+const { isIP } = process.getBuiltinModule('node:net');
 
 export interface Probe {
   /** Addresses of the temporary veth link, when it could be created. */

@@ -5,10 +5,10 @@
 // namespace is held by a child process (`unshare --net`) that exits when its
 // stdin closes, so the namespace and the veth pair vanish with it even if
 // meshlet dies. Needs CAP_SYS_ADMIN (for unshare) besides CAP_NET_ADMIN.
-import { randomBytes } from 'node:crypto';
 import type { ProcessStarter } from './process.js';
 import type { CommandRunner } from './runner.js';
 import { describeFailure } from './runner.js';
+const { randomBytes } = process.getBuiltinModule('node:crypto');
 
 /** RFC 2544 benchmark and RFC 3849 documentation space: never a real peer. */
 export const PEER_NET = {

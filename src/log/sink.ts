@@ -6,7 +6,7 @@
 // takes; a line is never dropped for a slow reader. A reader that is gone
 // (EPIPE) or an fd that is closed (EBADF) must not take meshlet down with
 // it: the sink stops writing, says so once on stderr, and counts what it drops.
-import { writeSync } from 'node:fs';
+const { writeSync } = process.getBuiltinModule('node:fs');
 
 export interface LogSink {
   write(line: string): void;

@@ -9,11 +9,12 @@
 //  - a file edited in place may be half-written (a writer can pause mid-file
 //    for seconds), so it is reported only once its size, mtime and content
 //    hash have stayed the same for the settle window.
-import { watch, realpathSync, type FSWatcher } from 'node:fs';
-import { createHash } from 'node:crypto';
-import path from 'node:path';
-import { EventEmitter } from 'node:events';
+import type { FSWatcher } from 'node:fs';
 import { readInputFileStat } from '../fs/read-limited.js';
+const { watch, realpathSync } = process.getBuiltinModule('node:fs');
+const { createHash } = process.getBuiltinModule('node:crypto');
+const path = process.getBuiltinModule('node:path');
+const { EventEmitter } = process.getBuiltinModule('node:events');
 
 export interface WatchOptions {
   /** Wait this long after the last event before reading. */

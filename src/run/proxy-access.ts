@@ -2,9 +2,9 @@
 // socket (handed to it) and, checked as that uid, the Envoy binary, the
 // bootstrap and the socket. Commands go through the CommandRunner seam.
 // node:fs, not node:fs/promises: this runs before Envoy starts, and node:fs is already loaded.
-import { lchownSync } from 'node:fs';
 import type { MeshConfig } from '../config/model.js';
 import type { CommandRunner } from '../iptables/runner.js';
+const { lchownSync } = process.getBuiltinModule('node:fs');
 
 /**
  * The socket is 0600 and must belong to the uid Envoy runs as. lchown never

@@ -1,12 +1,12 @@
 // The readiness view of the iptables rules. Reading the kernel's tables
 // (iptables-save) needs CAP_NET_ADMIN; a sidecar run without it falls back to
 // the fingerprint `meshlet init` wrote after applying the same rules.
-import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
-import path from 'node:path';
 import type { MeshConfig } from '../config/model.js';
 import { execFileRunner, generateRules, rulesInPlace, type IptablesDeps } from '../iptables/index.js';
+const { createHash } = process.getBuiltinModule('node:crypto');
+const { mkdir, readFile } = process.getBuiltinModule('node:fs/promises');
+const path = process.getBuiltinModule('node:path');
 
 export function rulesFingerprint(config: MeshConfig): string {
   return createHash('sha256')

@@ -6,13 +6,14 @@
 // points at. So the directory must belong to meshlet's uid and be writable by
 // it alone. The one entry another uid may own is `envoy/`, the proxy uid's
 // private directory (0700) for Envoy's admin socket; root never writes there.
-import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, type Stats } from 'node:fs';
-import path from 'node:path';
+import type { Stats } from 'node:fs';
 import { adminDir, PROXY_SUBDIR } from '../config/constants.js';
 import type { MeshConfig } from '../config/model.js';
 import { ensureProxyDir } from '../envoy/admin.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
+const { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync } = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
 
 export const RUNTIME_DIR_MODE = 0o755;
 export const PROXY_DIR_MODE = 0o700;

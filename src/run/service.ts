@@ -8,7 +8,6 @@
 // the debug, metrics and probe servers and the watchers. A failure at any step
 // stops whatever already started, Envoy included. Each concern lives in its
 // own module; this file only connects them.
-import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -35,6 +34,7 @@ import { RulesCache } from './rules-cache.js';
 import { AckLatency, versions } from './ack-latency.js';
 import type { ReloadKind, ReloadLog } from './watch.js';
 import type * as AfterSpawn from './after-spawn.js';
+const { hostname } = process.getBuiltinModule('node:os');
 
 export { RULES_OK_TTL_MS } from './rules-cache.js';
 

@@ -7,9 +7,10 @@
 // own small server on node:net (./h2/), not node:http2, which would load the
 // TLS stack and cost several MiB and milliseconds at every start for a socket
 // that never carries TLS.
-import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import { H2Connection, type H2Stream } from './h2/connection.js';
+import type { Server } from 'node:net';
+const { EventEmitter } = process.getBuiltinModule('node:events');
+const net = process.getBuiltinModule('node:net');
 
 /** The gRPC status codes this server sends. */
 export const Status = {
@@ -182,7 +183,7 @@ export class ServerCall<Req, Res> extends EventEmitter {
 }
 
 export class GrpcServer {
-  private readonly server: net.Server;
+  private readonly server: Server;
   private readonly methods = new Map<string, BidiMethod<unknown, unknown>>();
   private readonly connections = new Set<H2Connection>();
 

@@ -6,10 +6,10 @@
 // JSON form (proto3 JSON, as in Envoy's docs and bootstrap files). Unlike
 // protobufjs's own Any wrapper, which silently encodes an unknown `@type` as
 // an empty Any, packing here throws for a type that was not loaded.
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { Json, JsonObject } from './protos.js';
+const { createRequire } = process.getBuiltinModule('node:module');
+const path = process.getBuiltinModule('node:path');
 
 const require = createRequire(import.meta.url);
 

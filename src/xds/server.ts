@@ -4,7 +4,6 @@
 // the snapshot while Envoy boots): a stream that opens meanwhile gets nothing
 // until the first snapshot is installed, as an empty answer would be ACKed and
 // would leave Envoy with no clusters or listeners.
-import path from 'node:path';
 import type { Logger } from '../log.js';
 import { GrpcServer, Status, type ServerCall } from './grpc.js';
 import { adsMethods, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './service.js';
@@ -24,6 +23,7 @@ import { SotwStream } from './sotw.js';
 import { DeltaStream } from './delta.js';
 import type { StreamContext } from './stream.js';
 import { prepareSocketPath, removeSocket, restrictSocket, withSocketUmask } from './socket.js';
+const path = process.getBuiltinModule('node:path');
 
 export interface AdsServerOptions {
   /** Absolute path of the Unix socket Envoy connects to. */

@@ -3,9 +3,9 @@
 // node:fs, not node:fs/promises: the socket is bound before Envoy starts, and
 // loading node:fs/promises then (compiled from source under meshlet's V8
 // flags) would delay the spawn; each call is one quick system call.
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
+const { chmodSync, lstatSync, mkdirSync, unlinkSync } = process.getBuiltinModule('node:fs');
+const net = process.getBuiltinModule('node:net');
+const path = process.getBuiltinModule('node:path');
 
 export const SOCKET_MODE = 0o600;
 

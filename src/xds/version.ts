@@ -1,8 +1,8 @@
 // Versions are content hashes, never counters: a restarted meshlet computes the
 // same version for the same content, and can never reuse a version for
 // different content, and Envoy never skips a change it takes for one it has.
-import { createHash } from 'node:crypto';
 import type { Json } from './protos.js';
+const { createHash } = process.getBuiltinModule('node:crypto');
 
 const HASH_CHARS = 16;
 

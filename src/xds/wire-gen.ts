@@ -7,10 +7,10 @@
 // loudly at encode time. `npm run build` regenerates the file (prebuild), and
 // a test fails when the committed file is stale.
 //   npx tsx src/xds/wire-gen.ts   (writes src/xds/wire-table.ts next to this file's source)
-import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { PROTO_FILES, root } from './reflect.js';
+const { writeFileSync } = process.getBuiltinModule('node:fs');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
 
 const DISCOVERY = ['DiscoveryRequest', 'DiscoveryResponse', 'DeltaDiscoveryRequest', 'DeltaDiscoveryResponse'].map((n) => `envoy.service.discovery.v3.${n}`);
 /** Well-known types a builder packs into an Any on its own (the filter chain matcher's action names its chain in a StringValue). */

@@ -1,12 +1,12 @@
 // Inbound listeners: one transparent listener for tproxy mode (RFC Routing 2),
 // or one plain listener per mapped port (RFC Routing 1).
-import { createHash } from 'node:crypto';
 import { keyExchangeOf, reservedPorts, type IngressPort, type MeshConfig, type Policy } from '../../config/model.js';
 import { TYPE, TYPE_URL, typeUrl, type JsonObject } from '../protos.js';
 import { blackholeChain, policyChain } from './chains.js';
 import { dualStack, originalDstFilter } from './envoy-json.js';
 import { CLUSTER, LISTENER } from './names.js';
 import type { DownstreamOptions, SecretSource } from './tls.js';
+const { createHash } = process.getBuiltinModule('node:crypto');
 
 /** The proxy's own ports (inbound, outbound, portless, admin, debug), sorted and unique. */
 export function ownPorts(c: Pick<MeshConfig, 'proxy' | 'debug'>): number[] {

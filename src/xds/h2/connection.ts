@@ -5,7 +5,6 @@
 // treated as hostile: every frame it sends is checked, a protocol error ends the
 // connection with GOAWAY and its code, a stream error resets that stream, and
 // nothing it sends can throw out of the socket's event handlers.
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import {
   ConnectionError,
@@ -26,6 +25,7 @@ import {
   u32,
 } from './frames.js';
 import { encodeHeaders, HeaderListTooLarge, HpackDecoder, HpackError, type HeaderList } from './hpack.js';
+const { EventEmitter } = process.getBuiltinModule('node:events');
 
 /**
  * What this server allows a peer; sized for Envoy's one ADS stream per connection with room to spare. What one
