@@ -1,7 +1,8 @@
 // /ready: 200 only when the iptables rules are in place, every connected Envoy
 // has ACKed the current version of every type it subscribes to, and Envoy
 // reports every listener of the snapshot active on the current LDS version,
-// none of them stopped by an admin drain, and itself live.
+// none of them stopped by an admin drain, and itself live. Envoy's admin is
+// asked only after the ACKs.
 import type { ReadyCheck, ReadyReport } from '../debug/server.js';
 import type { AdminResponse } from '../envoy/admin.js';
 import type { AdsStatus } from '../xds/events.js';
@@ -111,18 +112,31 @@ export async function listenersCheck(admin: ReadinessSources['admin'], expected:
   return bad.length === 0 ? { ok: true, detail: `${expected.length} listeners active` } : { ok: false, detail: bad.join('; ') };
 }
 
+/** The listeners check before every type is ACKed: not asked (see readiness()). */
+export const LISTENERS_NOT_ASKED: ReadyCheck = {
+  ok: false,
+  detail: "not asked until Envoy has ACKed every type (Envoy's admin is left alone while it starts)",
+};
+
+/**
+ * Envoy's admin is asked only once every type is ACKed: until then the answer
+ * is not ready whatever the admin says, and a startup probe polling /ready
+ * would put two admin requests on Envoy's main thread, the one applying its
+ * first config, at every poll.
+ */
 export async function readiness(src: ReadinessSources): Promise<ReadyReport> {
   const status = src.status();
+  const acked = ackedCheck(status);
   const [rules, listeners] = await Promise.all([
     src.rules ? src.rules() : Promise.resolve({ ok: true, missing: [] as string[] }),
-    listenersCheck(src.admin, src.listeners().names, src.listeners().version),
+    acked.ok ? listenersCheck(src.admin, src.listeners().names, src.listeners().version) : LISTENERS_NOT_ASKED,
   ]);
   const checks: Record<string, ReadyCheck> = {
     ...(src.stopping?.() ? { stopping: { ok: false, detail: 'meshlet is shutting down; Envoy drains its listeners' } } : {}),
     iptables: src.rules
       ? { ok: rules.ok, detail: rules.ok ? 'meshlet rules in place' : `${rules.missing.join('; ')}; ${ROLL_THE_POD}` }
       : { ok: true, detail: 'not checked (--skip-iptables-check)' },
-    xdsAcked: ackedCheck(status),
+    xdsAcked: acked,
     envoyListeners: listeners,
   };
   return { ready: Object.values(checks).every((c) => c.ok), checks };

@@ -16,6 +16,7 @@ import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createRootLogger } from '../../src/log.js';
 import { Meshlet } from '../../src/run/service.js';
+import { LISTENERS_NOT_ASKED } from '../../src/run/readiness.js';
 
 const ENVOY = '/usr/local/bin/envoy';
 const cleanups = cleanupAfterEach();
@@ -178,5 +179,17 @@ describe('before the first snapshot', () => {
     const report = await meshlet.ready();
     expect(report.ready).toBe(false);
     expect(report.checks['xdsSnapshot']?.detail).toMatch(/snapshot is not built yet/);
+  });
+
+  it("with the snapshot served and no Envoy connected, /ready says so and does not ask Envoy's admin", async () => {
+    const p = await pod();
+    const meshlet = new Meshlet({ loaded: loadConfig(p.configPath), logger: createRootLogger('silent'), noEnvoy: true, skipIptablesCheck: true });
+    cleanups.push(() => meshlet.stop(0));
+    await meshlet.start();
+    const report = await meshlet.ready();
+    expect(report.ready).toBe(false);
+    expect(report.checks['xdsAcked']?.detail).toBe('no Envoy is connected to the xDS socket');
+    // Not "Envoy admin unreachable": the admin socket was never tried.
+    expect(report.checks['envoyListeners']).toEqual(LISTENERS_NOT_ASKED);
   });
 });
