@@ -23,7 +23,8 @@ WORKDIR /build
 COPY package.json package-lock.json ./
 # --ignore-scripts: the `prepare` script runs tsc, and the sources are not in
 # yet (copying them later keeps this layer cached across source edits).
-# `npm run build` below is that same tsc run.
+# `npm run build` below is that same tsc run, then the bundle of the CLI
+# (scripts/bundle.mjs; esbuild finds its binary without install scripts).
 RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY . .
 RUN npm run build && node dist/src/cli.js version

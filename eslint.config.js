@@ -122,5 +122,5 @@ export default tseslint.config(
       'no-restricted-syntax': pureBuiltins(FILE_IO),
     },
   },
-  { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
 );

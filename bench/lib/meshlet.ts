@@ -35,9 +35,10 @@ export function launcher(script = CLI): { env: Record<string, string>; nodeArgs:
     env[k] = v.join('=');
   }
   if (words.shift() !== 'node') throw new Error(`${script}: the "#!" line does not run node`);
-  const flags = /^const V8_FLAGS =\s*'([^']*)';$/m.exec(text);
-  if (!flags?.[1]) throw new Error(`${script}: no "const V8_FLAGS = '…';" line`);
-  return { env, nodeArgs: words, v8Flags: flags[1] };
+  // const with single quotes in src/cli.ts; var with double quotes once scripts/bundle.mjs has bundled dist/src/cli.js.
+  const flags = /^(?:const|var) V8_FLAGS =\s*(['"])([^'"]*)\1;$/m.exec(text);
+  if (!flags?.[2]) throw new Error(`${script}: no "const V8_FLAGS = '…';" line`);
+  return { env, nodeArgs: words, v8Flags: flags[2] };
 }
 
 /** Spawn options and argv prefix for a node process started the way `meshlet` starts. */
