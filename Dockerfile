@@ -86,19 +86,20 @@ COPY --from=build /build/dist/src /opt/meshlet/dist/src
 COPY --from=build /build/config /opt/meshlet/config
 # `meshlet version` must write nothing to stderr: V8 reports a flag of
 # src/cli.ts's V8_FLAGS that this node does not know only there.
-# `meshlet run --help` loads every module of `meshlet run` once, so the
-# compile cache (dist/.compile-cache, root-owned, read-only to uid 1337) holds
-# their compiled code and the sidecar's start skips that work. Node keeps one
-# cache per uid (a subdirectory named with it), so it is filled as root (the
-# root supervisor, Contrast mode) and as uid 1337 (the default user), the
-# latter in a directory lent to 1337 for that one command.
+# MESHLET_FILL_COMPILE_CACHE=1 makes `meshlet version` load every module of
+# the bundle first (src/cli.ts), so the compile cache (dist/.compile-cache,
+# root-owned, read-only to uid 1337) holds the compiled code of all that a
+# sidecar start loads, and the start skips that work. Node keeps one cache per
+# uid (a subdirectory named with it), so it is filled as root (the root
+# supervisor, Contrast mode) and as uid 1337 (the default user), the latter in
+# a directory lent to 1337 for that one command.
 RUN chmod 0755 /opt/meshlet/dist/src/cli.js \
  && ln -s /opt/meshlet/dist/src/cli.js /usr/local/bin/meshlet \
  && node --version && meshlet version \
  && test -z "$(meshlet version 2>&1 >/dev/null)" \
- && meshlet run --help >/dev/null && test -d /opt/meshlet/dist/.compile-cache \
+ && MESHLET_FILL_COMPILE_CACHE=1 meshlet version >/dev/null && test -d /opt/meshlet/dist/.compile-cache \
  && chown 1337:1337 /opt/meshlet/dist/.compile-cache \
- && setpriv --reuid=1337 --regid=1337 --clear-groups meshlet run --help >/dev/null \
+ && MESHLET_FILL_COMPILE_CACHE=1 setpriv --reuid=1337 --regid=1337 --clear-groups meshlet version >/dev/null \
  && chown -R 0:0 /opt/meshlet/dist/.compile-cache && chmod -R go-w,a+rX /opt/meshlet/dist/.compile-cache \
  && test "$(find /opt/meshlet/dist/.compile-cache -mindepth 1 -maxdepth 1 -type d | wc -l)" = 2
 ENV NODE_ENV=production \

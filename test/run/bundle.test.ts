@@ -80,4 +80,50 @@ describe('meshlet runs from its bundle', () => {
     expect(loaded.length).toBeGreaterThan(2);
     for (const f of loaded.slice(1)) expect(f).toMatch(/^chunk-[A-Z0-9]+\.js$/);
   });
+
+  // The image fills its read-only compile cache at build time (Dockerfile): what the cache lacks is compiled
+  // from source at every sidecar start. A cache filled by `meshlet version` alone misses the run path's chunks.
+  it('MESHLET_FILL_COMPILE_CACHE=1 meshlet version fills a compile cache that serves every module a sidecar start loads', async () => {
+    const p = await makePod();
+    cleanups.push(() => cleanupPod(p));
+    /** meshlet run --no-envoy with this cache until it served ADS: the bundle's modules found in the cache, and those compiled afresh. */
+    const start = async (cache: string): Promise<{ accepted: string[]; missed: string[] }> => {
+      const m = startMeshlet(p, ['--no-envoy'], { wrap: ['env', `NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE'] });
+      cleanups.push(() => m.stop());
+      await until('meshlet serving (log line)', () => {
+        if (m.child.exitCode !== null) throw new Error(`meshlet exited ${m.child.exitCode}: ${m.logs()}`);
+        return m.logs().includes('meshlet serving') ? true : undefined;
+      });
+      const client = new AdsTestClient(path.join(p.dir, 'run', 'xds.sock'));
+      cleanups.push(() => client.close());
+      const sotw = client.sotw('cache');
+      sotw.request(TYPE_URL.cluster);
+      expect((await sotw.next()).type_url).toBe(TYPE_URL.cluster);
+      client.close();
+      expect(await m.stop()).toBe(0);
+      const lookups = [...m.logs().matchAll(/V8 code cache for ESM (file:\S+) was (accepted|rejected|not initialized)/g)];
+      const ofBundle = lookups.filter((l) => /\/(cli|chunk-[A-Z0-9]+)\.js$/.test(new URL(l[1] ?? '').pathname));
+      const missedFiles = [...m.logs().matchAll(/reading cache from \S+ for ESM (file:\S+)\.\.\.[^\n]*(?:failed|no such file|mismatch)/gi)].map(
+        (l) => l[1] ?? '',
+      );
+      return {
+        accepted: ofBundle.filter((l) => l[2] === 'accepted').map((l) => l[1] ?? ''),
+        missed: [...ofBundle.filter((l) => l[2] !== 'accepted').map((l) => l[1] ?? ''), ...missedFiles.filter((f) => /\/(cli|chunk-[A-Z0-9]+)\.js$/.test(f))],
+      };
+    };
+    const fill = (cache: string, env: Record<string, string>): void => {
+      execFileSync(process.execPath, [CLI, 'version'], { env: { ...process.env, NODE_COMPILE_CACHE: cache, ...env } });
+    };
+
+    const filled = path.join(p.dir, 'cache-filled');
+    fill(filled, { MESHLET_FILL_COMPILE_CACHE: '1' });
+    const served = await start(filled);
+    expect(served.missed).toEqual([]);
+    expect(served.accepted.length).toBeGreaterThan(2);
+
+    const versionOnly = path.join(p.dir, 'cache-version-only');
+    fill(versionOnly, {});
+    const partial = await start(versionOnly);
+    expect(partial.missed.length).toBeGreaterThan(0);
+  });
 });
