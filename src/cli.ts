@@ -18,13 +18,14 @@
 // resident (importing one file of ours before them kept about 2.7 MiB more at
 // idle). The built-ins the run path loads later (node:crypto, node:net,
 // node:child_process) compile from source; loading them before the flags
-// started Envoy no sooner in 30 interleaved starts and kept about 2 MiB more
-// resident at idle. (Measured with bench/'s start and footprint rows on each
-// variant.) The flags: no optimizing JIT or baseline compiler (their code
-// pages in the node binary become resident once anything gets hot); V8's
-// memory reducer (full GCs that give pages back once the process is idle)
-// after 0.5 s of idle, not 8 s; bytecode that did not run across two full
-// GCs is dropped (start-up code: it is compiled again if it ever runs again).
+// spawned Envoy about 5 ms sooner (20 interleaved starts of each) but kept
+// about 2 MiB more resident at idle. (Measured with bench/'s start row config
+// and footprint row on each variant.) The flags: no optimizing JIT or
+// baseline compiler (their code pages in the node binary become resident
+// once anything gets hot); V8's memory reducer (full GCs that give pages
+// back once the process is idle) after 0.5 s of idle, not 8 s; bytecode that
+// did not run across two full GCs is dropped (start-up code: it is compiled
+// again if it ever runs again).
 // --jitless would keep about 0.6 MiB less but interprets regular
 // expressions, which made validating a 2,000-entry config about a third
 // slower. bench/ reads the V8_FLAGS line, as it reads the `#!` line, to start
