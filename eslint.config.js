@@ -41,7 +41,11 @@ function pureBuiltins(allowed = new Set()) {
       selector: `${net} > ObjectPattern > Property[key.name!=/^isIP(v4|v6)?$/]`,
       message: 'builders and config are pure: only the address predicates of node:net',
     },
-    { selector: `${net} > Identifier.id`, message: 'builders and config are pure: take only the address predicates of node:net' },
+    {
+      // Any other use of the module than destructuring it (a whole-module binding, a member of the call, an argument).
+      selector: ":not(VariableDeclarator[id.type='ObjectPattern']) > " + take("'node:net'"),
+      message: 'builders and config are pure: take only the address predicates of node:net, by destructuring',
+    },
   ];
 }
 // The modules above the core: what runs it, serves it, or talks to processes.

@@ -31,6 +31,8 @@ describe('builders and config stay pure', () => {
     ['src/xds/builders/io-fixture.ts', take('{ spawn }', 'node:child_process')],
     ['src/xds/builders/io-fixture.ts', take('{ createServer }', 'node:net')],
     ['src/xds/builders/io-fixture.ts', take('net', 'node:net')],
+    ['src/xds/builders/io-fixture.ts', "export const x = process.getBuiltinModule('node:net').connect;\n"],
+    ['src/config/io-fixture.ts', "const use = (m: unknown): unknown => m;\nexport const x = use(process.getBuiltinModule('node:net'));\n"],
     ['src/config/io-fixture.ts', take('{ createSocket }', 'node:dgram')],
     ['src/config/io-fixture.ts', take('{ readFile }', 'node:fs/promises')],
     ['src/config/io-fixture.ts', "export const x = process.getBuiltinModule('node:fs');\n"],
