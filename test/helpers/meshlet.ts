@@ -15,6 +15,8 @@ import { findEnvoy } from '../../src/envoy/binary.js';
 import { Meshlet, type RunOptions } from '../../src/run/service.js';
 import { adminJson } from '../../src/envoy/admin.js';
 import { adminSocketPath } from '../../src/config/constants.js';
+import { TYPE_URL } from '../../src/xds/protos.js';
+import { AdsTestClient } from './xds-client.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
 
@@ -140,6 +142,33 @@ export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string;
       return code;
     },
   };
+}
+
+/**
+ * `meshlet run --no-envoy` under `wrap` (env assignments, a preload), until it
+ * has served one ADS stream its clusters and `then` has run; then stopped,
+ * which must end it with 0. The steady state's code has run by then. Returns
+ * everything it wrote (its log and stderr).
+ */
+export async function serveOneStream(pod: Pod, wrap: string[], then?: () => Promise<void>): Promise<string> {
+  const m = startMeshlet(pod, ['--no-envoy'], { wrap: ['env', ...wrap] });
+  const client = new AdsTestClient(path.join(pod.dir, 'run', 'xds.sock'));
+  try {
+    await until('meshlet serving (log line)', () => {
+      if (m.child.exitCode !== null) throw new Error(`meshlet exited ${m.child.exitCode}: ${m.logs()}`);
+      return m.logs().includes('meshlet serving') ? true : undefined;
+    });
+    const sotw = client.sotw('one-stream');
+    sotw.request(TYPE_URL.cluster);
+    const res = await sotw.next();
+    if (res.type_url !== TYPE_URL.cluster) throw new Error(`the ADS stream answered ${res.type_url}, not clusters`);
+    await then?.();
+  } finally {
+    client.close();
+    const code = await m.stop();
+    if (code !== 0) throw new Error(`meshlet run --no-envoy exited ${code}: ${m.logs()}`);
+  }
+  return m.logs();
 }
 
 export async function getJson<T>(url: string): Promise<{ status: number; body: T }> {

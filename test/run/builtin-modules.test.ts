@@ -11,9 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
-import { cleanupPod, makePod, startMeshlet, until } from '../helpers/meshlet.js';
-import { AdsTestClient } from '../helpers/xds-client.js';
-import { TYPE_URL } from '../../src/xds/protos.js';
+import { cleanupPod, makePod, serveOneStream } from '../helpers/meshlet.js';
 
 const cleanups = cleanupAfterEach();
 
@@ -47,23 +45,12 @@ describe('modules on the run path', () => {
     const p = await makePod();
     cleanups.push(() => cleanupPod(p));
     const out = path.join(p.dir, 'modules.json');
-    const m = startMeshlet(p, ['--no-envoy'], { wrap: ['env', `NODE_OPTIONS=--import ${preload(p.dir)}`, `MESHLET_TEST_MODULES=${out}`] });
-    cleanups.push(() => m.stop());
-    await until('meshlet serving (log line)', () => {
-      if (m.child.exitCode !== null) throw new Error(`meshlet exited ${m.child.exitCode}: ${m.logs()}`);
-      return m.logs().includes('meshlet serving') ? true : undefined;
-    });
     // An ADS stream served end to end, and the debug endpoint answered: the steady state's code has run.
-    const client = new AdsTestClient(path.join(p.dir, 'run', 'xds.sock'));
-    cleanups.push(() => client.close());
-    const sotw = client.sotw('modules');
-    sotw.request(TYPE_URL.cluster);
-    const res = await sotw.next();
-    expect(res.type_url).toBe(TYPE_URL.cluster);
-    const health = await fetch(`http://127.0.0.1:${p.ports.debug}/healthz`, { signal: AbortSignal.timeout(3_000) });
-    expect(health.status).toBe(200);
-    expect(await m.stop()).toBe(0);
-    expect(existsSync(out), `the preload wrote no module list; meshlet logs:\n${m.logs()}`).toBe(true);
+    const logs = await serveOneStream(p, [`NODE_OPTIONS=--import ${preload(p.dir)}`, `MESHLET_TEST_MODULES=${out}`], async () => {
+      const health = await fetch(`http://127.0.0.1:${p.ports.debug}/healthz`, { signal: AbortSignal.timeout(3_000) });
+      expect(health.status).toBe(200);
+    });
+    expect(existsSync(out), `the preload wrote no module list; meshlet logs:\n${logs}`).toBe(true);
     const loaded = builtins(JSON.parse(readFileSync(out, 'utf8')) as string[]);
     // The list is real: the modules our HTTP/2 server runs on are in it.
     expect(loaded).toContain('net');

@@ -10,9 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
-import { CLI, cleanupPod, makePod, startMeshlet, until } from '../helpers/meshlet.js';
-import { AdsTestClient } from '../helpers/xds-client.js';
-import { TYPE_URL } from '../../src/xds/protos.js';
+import { CLI, cleanupPod, makePod, serveOneStream } from '../helpers/meshlet.js';
 
 const cleanups = cleanupAfterEach();
 const DIST_SRC = path.dirname(CLI);
@@ -61,19 +59,8 @@ describe('meshlet runs from its bundle', () => {
     const p = await makePod();
     cleanups.push(() => cleanupPod(p));
     const out = path.join(p.dir, 'files.json');
-    const m = startMeshlet(p, ['--no-envoy'], { wrap: ['env', `NODE_OPTIONS=--import ${preload(p.dir)}`, `MESHLET_TEST_FILES=${out}`] });
-    cleanups.push(() => m.stop());
-    await until('meshlet serving (log line)', () => {
-      if (m.child.exitCode !== null) throw new Error(`meshlet exited ${m.child.exitCode}: ${m.logs()}`);
-      return m.logs().includes('meshlet serving') ? true : undefined;
-    });
-    const client = new AdsTestClient(path.join(p.dir, 'run', 'xds.sock'));
-    cleanups.push(() => client.close());
-    const sotw = client.sotw('bundle');
-    sotw.request(TYPE_URL.cluster);
-    expect((await sotw.next()).type_url).toBe(TYPE_URL.cluster);
-    expect(await m.stop()).toBe(0);
-    expect(existsSync(out), `the preload wrote no file list; meshlet logs:\n${m.logs()}`).toBe(true);
+    const logs = await serveOneStream(p, [`NODE_OPTIONS=--import ${preload(p.dir)}`, `MESHLET_TEST_FILES=${out}`]);
+    expect(existsSync(out), `the preload wrote no file list; meshlet logs:\n${logs}`).toBe(true);
     const loaded = ours(out);
     expect(loaded[0]).toBe('cli.js');
     // The run path has later load points (builders, listeners, watchers), each a chunk.
@@ -88,24 +75,10 @@ describe('meshlet runs from its bundle', () => {
     cleanups.push(() => cleanupPod(p));
     /** meshlet run --no-envoy with this cache until it served ADS: the bundle's modules found in the cache, and those compiled afresh. */
     const start = async (cache: string): Promise<{ accepted: string[]; missed: string[] }> => {
-      const m = startMeshlet(p, ['--no-envoy'], { wrap: ['env', `NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE'] });
-      cleanups.push(() => m.stop());
-      await until('meshlet serving (log line)', () => {
-        if (m.child.exitCode !== null) throw new Error(`meshlet exited ${m.child.exitCode}: ${m.logs()}`);
-        return m.logs().includes('meshlet serving') ? true : undefined;
-      });
-      const client = new AdsTestClient(path.join(p.dir, 'run', 'xds.sock'));
-      cleanups.push(() => client.close());
-      const sotw = client.sotw('cache');
-      sotw.request(TYPE_URL.cluster);
-      expect((await sotw.next()).type_url).toBe(TYPE_URL.cluster);
-      client.close();
-      expect(await m.stop()).toBe(0);
-      const lookups = [...m.logs().matchAll(/V8 code cache for ESM (file:\S+) was (accepted|rejected|not initialized)/g)];
+      const logs = await serveOneStream(p, [`NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE']);
+      const lookups = [...logs.matchAll(/V8 code cache for ESM (file:\S+) was (accepted|rejected|not initialized)/g)];
       const ofBundle = lookups.filter((l) => /\/(cli|chunk-[A-Z0-9]+)\.js$/.test(new URL(l[1] ?? '').pathname));
-      const missedFiles = [...m.logs().matchAll(/reading cache from \S+ for ESM (file:\S+)\.\.\.[^\n]*(?:failed|no such file|mismatch)/gi)].map(
-        (l) => l[1] ?? '',
-      );
+      const missedFiles = [...logs.matchAll(/reading cache from \S+ for ESM (file:\S+)\.\.\.[^\n]*(?:failed|no such file|mismatch)/gi)].map((l) => l[1] ?? '');
       return {
         accepted: ofBundle.filter((l) => l[2] === 'accepted').map((l) => l[1] ?? ''),
         missed: [...ofBundle.filter((l) => l[2] !== 'accepted').map((l) => l[1] ?? ''), ...missedFiles.filter((f) => /\/(cli|chunk-[A-Z0-9]+)\.js$/.test(f))],
