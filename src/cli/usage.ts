@@ -236,6 +236,12 @@ export const ENV_DOCS: { name: string; text: string }[] = [
   { name: 'MESHLET_READY_FILE', text: "contrast mode: the file written once meshlet is ready (default /ready, what Contrast's startupProbe tests)" },
   { name: 'MESHLET_IPTABLES_BACKEND', text: 'auto|nft|legacy when --backend is not given' },
   {
+    name: 'MESHLET_FILL_COMPILE_CACHE',
+    text:
+      "1: load every module of meshlet before the command runs, so that node's compile cache (dist/.compile-cache) holds them all; the image build " +
+      'runs `MESHLET_FILL_COMPILE_CACHE=1 meshlet version`',
+  },
+  {
     name: 'CONTRAST_*',
     text:
       "CONTRAST_INGRESS_PROXY_CONFIG, CONTRAST_EGRESS_PROXY_CONFIG, CONTRAST_ADMIN_PORT (or the older EDG_* names): Contrast's config, used when no " +
