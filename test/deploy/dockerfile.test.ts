@@ -103,6 +103,16 @@ describe('Dockerfile', () => {
     for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/']) expect(ignore).toContain(`!${p}`);
     expect(ignore.filter((l) => l.startsWith('!')).some((l) => /node_modules|dist|test|\.git/.test(l))).toBe(false);
     expect(ignore).toContain('**/*.pem');
+    // Every file the image's `npm run build` runs (its prebuild and build scripts) is let in.
+    const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const files = [...`${scripts['prebuild'] ?? ''} ${scripts['build'] ?? ''}`.matchAll(/[\w./-]+\.(?:m?js|ts|json)\b/g)].map((m) => m[0]);
+    expect(files).toContain('scripts/bundle.mjs');
+    const allowed = ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1));
+    for (const f of files)
+      expect(
+        allowed.some((a) => f === a || (a.endsWith('/') && f.startsWith(a))),
+        `${f} is kept out of the build context`,
+      ).toBe(true);
   });
 });
 
