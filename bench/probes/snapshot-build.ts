@@ -5,7 +5,7 @@
 // First, as src/cli.ts does: the V8 flags meshlet sets at run time, handed
 // over by the bench (bench/lib/meshlet.ts launcher()), before anything else
 // loads (static imports would load, under the default flags, before this).
-import { setFlagsFromString } from 'node:v8';
+const { setFlagsFromString } = process.getBuiltinModule('node:v8');
 const v8Flags = process.env['MESHLET_V8_FLAGS'];
 if (v8Flags === undefined) throw new Error('MESHLET_V8_FLAGS is not set: bench/ starts this probe');
 for (const flag of v8Flags.split(' ')) setFlagsFromString(flag);

@@ -6,7 +6,7 @@
 // keeps, not its garbage; the GCs cost time, so that run is for memory only.
 // First, as src/cli.ts does: the V8 flags meshlet sets at run time, handed
 // over by the bench (bench/lib/meshlet.ts launcher()).
-import { setFlagsFromString } from 'node:v8';
+const { setFlagsFromString } = process.getBuiltinModule('node:v8');
 const v8Flags = process.env['MESHLET_V8_FLAGS'];
 if (v8Flags === undefined) throw new Error('MESHLET_V8_FLAGS is not set: bench/ starts this probe');
 for (const flag of v8Flags.split(' ')) setFlagsFromString(flag);

@@ -1,9 +1,9 @@
 // What the proxy uid must be able to reach before Envoy can serve: the xDS
 // socket (handed to it) and, checked as that uid, the Envoy binary, the
 // bootstrap and the socket. Commands go through the CommandRunner seam.
-// node:fs, not node:fs/promises: this runs before Envoy starts, and node:fs is already loaded.
 import type { MeshConfig } from '../config/model.js';
 import type { CommandRunner } from '../iptables/runner.js';
+// node:fs, not node:fs/promises: this runs before Envoy starts, and node:fs is already loaded.
 const { lchownSync } = process.getBuiltinModule('node:fs');
 
 /**
