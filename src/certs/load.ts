@@ -53,6 +53,13 @@ const defaultRead = (path: string): string => readInputFile(path, MAX_PEM_BYTES)
 const MAX_PEM_BYTES = 1024 * 1024;
 
 export function readCerts(files: CertFiles, opts: LoadOptions = {}): ReadResult {
+  const { m, problems } = readMaterial(files, opts);
+  problems.push(...checkMaterial(m, files, opts.now ?? new Date()));
+  if (problems.length > 0 || m.caPem === undefined || m.chainPem === undefined || m.keyPem === undefined) return { problems };
+  return { state: { caPem: m.caPem, chainPem: m.chainPem, keyPem: m.keyPem }, problems };
+}
+
+function readMaterial(files: CertFiles, opts: LoadOptions): { m: CertMaterial; problems: CertProblem[] } {
   const read = opts.readFile ?? defaultRead;
   const problems: CertProblem[] = [];
   const readOne = (field: CertField, path: string): string | undefined => {
@@ -70,9 +77,7 @@ export function readCerts(files: CertFiles, opts: LoadOptions = {}): ReadResult 
   if (caPem !== undefined) m.caPem = caPem;
   if (chainPem !== undefined) m.chainPem = chainPem;
   if (keyPem !== undefined) m.keyPem = keyPem;
-  problems.push(...checkMaterial(m, files, opts.now ?? new Date()));
-  if (problems.length > 0 || caPem === undefined || chainPem === undefined || keyPem === undefined) return { problems };
-  return { state: { caPem, chainPem, keyPem }, problems };
+  return { m, problems };
 }
 
 /** Reads and checks the certificate files; throws a CertError listing every problem. */
@@ -80,4 +85,26 @@ export function loadCerts(files: CertFiles, opts: LoadOptions = {}): CertState {
   const r = readCerts(files, opts);
   if (r.state === undefined) throw new CertError(r.problems);
   return r.state;
+}
+
+/**
+ * loadCerts in two steps, for `meshlet run`: readCertFiles before Envoy
+ * starts, so that a file that cannot be read stops the start with the file
+ * named and no Envoy ever runs; checkReadCerts (parse, chain, key, SANs,
+ * validity) while Envoy boots, as the parse loads node:crypto. A failed read
+ * still reports every problem, the other files' checks included.
+ */
+export function readCertFiles(files: CertFiles, opts: LoadOptions = {}): CertState {
+  const { m, problems } = readMaterial(files, opts);
+  if (problems.length > 0 || m.caPem === undefined || m.chainPem === undefined || m.keyPem === undefined) {
+    throw new CertError([...problems, ...checkMaterial(m, files, opts.now ?? new Date())]);
+  }
+  return { caPem: m.caPem, chainPem: m.chainPem, keyPem: m.keyPem };
+}
+
+/** The second step of readCertFiles: throws a CertError listing every problem of what was read. */
+export function checkReadCerts(state: CertState, files: CertFiles, opts: Pick<LoadOptions, 'now'> = {}): CertState {
+  const problems = checkMaterial(state, files, opts.now ?? new Date());
+  if (problems.length > 0) throw new CertError(problems);
+  return state;
 }

@@ -1,8 +1,10 @@
 // Splits PEM text into blocks and parses certificates and keys, turning each
 // failure into a message that says what to do. Key bytes never reach a message.
-import type { KeyObject } from 'node:crypto';
-const { createPrivateKey, X509Certificate } = process.getBuiltinModule('node:crypto');
-type X509Certificate = InstanceType<typeof X509Certificate>;
+import type * as Crypto from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
+// node:crypto on first use, not at load: `meshlet run` reads the files before it spawns Envoy and parses them while
+// Envoy starts (run/service.ts), so loading node:crypto is not among what Envoy waits for.
+const crypto = (): typeof Crypto => process.getBuiltinModule('node:crypto');
 
 export interface PemBlock {
   label: string;
@@ -48,7 +50,7 @@ export function parseCertificates(text: string, what: string, fieldName: string)
   const certs: X509Certificate[] = [];
   certBlocks.forEach((b, i) => {
     try {
-      certs.push(new X509Certificate(b.text));
+      certs.push(new (crypto().X509Certificate)(b.text));
     } catch (err) {
       problems.push(`certificate #${i + 1} is not valid X.509 (${(err as Error).message}) — the file is damaged or truncated; write it again from its source`);
     }
@@ -68,7 +70,7 @@ export function parsePrivateKey(text: string, fieldName: string): ParsedKey {
   if (keys.length === 0) return { problems: [noKeyProblem(blocks, fieldName)] };
   if (keys.length > 1) return { problems: [`holds ${keys.length} private keys; expected exactly one — keep only the key of the leaf certificate`] };
   try {
-    const key = createPrivateKey((keys[0] as PemBlock).text);
+    const key = crypto().createPrivateKey((keys[0] as PemBlock).text);
     const unsupported = keyProblem(key);
     return unsupported === undefined ? { key, problems: [] } : { problems: [unsupported] };
   } catch (err) {

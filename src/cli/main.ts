@@ -3,7 +3,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import { COMMAND_DOCS, HELP, UsageError, commandHelp, flagsOf, type FlagDoc } from './usage.js';
 import { ConfigInvalidError, formatError, MAX_SHOWN_ERRORS, sanitize } from '../config/errors.js';
-import { CertError, formatCertProblem } from '../certs/index.js';
+import { CertError, formatCertProblem } from '../certs/problems.js';
 import { version } from '../version.js';
 import { LEVEL_NAMES, logLevel } from '../log.js';
 import { emit } from './output.js';

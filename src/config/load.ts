@@ -9,8 +9,7 @@ import type { MeshConfig, SocketAddress } from './model.js';
 import { parseResolvConf } from '../dns/resolv.js';
 import { fastYaml } from './yaml-fast.js';
 import { yamlLibrary } from './yaml-lib.js';
-import { admitPinnedFile, hasPins, readPins, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
-const { createHash } = process.getBuiltinModule('node:crypto');
+import { admitPinnedFile, hasPins, readPins, sha256Hex, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
 const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
@@ -240,7 +239,7 @@ function loadFromEnvYaml(text: string, path: string | undefined, env: NodeJS.Pro
     trust: {
       mode: 'policy-env',
       detail: "the YAML is in the pod's environment, which its policy covers; a change rolls the pod",
-      sha256: createHash('sha256').update(text).digest('hex'),
+      sha256: sha256Hex(text),
       reloads: 'refused',
     },
   };

@@ -14,13 +14,16 @@
 // Signature format: `<config>.sig` next to the file, holding the base64 of a
 // detached signature over the file's exact bytes: Ed25519, or ECDSA P-256 over
 // SHA-256 (DER, as `openssl dgst -sha256 -sign` writes it, or raw r||s).
+import type * as Crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { InputFileError, readInputBytes } from '../fs/read-limited.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
 import { fastYaml } from './yaml-fast.js';
 import { yamlLibrary } from './yaml-lib.js';
 import { ConfigInvalidError, type ConfigError } from './errors.js';
-const { createHash, createPrivateKey, createPublicKey, sign: cryptoSign, verify: cryptoVerify } = process.getBuiltinModule('node:crypto');
+// node:crypto on first use (crypto() below), not at load: `meshlet run` loads this module before it spawns Envoy, and a
+// config that is not pinned needs no hash, key or signature.
+const crypto = (): typeof Crypto => process.getBuiltinModule('node:crypto');
 const { mkdirSync, statSync } = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
 
@@ -78,7 +81,7 @@ export interface Pins {
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  return crypto().createHash('sha256').update(data).digest('hex');
 }
 
 function invalid(source: string, errors: ConfigError[]): never {
@@ -98,7 +101,7 @@ export function parsePublicKey(pem: string, where: string): KeyObject {
   }
   let key: KeyObject;
   try {
-    key = createPublicKey(pem);
+    key = crypto().createPublicKey(pem);
   } catch (err) {
     return invalid(where, [
       { path: where, value: pem.slice(0, 40), rule: `not a PEM public key (${(err as Error).message}); expected "-----BEGIN PUBLIC KEY-----"` },
@@ -122,7 +125,7 @@ function checkKeyType(key: KeyObject, where: string): void {
 }
 
 export function keyFingerprint(key: KeyObject): string {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const pub = key.type === 'private' ? crypto().createPublicKey(key) : key;
   return sha256Hex(pub.export({ type: 'spki', format: 'der' }));
 }
 
@@ -182,8 +185,8 @@ export function checkSignature(key: KeyObject, data: Buffer, sigText: string | u
   try {
     const ok =
       key.asymmetricKeyType === 'ed25519'
-        ? cryptoVerify(null, data, key, sig)
-        : cryptoVerify('sha256', data, { key, dsaEncoding: sig.length === 64 ? 'ieee-p1363' : 'der' }, sig);
+        ? crypto().verify(null, data, key, sig)
+        : crypto().verify('sha256', data, { key, dsaEncoding: sig.length === 64 ? 'ieee-p1363' : 'der' }, sig);
     return ok ? undefined : 'the signature does not verify with the pinned key (signed by another key, or the file changed after signing)';
   } catch (err) {
     return `the signature is malformed (${(err as Error).message})`;
@@ -192,9 +195,9 @@ export function checkSignature(key: KeyObject, data: Buffer, sigText: string | u
 
 /** Signs `data` with a private key in PEM; returns base64. */
 export function signConfig(privatePem: string, data: Buffer): { signature: string; key: KeyObject } {
-  const key = createPrivateKey(privatePem);
+  const key = crypto().createPrivateKey(privatePem);
   checkKeyType(key, 'signing key');
-  const sig = key.asymmetricKeyType === 'ed25519' ? cryptoSign(null, data, key) : cryptoSign('sha256', data, { key, dsaEncoding: 'der' });
+  const sig = key.asymmetricKeyType === 'ed25519' ? crypto().sign(null, data, key) : crypto().sign('sha256', data, { key, dsaEncoding: 'der' });
   return { signature: sig.toString('base64'), key };
 }
 

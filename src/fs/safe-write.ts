@@ -5,8 +5,7 @@
 // renamed over the target. The rename replaces whatever was at the target (a
 // symlink is replaced, never followed), so the target always gets this
 // file's mode, not an old one's.
-const { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } = process.getBuiltinModule('node:fs');
-const { randomBytes } = process.getBuiltinModule('node:crypto');
+const { closeSync, constants, fchmodSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
 
 /** Owner-only: for anything holding key material. */
@@ -24,10 +23,31 @@ export interface WriteOptions {
   sync?: boolean;
 }
 
+/**
+ * The temp name's random part: 8 bytes from the kernel's generator, read from
+ * /dev/urandom rather than through node:crypto, whose loading would cost
+ * `meshlet run` milliseconds before it spawns Envoy (this module writes the
+ * bootstrap). node:crypto only where /dev/urandom cannot be read.
+ */
+function tempSuffix(): string {
+  const bytes = Buffer.alloc(8);
+  try {
+    const fd = openSync('/dev/urandom', constants.O_RDONLY);
+    try {
+      if (readSync(fd, bytes, 0, 8, null) === 8) return bytes.toString('hex');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Below.
+  }
+  return process.getBuiltinModule('node:crypto').randomBytes(8).toString('hex');
+}
+
 export function writeFileAtomic(target: string, data: string | Uint8Array, mode: number, opts: WriteOptions = {}): void {
   const sync = opts.sync ?? true;
   const dir = path.dirname(target);
-  const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(target)}.${tempSuffix()}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
     try {

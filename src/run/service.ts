@@ -1,8 +1,9 @@
 // `meshlet run`: the wiring. Order matters (ARCHITECTURE.md, startup order):
-// the config (validated by the caller) and the certificates are checked
-// first, then DNS when configured; then the xDS socket is bound, the bootstrap
+// the config (validated by the caller) first and the certificate files read,
+// then DNS when configured; then the xDS socket is bound, the bootstrap
 // written and Envoy spawned, as the bootstrap needs only the config. Only then,
-// while Envoy boots, does meshlet load the resource builders and build and
+// while Envoy boots, does meshlet check the certificates (node:crypto loads
+// there, not before the spawn), load the resource builders and build and
 // install the snapshot (an ADS stream that opens first waits in the xDS server
 // until then), check the proxy uid's access and load the rest (after-spawn.ts):
 // the debug, metrics and probe servers and the watchers. A failure at any step
@@ -12,7 +13,7 @@ import type { Server } from 'node:http';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from '../config/load.js';
 import { adminSocketPath } from '../config/constants.js';
-import { loadCerts } from '../certs/index.js';
+import { checkReadCerts, readCertFiles } from '../certs/index.js';
 import type { CertState } from '../certs/types.js';
 import { AdsServer } from '../xds/server.js';
 import { TYPE_URL } from '../xds/protos.js';
@@ -108,10 +109,9 @@ export class Meshlet {
    * process alive, serving a half-started sidecar until SIGTERM.
    */
   async start(): Promise<void> {
-    // Before anything starts: a missing or unusable certificate stops here, with the file named, and no Envoy ever runs.
-    const { certs: files } = this.opts.loaded.config;
-    const certs = loadCerts(files);
-    this.log.info({ ca: files.ca, certChain: files.certChain }, 'certificates checked');
+    // Before anything starts: a certificate file that is missing or cannot be read stops here, with the file named, and
+    // no Envoy ever runs. What the files hold is checked while Envoy boots (startSteps).
+    const certs = readCertFiles(this.opts.loaded.config.certs);
     try {
       await this.startSteps(certs);
     } catch (err) {
@@ -135,7 +135,12 @@ export class Meshlet {
     handSocketToProxy(config.proxy, this.uid);
     writeBootstrapFile(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, delta: this.opts.delta ?? true });
     if (!this.opts.noEnvoy) await this.startEnvoy();
-    // Envoy boots now (tens of ms until its ADS stream opens). The snapshot first, as that is what Envoy waits for.
+    // Envoy boots now (tens of ms until its ADS stream opens). The certificates' checks and the snapshot first, as
+    // that is what Envoy waits for. A certificate problem stops that Envoy (start() cleans up) before it has any
+    // listener, and fails the start with every problem named.
+    const { certs: files } = config;
+    checkReadCerts(certs, files);
+    this.log.info({ ca: files.ca, certChain: files.certChain }, 'certificates checked');
     await this.installFirstSnapshot(certs);
     // Then the checks that the proxy uid can run Envoy and reach its files. Each spawns a process, and a fork
     // costs meshlet's thread milliseconds, so they come after the snapshot; they run while the rest loads, and a

@@ -2,13 +2,13 @@
 // same version for the same content, and can never reuse a version for
 // different content, and Envoy never skips a change it takes for one it has.
 import type { Json } from './protos.js';
-const { createHash } = process.getBuiltinModule('node:crypto');
 
 const HASH_CHARS = 16;
 
 /** Short SHA-256 hex of some bytes: the per-resource version. */
 export function hashBytes(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex').slice(0, HASH_CHARS);
+  // node:crypto on first use: `meshlet run` loads this module before it spawns Envoy, and hashes only afterwards.
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(bytes).digest('hex').slice(0, HASH_CHARS);
 }
 
 /**

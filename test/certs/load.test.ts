@@ -3,7 +3,17 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertError, loadCerts, readCerts, type CertField } from '../../src/certs/index.js';
+import {
+  CertError,
+  checkReadCerts,
+  loadCerts,
+  readCertFiles,
+  readCerts,
+  type CertField,
+  type CertFiles,
+  type CertProblem,
+  type LoadOptions,
+} from '../../src/certs/index.js';
 import { createPki, pkcs8, type Leaf, type Pki } from '../helpers/pki.js';
 import { pemBodyLines, tempDir, writeCase, type CaseFiles } from './fixtures.js';
 
@@ -244,6 +254,8 @@ describe('readCerts / loadCerts', () => {
     });
     const fileOf = { 'certs.ca': files.ca, 'certs.certChain': files.certChain, 'certs.key': files.key };
     for (const p of r.problems) expect(p.file).toBe(fileOf[p.field]);
+    // meshlet run's two steps (read before Envoy starts, check while it boots) find the same problems, in the same order.
+    expect(twoSteps(files, opts)).toEqual(r.problems);
 
     if (row.expect.length === 0) {
       expect(r.state).toBeDefined();
@@ -258,6 +270,26 @@ describe('readCerts / loadCerts', () => {
     for (const line of [...pemBodyLines(made.leaf.keyPem), ...pemBodyLines(made.over?.key ?? '')]) expect(err.message).not.toContain(line);
   });
 });
+
+/** readCertFiles then checkReadCerts: the problems of whichever step threw, none when both passed. */
+function twoSteps(files: CertFiles, opts: LoadOptions): readonly CertProblem[] {
+  let state;
+  try {
+    state = readCertFiles(files, opts);
+  } catch (err) {
+    return captureError(() => {
+      throw err;
+    }).problems;
+  }
+  try {
+    expect(checkReadCerts(state, files, opts)).toBe(state);
+    return [];
+  } catch (err) {
+    return captureError(() => {
+      throw err;
+    }).problems;
+  }
+}
 
 function captureError(fn: () => unknown): CertError {
   try {
@@ -277,6 +309,24 @@ describe('loadCerts edge cases', () => {
     expect(err.problems).toEqual([
       { field: 'certs.key', file: dir, problem: expect.stringContaining('is a directory — set certs.key to the PEM file itself') as string },
     ]);
+  });
+
+  it('readCertFiles only reads: a readable file that holds no key passes it, and checkReadCerts names the problem', async () => {
+    const dir = join(root.dir, 'two-steps');
+    const files = await writeCase(w.pki, w.leaf, dir, { key: 'not a key\n' });
+    const state = readCertFiles(files);
+    expect(state.keyPem).toBe('not a key\n');
+    const err = captureError(() => checkReadCerts(state, files));
+    expect(err.problems.map((p) => [p.field, p.file])).toEqual([['certs.key', files.key]]);
+  });
+
+  it('readCertFiles stops at a missing file, naming it, and still reports what is wrong with the others', async () => {
+    const dir = join(root.dir, 'missing-and-wrong');
+    const files = await writeCase(w.pki, w.leaf, dir, { key: null, certChain: 'no certificate here\n' });
+    const err = captureError(() => readCertFiles(files));
+    expect(err.problems.map((p) => p.field)).toEqual(['certs.key', 'certs.certChain']);
+    expect(err.problems[0]?.problem).toContain('file not found');
+    expect(err.problems[0]?.file).toBe(files.key);
   });
 
   it('uses the injected reader', () => {

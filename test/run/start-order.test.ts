@@ -7,7 +7,7 @@
 // Envoy runs.
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { CLI, cleanupPod, makePod, waitReady, type Pod } from '../helpers/meshlet.js';
@@ -50,9 +50,10 @@ interface Run {
   output: () => string;
 }
 
-function run(p: Pod): Run {
+function run(p: Pod, env: NodeJS.ProcessEnv = {}): Run {
   const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const lines = new EventLog<string>();
   collectLines(child.stdout, lines);
@@ -103,7 +104,7 @@ async function pod(extra: Record<string, unknown> = {}): Promise<Pod> {
 }
 
 describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run starts Envoy before it builds the snapshot', () => {
-  it('logs certs checked → socket listening → envoy started → snapshot ready, in that order, serves nothing empty, and /ready turns 200', async () => {
+  it('logs socket listening → envoy started → certs checked → snapshot ready, in that order, serves nothing empty, and /ready turns 200', async () => {
     const p = await pod();
     const r = run(p);
     await Promise.race([
@@ -118,7 +119,7 @@ describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run sta
       if (i < 0) throw new Error(`no "${msg}" line in:\n${r.output()}`);
       return i;
     };
-    const order = ['certificates checked', 'xDS server listening', 'envoy started', 'xDS snapshot ready', 'meshlet serving'].map(at);
+    const order = ['xDS server listening', 'envoy started', 'certificates checked', 'xDS snapshot ready', 'meshlet serving'].map(at);
     expect(order).toEqual([...order].sort((a, b) => a - b));
     const ready = lines[at('xDS snapshot ready')];
     expect(typeof ready?.buildMs).toBe('number');
@@ -129,6 +130,41 @@ describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run sta
     for (const push of pushes) expect(push.resources, JSON.stringify(push)).toBeGreaterThan(0);
     // And the first response came after the snapshot was installed.
     expect(lines.findIndex((l) => l.msg === 'xDS response')).toBeGreaterThan(at('xDS snapshot ready'));
+  });
+
+  it('has not loaded node:crypto when it spawns Envoy: the certificate checks and the hashing run while Envoy boots', async () => {
+    const p = await pod();
+    // A preload that records the built-in modules loaded when the process first spawns a child (Envoy, through setpriv).
+    const preload = path.join(p.dir, 'at-spawn.mjs');
+    const out = path.join(p.dir, 'at-spawn.json');
+    writeFileSync(
+      preload,
+      "const cp = process.getBuiltinModule('node:child_process');\n" +
+        "const { writeFileSync } = process.getBuiltinModule('node:fs');\n" +
+        'const spawn = cp.spawn;\n' +
+        'let first = true;\n' +
+        'cp.spawn = (...args) => {\n' +
+        '  const seen = { argv: args[1], modules: process.moduleLoadList };\n' +
+        '  if (first && args[0] === "setpriv") writeFileSync(process.env.MESHLET_TEST_AT_SPAWN, JSON.stringify(seen));\n' +
+        '  first = false;\n' +
+        '  return spawn(...args);\n' +
+        '};\n',
+    );
+    const r = run(p, { NODE_OPTIONS: `--import ${preload}`, MESHLET_TEST_AT_SPAWN: out });
+    await Promise.race([
+      waitReady(p),
+      r.exited.then((code) => {
+        throw new Error(`meshlet run exited (${code}) before /ready:\n${r.output()}`);
+      }),
+    ]);
+    const seen = JSON.parse(readFileSync(out, 'utf8')) as { argv: string[]; modules: string[] };
+    // The first setpriv is Envoy's (the proxy uid's access check comes after the snapshot).
+    expect(seen.argv).toContain(path.join(p.dir, 'run', 'envoy.json'));
+    const builtins = seen.modules.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+    expect(builtins).toContain('child_process');
+    expect(builtins.filter((m) => m === 'crypto' || m.startsWith('internal/crypto/'))).toEqual([]);
+    // The run went on to check the certificates and serve: crypto was loaded then, after the spawn.
+    expect(r.parsed().some((l) => l.msg === 'certificates checked')).toBe(true);
   });
 
   it('a failure after Envoy was spawned (the metrics port is taken) stops that Envoy and fails the start, naming the cause', async () => {
@@ -168,6 +204,25 @@ describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run sta
     // Nothing was prepared for an Envoy: no socket, no bootstrap, no process running it.
     expect(existsSync(path.join(p.dir, 'run', 'xds.sock'))).toBe(false);
     expect(existsSync(path.join(p.dir, 'run', 'envoy.json'))).toBe(false);
+    expect(envoysOf(p)).toEqual([]);
+  });
+
+  it('a certificate file that is there but wrong stops the Envoy started meanwhile before it gets any config, with the problem named', async () => {
+    const p = await pod();
+    // Readable, so the start goes on and spawns Envoy; what it holds is checked while Envoy boots.
+    writeFileSync(path.join(p.certDir, 'key.pem'), 'not a key\n');
+    const r = run(p);
+    expect(await exitOf(r)).toBe(1);
+    const out = r.output();
+    const lines = r.parsed();
+    expect(out).toContain('certs.key');
+    expect(out).toContain(path.join(p.certDir, 'key.pem'));
+    expect(out).not.toContain('not a key');
+    const started = lines.find((l) => l.msg === 'envoy started');
+    expect(started?.pid, out).toBeGreaterThan(0);
+    // That Envoy got nothing: no snapshot was built, no response sent, and it was stopped before meshlet exited.
+    for (const msg of ['certificates checked', 'xDS snapshot ready', 'xDS response', 'meshlet serving']) expect(out).not.toContain(`"msg":"${msg}"`);
+    expect(procGone(started?.pid ?? 0) || !envoyOf(started?.pid ?? 0, p)).toBe(true);
     expect(envoysOf(p)).toEqual([]);
   });
 });
