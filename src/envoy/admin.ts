@@ -99,6 +99,8 @@ const O_PATH = 0o10000000;
 export function adminGet(socketPath: string, urlPath: string, opts: AdminGetOptions = {}): Promise<AdminResponse> {
   const timeoutMs = opts.timeoutMs ?? 2_000;
   const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+  // The path goes into the request line as it is: no space or control character may split it.
+  if (!/^\/[\x21-\x7e]*$/.test(urlPath)) return Promise.reject(new Error(`Envoy admin: ${JSON.stringify(urlPath)} is not a request path`));
   return new Promise((resolve, reject) => {
     let fd: number;
     try {
@@ -123,48 +125,95 @@ export function adminGet(socketPath: string, urlPath: string, opts: AdminGetOpti
       reject(new Error(`Envoy admin ${socketPath}: ${problem}; refusing to use it`));
       return;
     }
-    const timer = setTimeout(() => req.destroy(new Error(`Envoy admin ${urlPath}: no answer within ${timeoutMs} ms`)), timeoutMs);
-    // node:http through getBuiltinModule (its ESM wrapper keeps undici, http2 and zlib resident: src/debug/server.ts),
-    // and here, not at the top: `meshlet run` imports this module before Envoy starts, and loading node:http there
-    // (compiled from source, as meshlet's V8 flags rule out node's built-in code cache) would delay the spawn.
-    const { request } = process.getBuiltinModule('node:http');
-    const req = request(
-      { socketPath: `/proc/self/fd/${fd}`, path: urlPath, method: opts.method ?? 'GET', headers: { host: 'envoy-admin' }, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (d: Buffer) => {
-          size += d.length;
-          if (size <= maxBytes) {
-            chunks.push(d);
-            return;
-          }
-          clearTimeout(timer);
-          reject(new Error(`Envoy admin ${urlPath}: answer larger than ${maxBytes} bytes`));
-          req.destroy();
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          if (size > maxBytes) return;
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-      },
-    );
-    // Connected (or failed): the pinned descriptor is no longer needed. No
-    // agent, so no pooled connection ever skips the check above.
-    req.on('socket', (s) => s.once('connect', close));
-    req.on('error', (err) => {
+    // Our own HTTP/1.1 exchange on node:net, not node:http's client: node:net is loaded and warm (the xDS server
+    // runs on it), while the first request through node:http compiled its client first, about 10 ms that the
+    // first /ready after Envoy's ACKs waited for. One request per connection (Connection: close), no pooling, so
+    // no connection ever skips the check above.
+    const net = process.getBuiltinModule('node:net');
+    const conn = net.connect({ path: `/proc/self/fd/${fd}` });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: Error | undefined, res?: AdminResponse): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       close();
-      reject(err);
+      conn.destroy();
+      if (err) reject(err);
+      else if (res) resolve(res);
+    };
+    const timer = setTimeout(() => finish(new Error(`Envoy admin ${urlPath}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    // Connected (or failed): the pinned descriptor is no longer needed.
+    conn.once('connect', close);
+    conn.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size <= maxBytes + MAX_HEAD_BYTES) chunks.push(d);
+      else finish(new Error(`Envoy admin ${urlPath}: answer larger than ${maxBytes} bytes`));
     });
-    req.on('close', close);
-    req.end();
+    conn.on('end', () => {
+      try {
+        const res = parseResponse(Buffer.concat(chunks), maxBytes);
+        finish(undefined, res);
+      } catch (err) {
+        finish(new Error(`Envoy admin ${urlPath}: ${(err as Error).message}`));
+      }
+    });
+    conn.on('error', (err) => finish(err));
+    conn.on('close', () => finish(new Error(`Envoy admin ${urlPath}: connection closed before the answer`)));
+    const method = opts.method ?? 'GET';
+    // write, not end: Envoy closes an HTTP connection whose client half-closes, dropping the request. It closes
+    // this one after the answer (Connection: close), which ends ours.
+    conn.write(`${method} ${urlPath} HTTP/1.1\r\nHost: envoy-admin\r\nConnection: close\r\n${method === 'POST' ? 'Content-Length: 0\r\n' : ''}\r\n`);
   });
+}
+
+/** The status line and headers of an admin answer are small; this bounds them. */
+const MAX_HEAD_BYTES = 64 * 1024;
+
+/**
+ * An HTTP/1.1 answer read to the end of the connection: the status line, the
+ * headers, and a body that is chunked, sized by Content-Length, or runs to
+ * the end. Anything else is an error; the body is bounded by maxBytes.
+ */
+export function parseResponse(raw: Buffer, maxBytes: number): AdminResponse {
+  const headEnd = raw.indexOf('\r\n\r\n');
+  if (headEnd < 0 || headEnd > MAX_HEAD_BYTES) throw new Error('no complete HTTP header in the answer');
+  const [statusLine = '', ...lines] = raw.subarray(0, headEnd).toString('latin1').split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(statusLine);
+  if (!m?.[1]) throw new Error(`not an HTTP answer (${JSON.stringify(statusLine.slice(0, 40))})`);
+  const headers = new Map<string, string>();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new Error(`bad header line (${JSON.stringify(line.slice(0, 40))})`);
+    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  let body = raw.subarray(headEnd + 4);
+  if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') body = dechunk(body);
+  else if (headers.has('content-length')) {
+    const len = Number(headers.get('content-length'));
+    if (!Number.isSafeInteger(len) || len < 0 || len > body.length) throw new Error('the body is shorter than its Content-Length');
+    body = body.subarray(0, len);
+  }
+  if (body.length > maxBytes) throw new Error(`answer larger than ${maxBytes} bytes`);
+  return { status: Number(m[1]), body: body.toString('utf8') };
+}
+
+function dechunk(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = data.indexOf('\r\n', at);
+    if (eol < 0) throw new Error('the chunked body ends early');
+    const sizeText = data.subarray(at, eol).toString('latin1').split(';', 1)[0]?.trim() ?? '';
+    if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText)) throw new Error(`bad chunk size (${JSON.stringify(sizeText.slice(0, 20))})`);
+    const n = parseInt(sizeText, 16);
+    if (n === 0) return Buffer.concat(parts);
+    const from = eol + 2;
+    if (from + n + 2 > data.length || data[from + n] !== 0x0d || data[from + n + 1] !== 0x0a) throw new Error('the chunked body ends early');
+    parts.push(data.subarray(from, from + n));
+    at = from + n + 2;
+  }
 }
 
 /** GET `urlPath` and parse JSON; a non-200 answer is an error that carries the status. */

@@ -111,6 +111,71 @@ describe.skipIf(!root)('adminGet', () => {
     expect((await adminGet(sock, '/config_dump', { maxBytes: 4096 })).body).toHaveLength(4096);
   });
 
+  it('reads a chunked answer, as Envoy streams large ones', async () => {
+    const sock = path.join(tmp(), 'chunked.sock');
+    await serve(sock, (_req, res) => {
+      res.write('{"configs":');
+      res.write('[]');
+      res.end('}');
+    });
+    expect(await adminGet(sock, '/config_dump')).toEqual({ status: 200, body: '{"configs":[]}' });
+  });
+
+  /** A socket whose server writes `answer` to every connection, then closes it: what a compromised Envoy (uid 1337, which owns the socket) could send. */
+  async function rawServer(answer: string | Buffer, opts: { endless?: boolean } = {}): Promise<{ sock: string; requests: string[] }> {
+    const sock = path.join(tmp(), 'raw.sock');
+    const requests: string[] = [];
+    const s = createNetServer((c) => {
+      c.once('data', (d: Buffer) => {
+        requests.push(d.toString('latin1'));
+        if (!opts.endless) {
+          c.end(answer);
+          return;
+        }
+        const more = (): void => {
+          while (!c.destroyed && c.write(answer));
+          if (!c.destroyed) c.once('drain', more);
+        };
+        more();
+      });
+      c.on('error', () => undefined);
+    });
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(sock, r));
+    return { sock, requests };
+  }
+
+  it('sends one HTTP/1.1 request line with the path as given, and Connection: close', async () => {
+    const { sock, requests } = await rawServer('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    expect(await adminGet(sock, '/stats?format=json&filter=%5Eserver%5C.state%24')).toEqual({ status: 200, body: 'ok' });
+    expect(requests).toEqual(['GET /stats?format=json&filter=%5Eserver%5C.state%24 HTTP/1.1\r\nHost: envoy-admin\r\nConnection: close\r\n\r\n']);
+  });
+
+  it('refuses a path that would split the request line, without connecting', async () => {
+    const { sock, requests } = await rawServer('HTTP/1.1 200 OK\r\n\r\n');
+    for (const bad of ['/ready HTTP/1.1\r\nHost: x\r\n\r\nPOST /quitquitquit', '/a b', 'ready', '/\u00e9'])
+      await expect(adminGet(sock, bad)).rejects.toThrow(/is not a request path/);
+    expect(requests).toEqual([]);
+  });
+
+  it.each([
+    ['no status line', 'garbage\r\n\r\n', /not an HTTP answer/],
+    ['a header without a colon', 'HTTP/1.1 200 OK\r\nno-colon\r\n\r\nbody', /bad header line/],
+    ['a bad chunk size', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', /bad chunk size/],
+    ['a chunk longer than what came', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nabc', /chunked body ends early/],
+    ['a Content-Length beyond the body', 'HTTP/1.1 200 OK\r\ncontent-length: 99\r\n\r\nshort', /shorter than its Content-Length/],
+    ['headers that never end', `HTTP/1.1 200 OK\r\n${'x-pad: y\r\n'.repeat(8000)}`, /no complete HTTP header/],
+  ])('rejects an answer with %s, naming the request', async (_name, answer, problem) => {
+    const { sock } = await rawServer(answer);
+    await expect(adminGet(sock, '/stats')).rejects.toThrow(problem);
+    await expect(adminGet(sock, '/stats')).rejects.toThrow(/^Envoy admin \/stats: /);
+  });
+
+  it('stops reading an answer that never ends, at the bound, and closes the connection', async () => {
+    const { sock } = await rawServer(Buffer.alloc(64 * 1024, 'x'), { endless: true });
+    await expect(adminGet(sock, '/config_dump', { maxBytes: 1024 * 1024, timeoutMs: 10_000 })).rejects.toThrow(/answer larger than 1048576 bytes/);
+  });
+
   it('names the socket when it is missing', async () => {
     await expect(adminGet(path.join(tmp(), 'none.sock'), '/ready')).rejects.toThrow(/none\.sock: ENOENT/);
   });
