@@ -16,6 +16,8 @@ export interface ReadinessSources {
   listeners: () => { names: string[]; version: string };
   /** One GET to Envoy's admin (the Unix-socket client, bound to the socket). */
   admin: (urlPath: string) => Promise<AdminResponse>;
+  /** Shares and keeps listener answers (ListenersCache); without it, every call asks Envoy's admin. */
+  listenersCache?: ListenersCache;
   /** Set while meshlet shuts down: Envoy is draining, so new traffic should go elsewhere. */
   stopping?: () => boolean;
 }
@@ -112,6 +114,43 @@ export async function listenersCheck(admin: ReadinessSources['admin'], expected:
   return bad.length === 0 ? { ok: true, detail: `${expected.length} listeners active` } : { ok: false, detail: bad.join('; ') };
 }
 
+/** How long a positive listeners answer is reused, for the same Envoy streams and LDS version. */
+export const LISTENERS_OK_TTL_MS = 1_000;
+
+/**
+ * The listeners check, shared: concurrent callers get one answer, and a
+ * positive one is kept for LISTENERS_OK_TTL_MS, for the same Envoy streams and
+ * the same LDS version only (a reload or a reconnect asks again). So an admin
+ * drain shows on /ready within that time plus one check, and a probe polling
+ * /ready does not put two admin requests on Envoy's main thread at every poll.
+ * `meshlet run` also starts a check the moment every type is first ACKed
+ * (Meshlet.warmReadiness), so the first /ready after that finds the answer
+ * made or under way instead of starting it.
+ */
+export class ListenersCache {
+  private ok: { key: string; at: number } | undefined;
+  private inFlight: { key: string; promise: Promise<ReadyCheck> } | undefined;
+
+  constructor(
+    private readonly admin: ReadinessSources['admin'],
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(status: AdsStatus, expected: readonly string[], ldsVersion: string): Promise<ReadyCheck> {
+    const key = `${ldsVersion} ${status.envoys.map((e) => e.streamId).join(',')}`;
+    const ok = this.ok;
+    if (ok?.key === key && this.now() - ok.at < LISTENERS_OK_TTL_MS) return Promise.resolve({ ok: true, detail: `${expected.length} listeners active` });
+    if (this.inFlight?.key === key) return this.inFlight.promise;
+    const promise = listenersCheck(this.admin, expected, ldsVersion).then((r) => {
+      this.ok = r.ok ? { key, at: this.now() } : undefined;
+      if (this.inFlight?.promise === promise) this.inFlight = undefined;
+      return r;
+    });
+    this.inFlight = { key, promise };
+    return promise;
+  }
+}
+
 /** The listeners check before every type is ACKed: not asked (see readiness()). */
 export const LISTENERS_NOT_ASKED: ReadyCheck = {
   ok: false,
@@ -127,9 +166,10 @@ export const LISTENERS_NOT_ASKED: ReadyCheck = {
 export async function readiness(src: ReadinessSources): Promise<ReadyReport> {
   const status = src.status();
   const acked = ackedCheck(status);
+  const { names, version } = src.listeners();
   const [rules, listeners] = await Promise.all([
     src.rules ? src.rules() : Promise.resolve({ ok: true, missing: [] as string[] }),
-    acked.ok ? listenersCheck(src.admin, src.listeners().names, src.listeners().version) : LISTENERS_NOT_ASKED,
+    !acked.ok ? LISTENERS_NOT_ASKED : src.listenersCache ? src.listenersCache.get(status, names, version) : listenersCheck(src.admin, names, version),
   ]);
   const checks: Record<string, ReadyCheck> = {
     ...(src.stopping?.() ? { stopping: { ok: false, detail: 'meshlet is shutting down; Envoy drains its listeners' } } : {}),

@@ -29,7 +29,7 @@ import type { IptablesDeps } from '../iptables/deps.js';
 import type { DnsService } from '../dns/index.js';
 import { prepareRuntimeDirs, writeBootstrapFile } from './runtime-dir.js';
 import { checkProxyAccess, handSocketToProxy } from './proxy-access.js';
-import { readiness } from './readiness.js';
+import { ackedCheck, ListenersCache, readiness } from './readiness.js';
 import type { Desired, Outcome } from './reload.js';
 import { RulesCache } from './rules-cache.js';
 import { AckLatency, versions } from './ack-latency.js';
@@ -74,6 +74,9 @@ export class Meshlet {
   private reloads: ReloadLog | undefined;
   private readonly ackLatency: AckLatency;
   private readonly rules: RulesCache;
+  private readonly listenersCache: ListenersCache;
+  /** Until /ready first answers ready: every first all-ACKed moment starts the listeners check (warmReadiness). */
+  private everReady = false;
   private readonly log: Logger;
   private readonly iptables: IptablesDeps;
   private readonly uid: number;
@@ -91,9 +94,11 @@ export class Meshlet {
     // No snapshot yet: Envoy's streams wait in the server until start() installs the first one.
     this.ads = new AdsServer({ socketPath: opts.loaded.config.proxy.xdsSocket, logger: opts.logger.child({ component: 'xds' }) });
     this.ads.onResponse((e) => this.metrics.pushes.inc({ type: short(e.typeUrl) }));
+    this.listenersCache = new ListenersCache((p) => this.admin(p), this.now);
     this.ads.onAck((e) => {
       this.metrics.acks.inc({ type: short(e.typeUrl) });
       this.ackLatency.settle(this.ads.status().envoys);
+      this.warmReadiness();
     });
     this.ads.onNack((e) => this.metrics.nacks.inc({ type: short(e.typeUrl) }));
   }
@@ -288,6 +293,20 @@ export class Meshlet {
     return this.desired;
   }
 
+  /**
+   * Until meshlet was first ready: once every type is ACKed, ask Envoy's admin
+   * about the listeners right away (the answer is kept: ListenersCache), so
+   * that the startup probe's next /ready has it instead of asking then. After
+   * that, only /ready asks.
+   */
+  private warmReadiness(): void {
+    if (this.everReady || this.opts.noEnvoy || !this.desired) return;
+    const status = this.ads.status();
+    if (!ackedCheck(status).ok) return;
+    const lds = typeOf(this.desired.snapshot, TYPE_URL.listener);
+    this.listenersCache.get(status, [...lds.resources.keys()], lds.version).catch(() => undefined);
+  }
+
   ready(): Promise<ReadyReport> {
     if (!this.desired) return Promise.resolve({ ready: false, checks: { xdsSnapshot: { ok: false, detail: 'the xDS snapshot is not built yet' } } });
     const config = this.desired.config;
@@ -298,8 +317,12 @@ export class Meshlet {
         return { names: [...lds.resources.keys()], version: lds.version };
       },
       admin: (p) => this.admin(p),
+      listenersCache: this.listenersCache,
       stopping: () => this.stopping,
       ...(this.opts.skipIptablesCheck ? {} : { rules: () => this.rules.get(config) }),
+    }).then((r) => {
+      if (r.ready) this.everReady = true;
+      return r;
     });
   }
 

@@ -5,7 +5,7 @@
 // /config_dump?resource=dynamic_listeners and /stats?format=json); the
 // in-process view with a real xDS server is in test/run/start-order.test.ts.
 import { describe, expect, it } from 'vitest';
-import { LISTENERS_NOT_ASKED, readiness, type ReadinessSources } from '../../src/run/readiness.js';
+import { LISTENERS_NOT_ASKED, LISTENERS_OK_TTL_MS, ListenersCache, readiness, type ReadinessSources } from '../../src/run/readiness.js';
 import type { AdminResponse } from '../../src/envoy/admin.js';
 import type { AdsStatus, TypeAckStatus } from '../../src/xds/events.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
@@ -112,5 +112,62 @@ describe('readiness', () => {
     expect(warming.asked).toHaveLength(2);
     expect(notYet.ready).toBe(false);
     expect(notYet.checks['envoyListeners']).toEqual({ ok: false, detail: 'meshlet-inbound warming' });
+  });
+});
+
+describe('ListenersCache', () => {
+  /** A clock the test moves. */
+  const clock = (): { now: () => number; advance: (ms: number) => void } => {
+    let t = 1_000_000;
+    return { now: () => t, advance: (ms) => (t += ms) };
+  };
+
+  it('gives concurrent callers one check: two admin requests, not two per caller', async () => {
+    const live = envoyAdmin('active');
+    const cache = new ListenersCache(live.admin);
+    const answers = await Promise.all([1, 2, 3].map(() => cache.get(status('l1'), ['meshlet-inbound'], 'l1')));
+    expect(answers.every((a) => a.ok)).toBe(true);
+    expect(live.asked).toHaveLength(2);
+  });
+
+  it('keeps a positive answer for the TTL, for the same streams and LDS version only', async () => {
+    const live = envoyAdmin('active');
+    const c = clock();
+    const cache = new ListenersCache(live.admin, c.now);
+    expect(await cache.get(status('l1'), ['meshlet-inbound'], 'l1')).toEqual({ ok: true, detail: '1 listeners active' });
+    c.advance(LISTENERS_OK_TTL_MS - 1);
+    expect(await cache.get(status('l1'), ['meshlet-inbound'], 'l1')).toEqual({ ok: true, detail: '1 listeners active' });
+    expect(live.asked).toHaveLength(2);
+    // Another LDS version (a reload), or another stream (Envoy reconnected): asked again.
+    await cache.get(status('l1'), ['meshlet-inbound'], 'l2');
+    expect(live.asked).toHaveLength(4);
+    const reconnected = status('l1');
+    reconnected.envoys = reconnected.envoys.map((e) => ({ ...e, streamId: 2 }));
+    await cache.get(reconnected, ['meshlet-inbound'], 'l1');
+    expect(live.asked).toHaveLength(6);
+    // The TTL passed: asked again.
+    c.advance(LISTENERS_OK_TTL_MS);
+    await cache.get(reconnected, ['meshlet-inbound'], 'l1');
+    expect(live.asked).toHaveLength(8);
+  });
+
+  it('keeps no negative answer: a warming listener is asked about again at the next call', async () => {
+    const warming = envoyAdmin('warming');
+    const cache = new ListenersCache(warming.admin);
+    expect((await cache.get(status('l1'), ['meshlet-inbound'], 'l1')).ok).toBe(false);
+    expect((await cache.get(status('l1'), ['meshlet-inbound'], 'l1')).ok).toBe(false);
+    expect(warming.asked).toHaveLength(4);
+  });
+
+  it('readiness() takes the listeners answer from the cache it is given, and still asks nothing before the ACKs', async () => {
+    const live = envoyAdmin('active');
+    const cache = new ListenersCache(live.admin);
+    const notAcked = await readiness({ ...sources(status(null), live.admin), listenersCache: cache });
+    expect(notAcked.checks['envoyListeners']).toEqual(LISTENERS_NOT_ASKED);
+    expect(live.asked).toEqual([]);
+    await cache.get(status('l1'), ['meshlet-inbound'], 'l1');
+    const ready = await readiness({ ...sources(status('l1'), live.admin), listenersCache: cache });
+    expect(ready.ready).toBe(true);
+    expect(live.asked).toHaveLength(2);
   });
 });

@@ -227,6 +227,38 @@ describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run sta
   });
 });
 
+describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('the first readiness answer', () => {
+  it('is asked of Envoy the moment every type is first ACKed, before any /ready, and the next /ready reuses it', async () => {
+    const p = await pod();
+    // A frozen clock: the kept answer cannot expire however slow the machine is.
+    const meshlet = new Meshlet({
+      loaded: loadConfig(p.configPath),
+      logger: createRootLogger('silent'),
+      skipIptablesCheck: true,
+      envoyPath: ENVOY,
+      now: () => 0,
+    });
+    cleanups.push(() => meshlet.stop(0));
+    const asked: string[] = [];
+    const admin = meshlet.admin.bind(meshlet);
+    let bothAnswered: () => void = () => undefined;
+    const firstCheck = new Promise<void>((resolve) => (bothAnswered = resolve));
+    meshlet.admin = async (urlPath, opts) => {
+      asked.push(urlPath);
+      const r = await admin(urlPath, opts);
+      if (asked.length === 2) bothAnswered();
+      return r;
+    };
+    await meshlet.start();
+    // Nobody called ready(): the ACKs started the check.
+    await firstCheck;
+    expect(asked.map((u) => u.split('?')[0]).sort()).toEqual(['/config_dump', '/stats']);
+    const report = await meshlet.ready();
+    expect(report.ready, JSON.stringify(report)).toBe(true);
+    expect(asked).toHaveLength(2);
+  });
+});
+
 describe('before the first snapshot', () => {
   it('/ready is not ready, and says the snapshot is not built yet', async () => {
     const p = await pod();
