@@ -73,10 +73,12 @@ export function findStaleEnvoys(bootstrapPath: string, uid: number, procRoot = '
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (pid === process.pid) continue;
-    const status = read(`${procRoot}/${pid}/status`);
-    if (status === undefined || !allUids(status, uid)) continue;
+    // The command line first: a short read, empty for kernel threads, and it rules out nearly every process; the
+    // status file (a long text the kernel formats) only for those that run our bootstrap. Runs before Envoy starts.
     const cmdline = read(`${procRoot}/${pid}/cmdline`);
     if (cmdline === undefined || !runsBootstrap(cmdline, bootstrapPath)) continue;
+    const status = read(`${procRoot}/${pid}/status`);
+    if (status === undefined || !allUids(status, uid)) continue;
     if (netns !== undefined && netnsId(`${procRoot}/${pid}/ns/net`) !== netns) continue;
     const st = statOf(procRoot, pid);
     if (st && !st.zombie) found.push({ pid, start: st.start });
