@@ -31,6 +31,34 @@ async function staticStart(ctx: Ctx, pod: BenchPod, i: number): Promise<number> 
   return timeStaticStart(ctx.envoy, bootstrap, { host: `127.${block}.0.1`, port: routePort }, { everyMs: 5, timeoutMs: 30_000, requestMs: 1_000 });
 }
 
+/**
+ * The floor of any start with a control plane: `meshlet run --no-envoy` is
+ * already serving the same config (its xDS socket bound, its snapshot built,
+ * everything loaded), and only then is Envoy spawned on the ADS bootstrap
+ * meshlet wrote, with the supervisor's argv, timed as the static Envoy is
+ * (spawn → LIVE and a listener accepts). What this costs over the static
+ * Envoy is the dynamic config itself (the ADS stream, CDS, SDS and LDS,
+ * warming); what meshlet run costs over this is meshlet's own start.
+ */
+async function floorStart(ctx: Ctx, pod: BenchPod): Promise<number> {
+  const ports = await freshPorts();
+  const routePort = await freePort();
+  const block = loopbackBlock();
+  writeConfig(pod, featureConfig(pod, ports, block, routePort));
+  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy, args: ['--no-envoy'] });
+  try {
+    await m.proc.waitLine('meshlet serving (--no-envoy)', (l) => msg(l) === 'meshlet serving', 0, 30_000);
+    return await timeStaticStart(
+      ctx.envoy,
+      `${pod.dir}/run/envoy.json`,
+      { host: `127.${block}.0.1`, port: routePort },
+      { everyMs: 5, timeoutMs: 30_000, requestMs: 1_000 },
+    );
+  } finally {
+    await m.stop();
+  }
+}
+
 async function meshletStart(ctx: Ctx, pod: BenchPod): Promise<MeshletStart> {
   const ports = await freshPorts();
   writeConfig(pod, featureConfig(pod, ports, loopbackBlock(), await freePort()));
@@ -56,18 +84,22 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
     if (ctx.size.warmUp) {
       await staticStart(ctx, pod, -1);
       await meshletStart(ctx, pod);
+      await floorStart(ctx, pod);
     }
     const stat: number[] = [];
     const mesh: MeshletStart[] = [];
+    const floor: number[] = [];
     for (let i = 0; i < ctx.size.startReps; i++) {
-      if (i % 2 === 0) {
-        stat.push(await staticStart(ctx, pod, i));
-        mesh.push(await meshletStart(ctx, pod));
-      } else {
-        mesh.push(await meshletStart(ctx, pod));
-        stat.push(await staticStart(ctx, pod, i));
-      }
-      ctx.log(`start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}`);
+      // The three kinds take turns, in an order that changes every round, so drift hits each alike.
+      const kinds = [
+        async () => void stat.push(await staticStart(ctx, pod, i)),
+        async () => void mesh.push(await meshletStart(ctx, pod)),
+        async () => void floor.push(await floorStart(ctx, pod)),
+      ];
+      for (let k = 0; k < kinds.length; k++) await kinds[(i + k) % kinds.length]?.();
+      ctx.log(
+        `start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}, floor ${ms(floor.at(-1) ?? NaN)}`,
+      );
     }
     const s = row.metric('static Envoy: spawn → LIVE and a listener accepts', 'ms', stat);
     const m = row.metric(
@@ -101,10 +133,13 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
       mesh.map((r) => r.ready - r.lastAck),
     );
     row.noteLargest('phase:', "phase of meshlet's start (measured from its log lines)");
+    const f = row.metric('floor: Envoy on the ADS bootstrap, the xDS server already serving: spawn → LIVE and a listener accepts', 'ms', floor);
     const r = row.ratio('meshlet start / static start', ratio(m.median, s.median), 'median / median');
+    row.ratio('floor / static start (what the dynamic config costs Envoy)', ratio(f.median, s.median), 'median / median');
+    row.ratio('meshlet start / floor (what meshlet adds)', ratio(m.median, f.median), 'median / median');
     row.target('start to ready', '≤ 2× static (aim 1.2×)', `${x(r)} (${ms(m.median)} vs ${ms(s.median)})`, r <= 2);
     row.note(
-      "Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor's exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row.",
+      "Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor's exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row. Floor: `meshlet run --no-envoy` on the same config is serving first, then Envoy is spawned on the ADS bootstrap it wrote, timed as the static one; the three kinds take turns.",
     );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {

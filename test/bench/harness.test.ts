@@ -70,6 +70,10 @@ describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined :
         expect(md).toMatch(/^# meshlet benchmark results/);
         expect(md).toMatch(/size: tiny/);
         expect(md).toMatch(/\| start to ready \| ≤ 2× static \(aim 1\.2×\) \|/);
+        // The start row's floor (Envoy on the ADS bootstrap with meshlet already serving) and the ratios that split the start.
+        expect(md).toMatch(/\| floor: Envoy on the ADS bootstrap, the xDS server already serving: spawn → LIVE and a listener accepts \| ms \| 1 \| \d/);
+        expect(md).toMatch(/ratio \*\*floor \/ static start \(what the dynamic config costs Envoy\)\*\*: \d+\.\d+×/);
+        expect(md).toMatch(/ratio \*\*meshlet start \/ floor \(what meshlet adds\)\*\*: \d+\.\d+×/);
         // Nothing left behind by this bench process (another run on the machine may hold its own):
         // its pod networks are named mlbench-…-<pid>-…, its lab namespaces mlbench-…-<pid % 46656><4 hex>.
         const pid = r.pid;
