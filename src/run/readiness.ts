@@ -7,6 +7,7 @@ import type { ReadyCheck, ReadyReport } from '../debug/server.js';
 import type { AdminResponse } from '../envoy/admin.js';
 import type { AdsStatus } from '../xds/events.js';
 import { TYPE_URL } from '../xds/protos.js';
+import { KeptAnswer } from './kept-answer.js';
 
 export interface ReadinessSources {
   /** Absent when the operator turned the iptables check off. */
@@ -128,26 +129,18 @@ export const LISTENERS_OK_TTL_MS = 1_000;
  * made or under way instead of starting it.
  */
 export class ListenersCache {
-  private ok: { key: string; at: number } | undefined;
-  private inFlight: { key: string; promise: Promise<ReadyCheck> } | undefined;
+  private readonly kept: KeptAnswer<string, ReadyCheck>;
 
   constructor(
     private readonly admin: ReadinessSources['admin'],
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.kept = new KeptAnswer((r) => r.ok, LISTENERS_OK_TTL_MS, now);
+  }
 
   get(status: AdsStatus, expected: readonly string[], ldsVersion: string): Promise<ReadyCheck> {
     const key = `${ldsVersion} ${status.envoys.map((e) => e.streamId).join(',')}`;
-    const ok = this.ok;
-    if (ok?.key === key && this.now() - ok.at < LISTENERS_OK_TTL_MS) return Promise.resolve({ ok: true, detail: `${expected.length} listeners active` });
-    if (this.inFlight?.key === key) return this.inFlight.promise;
-    const promise = listenersCheck(this.admin, expected, ldsVersion).then((r) => {
-      this.ok = r.ok ? { key, at: this.now() } : undefined;
-      if (this.inFlight?.promise === promise) this.inFlight = undefined;
-      return r;
-    });
-    this.inFlight = { key, promise };
-    return promise;
+    return this.kept.get(key, () => listenersCheck(this.admin, expected, ldsVersion));
   }
 }
 

@@ -4,6 +4,7 @@
 // should not do that many times a second.
 import type { Logger } from '../log.js';
 import type { MeshConfig } from '../config/model.js';
+import { KeptAnswer } from './kept-answer.js';
 
 export interface RulesState {
   ok: boolean;
@@ -19,21 +20,20 @@ export const RULES_OK_TTL_MS = 1_000;
  * /ready within that time plus one check. A change of state is logged once.
  */
 export class RulesCache {
-  private ok: { config: MeshConfig; at: number } | undefined;
-  private inFlight: { config: MeshConfig; promise: Promise<RulesState> } | undefined;
+  private readonly kept: KeptAnswer<MeshConfig, RulesState>;
   private wereOk = true;
 
   constructor(
     private readonly check: (config: MeshConfig) => Promise<RulesState>,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.kept = new KeptAnswer((r) => r.ok, RULES_OK_TTL_MS, now);
+  }
 
-  async get(config: MeshConfig): Promise<RulesState> {
-    if (this.ok?.config === config && this.now() - this.ok.at < RULES_OK_TTL_MS) return { ok: true, missing: [] };
-    if (this.inFlight?.config === config) return this.inFlight.promise;
-    const promise = this.check(config).then((r) => {
-      this.ok = r.ok ? { config, at: this.now() } : undefined;
+  get(config: MeshConfig): Promise<RulesState> {
+    return this.kept.get(config, async () => {
+      const r = await this.check(config);
       // Once per transition: someone changed the rules under a running pod.
       if (!r.ok && this.wereOk)
         this.log.warn({ missing: r.missing }, 'iptables rules no longer intact: /ready is 503 until meshlet init runs again (restart the pod)');
@@ -41,11 +41,5 @@ export class RulesCache {
       this.wereOk = r.ok;
       return r;
     });
-    this.inFlight = { config, promise };
-    try {
-      return await promise;
-    } finally {
-      if (this.inFlight?.promise === promise) this.inFlight = undefined;
-    }
   }
 }
