@@ -75,8 +75,8 @@ export class Meshlet {
   private readonly ackLatency: AckLatency;
   private readonly rules: RulesCache;
   private readonly listenersCache: ListenersCache;
-  /** Until /ready first answers ready: every first all-ACKed moment starts the listeners check (warmReadiness). */
-  private everReady = false;
+  /** Set once warmReadiness has started its one check. */
+  private warmed = false;
   private readonly log: Logger;
   private readonly iptables: IptablesDeps;
   private readonly uid: number;
@@ -294,15 +294,17 @@ export class Meshlet {
   }
 
   /**
-   * Until meshlet was first ready: once every type is ACKed, ask Envoy's admin
+   * Once, at start: the first time every type is ACKed, ask Envoy's admin
    * about the listeners right away (the answer is kept: ListenersCache), so
    * that the startup probe's next /ready has it instead of asking then. After
-   * that, only /ready asks.
+   * that only /ready asks, so a reload costs Envoy no admin request unless a
+   * probe asks (at 1,000 listeners a config dump is not free).
    */
   private warmReadiness(): void {
-    if (this.everReady || this.opts.noEnvoy || !this.desired) return;
+    if (this.warmed || this.opts.noEnvoy || !this.desired) return;
     const status = this.ads.status();
     if (!ackedCheck(status).ok) return;
+    this.warmed = true;
     const lds = typeOf(this.desired.snapshot, TYPE_URL.listener);
     this.listenersCache.get(status, [...lds.resources.keys()], lds.version).catch(() => undefined);
   }
@@ -320,9 +322,6 @@ export class Meshlet {
       listenersCache: this.listenersCache,
       stopping: () => this.stopping,
       ...(this.opts.skipIptablesCheck ? {} : { rules: () => this.rules.get(config) }),
-    }).then((r) => {
-      if (r.ready) this.everReady = true;
-      return r;
     });
   }
 
