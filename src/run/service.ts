@@ -305,8 +305,14 @@ export class Meshlet {
     const status = this.ads.status();
     if (!ackedCheck(status).ok) return;
     this.warmed = true;
-    const lds = typeOf(this.desired.snapshot, TYPE_URL.listener);
-    this.listenersCache.get(status, [...lds.resources.keys()], lds.version).catch(() => undefined);
+    const { names, version } = this.servedListeners();
+    this.listenersCache.get(status, names, version).catch(() => undefined);
+  }
+
+  /** The served snapshot's listener names and LDS version: what Envoy must report active. */
+  private servedListeners(): { names: string[]; version: string } {
+    const lds = typeOf(this.served().snapshot, TYPE_URL.listener);
+    return { names: [...lds.resources.keys()], version: lds.version };
   }
 
   ready(): Promise<ReadyReport> {
@@ -314,10 +320,7 @@ export class Meshlet {
     const config = this.desired.config;
     return readiness({
       status: () => this.ads.status(),
-      listeners: () => {
-        const lds = typeOf(this.served().snapshot, TYPE_URL.listener);
-        return { names: [...lds.resources.keys()], version: lds.version };
-      },
+      listeners: () => this.servedListeners(),
       admin: (p) => this.admin(p),
       listenersCache: this.listenersCache,
       stopping: () => this.stopping,
