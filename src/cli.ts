@@ -72,12 +72,5 @@ if (process.env['MESHLET_FILL_COMPILE_CACHE'] === '1') {
   module.flushCompileCache?.();
 }
 
-const { main } = await import('./cli/main.js');
-
-// `meshlet check | head` closes the pipe early; that is not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw err;
-});
-
-process.exitCode = await main(process.argv.slice(2));
+const { runCli } = await import('./cli/main.js');
+await runCli(process.argv.slice(2));

@@ -52,6 +52,16 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   contrast: () => Promise.resolve({ run: async (_values, positionals) => (await import('./contrast.js')).contrastEntrypoint(positionals) }),
 };
 
+/** The process around main(): what src/cli.ts and the startup snapshot's entry (src/snapshot.ts) both run. */
+export async function runCli(argv: string[]): Promise<void> {
+  // `meshlet check | head` closes the pipe early; that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+  process.exitCode = await main(argv);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) {

@@ -1,6 +1,6 @@
 // meshlet wait-ready: block until /ready answers 200, for an exec startupProbe.
 // meshlet dump: print /xds (and /ready) from a running meshlet.
-import { parse } from 'yaml';
+import { yamlLibrary } from '../config/yaml-lib.js';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { parseLoopback, isError, must } from '../config/addresses.js';
 import { DEFAULTS } from '../config/constants.js';
@@ -23,7 +23,7 @@ function debugUrl(values: Values): string {
   } else {
     const file = (values['config'] as string | undefined) ?? DEFAULT_CONFIG_PATH;
     try {
-      const raw = parse(readFileSync(file, 'utf8')) as { debug?: { address?: unknown } } | null;
+      const raw = yamlLibrary().parse(readFileSync(file, 'utf8')) as { debug?: { address?: unknown } } | null;
       const address = raw?.debug?.address;
       if (typeof address === 'string') {
         const parsed = parseLoopback(address);

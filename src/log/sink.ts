@@ -15,10 +15,12 @@ export interface LogSink {
 /** Errors after which the fd will never take a line again. */
 const GONE = new Set(['EPIPE', 'EBADF', 'ECONNRESET', 'ENOTCONN', 'EDESTADDRREQ']);
 
-const waitCell = new Int32Array(new SharedArrayBuffer(4));
+// Made on first use: a module's top level also runs when the startup snapshot is built (src/snapshot.ts), where
+// SharedArrayBuffer is not available.
+let waitCell: Int32Array | undefined;
 /** Blocks the thread for `ms` without spinning; the log call is synchronous by design. */
 function pause(ms: number): void {
-  Atomics.wait(waitCell, 0, 0, ms);
+  Atomics.wait((waitCell ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms);
 }
 
 export interface FdSinkOptions {
