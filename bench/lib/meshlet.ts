@@ -41,10 +41,18 @@ export function launcher(script = CLI): { env: Record<string, string>; nodeArgs:
   return { env, nodeArgs: words, v8Flags: flags[2] };
 }
 
-/** Spawn options and argv prefix for a node process started the way `meshlet` starts. */
-export function asMeshlet(script = CLI): { argv: string[]; env: NodeJS.ProcessEnv } {
+/** The startup snapshot `npm run build` writes (scripts/snapshot.mjs), which the image's `meshlet` starts from. */
+export const BLOB = fileURLToPath(new URL('../../meshlet.blob', import.meta.url));
+
+/**
+ * Spawn options and argv prefix for `meshlet` as the image starts it: the
+ * `#!` line's settings and the startup snapshot (scripts/install-snapshot.sh).
+ * `snapshot: false` starts dist/src/cli.js itself, as `npx meshlet` does.
+ */
+export function asMeshlet(opts: { snapshot?: boolean } = {}): { argv: string[]; env: NodeJS.ProcessEnv } {
   const l = launcher();
-  return { argv: [process.execPath, ...l.nodeArgs, script], env: { ...process.env, ...l.env } };
+  const snapshot = opts.snapshot === false ? [] : ['--snapshot-blob', BLOB];
+  return { argv: [process.execPath, ...l.nodeArgs, ...snapshot, CLI], env: { ...process.env, ...l.env } };
 }
 
 export type Versions = Record<string, string>;
@@ -56,6 +64,8 @@ export interface StartOptions {
   /** Run inside this network namespace (ip netns exec). */
   ns?: string;
   args?: string[];
+  /** false: dist/src/cli.js without the startup snapshot. */
+  snapshot?: boolean;
 }
 
 export class MeshletRun {
@@ -67,7 +77,7 @@ export class MeshletRun {
     readonly debugUrl: string,
     opts: StartOptions,
   ) {
-    const m = asMeshlet();
+    const m = asMeshlet({ snapshot: opts.snapshot ?? true });
     const argv = [...m.argv, 'run', '--config', configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', opts.envoy, ...(opts.args ?? [])];
     this.proc = new Proc('meshlet run', opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv, { env: m.env });
     this.proc.onLine((l) => {

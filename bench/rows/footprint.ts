@@ -33,10 +33,10 @@ interface Idle {
   envoyRss: number;
 }
 
-async function idle(ctx: Ctx, pod: BenchPod): Promise<Idle> {
+async function idle(ctx: Ctx, pod: BenchPod, snapshot = true): Promise<Idle> {
   const ports = await freshPorts();
   writeConfig(pod, featureConfig(pod, ports, loopbackBlock(), await freePort()));
-  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy });
+  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy, snapshot });
   try {
     await m.waitReady();
     await sleep(ctx.size.idleSettleMs);
@@ -64,10 +64,10 @@ async function bareNode(): Promise<number> {
   return performance.now() - t;
 }
 
-async function servingNoEnvoy(ctx: Ctx, pod: BenchPod): Promise<number> {
+async function servingNoEnvoy(ctx: Ctx, pod: BenchPod, snapshot = true): Promise<number> {
   const ports = await freshPorts();
   writeConfig(pod, featureConfig(pod, ports, loopbackBlock(), await freePort()));
-  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy, args: ['--no-envoy'] });
+  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy, args: ['--no-envoy'], snapshot });
   try {
     const { line } = await m.proc.waitLine('meshlet serving', (l) => l.json?.['msg'] === 'meshlet serving', 0, 30_000);
     return line.t - m.proc.spawnedAt;
@@ -84,7 +84,11 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
     const pod = await makePod('footprint');
     cleanup.add(() => removePod(pod));
     const idles: Idle[] = [];
-    for (let i = 0; i < ctx.size.footprintReps; i++) idles.push(await idle(ctx, pod));
+    const plainIdles: Idle[] = [];
+    for (let i = 0; i < ctx.size.footprintReps; i++) {
+      idles.push(await idle(ctx, pod));
+      plainIdles.push(await idle(ctx, pod, false));
+    }
     const rss = row.metric(
       'idle meshlet RSS (Envoy connected, ready)',
       'MiB',
@@ -96,6 +100,11 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
       idles.map((i) => i.cpuPct),
     );
     row.metric(
+      'idle meshlet RSS without the startup snapshot (dist/src/cli.js, as `npx meshlet`)',
+      'MiB',
+      plainIdles.map((i) => i.rss),
+    );
+    row.metric(
       'idle Envoy RSS (for reference)',
       'MiB',
       idles.map((i) => i.envoyRss),
@@ -103,16 +112,19 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
 
     const bare: number[] = [];
     const serving: number[] = [];
+    const plainServing: number[] = [];
     const timing: Mark[][] = [];
     // The probe needs a config file; the last idle run left a valid one.
     for (let i = 0; i < ctx.size.phaseReps; i++) {
       bare.push(await bareNode());
       timing.push(await phases(pod.configPath, false));
       serving.push(await servingNoEnvoy(ctx, pod));
+      plainServing.push(await servingNoEnvoy(ctx, pod, false));
     }
     const memory = await phases(pod.configPath, true);
     row.metric('bare node: `node -e 0` spawn → exit', 'ms', bare);
     row.metric('meshlet run --no-envoy: spawn → "meshlet serving"', 'ms', serving);
+    row.metric('  the same without the startup snapshot (dist/src/cli.js)', 'ms', plainServing);
     const at = (ph: (typeof PHASES)[number], marks: Mark[]): number => marks.find((m) => m.phase === ph)?.at ?? Number.NaN;
     const durations = new Map<string, number>();
     PHASES.forEach((ph, k) => {
@@ -145,7 +157,7 @@ export async function footprintRow(ctx: Ctx): Promise<RowResult> {
       rss.max <= 60,
     );
     row.note(
-      `Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported in the order listed (node's net and http, meshlet's logger, then the rest of the run path), so a phase's figure excludes what an earlier one already loaded. Phase probe: bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the generated encoder table's parse (lazy in meshlet: the first encode), builds config, certs and the snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`,
+      `Slowest single start phase (median): ${costliest?.[0] ?? '?'}, ${costliest?.[1].toFixed(0) ?? '?'} ms; all module loading together ${modulesMs.toFixed(0)} ms. Modules are imported in the order listed (node's net and http, meshlet's logger, then the rest of the run path), so a phase's figure excludes what an earlier one already loaded. meshlet runs as the image starts it, from the startup snapshot (scripts/install-snapshot.sh), unless a line says otherwise. Phase probe (module phases as without the snapshot): bench/probes/startup-phases.ts imports what \`meshlet run\` imports, forces the generated encoder table's parse (lazy in meshlet: the first encode), builds config, certs and the xDS snapshot, then starts a Meshlet with --no-envoy; times are ms since process start. Idle CPU from /proc/PID/stat (utime + stime) over the window after a ${ctx.size.idleSettleMs / 1000} s settle.`,
     );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {

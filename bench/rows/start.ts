@@ -59,10 +59,10 @@ async function floorStart(ctx: Ctx, pod: BenchPod): Promise<number> {
   }
 }
 
-async function meshletStart(ctx: Ctx, pod: BenchPod): Promise<MeshletStart> {
+async function meshletStart(ctx: Ctx, pod: BenchPod, snapshot = true): Promise<MeshletStart> {
   const ports = await freshPorts();
   writeConfig(pod, featureConfig(pod, ports, loopbackBlock(), await freePort()));
-  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy });
+  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy, snapshot });
   try {
     const readyAt = await m.waitReady();
     const ready = readyAt - m.proc.spawnedAt;
@@ -84,21 +84,24 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
     if (ctx.size.warmUp) {
       await staticStart(ctx, pod, -1);
       await meshletStart(ctx, pod);
+      await meshletStart(ctx, pod, false);
       await floorStart(ctx, pod);
     }
     const stat: number[] = [];
     const mesh: MeshletStart[] = [];
     const floor: number[] = [];
+    const plain: number[] = [];
     for (let i = 0; i < ctx.size.startReps; i++) {
-      // The three kinds take turns, in an order that changes every round, so drift hits each alike.
+      // The four kinds take turns, in an order that changes every round, so drift hits each alike.
       const kinds = [
         async () => void stat.push(await staticStart(ctx, pod, i)),
         async () => void mesh.push(await meshletStart(ctx, pod)),
         async () => void floor.push(await floorStart(ctx, pod)),
+        async () => void plain.push((await meshletStart(ctx, pod, false)).ready),
       ];
       for (let k = 0; k < kinds.length; k++) await kinds[(i + k) % kinds.length]?.();
       ctx.log(
-        `start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}, floor ${ms(floor.at(-1) ?? NaN)}`,
+        `start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}, floor ${ms(floor.at(-1) ?? NaN)}, plain ${ms(plain.at(-1) ?? NaN)}`,
       );
     }
     const s = row.metric('static Envoy: spawn → LIVE and a listener accepts', 'ms', stat);
@@ -132,14 +135,16 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
       'ms',
       mesh.map((r) => r.ready - r.lastAck),
     );
+    const p = row.metric('meshlet run without the startup snapshot (dist/src/cli.js, as `npx meshlet`): spawn → /ready 200', 'ms', plain);
     row.noteLargest('phase:', "phase of meshlet's start (measured from its log lines)");
     const f = row.metric('floor: Envoy on the ADS bootstrap, the xDS server already serving: spawn → LIVE and a listener accepts', 'ms', floor);
     const r = row.ratio('meshlet start / static start', ratio(m.median, s.median), 'median / median');
     row.ratio('floor / static start (what the dynamic config costs Envoy)', ratio(f.median, s.median), 'median / median');
     row.ratio('meshlet start / floor (what meshlet adds)', ratio(m.median, f.median), 'median / median');
+    row.ratio('meshlet start / the same without the startup snapshot', ratio(m.median, p.median), 'median / median');
     row.target('start to ready', '≤ 2× static (aim 1.2×)', `${x(r)} (${ms(m.median)} vs ${ms(s.median)})`, r <= 2);
     row.note(
-      "Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor's exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row. Floor: `meshlet run --no-envoy` on the same config is serving first, then Envoy is spawned on the ADS bootstrap it wrote, timed as the static one; the three kinds take turns.",
+      "Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor's exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row. Floor: `meshlet run --no-envoy` on the same config is serving first, then Envoy is spawned on the ADS bootstrap it wrote, timed as the static one. meshlet starts as the image starts it, from its startup snapshot (scripts/install-snapshot.sh); the plain line starts dist/src/cli.js, without it. The four kinds take turns.",
     );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {

@@ -9,14 +9,19 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { COMMAND_DOCS, ENV_DOCS, flagsOf, readmeCliTable, withCliTable } from '../../src/cli/usage.js';
 import { COMMANDS } from '../../src/cli/main.js';
-import { CLI } from '../helpers/meshlet.js';
+import { MESHLET } from '../helpers/meshlet.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { tmpDirFor } from '../helpers/tmp.js';
 
 const ROOT = path.resolve('.');
 
 function meshlet(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [...MESHLET, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -240,7 +245,7 @@ describe('wait-ready names what it could not reach', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise<void>((r) => silent.close(() => r())));
     const port = (silent.address() as net.AddressInfo).port;
-    const child = spawn(process.execPath, [CLI, 'wait-ready', '--debug-address', `127.0.0.1:${port}`, '--timeout', '0'], {
+    const child = spawn(process.execPath, [...MESHLET, 'wait-ready', '--debug-address', `127.0.0.1:${port}`, '--timeout', '0'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { loadConfig, loadConfigText } from '../../src/config/load.js';
 import { ConfigInvalidError, formatErrors } from '../../src/config/errors.js';
 import { describeConfig } from '../../src/config/describe.js';
-import { CLI } from '../helpers/meshlet.js';
+import { MESHLET } from '../helpers/meshlet.js';
 import { prng } from '../helpers/prng.js';
 
 const SEED = 0x13c0ffee;
@@ -260,7 +260,7 @@ describe('config fuzz (fixed seed)', () => {
           writeFileSync(file, g.yamlCase());
           args.push('--config', file);
         } else env = g.envCase();
-        const r = spawnSync(process.execPath, [CLI, ...args], {
+        const r = spawnSync(process.execPath, [...MESHLET, ...args], {
           encoding: 'utf8',
           timeout: 15_000,
           env: { PATH: process.env['PATH'] ?? '', ...env },

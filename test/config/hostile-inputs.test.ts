@@ -5,7 +5,7 @@ import { tmpDirs } from '../helpers/tmp.js';
 import { spawnSync } from 'node:child_process';
 import { symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { CLI } from '../helpers/meshlet.js';
+import { MESHLET } from '../helpers/meshlet.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { formatErrors } from '../../src/config/errors.js';
 
@@ -15,7 +15,7 @@ const dir = dirs.make;
 
 /** `meshlet check` bounded at 15 s (a busy machine is not a hang): a hang shows as a null status, a crash as a signal or exit 134. */
 function check(args: string[]): { status: number | null; signal: string | null; out: string } {
-  const r = spawnSync(process.execPath, [CLI, 'check', ...args], { encoding: 'utf8', timeout: 15_000, maxBuffer: 16 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [...MESHLET, 'check', ...args], { encoding: 'utf8', timeout: 15_000, maxBuffer: 16 * 1024 * 1024 });
   return { status: r.status, signal: r.signal, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -135,7 +135,7 @@ describe('ports and addresses that cannot work', () => {
   });
 
   it.each(['15006', '15020', '15001', '15002'])('CONTRAST_ADMIN_PORT=%s is refused through the CLI', (port) => {
-    const r = spawnSync(process.execPath, [CLI, 'check', '--skip-certs'], {
+    const r = spawnSync(process.execPath, [...MESHLET, 'check', '--skip-certs'], {
       encoding: 'utf8',
       timeout: 15_000,
       env: { ...process.env, CONTRAST_ADMIN_PORT: port },

@@ -16,7 +16,7 @@ import { createPki, type Pki } from '../../src/devpki/pki.js';
 import { Capture, tsharkFields } from '../../src/demo/capture.js';
 import { asUid } from '../../src/demo/proc.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
-import { CLI } from '../helpers/meshlet.js';
+import { CLI, MESHLET } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
 import { collectLines, EventLog } from '../helpers/wait.js';
 
@@ -202,11 +202,11 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
   }
 
   async function init(pod: PodDir): Promise<void> {
-    await lab.must(pod.ns, [process.execPath, CLI, 'init', '--config', pod.config]);
+    await lab.must(pod.ns, [process.execPath, ...MESHLET, 'init', '--config', pod.config]);
   }
 
   async function run(pod: PodDir): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, CLI, 'run', '--config', pod.config, '--drain-seconds', '0', ...ENVOY], {
+    const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, ...MESHLET, 'run', '--config', pod.config, '--drain-seconds', '0', ...ENVOY], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' },
     });
@@ -219,7 +219,7 @@ describe.skipIf(skip)('egress capture through DNS, end to end', () => {
     );
     // Only the race below may see this rejection; once ready, the exit at teardown is expected.
     exited.catch(() => undefined);
-    const ready = lab.exec(pod.ns, [process.execPath, CLI, 'wait-ready', '--config', pod.config, '--timeout', '60'], { timeoutMs: 70_000 });
+    const ready = lab.exec(pod.ns, [process.execPath, ...MESHLET, 'wait-ready', '--config', pod.config, '--timeout', '60'], { timeoutMs: 70_000 });
     const r = await Promise.race([ready, exited]);
     if (r.code !== 0) throw new Error(`meshlet in ${pod.ns} never became ready: ${r.stderr}\n${pod.output.items.slice(-30).join('\n')}`);
   }

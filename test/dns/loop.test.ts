@@ -15,7 +15,7 @@ import { runInit } from '../../src/iptables/init.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 import { asUid } from '../../src/demo/proc.js';
-import { CLI } from '../helpers/meshlet.js';
+import { MESHLET } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
 import { collectLines, EventLog } from '../helpers/wait.js';
 
@@ -74,7 +74,7 @@ describe.skipIf(skip)('dns forwarding loop', () => {
     );
     meshlet = spawn(
       'ip',
-      ['netns', 'exec', ns, process.execPath, CLI, 'run', '--config', config, '--no-envoy', '--skip-iptables-check', '--drain-seconds', '0'],
+      ['netns', 'exec', ns, process.execPath, ...MESHLET, 'run', '--config', config, '--no-envoy', '--skip-iptables-check', '--drain-seconds', '0'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     collectLines(meshlet.stdout, out);

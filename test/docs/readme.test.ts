@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CLI } from '../helpers/meshlet.js';
+import { MESHLET } from '../helpers/meshlet.js';
 
 const ROOT = path.resolve('.');
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -56,7 +56,7 @@ function run(line: string): string {
   let args: string[];
   let cwd = ROOT;
   if (words[0] === 'meshlet') {
-    [cmd, args] = [process.execPath, [CLI, ...words.slice(1)]];
+    [cmd, args] = [process.execPath, [...MESHLET, ...words.slice(1)]];
     // Files the README shows (bad.yaml) live in the work directory; repository paths resolve from the root.
     if (words.some((w) => existsSync(path.join(work, w)))) cwd = work;
   } else if (line === 'npm run -s example') {

@@ -19,6 +19,15 @@ import { TYPE_URL } from '../../src/xds/protos.js';
 import { AdsTestClient } from './xds-client.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
+/** The startup snapshot `npm run build` writes (scripts/snapshot.mjs). */
+export const BLOB = path.resolve('dist/meshlet.blob');
+/**
+ * node's arguments that run `meshlet` as the image does: from the startup
+ * snapshot, with CLI as argv[1] (scripts/install-snapshot.sh). The tests run
+ * meshlet this way; test/run/bundle.test.ts and test/run/snapshot.test.ts
+ * cover dist/src/cli.js without the snapshot (`npx meshlet`).
+ */
+export const MESHLET: readonly string[] = ['--snapshot-blob', BLOB, CLI];
 
 // A random first block: test processes started close together (vitest
 // workers, other runs on the same machine) have close pids, so a pid-derived
@@ -120,9 +129,20 @@ export interface MeshletProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** `wrap` goes before node, e.g. setpriv to narrow meshlet's capabilities. */
-export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string; wrap?: string[] } = {}): MeshletProcess {
-  const argv = [...(opts.wrap ?? []), process.execPath, CLI, 'run', '--config', pod.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args];
+/** `wrap` goes before node, e.g. setpriv to narrow meshlet's capabilities; `snapshot: false` runs dist/src/cli.js itself. */
+export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string; wrap?: string[]; snapshot?: boolean } = {}): MeshletProcess {
+  const argv = [
+    ...(opts.wrap ?? []),
+    process.execPath,
+    ...(opts.snapshot === false ? [CLI] : MESHLET),
+    'run',
+    '--config',
+    pod.configPath,
+    '--skip-iptables-check',
+    '--drain-seconds',
+    '0',
+    ...args,
+  ];
   const [cmd = '', ...rest] = argv;
   const [bin, full] = opts.ns ? ['ip', ['netns', 'exec', opts.ns, ...argv]] : [cmd, rest];
   const child = spawn(bin, full, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' } });
@@ -150,8 +170,8 @@ export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string;
  * which must end it with 0. The steady state's code has run by then. Returns
  * everything it wrote (its log and stderr).
  */
-export async function serveOneStream(pod: Pod, wrap: string[], then?: () => Promise<void>): Promise<string> {
-  const m = startMeshlet(pod, ['--no-envoy'], { wrap: ['env', ...wrap] });
+export async function serveOneStream(pod: Pod, wrap: string[], then?: () => Promise<void>, opts: { snapshot?: boolean } = {}): Promise<string> {
+  const m = startMeshlet(pod, ['--no-envoy'], { wrap: ['env', ...wrap], ...opts });
   const client = new AdsTestClient(path.join(pod.dir, 'run', 'xds.sock'));
   try {
     await until('meshlet serving (log line)', () => {

@@ -1,4 +1,4 @@
-// `meshlet run` must not load node:http2 or node:tls: ADS is served by our own
+// `meshlet run` (from the startup snapshot, as the image starts it) must not load node:http2 or node:tls: ADS is served by our own
 // HTTP/2 server on node:net, and either module would put several MiB of
 // resident memory (the TLS stack) into every pod for a socket that never
 // carries TLS. A real `meshlet run --no-envoy` serves an ADS stream and its
@@ -17,7 +17,8 @@ const cleanups = cleanupAfterEach();
 
 /** A preload that writes process.moduleLoadList to the file named by MESHLET_TEST_MODULES when the process exits. */
 function preload(dir: string): string {
-  const file = path.join(dir, 'record-modules.mjs');
+  // CommonJS, taken with --require: node runs --import preloads only for a script, not for a start from the snapshot.
+  const file = path.join(dir, 'record-modules.cjs');
   writeFileSync(
     file,
     "const { writeFileSync } = process.getBuiltinModule('node:fs');\n" +
@@ -33,7 +34,7 @@ describe('modules on the run path', () => {
     const p = await makePod();
     cleanups.push(() => cleanupPod(p));
     const out = path.join(p.dir, 'control.json');
-    execFileSync(process.execPath, ['--import', preload(p.dir), '-e', "process.getBuiltinModule('node:http2')"], {
+    execFileSync(process.execPath, ['--require', preload(p.dir), '-e', "process.getBuiltinModule('node:http2')"], {
       env: { ...process.env, MESHLET_TEST_MODULES: out },
     });
     const loaded = builtins(JSON.parse(readFileSync(out, 'utf8')) as string[]);
@@ -46,7 +47,7 @@ describe('modules on the run path', () => {
     cleanups.push(() => cleanupPod(p));
     const out = path.join(p.dir, 'modules.json');
     // An ADS stream served end to end, and the debug endpoint answered: the steady state's code has run.
-    const logs = await serveOneStream(p, [`NODE_OPTIONS=--import ${preload(p.dir)}`, `MESHLET_TEST_MODULES=${out}`], async () => {
+    const logs = await serveOneStream(p, [`NODE_OPTIONS=--require ${preload(p.dir)}`, `MESHLET_TEST_MODULES=${out}`], async () => {
       const health = await fetch(`http://127.0.0.1:${p.ports.debug}/healthz`, { signal: AbortSignal.timeout(3_000) });
       expect(health.status).toBe(200);
     });

@@ -1,4 +1,6 @@
-// `meshlet` runs from its bundle (scripts/bundle.mjs, part of `npm run build`):
+// `meshlet` without the startup snapshot (dist/src/cli.js, as `npx meshlet`;
+// the image starts from the snapshot, test/run/snapshot.test.ts) runs from its
+// bundle (scripts/bundle.mjs, part of `npm run build`):
 // dist/src/cli.js holds everything the run path loads before Envoy is
 // spawned, and each later load point is one chunk beside it. Node pays a fixed
 // cost for every ES module it loads, so a run path that fell back to tsc's
@@ -59,7 +61,7 @@ describe('meshlet runs from its bundle', () => {
     const p = await makePod();
     cleanups.push(() => cleanupPod(p));
     const out = path.join(p.dir, 'files.json');
-    const logs = await serveOneStream(p, [`NODE_OPTIONS=--import ${preload(p.dir)}`, `MESHLET_TEST_FILES=${out}`]);
+    const logs = await serveOneStream(p, [`NODE_OPTIONS=--import ${preload(p.dir)}`, `MESHLET_TEST_FILES=${out}`], undefined, { snapshot: false });
     expect(existsSync(out), `the preload wrote no file list; meshlet logs:\n${logs}`).toBe(true);
     const loaded = ours(out);
     expect(loaded[0]).toBe('cli.js');
@@ -68,14 +70,14 @@ describe('meshlet runs from its bundle', () => {
     for (const f of loaded.slice(1)) expect(f).toMatch(/^chunk-[A-Z0-9]+\.js$/);
   });
 
-  // The image fills its read-only compile cache at build time (Dockerfile): what the cache lacks is compiled
-  // from source at every sidecar start. A cache filled by `meshlet version` alone misses the run path's chunks.
+  // A compile cache filled at install time serves what a start loads; what it lacks is compiled from source at
+  // every start. A cache filled by `meshlet version` alone misses the run path's chunks.
   it('MESHLET_FILL_COMPILE_CACHE=1 meshlet version fills a compile cache that serves every module a sidecar start loads', async () => {
     const p = await makePod();
     cleanups.push(() => cleanupPod(p));
     /** meshlet run --no-envoy with this cache until it served ADS: the bundle's modules found in the cache, and those compiled afresh. */
     const start = async (cache: string): Promise<{ accepted: string[]; missed: string[] }> => {
-      const logs = await serveOneStream(p, [`NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE']);
+      const logs = await serveOneStream(p, [`NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE'], undefined, { snapshot: false });
       const lookups = [...logs.matchAll(/V8 code cache for ESM (file:\S+) was (accepted|rejected|not initialized)/g)];
       const ofBundle = lookups.filter((l) => /\/(cli|chunk-[A-Z0-9]+)\.js$/.test(new URL(l[1] ?? '').pathname));
       const missedFiles = [...logs.matchAll(/reading cache from \S+ for ESM (file:\S+)\.\.\.[^\n]*(?:failed|no such file|mismatch)/gi)].map((l) => l[1] ?? '');

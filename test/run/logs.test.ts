@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { CLI, cleanupPod, makePod, until, waitReady } from '../helpers/meshlet.js';
+import { cleanupPod, makePod, until, waitReady, MESHLET } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 
@@ -17,7 +17,7 @@ describe.skipIf(cannotRun('logs', existsSync(ENVOY) ? undefined : `no Envoy at $
     // A time zone far from UTC: Envoy's timestamps must still be UTC.
     const child = spawn(
       process.execPath,
-      [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY, '--envoy-log-level', 'info'],
+      [...MESHLET, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY, '--envoy-log-level', 'info'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, TZ: 'Pacific/Kiritimati' },

@@ -10,7 +10,6 @@ import { findEnvoy } from '../../src/envoy/binary.js';
 import { Meshlet } from '../../src/run/service.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
 import {
-  CLI,
   cleanupPod,
   envoyAdminJson,
   getJson,
@@ -23,6 +22,7 @@ import {
   waitReady,
   writeConfig,
   type Pod,
+  MESHLET,
 } from '../helpers/meshlet.js';
 import { startEchoApp, steadyLoad, tlsExchange } from '../helpers/traffic.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
@@ -197,11 +197,11 @@ describe('debug endpoint', () => {
 
   it('meshlet dump prints the state for a person, and --json for tools', async () => {
     const { p } = await meshPod('tls');
-    const human = (await run(process.execPath, [CLI, 'dump', '--config', p.configPath])).stdout;
+    const human = (await run(process.execPath, [...MESHLET, 'dump', '--config', p.configPath])).stdout;
     expect(human).toMatch(/^ready: yes$/m);
     expect(human).toMatch(/Listener version [0-9a-f]{12}: meshlet-mapped-app/);
     expect(human).toMatch(/Listener: ACKed [0-9a-f]{12} \(current\)/);
-    const json = JSON.parse((await run(process.execPath, [CLI, 'dump', '--json', '--config', p.configPath])).stdout) as {
+    const json = JSON.parse((await run(process.execPath, [...MESHLET, 'dump', '--json', '--config', p.configPath])).stdout) as {
       ready: { ready: boolean };
       xds: { envoys: unknown[] };
     };
@@ -220,7 +220,7 @@ describe('meshlet wait-ready', () => {
     const noEnvoy = startMeshlet(p, ['--no-envoy']);
     cleanups.push(async () => void (await noEnvoy.stop()));
     await until('debug endpoint', async () => ((await getText(`http://127.0.0.1:${p.ports.debug}/healthz`)).status === 200 ? true : undefined));
-    const fail = await run(process.execPath, [CLI, 'wait-ready', '--config', p.configPath, '--timeout', '1']).then(
+    const fail = await run(process.execPath, [...MESHLET, 'wait-ready', '--config', p.configPath, '--timeout', '1']).then(
       () => ({ code: 0, stderr: '' }),
       (e: { code: number; stderr: string }) => e,
     );
@@ -229,7 +229,7 @@ describe('meshlet wait-ready', () => {
     await noEnvoy.stop();
     const m = startMeshlet(p, ['--envoy', findEnvoy()]);
     cleanups.push(async () => void (await m.stop()));
-    const ok = await run(process.execPath, [CLI, 'wait-ready', '--config', p.configPath, '--timeout', '30']);
+    const ok = await run(process.execPath, [...MESHLET, 'wait-ready', '--config', p.configPath, '--timeout', '30']);
     expect(ok.stderr).toBe('');
     expect((await tlsExchange(p.base + 51, 'ready')).reply).toBe('echo:ready');
   });

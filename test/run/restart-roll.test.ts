@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
-import { CLI, cleanupPod, makePod, until, type Pod } from '../helpers/meshlet.js';
+import { cleanupPod, makePod, until, type Pod, MESHLET } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('sidecar restart with a config init did not apply', netnsUnavailable());
@@ -35,11 +35,11 @@ describe.skipIf(skip)('sidecar restart with a config init did not apply', () => 
     };
     const installed = write('a.yaml', 8080);
     const edited = write('b.yaml', 9090);
-    await lab.must(ns, [process.execPath, CLI, 'init', '--config', installed]);
+    await lab.must(ns, [process.execPath, ...MESHLET, 'init', '--config', installed]);
     // The restarted sidecar runs with the edited config (no Envoy needed to see the rules verdict).
-    lab.spawn(ns, [process.execPath, CLI, 'run', '--config', edited, '--no-envoy']);
+    lab.spawn(ns, [process.execPath, ...MESHLET, 'run', '--config', edited, '--no-envoy']);
     const detail = await until('a /ready answer with an iptables verdict', async () => {
-      const r = await lab.exec(ns, [process.execPath, CLI, 'wait-ready', '--config', edited, '--timeout', '0']);
+      const r = await lab.exec(ns, [process.execPath, ...MESHLET, 'wait-ready', '--config', edited, '--timeout', '0']);
       expect(r.code).not.toBe(0);
       return /"iptables"/.test(r.stderr) ? r.stderr : undefined;
     });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { NetLab, netnsUnavailable } from '../helpers/netns.js';
-import { CLI } from '../helpers/meshlet.js';
+import { MESHLET } from '../helpers/meshlet.js';
 import { cannotRun } from '../helpers/gate.js';
 
 const skip = cannotRun('readiness view of the iptables rules', netnsUnavailable());
@@ -46,7 +46,7 @@ describe.skipIf(skip)('readiness view of the iptables rules', () => {
     expect(before.ok).toBe(false);
     expect(before.missing.join()).toMatch(/iptables\.sha256 \(written by meshlet init\) is missing/);
 
-    await lab.must(ns, [process.execPath, CLI, 'init', '--config', config]);
+    await lab.must(ns, [process.execPath, ...MESHLET, 'init', '--config', config]);
     expect(await readyAs(config)).toEqual({ ok: true, missing: [] });
     expect(await readyAs(config, 65534)).toEqual({ ok: true, missing: [] });
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, cleanupPod, makePod, startMeshlet, until, type MeshletProcess, type Pod } from '../helpers/meshlet.js';
+import { cleanupPod, makePod, startMeshlet, until, type MeshletProcess, type Pod, MESHLET } from '../helpers/meshlet.js';
 import { checkRuntimeDir, prepareRuntimeDir } from '../../src/run/runtime-dir.js';
 import { ensureProxyDir } from '../../src/envoy/admin.js';
 import { adminDir } from '../../src/config/constants.js';
@@ -181,7 +181,7 @@ describe.skipIf(cannotRun('files meshlet writes', NEEDS_ROOT))('files meshlet wr
     const out = path.join(p.dir, 'static.json');
     writeFileSync(out, 'old\n', { mode: 0o644 });
     chmodSync(out, 0o644);
-    execFileSync(process.execPath, [CLI, 'bootstrap', '--static', '--config', p.configPath, '--out', out]);
+    execFileSync(process.execPath, [...MESHLET, 'bootstrap', '--static', '--config', p.configPath, '--out', out]);
     const st = lstatSync(out);
     expect([st.isFile(), st.mode & 0o777]).toEqual([true, 0o600]);
     expect(readFileSync(out, 'utf8')).toContain('PRIVATE KEY');
@@ -190,7 +190,7 @@ describe.skipIf(cannotRun('files meshlet writes', NEEDS_ROOT))('files meshlet wr
     const before = shape(target);
     const link = path.join(p.dir, 'linked.json');
     symlinkSync(target, link);
-    execFileSync(process.execPath, [CLI, 'bootstrap', '--static', '--config', p.configPath, '--out', link]);
+    execFileSync(process.execPath, [...MESHLET, 'bootstrap', '--static', '--config', p.configPath, '--out', link]);
     expect(lstatSync(link).isFile()).toBe(true);
     expect(shape(target)).toBe(before);
   });

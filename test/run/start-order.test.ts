@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
-import { CLI, cleanupPod, makePod, waitReady, type Pod } from '../helpers/meshlet.js';
+import { cleanupPod, makePod, waitReady, type Pod, MESHLET } from '../helpers/meshlet.js';
 import { EventLog, cmdlineOf, collectLines, procGone } from '../helpers/wait.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -51,7 +51,7 @@ interface Run {
 }
 
 function run(p: Pod, env: NodeJS.ProcessEnv = {}): Run {
-  const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY], {
+  const child = spawn(process.execPath, [...MESHLET, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', ENVOY], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -135,22 +135,25 @@ describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run sta
   it('has not loaded node:crypto when it spawns Envoy: the certificate checks and the hashing run while Envoy boots', async () => {
     const p = await pod();
     // A preload that records the built-in modules loaded when the process first spawns a child (Envoy, through setpriv).
-    const preload = path.join(p.dir, 'at-spawn.mjs');
+    // CommonJS, taken with --require: node runs --import preloads only for a script, not for a start from the snapshot.
+    const preload = path.join(p.dir, 'at-spawn.cjs');
     const out = path.join(p.dir, 'at-spawn.json');
     writeFileSync(
       preload,
-      "const cp = process.getBuiltinModule('node:child_process');\n" +
+      // On ChildProcess.prototype, which every spawn goes through: meshlet's modules took `spawn` itself when
+      // the snapshot was built, before any preload ran.
+      "const { ChildProcess } = process.getBuiltinModule('node:child_process');\n" +
         "const { writeFileSync } = process.getBuiltinModule('node:fs');\n" +
-        'const spawn = cp.spawn;\n' +
+        'const spawn = ChildProcess.prototype.spawn;\n' +
         'let first = true;\n' +
-        'cp.spawn = (...args) => {\n' +
-        '  const seen = { argv: args[1], modules: process.moduleLoadList };\n' +
-        '  if (first && args[0] === "setpriv") writeFileSync(process.env.MESHLET_TEST_AT_SPAWN, JSON.stringify(seen));\n' +
+        'ChildProcess.prototype.spawn = function (options) {\n' +
+        '  const seen = { argv: options.args, modules: process.moduleLoadList };\n' +
+        '  if (first && options.file === "setpriv") writeFileSync(process.env.MESHLET_TEST_AT_SPAWN, JSON.stringify(seen));\n' +
         '  first = false;\n' +
-        '  return spawn(...args);\n' +
+        '  return spawn.call(this, options);\n' +
         '};\n',
     );
-    const r = run(p, { NODE_OPTIONS: `--import ${preload}`, MESHLET_TEST_AT_SPAWN: out });
+    const r = run(p, { NODE_OPTIONS: `--require ${preload}`, MESHLET_TEST_AT_SPAWN: out });
     await Promise.race([
       waitReady(p),
       r.exited.then((code) => {

@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, existsSync } from 'node:fs';
 import { cmdlineOf } from '../helpers/wait.js';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
-import { CLI, cleanupPod, makePod, type Pod } from '../helpers/meshlet.js';
+import { cleanupPod, makePod, type Pod, MESHLET } from '../helpers/meshlet.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { tmpDirFor } from '../helpers/tmp.js';
 
@@ -31,7 +31,7 @@ describe('meshlet run exits 1 after a startup failure, with what it started stop
 
   /** Runs `meshlet run` and waits for it to exit by itself; a hang fails the test with the logs. */
   function runUntilExit(p: Pod, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
-    const child = spawn(process.execPath, [CLI, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args], {
+    const child = spawn(process.execPath, [...MESHLET, 'run', '--config', p.configPath, '--skip-iptables-check', '--drain-seconds', '0', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -17,7 +17,7 @@ import { ConfigInvalidError } from '../../src/config/errors.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { Meshlet } from '../../src/run/service.js';
 import { TYPE_URL } from '../../src/xds/protos.js';
-import { CLI, cleanupPod, getJson, getText, makePod, startMeshlet, until, waitReady, type Pod } from '../helpers/meshlet.js';
+import { cleanupPod, getJson, getText, makePod, startMeshlet, until, waitReady, type Pod, MESHLET } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange } from '../helpers/traffic.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 
@@ -250,9 +250,9 @@ describe('pins at start', () => {
       const env = { MESHLET_CONFIG_PUBKEY: pub, MESHLET_CONFIG_STATE: path.join(dir, 'state.json') };
       expect(loadConfig(cfg, env).trust, alg).toMatchObject({ mode: 'signed', version: 7 });
       // And meshlet sign's output verifies under the same pin.
-      execFileSync(process.execPath, [CLI, 'sign', '--key', k, cfg]);
+      execFileSync(process.execPath, [...MESHLET, 'sign', '--key', k, cfg]);
       expect(loadConfig(cfg, env).trust.mode, `${alg} via meshlet sign`).toBe('signed');
-      const printed = execFileSync(process.execPath, [CLI, 'sign', '--key', k, '--print-pubkey']).toString();
+      const printed = execFileSync(process.execPath, [...MESHLET, 'sign', '--key', k, '--print-pubkey']).toString();
       expect(printed).toBe(pub);
     }
   });
@@ -265,7 +265,7 @@ describe('pins at start', () => {
     writeFileSync(path.join(p.dir, 'k.pub'), k.publicPem);
     const run = (args: string[]): { status: number; stderr: string } => {
       try {
-        execFileSync(process.execPath, [CLI, 'sign', ...args], { stdio: 'pipe' });
+        execFileSync(process.execPath, [...MESHLET, 'sign', ...args], { stdio: 'pipe' });
         return { status: 0, stderr: '' };
       } catch (err) {
         const e = err as { status: number; stderr: Buffer };
