@@ -100,6 +100,10 @@ describe('guardProcess', () => {
       expect(() => process.cwd()).toThrow(SnapshotStateError);
       expect(() => process.hrtime.bigint()).toThrow('process.hrtime.bigint() was read');
       expect(() => os.hostname()).toThrow('os.hostname() was read');
+      expect(() => process.pid).toThrow('process.pid was read');
+      expect(() => process.argv).toThrow('process.argv was read');
+      expect(() => process.stdout).toThrow('process.stdout was read');
+      expect(() => Math.random()).toThrow('Math.random() was read');
       kept = os.hostname;
       const env = process.env;
       lift();
@@ -112,6 +116,9 @@ describe('guardProcess', () => {
     expect(kept()).toBe(hostname());
     expect(typeof process.env['PATH']).toBe('string');
     expect(Date.now()).toBeGreaterThan(0);
+    expect(process.pid).toBeGreaterThan(0);
+    expect(Array.isArray(process.argv)).toBe(true);
+    expect(typeof process.stdout.write).toBe('function');
   });
 });
 
