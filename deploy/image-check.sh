@@ -259,13 +259,16 @@ log "config: data[config.yaml] of deploy/kubernetes/configmap.yaml"
 out=$(P run --rm --network none "${RUN_OPTS[@]}" "$IMAGE" version 2>&1) && ok "meshlet version: $out" || bad "version: $out"
 
 # The image's meshlet starts from the startup snapshot the build made with
-# the image's node (scripts/install-snapshot.sh): the launcher names it, and
-# the default user runs it with nothing on stderr.
+# the image's node (scripts/install-snapshot.sh): the launcher names it, the
+# default user runs it with nothing on stderr, and the snapshot and its
+# launcher, code that root runs, are root's and nobody else may write them.
 if out=$(P run --rm --network none "${RUN_OPTS[@]}" --entrypoint sh "$IMAGE" \
-    -c 'id -u; head -1 /usr/local/bin/meshlet; meshlet version' 2>"$WORK/snapshot.err"); then
+    -c 'id -u; head -1 /usr/local/bin/meshlet; meshlet version; stat -c "%u:%g %a" /opt/meshlet/dist/meshlet.blob /usr/local/bin/meshlet' \
+    2>"$WORK/snapshot.err"); then
   if [ "$(sed -n 1p <<<"$out")" = 1337 ] && grep -q -- ' --snapshot-blob /opt/meshlet/dist/meshlet.blob$' <<<"$(sed -n 2p <<<"$out")" \
-      && grep -q '^meshlet ' <<<"$(sed -n 3p <<<"$out")" && [ ! -s "$WORK/snapshot.err" ]; then
-    ok "as the default user (uid 1337), from the startup snapshot: $(sed -n 3p <<<"$out")"
+      && grep -q '^meshlet ' <<<"$(sed -n 3p <<<"$out")" && [ ! -s "$WORK/snapshot.err" ] \
+      && [ "$(sed -n 4p <<<"$out")" = '0:0 644' ] && [ "$(sed -n 5p <<<"$out")" = '0:0 755' ]; then
+    ok "as the default user (uid 1337), from the startup snapshot (root's, 0644; launcher 0755): $(sed -n 3p <<<"$out")"
   else
     bad "meshlet version as the default user: $out $(cat "$WORK/snapshot.err")"
   fi
