@@ -2,9 +2,10 @@
 // the modules in it run once, and what they keep is what every start begins
 // with. guardProcess() makes the reads of a process's own state throw while
 // they run: the environment, the arguments, the ids, the clocks, random
-// numbers, the standard streams, the host and the working directory. A module that keeps a reference to one of these functions (a
-// destructured `hostname`, say) gets a wrapper that calls the real one once
-// the guard is lifted.
+// numbers, the standard streams, the host and the working directory. A
+// module that keeps a reference to one of these functions (a destructured
+// `hostname`, say) gets a wrapper that calls the real one once the guard is
+// lifted.
 type Fn = (...args: unknown[]) => unknown;
 
 export class SnapshotStateError extends Error {}

@@ -14,18 +14,18 @@
 //
 // Build time runs the top levels of those modules once, and their state is
 // what every start begins with. So a top level must not read anything of the
-// process it will serve: the environment, its ids, the clock, the host, the
-// working directory. While the modules load, those reads throw
-// (src/snapshot-guard.ts) and the build fails naming the read. The modules
+// process it will serve (its environment, arguments, ids, clocks, streams,
+// host): while the modules load, those reads throw (src/snapshot-guard.ts)
+// and the build fails naming the read. The modules
 // meshlet loads later (each dynamic import) are in the bundle too, but their
 // top levels run at run time, as from dist/src/cli.js. node:http cannot be in
 // a snapshot, so its users stay among those.
+import { guardProcess } from './snapshot-guard.js';
+
 interface Snapshot {
   setDeserializeMainFunction(main: () => void): void;
   isBuildingSnapshot(): boolean;
 }
-import { guardProcess } from './snapshot-guard.js';
-
 declare const MESHLET_V8_FLAGS: string;
 const global = globalThis as { __meshletModuleUrl?: string };
 
@@ -56,7 +56,7 @@ function blobPath(): string | undefined {
 global.__meshletModuleUrl = moduleUrl(process.argv[1] ?? '');
 const restore = guardProcess();
 // The CLI and `meshlet run`'s modules: what a sidecar start loads before it spawns Envoy. (The bundle is a
-// CommonJS script, as the snapshot builder runs one: no top-level await.)
+// plain script, as the snapshot builder runs one: no top-level await.)
 import('./cli/main.js')
   .then(async ({ COMMANDS, runCli }) => {
     const run = COMMANDS['run'];

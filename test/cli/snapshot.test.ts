@@ -55,6 +55,35 @@ describe('the startup snapshot', () => {
     expect(contrast.stderr).toContain('CONTRAST_ADMIN_PORT');
   });
 
+  it("sets src/cli.ts's V8 flags at start, as src/cli.ts does", () => {
+    // A preload (--require runs before the snapshot's main) records, at exit, the state a forced optimization of
+    // a hot function ends in: "never optimize" under --no-opt --no-maglev, optimized under the defaults.
+    const preload = path.join(work, 'opt-status.cjs');
+    writeFileSync(
+      preload,
+      "require('node:v8').setFlagsFromString('--allow-natives-syntax');\n" +
+        "process.on('exit', () => {\n" +
+        "  const f = new Function('x', 'let s = 0; for (let i = 0; i < x; i++) s += i; return s;');\n" +
+        '  for (let i = 0; i < 20000; i++) f(100);\n' +
+        "  new Function('f', '%PrepareFunctionForOptimization(f)')(f); f(10);\n" +
+        "  new Function('f', '%OptimizeFunctionOnNextCall(f)')(f); f(10);\n" +
+        "  require('node:fs').writeFileSync(process.env.MESHLET_TEST_OUT, String(new Function('f', 'return %GetOptimizationStatus(f)')(f)));\n" +
+        '});\n',
+    );
+    let runs = 0;
+    const bits = (args: string[]): number => {
+      const out = path.join(work, `opt-${(runs += 1)}.txt`);
+      const r = node(['--require', preload, ...args], { MESHLET_TEST_OUT: out });
+      expect(r.status, r.stderr).toBe(0);
+      return Number(readFileSync(out, 'utf8'));
+    };
+    const snapshotted = bits(['--snapshot-blob', BLOB, CLI, 'version']);
+    expect(snapshotted & 2).toBe(2);
+    expect(snapshotted).toBe(bits([CLI, 'version']));
+    // The probe tells the difference: without meshlet's flags the function is optimized.
+    expect(bits(['-e', '0']) & 2).toBe(0);
+  });
+
   it('takes the command as the first word when no script path comes first, and never falls back to Contrast mode', () => {
     const r = node(['--snapshot-blob', BLOB, 'version']);
     expect(r.stdout).toBe(plain(['version']).stdout);
