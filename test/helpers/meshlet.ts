@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
-import { chmodSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -28,6 +28,11 @@ export const BLOB = path.resolve('dist/meshlet.blob');
  * cover dist/src/cli.js without the snapshot (`npx meshlet`).
  */
 export const MESHLET: readonly string[] = ['--snapshot-blob', BLOB, CLI];
+// `npm run build` writes the bundle, then the snapshot made from it. A snapshot older than the bundle (tsc or the
+// bundle step run alone) would run the code of an earlier build under every test that starts meshlet.
+if (existsSync(BLOB) && existsSync(CLI) && statSync(BLOB).mtimeMs < statSync(CLI).mtimeMs) {
+  throw new Error(`${BLOB} is older than ${CLI}, so the tests would run an earlier build: run npm run build, which makes both`);
+}
 
 // A random first block: test processes started close together (vitest
 // workers, other runs on the same machine) have close pids, so a pid-derived
