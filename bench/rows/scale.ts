@@ -228,14 +228,14 @@ async function scaleRowAt(ctx: Ctx, id: string, num: string, sc: Scale): Promise
       colds.map((c) => c.allAcked),
     );
     row.metric(
-      '  phase: spawn → xDS socket listening (node, modules, config, certificates)',
+      '  phase: spawn → Envoy spawned (node, config, certificate files, bootstrap)',
       'ms',
-      colds.map((c) => c.listening),
+      colds.map((c) => c.envoyStarted),
     );
     row.metric(
-      '  phase: xDS listening → Envoy spawned',
+      '  phase: Envoy spawned → xDS socket listening (meshlet, while Envoy boots)',
       'ms',
-      colds.map((c) => c.envoyStarted - c.listening),
+      colds.map((c) => c.listening - c.envoyStarted),
     );
     // meshlet builds the snapshot while Envoy boots; Envoy's stream is answered once both are done.
     row.metric(

@@ -111,14 +111,14 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
       mesh.map((r) => r.ready),
     );
     row.metric(
-      '  phase: node start, modules, protos, config → xDS socket listening',
+      '  phase: node start, config, certificate files, bootstrap → Envoy spawned',
       'ms',
-      mesh.map((r) => r.listening),
+      mesh.map((r) => r.envoyStarted),
     );
     row.metric(
-      '  phase: xDS listening → Envoy spawned',
+      '  phase: Envoy spawned → xDS socket listening (meshlet, while Envoy boots)',
       'ms',
-      mesh.map((r) => r.envoyStarted - r.listening),
+      mesh.map((r) => r.listening - r.envoyStarted),
     );
     row.metric(
       '  phase: Envoy spawned → its ADS stream opened',

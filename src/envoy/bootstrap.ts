@@ -17,6 +17,16 @@ export interface BootstrapOptions {
 
 const ADS: JsonObject = { ads: {}, resource_api_version: 'V3' };
 
+/**
+ * How soon Envoy tries its ADS stream again after a failed connect: the
+ * first retry within 10 ms, then doubling up to a second (Envoy's own default
+ * is 500 ms, then up to 30 s). meshlet binds the xDS socket just after it
+ * spawns Envoy (ARCHITECTURE.md, Startup order), tens of milliseconds before
+ * Envoy first connects; should Envoy ever be first, the cost is one retry,
+ * not half a second. The socket is local, so retrying often costs nothing.
+ */
+export const ADS_RETRY_BACK_OFF: JsonObject = { base_interval: '0.010s', max_interval: '1s' };
+
 /** What both forms share: the node's identity and Envoy's admin on its Unix socket. */
 export function bootstrapBase(config: MeshConfig, nodeId: string, cluster: string): JsonObject {
   return {
@@ -54,7 +64,7 @@ export function buildBootstrap(config: MeshConfig, opts: BootstrapOptions): Json
       ads_config: {
         api_type: opts.delta === false ? 'GRPC' : 'DELTA_GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: CLUSTER.xds } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: CLUSTER.xds, retry_policy: { retry_back_off: ADS_RETRY_BACK_OFF } } }],
         set_node_on_first_message_only: true,
       },
       lds_config: ADS,

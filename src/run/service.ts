@@ -1,7 +1,7 @@
 // `meshlet run`: the wiring. Order matters (ARCHITECTURE.md, startup order):
 // the config (validated by the caller) first and the certificate files read,
-// then DNS when configured; then the xDS socket is bound, the bootstrap
-// written and Envoy spawned, as the bootstrap needs only the config. Only then,
+// then DNS when configured; then the bootstrap is written and Envoy spawned,
+// as the bootstrap needs only the config, and the xDS socket bound. Only then,
 // while Envoy boots, does meshlet check the certificates (node:crypto loads
 // there, not before the spawn), load the resource builders and build and
 // install the snapshot (an ADS stream that opens first waits in the xDS server
@@ -136,10 +136,14 @@ export class Meshlet {
       this.dns = await DnsService.start(config, this.log.child({ component: 'dns' }));
     }
     prepareRuntimeDirs(config.proxy);
-    await this.ads.listen();
-    handSocketToProxy(config.proxy, this.uid);
+    // A socket left by a dead meshlet goes now; one still in use stops the start before any Envoy runs.
+    await this.ads.prepare();
     writeBootstrapFile(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, delta: this.opts.delta ?? true });
     if (!this.opts.noEnvoy) await this.startEnvoy();
+    // Bound after the spawn, which it does not need: Envoy first connects tens of ms later, once its own start is
+    // done, and the bootstrap's retry back-off (ADS_RETRY_BACK_OFF) would cover a bind that came later still.
+    await this.ads.bind();
+    handSocketToProxy(config.proxy, this.uid);
     // Envoy boots now (tens of ms until its ADS stream opens). The certificates' checks and the snapshot first, as
     // that is what Envoy waits for. A certificate problem stops that Envoy (start() cleans up) before it has any
     // listener, and fails the start with every problem named.

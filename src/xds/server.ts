@@ -107,7 +107,17 @@ export class AdsServer {
 
   /** Binds the socket (mode 0600) and starts serving. */
   async listen(): Promise<void> {
-    await prepareSocketPath(this.socketPath);
+    await this.prepare();
+    await this.bind();
+  }
+
+  /** listen()'s first half: the socket's directory, and a stale socket of a dead process removed (a live one refused). */
+  prepare(): Promise<void> {
+    return prepareSocketPath(this.socketPath);
+  }
+
+  /** listen()'s second half, after prepare(): binds the socket (mode 0600) and starts serving. */
+  async bind(): Promise<void> {
     await withSocketUmask(() => this.server.listen(this.socketPath));
     restrictSocket(this.socketPath);
     this.log.info({ socket: this.socketPath }, 'xDS server listening');

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { COMMAND_DOCS, ENV_DOCS, flagsOf, readmeCliTable, withCliTable } from '../../src/cli/usage.js';
 import { COMMANDS } from '../../src/cli/main.js';
-import { MESHLET } from '../helpers/meshlet.js';
+import { CLI, MESHLET } from '../helpers/meshlet.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { tmpDirFor } from '../helpers/tmp.js';
 
@@ -132,6 +132,25 @@ describe('usage errors exit 2, never ignored', () => {
     const b = meshlet(['run', '--no-envoy', '--drain-seconds', 'soon']);
     expect(b.code).toBe(2);
     expect(b.stderr).toContain('--drain-seconds must be');
+  });
+});
+
+describe('a reader that goes away', () => {
+  // `meshlet check | head` closes the pipe before meshlet writes: that is EPIPE on process.stdout, which runCli turns
+  // into a quiet exit. runCli adds that handler when the stream is first taken, not at start (src/cli/main.ts), so
+  // this covers the lazy hook, from the startup snapshot and from the plain CLI.
+  it.each([
+    ['the startup snapshot', MESHLET],
+    ['dist/src/cli.js', [CLI]],
+  ])('is no error from %s: exit 0, nothing on stderr', async (_label, argv) => {
+    const child = spawn(process.execPath, [...argv, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before node has even started: meshlet's first write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
 

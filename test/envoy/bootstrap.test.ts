@@ -17,12 +17,12 @@ describe('buildBootstrap (ADS)', () => {
     expect(b['admin']).toEqual({ address: { pipe: { path: '/run/meshlet/envoy/admin.sock', mode: 0o600 } } });
   });
 
-  it('takes listeners and clusters from delta ADS over the Unix socket, HTTP/2', () => {
+  it('takes listeners and clusters from delta ADS over the Unix socket, HTTP/2, and retries a failed connect within 10 ms', () => {
     expect(b['dynamic_resources']).toEqual({
       ads_config: {
         api_type: 'DELTA_GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: 'meshlet-xds' } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: 'meshlet-xds', retry_policy: { retry_back_off: { base_interval: '0.010s', max_interval: '1s' } } } }],
         set_node_on_first_message_only: true,
       },
       lds_config: { ads: {}, resource_api_version: 'V3' },

@@ -1,6 +1,7 @@
-// `meshlet run` starts Envoy as early as it can: the certificates are checked,
-// the xDS socket bound and Envoy spawned before meshlet loads the resource
-// builders and builds the snapshot, which Envoy's ADS stream waits for. With a
+// `meshlet run` starts Envoy as early as it can: the certificate files are
+// read and Envoy spawned, then the xDS socket bound, before meshlet checks the
+// certificates, loads the resource builders and builds the snapshot, which
+// Envoy's ADS stream waits for. With a
 // real Envoy: the log shows that order and /ready turns 200 with nothing
 // empty ever served; a failure after the spawn stops that Envoy and fails the
 // start naming the cause; a missing certificate stops the start before any
@@ -104,7 +105,7 @@ async function pod(extra: Record<string, unknown> = {}): Promise<Pod> {
 }
 
 describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run starts Envoy before it builds the snapshot', () => {
-  it('logs socket listening → envoy started → certs checked → snapshot ready, in that order, serves nothing empty, and /ready turns 200', async () => {
+  it('logs envoy started → socket listening → certs checked → snapshot ready, in that order, serves nothing empty, and /ready turns 200', async () => {
     const p = await pod();
     const r = run(p);
     await Promise.race([
@@ -119,7 +120,7 @@ describe.skipIf(!existsSync(ENVOY) || process.getuid?.() !== 0)('meshlet run sta
       if (i < 0) throw new Error(`no "${msg}" line in:\n${r.output()}`);
       return i;
     };
-    const order = ['xDS server listening', 'envoy started', 'certificates checked', 'xDS snapshot ready', 'meshlet serving'].map(at);
+    const order = ['envoy started', 'xDS server listening', 'certificates checked', 'xDS snapshot ready', 'meshlet serving'].map(at);
     expect(order).toEqual([...order].sort((a, b) => a - b));
     const ready = lines[at('xDS snapshot ready')];
     expect(typeof ready?.buildMs).toBe('number');

@@ -2,16 +2,22 @@
 // while it builds the snapshot and Envoy boots: a stream that opens first
 // gets nothing (an empty answer would be ACKed, leaving Envoy with no
 // clusters or listeners) until the first snapshot is installed, and then its
-// held requests are answered at once. A real gRPC client on the real socket.
+// held requests are answered at once. A real gRPC client on the real socket;
+// and the real Envoy, started before the socket is bound.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger } from '../../src/log.js';
+import { createLogger, createRootLogger } from '../../src/log.js';
+import { buildBootstrap } from '../../src/envoy/bootstrap.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdsServer, MAX_HELD_BYTES, MAX_HELD_REQUESTS } from '../../src/xds/server.js';
 import { CDS, LDS, cluster, listener, snap } from './ads-fixtures.js';
 import { AdsTestClient, names } from '../helpers/xds-client.js';
 import { until } from '../helpers/meshlet.js';
+import { adminEndpoint, adminGet, envoyBinary, writeBootstrap } from '../helpers/envoy.js';
+import { meshConfig } from '../envoy/configs.js';
 
 interface LogLine {
   msg?: string;
@@ -156,5 +162,51 @@ describe('ADS server before its first snapshot', () => {
     await heldOrAnswered(h, () => envoy.received.length, heldBefore + 1);
     h.server.setSnapshot(snap({ clusters: [cluster('c1')] }));
     expect((await envoy.next()).resources).toHaveLength(1);
+  });
+});
+
+// `meshlet run` binds the xDS socket just after it spawns Envoy (ARCHITECTURE.md, Startup order), and the bootstrap
+// tells Envoy to retry a failed connect within 10 ms (ADS_RETRY_BACK_OFF) instead of its default half second. With the
+// real Envoy on the bootstrap meshlet writes: Envoy up before the socket exists keeps trying, and its stream opens on
+// the server bound afterwards.
+describe('an Envoy that starts before the xDS socket is bound', () => {
+  let envoy: ChildProcess | undefined;
+  let server: AdsServer | undefined;
+  let dir = '';
+  afterEach(async () => {
+    if (envoy && envoy.exitCode === null && envoy.signalCode === null) {
+      const gone = new Promise((resolve) => envoy?.once('exit', resolve));
+      envoy.kill('SIGKILL');
+      await gone;
+    }
+    envoy = undefined;
+    await server?.close(0);
+    server = undefined;
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('retries on the bootstrap back-off, several times, and opens its ADS stream once the socket is bound', async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'meshlet-ads-retry-'));
+    const socketPath = path.join(dir, 'run', 'xds.sock');
+    mkdirSync(path.join(dir, 'run', 'envoy'), { recursive: true });
+    const bootstrap = buildBootstrap(meshConfig({ proxy: { xdsSocket: socketPath } }), { nodeId: 'early-envoy', cluster: 'test' });
+    const file = writeBootstrap(bootstrap, dir);
+    envoy = spawn(envoyBinary(), ['-c', file, '--disable-hot-restart', '-l', 'error'], { stdio: 'ignore' });
+    const admin = adminEndpoint(bootstrap);
+    const failures = async (): Promise<number> => {
+      const r = await adminGet(admin, '/stats?format=json&filter=^cluster\\.meshlet-xds\\.upstream_cx_connect_fail$');
+      return Number((JSON.parse(r.body) as { stats: { value: number }[] }).stats[0]?.value ?? 0);
+    };
+    // Envoy's own count: six attempts on a missing socket, the sixth at most 0.6 s after the first on this back-off.
+    await until('six failed connects to the missing socket', async () => ((await failures()) >= 6 ? true : undefined), 10_000, 10);
+    expect(existsSync(socketPath)).toBe(false);
+    server = new AdsServer({ socketPath, logger: createRootLogger('silent') });
+    await server.listen();
+    // The next try comes within the back-off's current step, at most 0.63 s after six failures (Envoy's default: a
+    // random wait of up to 30 s, so this deadline fails it five times in six). Its requests wait for a snapshot (none
+    // here), so the stream is known by its kind, not yet by Envoy's node id.
+    const opened = await until('the ADS stream, within 5 s of the bind', () => server?.status().envoys[0], 5_000, 5);
+    expect(opened.kind).toBe('delta');
+    expect(await failures()).toBeGreaterThanOrEqual(6);
   });
 });
