@@ -1,8 +1,9 @@
 // File-system side of the xDS Unix socket: the parent directory, a stale
 // socket from a previous run, the 0600 mode, and removal on close. Through
-// node:fs, not node:fs/promises: the socket is bound before Envoy starts, and
-// loading node:fs/promises then (compiled from source under meshlet's V8
-// flags) would delay the spawn; each call is one quick system call.
+// node:fs, not node:fs/promises: the stale socket is removed before Envoy
+// starts and the socket bound just after, and loading node:fs/promises then
+// (compiled from source under meshlet's V8 flags) would take CPU from the
+// spawn and from Envoy's start; each call is one quick system call.
 const { chmodSync, lstatSync, mkdirSync, unlinkSync } = process.getBuiltinModule('node:fs');
 const net = process.getBuiltinModule('node:net');
 const path = process.getBuiltinModule('node:path');
