@@ -72,7 +72,7 @@ export async function runCli(argv: string[]): Promise<void> {
  * Taking the stream here, to add a listener, would put that on the way to
  * Envoy's spawn.
  */
-export function whenFirstUsed(name: 'stdout' | 'stderr', hook: (stream: NodeJS.WriteStream) => void): void {
+function whenFirstUsed(name: 'stdout' | 'stderr', hook: (stream: NodeJS.WriteStream) => void): void {
   const own = Object.getOwnPropertyDescriptor(process, name);
   // Node's getter, which makes the stream once and then returns it.
   const take = own?.get?.bind(process);

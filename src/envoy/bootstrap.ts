@@ -25,7 +25,7 @@ const ADS: JsonObject = { ads: {}, resource_api_version: 'V3' };
  * Envoy first connects; should Envoy ever be first, the cost is one retry,
  * not half a second. The socket is local, so retrying often costs nothing.
  */
-export const ADS_RETRY_BACK_OFF: JsonObject = { base_interval: '0.010s', max_interval: '1s' };
+const ADS_RETRY_BACK_OFF: JsonObject = { base_interval: '0.010s', max_interval: '1s' };
 
 /** What both forms share: the node's identity and Envoy's admin on its Unix socket. */
 export function bootstrapBase(config: MeshConfig, nodeId: string, cluster: string): JsonObject {
