@@ -55,7 +55,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
 /** The process around main(): what src/cli.ts and the startup snapshot's entry (src/snapshot.ts) both run. */
 export async function runCli(argv: string[]): Promise<void> {
   // `meshlet check | head` closes the pipe early; that is not an error.
-  whenFirstUsed('stdout', (stdout) =>
+  onFirstStdout((stdout) =>
     stdout.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
       throw err;
@@ -65,28 +65,28 @@ export async function runCli(argv: string[]): Promise<void> {
 }
 
 /**
- * Runs `hook` on process[name] when something first takes it. Node makes
+ * Runs `hook` on process.stdout when something first takes it. Node makes
  * that stream on first use, which takes milliseconds for a pipe (node:net's
  * socket, made non-blocking), and `meshlet run` never uses it: its log lines
  * go to fd 1 directly (src/log/sink.ts), and Envoy inherits the fd itself.
  * Taking the stream here, to add a listener, would put that on the way to
  * Envoy's spawn.
  */
-function whenFirstUsed(name: 'stdout' | 'stderr', hook: (stream: NodeJS.WriteStream) => void): void {
-  const own = Object.getOwnPropertyDescriptor(process, name);
+function onFirstStdout(hook: (stream: NodeJS.WriteStream) => void): void {
+  const own = Object.getOwnPropertyDescriptor(process, 'stdout');
   // Node's getter, which makes the stream once and then returns it.
   const take = own?.get?.bind(process);
   if (!take || !own?.configurable) {
-    hook(process[name]);
+    hook(process.stdout);
     return;
   }
-  Object.defineProperty(process, name, {
+  Object.defineProperty(process, 'stdout', {
     configurable: true,
     enumerable: own.enumerable ?? true,
     get(): NodeJS.WriteStream {
       const stream = take() as NodeJS.WriteStream;
       // Node's getter keeps the stream it made; from here on, the plain property.
-      Object.defineProperty(process, name, { configurable: true, enumerable: own.enumerable ?? true, writable: true, value: stream });
+      Object.defineProperty(process, 'stdout', { configurable: true, enumerable: own.enumerable ?? true, writable: true, value: stream });
       hook(stream);
       return stream;
     },
