@@ -91,17 +91,24 @@ export function envoyCommand(
   ];
   if (currentUid === opts.uid) return ['setpriv', '--pdeathsig=SIGKILL', '--', ...envoy];
   if (currentUid !== 0) throw new Error(`cannot start Envoy as uid ${opts.uid}: meshlet runs as uid ${currentUid}; run meshlet as root or as uid ${opts.uid}`);
+  return ['setpriv', ...asProxyUid(opts.uid, opts.gid), ...envoy];
+}
+
+/**
+ * setpriv's arguments (up to and including `--`) that make the program after
+ * them run as Envoy runs: the proxy uid and gid, no supplementary groups,
+ * CAP_NET_ADMIN and no other capability, and SIGKILL when meshlet dies.
+ */
+export function asProxyUid(uid: number, gid: number): string[] {
   return [
-    'setpriv',
-    `--reuid=${opts.uid}`,
-    `--regid=${opts.gid}`,
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
     '--clear-groups',
     '--inh-caps=-all,+net_admin',
     '--ambient-caps=-all,+net_admin',
     '--bounding-set=-all,+net_admin',
     '--pdeathsig=SIGKILL',
     '--',
-    ...envoy,
   ];
 }
 

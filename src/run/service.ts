@@ -5,10 +5,11 @@
 // while Envoy boots, does meshlet check the certificates (node:crypto loads
 // there, not before the spawn), load the resource builders and build and
 // install the snapshot (an ADS stream that opens first waits in the xDS server
-// until then), check the proxy uid's access and load the rest (after-spawn.ts):
-// the debug, metrics and probe servers and the watchers. A failure at any step
-// stops whatever already started, Envoy included. Each concern lives in its
-// own module; this file only connects them.
+// until then) and load the rest (after-spawn.ts): the debug, metrics and probe
+// servers and the watchers. The start is over once Envoy's ADS stream has
+// opened, which proves the proxy uid's access (proxyAccessProven). A failure
+// at any step stops whatever already started, Envoy included. Each concern
+// lives in its own module; this file only connects them.
 import type { Server } from 'node:http';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -39,6 +40,14 @@ const { hostname } = process.getBuiltinModule('node:os');
 
 export { RULES_OK_TTL_MS } from './rules-cache.js';
 
+/**
+ * How long a start waits for Envoy's ADS stream before it checks the proxy
+ * uid's access itself. Envoy connects tens of milliseconds after its spawn;
+ * one that has not connected after this long, and has not exited either,
+ * may be retrying a socket it cannot reach.
+ */
+export const ACCESS_CHECK_AFTER_MS = 2_000;
+
 export interface RunOptions {
   loaded: LoadedConfig;
   logger: Logger;
@@ -58,6 +67,8 @@ export interface RunOptions {
   currentUid?: number;
   /** The clock for reload times and change → ACK latency. */
   now?: () => number;
+  /** How long the start waits for Envoy's ADS stream before it checks the proxy uid's access itself (ACCESS_CHECK_AFTER_MS). */
+  accessCheckAfterMs?: number;
 }
 
 export class Meshlet {
@@ -82,6 +93,8 @@ export class Meshlet {
   private readonly uid: number;
   private readonly now: () => number;
   private stopping = false;
+  /** Ends proxyAccessProven's wait (stop() during a start). */
+  private endAccessWait: (() => void) | undefined;
 
   constructor(private readonly opts: RunOptions) {
     this.log = opts.logger;
@@ -144,6 +157,9 @@ export class Meshlet {
     // done, and the bootstrap's retry back-off (ADS_RETRY_BACK_OFF) would cover a bind that came later still.
     await this.ads.bind();
     handSocketToProxy(config.proxy, this.uid);
+    // Waits for Envoy's ADS stream, which proves the proxy uid's access; awaited last, so that nothing waits on it.
+    const access = this.opts.noEnvoy ? undefined : this.proxyAccessProven();
+    access?.catch(() => undefined);
     // Envoy boots now (tens of ms until its ADS stream opens). The certificates' checks and the snapshot first, as
     // that is what Envoy waits for. A certificate problem stops that Envoy (start() cleans up) before it has any
     // listener, and fails the start with every problem named.
@@ -151,14 +167,8 @@ export class Meshlet {
     checkReadCerts(certs, files);
     this.log.info({ ca: files.ca, certChain: files.certChain }, 'certificates checked');
     await this.installFirstSnapshot(certs);
-    // Then the checks that the proxy uid can run Envoy and reach its files. Each spawns a process, and a fork
-    // costs meshlet's thread milliseconds, so they come after the snapshot; they run while the rest loads, and a
-    // failure stops that Envoy and fails the start with the fix named.
-    const access = this.opts.noEnvoy ? undefined : this.checkAccess();
-    access?.catch(() => undefined);
     const late = await import('./after-spawn.js');
     this.late = late;
-    await access;
     if (this.dns) this.metrics.addCollector(late.dnsCounters(this.dns));
     if (this.opts.loaded.gate) this.metrics.addCollector(late.refusedCounters(this.opts.loaded.gate));
     this.servers.push(
@@ -193,6 +203,9 @@ export class Meshlet {
       log: this.log,
       ...(this.opts.watch ? { watch: this.opts.watch } : {}),
     });
+    // Envoy has reached the socket, or the check as the proxy uid failed: that stops this Envoy and fails the start
+    // with the fix named.
+    await access;
     const trust = late.currentTrust(this.opts.loaded);
     this.log.info(
       {
@@ -225,9 +238,46 @@ export class Meshlet {
     this.log.info({ buildMs, versions: Object.fromEntries(versions(snapshot)) }, 'xDS snapshot ready');
   }
 
-  private checkAccess(): Promise<void> {
-    if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
-    return checkProxyAccess(this.opts.loaded.config.proxy, this.opts.envoyPath, this.iptables.runner, this.uid);
+  /**
+   * Resolves once the proxy uid is shown to run Envoy, read the bootstrap and
+   * reach the xDS socket. Envoy's ADS stream shows all three, so a start that
+   * goes well spawns nothing to find out: checking as that uid is a process
+   * to spawn, a fork of meshlet, and it would take CPU from Envoy's own start.
+   * Only when Envoy exits before its stream opens, or no stream has come
+   * within ACCESS_CHECK_AFTER_MS, is the access checked as that uid
+   * (checkProxyAccess), to name what it cannot reach; a check that passes
+   * then lets the start go on (Envoy exited for another reason, which its
+   * log says, and the supervisor restarts it; or it is only slow).
+   */
+  private proxyAccessProven(): Promise<void> {
+    const { supervisor, opts } = this;
+    const envoyPath = opts.envoyPath;
+    if (!supervisor || !envoyPath) throw new Error('internal: Envoy not started');
+    return new Promise<void>((resolve, reject) => {
+      const offStream = this.ads.onStream(() => settle());
+      const onExit = (): void => check();
+      const settle = (err?: Error): void => {
+        clearTimeout(timer);
+        offStream();
+        supervisor.off('exit', onExit);
+        this.endAccessWait = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+      let checking = false;
+      const check = (): void => {
+        if (checking || this.stopping) return;
+        checking = true;
+        checkProxyAccess(opts.loaded.config.proxy, envoyPath, this.iptables.runner, this.uid).then(
+          () => settle(),
+          (err: unknown) => settle(err as Error),
+        );
+      };
+      supervisor.on('exit', onExit);
+      // settle() clears it; nothing calls settle() before this line, as streams and exits come from I/O.
+      const timer = setTimeout(check, opts.accessCheckAfterMs ?? ACCESS_CHECK_AFTER_MS);
+      this.endAccessWait = () => settle(new Error('meshlet stopped before Envoy connected'));
+    });
   }
 
   private async startEnvoy(): Promise<void> {
@@ -346,6 +396,7 @@ export class Meshlet {
 
   async stop(drainMs = 5_000): Promise<void> {
     this.stopping = true;
+    this.endAccessWait?.();
     for (const w of this.watchers) w.close();
     await this.supervisor?.stop(drainMs);
     for (const server of this.servers) await new Promise<void>((r) => server.close(() => r()));

@@ -37,6 +37,12 @@ export interface NackEvent extends XdsEventBase {
   error: string;
 }
 
+/** Envoy opened an ADS stream: the call reached the server (before any request is read, snapshot or not). */
+export interface StreamEvent {
+  streamId: number;
+  kind: StreamKind;
+}
+
 export interface DisconnectEvent {
   streamId: number;
   kind: StreamKind;
@@ -73,6 +79,7 @@ export interface XdsSignals {
   response: Signal<ResponseEvent>;
   ack: Signal<AckEvent>;
   nack: Signal<NackEvent>;
+  stream: Signal<StreamEvent>;
   disconnect: Signal<DisconnectEvent>;
 }
 

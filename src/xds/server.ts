@@ -13,6 +13,7 @@ import {
   type AckEvent,
   type AdsStatus,
   type DisconnectEvent,
+  type StreamEvent,
   type Listener,
   type NackEvent,
   type RequestEvent,
@@ -80,6 +81,7 @@ export class AdsServer {
       response: new Signal(onListenerError),
       ack: new Signal(onListenerError),
       nack: new Signal(onListenerError),
+      stream: new Signal(onListenerError),
       disconnect: new Signal(onListenerError),
     };
     this.server = new GrpcServer((err) => this.log.warn({ err: err.message }, 'xDS connection error'));
@@ -99,6 +101,10 @@ export class AdsServer {
   }
   onNack(listener: Listener<NackEvent>): () => void {
     return this.signals.nack.on(listener);
+  }
+  /** An ADS stream opened: a process reached the socket and called the ADS method (requests may still be held). */
+  onStream(listener: Listener<StreamEvent>): () => void {
+    return this.signals.stream.on(listener);
   }
   /** A stream ended (Envoy went away, or close()). */
   onDisconnect(listener: Listener<DisconnectEvent>): () => void {
@@ -222,6 +228,7 @@ export class AdsServer {
       for (const req of pending ?? []) handleOne(req);
     };
     this.streams.set(id, { stream, end: () => call.end(), release });
+    this.signals.stream.emit({ streamId: id, kind: stream.kind });
     call.on('data', (req: Req, bytes: number) => {
       if (!held) {
         handleOne(req);

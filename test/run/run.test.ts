@@ -3,11 +3,12 @@
 // seam, restarts of either side (Envoy never outlives meshlet), and SIGTERM.
 // Loopback traffic only.
 import { describe, expect, it } from 'vitest';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, copyFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { createRootLogger } from '../../src/log.js';
 import { loadConfig } from '../../src/config/load.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
-import { Meshlet } from '../../src/run/service.js';
+import { Meshlet, type RunOptions } from '../../src/run/service.js';
+import { execFileRunner } from '../../src/iptables/runner.js';
 import { snapshotFor } from '../../src/run/snapshot-for.js';
 import { buildResources } from '../../src/xds/builders/index.js';
 import { buildSnapshot, typeOf } from '../../src/xds/snapshot.js';
@@ -238,32 +239,76 @@ function loadCertsFor(p: Pod): { caPem: string; chainPem: string; keyPem: string
   return { caPem: r('mesh-ca.pem'), chainPem: r('certChain.pem'), keyPem: r('key.pem') };
 }
 
-describe('proxy access check (runs while Envoy boots)', () => {
-  it('fails the start, names the fix and leaves no Envoy running when the proxy uid cannot execute Envoy', async () => {
-    if (process.getuid?.() !== 0) return;
-    const p = await pod({});
-    // A copy of Envoy in a root-only directory: root can run it, uid 1337 cannot.
-    const { mkdirSync, copyFileSync, chmodSync } = await import('node:fs');
-    const hidden = `${p.dir}/root-only`;
-    mkdirSync(hidden, { mode: 0o700 });
-    chmodSync(hidden, 0o700);
-    copyFileSync(findEnvoy(), `${hidden}/envoy`);
-    chmodSync(`${hidden}/envoy`, 0o755);
+describe("proxy access: proven by Envoy's own ADS stream, checked as the proxy uid only when Envoy does not connect", () => {
+  /** A Meshlet on this pod whose command runner records what it runs (the access check's processes go through it). */
+  function meshletWith(p: Pod, envoyPath: string, extra: Partial<RunOptions> = {}): { meshlet: Meshlet; calls: string[][] } {
+    const calls: string[][] = [];
     const fd = openSync(`${p.dir}/meshlet.log`, 'a');
     const meshlet = new Meshlet({
       loaded: loadConfig(p.configPath),
       logger: createRootLogger('debug', fd),
       skipIptablesCheck: true,
-      envoyPath: `${hidden}/envoy`,
+      envoyPath,
+      iptables: { runner: { run: (cmd, args, o) => (calls.push([cmd, ...args]), execFileRunner.run(cmd, args, o)) } },
+      ...extra,
     });
     cleanups.push(async () => {
       await meshlet.stop(0);
       closeSync(fd);
     });
-    await expect(meshlet.start()).rejects.toThrow(/the proxy uid 1337 cannot execute Envoy at .*root-only\/envoy/);
+    return { meshlet, calls };
+  }
+
+  it.skipIf(process.getuid?.() !== 0)('an Envoy without an execute bit: the start fails naming the binary and the fix, and no Envoy is left', async () => {
+    const p = await pod({});
+    const copy = `${p.dir}/envoy-not-executable`;
+    copyFileSync(findEnvoy(), copy);
+    chmodSync(copy, 0o644);
+    const { meshlet, calls } = meshletWith(p, copy);
+    await expect(meshlet.start()).rejects.toThrow(
+      new RegExp(`^the proxy uid 1337 cannot execute Envoy at ${copy} \\(run as the supervisor runs it, it exited \\d+: .*\\); .*--envoy PATH$`),
+    );
+    // Only Envoy's exit made meshlet look: its binary as the supervisor runs it, then the two files as that uid.
+    expect(calls.map((c) => c.slice(-2))).toEqual(expect.arrayContaining([[copy, '--version']]));
     const pid = meshlet.envoyPid;
     expect(pid === undefined || !alive(pid), `Envoy ${pid} still running`).toBe(true);
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "an Envoy in a root-only directory starts, as setpriv execs it with root's access to the path; it runs with CAP_NET_ADMIN alone, and no check process runs",
+    async () => {
+      const p = await pod({});
+      const hidden = `${p.dir}/root-only`;
+      mkdirSync(hidden, { mode: 0o700 });
+      chmodSync(hidden, 0o700);
+      copyFileSync(findEnvoy(), `${hidden}/envoy`);
+      chmodSync(`${hidden}/envoy`, 0o755);
+      const { meshlet, calls } = meshletWith(p, `${hidden}/envoy`);
+      await meshlet.start();
+      expect(meshlet.ads.status().envoys.length).toBe(1);
+      expect(calls).toEqual([]);
+      // What a compromised Envoy would hold: the proxy uid throughout, and no capability but CAP_NET_ADMIN (bit 12).
+      const status = readFileSync(`/proc/${meshlet.envoyPid}/status`, 'utf8');
+      expect(status).toMatch(/^Uid:\t1337\t1337\t1337\t1337$/m);
+      for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(status).toMatch(new RegExp(`^${set}:\\t0000000000001000$`, 'm'));
+    },
+  );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'no stream when the wait is over: the access is checked as the proxy uid, and as it passes the start goes on',
+    async () => {
+      const p = await pod({});
+      // A wait of 0 ms ends before any Envoy can have connected (its own start takes tens of milliseconds).
+      const { meshlet, calls } = meshletWith(p, findEnvoy(), { accessCheckAfterMs: 0 });
+      await meshlet.start();
+      expect(calls.map((c) => c.slice(-2))).toEqual([
+        [findEnvoy(), '--version'],
+        ['-r', `${p.dir}/run/envoy.json`],
+        ['-w', `${p.dir}/run/xds.sock`],
+      ]);
+      await until('Envoy ACKs every type', () => (meshlet.ads.status().envoys[0]?.types[TYPE_URL.listener]?.ackedVersion ? true : undefined), 20_000);
+    },
+  );
 });
 
 function alive(pid: number): boolean {

@@ -3,19 +3,16 @@
 // used to keep the process alive, serving a half-started sidecar until SIGTERM.
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { cmdlineOf } from '../helpers/wait.js';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
-import { cleanupPod, makePod, type Pod, MESHLET } from '../helpers/meshlet.js';
+import { cleanupPod, makePod, writeConfig, type Pod, MESHLET } from '../helpers/meshlet.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
-import { tmpDirFor } from '../helpers/tmp.js';
 
 const ENVOY = '/usr/local/bin/envoy';
 
 const cleanups = cleanupAfterEach();
-
-const tempDir = (): string => tmpDirFor(cleanups, 'meshlet-startup-');
 
 /** Whether `pid` is an Envoy running this pod's bootstrap. */
 function envoyOf(pid: number, p: Pod): boolean {
@@ -52,19 +49,24 @@ describe('meshlet run exits 1 after a startup failure, with what it started stop
     });
   }
 
-  it.skipIf(process.getuid?.() !== 0)('Envoy not executable by the proxy uid: the error, then exit 1 (the xDS socket was already bound)', async () => {
-    const p = await pod();
-    // A binary under a 0700 root directory: root can run it, uid 1337 cannot.
-    const hidden = tempDir();
-    chmodSync(hidden, 0o700);
-    copyFileSync(ENVOY, path.join(hidden, 'envoy'));
-    chmodSync(path.join(hidden, 'envoy'), 0o755);
-    const r = await runUntilExit(p, ['--envoy', path.join(hidden, 'envoy')]);
-    expect(r.signal).toBeNull();
-    expect(r.code).toBe(1);
-    expect(r.out).toContain('xDS server listening');
-    expect(r.out).toContain(`the proxy uid 1337 cannot execute Envoy at ${path.join(hidden, 'envoy')}`);
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    'the proxy uid cannot read the bootstrap: Envoy exits, the error names it, then exit 1 (the xDS socket was bound)',
+    async () => {
+      const p = await pod();
+      // The bootstrap under a directory only root can search: meshlet writes it, Envoy (uid 1337) cannot open it.
+      const locked = path.join(p.dir, 'locked');
+      mkdirSync(locked, { mode: 0o700 });
+      const bootstrapPath = path.join(locked, 'boot', 'envoy.json');
+      writeConfig(p, { ...p.config, proxy: { ...(p.config['proxy'] as Record<string, unknown>), bootstrapPath } });
+      const r = await runUntilExit(p, ['--envoy', ENVOY]);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(1);
+      expect(r.out).toContain('xDS server listening');
+      expect(r.out).toContain('envoy exited; restarting');
+      expect(r.out).toContain(`the proxy uid 1337 cannot read the bootstrap ${bootstrapPath}`);
+      expect(r.out).not.toContain('cannot execute Envoy');
+    },
+  );
 
   it.skipIf(!existsSync(ENVOY))('the debug port is taken: Envoy, already started, is stopped and run exits 1', async () => {
     const p = await pod();
