@@ -30,7 +30,9 @@ export function ensureProxyDir(dir: string, uid: number, gid: number): void {
   try {
     const st = fstatSync(fd);
     const me = process.getuid?.() ?? 0;
-    const loose = (st.mode & 0o777) !== 0o700;
+    // All twelve bits: the proxy uid may have set setgid or sticky on its directory too (checkRuntimeDir accepts
+    // any mode on it, as the proxy uid can chmod it at will), and every start sets exactly 0700 again.
+    const loose = (st.mode & 0o7777) !== 0o700;
     // Root-owned means meshlet (root) made it, just now or on an earlier start.
     // chmod first, while root still owns it (root may lack CAP_FOWNER).
     if (st.uid === 0 && me === 0 && uid !== 0) {
@@ -43,7 +45,7 @@ export function ensureProxyDir(dir: string, uid: number, gid: number): void {
         fchmodSync(fd, 0o700);
       } catch {
         throw new Error(
-          `${dir}: mode ${(st.mode & 0o777).toString(8)}, must be 700 so that only the proxy uid reaches Envoy's admin; remove it or chmod 700 it`,
+          `${dir}: mode ${(st.mode & 0o7777).toString(8)}, must be 700 so that only the proxy uid reaches Envoy's admin; remove it or chmod 700 it`,
         );
       }
     }

@@ -12,7 +12,7 @@ import type { MeshConfig } from '../config/model.js';
 import { ensureProxyDir } from '../envoy/admin.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
-const { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync } = process.getBuiltinModule('node:fs');
+const { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync } = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
 
 export const RUNTIME_DIR_MODE = 0o755;
@@ -86,7 +86,7 @@ export function checkRuntimeDir(dir: string, proxyUid: number): void {
   // Non-root shape: meshlet runs as the proxy uid itself, so Envoy already
   // holds every privilege meshlet has and there is no boundary to keep; the
   // directory is a shared emptyDir that only this pod's meshlet containers mount.
-  if (me === proxyUid && me !== 0) return;
+  if (nonRootShape(me, proxyUid)) return;
   if (st.uid !== me) throw new RuntimeDirError(dir, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `chown ${me} ${dir} && chmod 0755 ${dir}`);
   if (groupOrOtherWritable(st))
     throw new RuntimeDirError(
@@ -104,8 +104,11 @@ function checkEntry(dir: string, name: string, proxyUid: number, me: number): vo
   if (!st) return; // removed meanwhile
   if (st.isSymbolicLink())
     throw new RuntimeDirError(p, 'is a symlink, which root would follow', `remove it (rm ${p}); nothing but meshlet should create entries here`);
+  // The proxy uid owns `envoy/` and may chmod it at will, so its mode proves nothing here (root never
+  // writes inside); ensureProxyDir sets 0700 again through a descriptor. Refusing a loose mode would
+  // let the proxy uid fail every later start of the pod with one chmod.
   if (name === PROXY_SUBDIR) {
-    if (!st.isDirectory() || st.uid !== proxyUid || (st.mode & 0o7777) !== PROXY_DIR_MODE) {
+    if (!st.isDirectory() || st.uid !== proxyUid) {
       throw new RuntimeDirError(
         p,
         `must be a directory owned by the proxy uid ${proxyUid} with mode 0700 (found ${st.isDirectory() ? 'a directory' : 'a non-directory'} of uid ` +
@@ -115,8 +118,9 @@ function checkEntry(dir: string, name: string, proxyUid: number, me: number): vo
     }
     return;
   }
-  // The xDS socket belongs to the proxy uid by design; a socket cannot be written through.
-  const socketOfProxy = st.isSocket() && st.uid === proxyUid && (st.mode & 0o077) === 0;
+  // The xDS socket belongs to the proxy uid by design; a socket cannot be written through. Its mode is the
+  // proxy uid's to change and does not matter: the xDS server removes a stale socket and binds a new 0600 one.
+  const socketOfProxy = st.isSocket() && st.uid === proxyUid;
   if (!socketOfProxy && st.uid !== me)
     throw new RuntimeDirError(p, `is owned by uid ${st.uid}, not meshlet's uid ${me}`, `remove it (rm -r ${p}); only meshlet should create entries here`);
   if (!st.isSocket() && groupOrOtherWritable(st)) {
@@ -131,17 +135,103 @@ function checkEntry(dir: string, name: string, proxyUid: number, me: number): vo
  * meshlet's uid's own and none is a symlink: then nothing was planted, and
  * the check that follows catches anything added while we looked. In the pod,
  * only `meshlet init` (root) has written there before `meshlet run` starts.
+ *
+ * The parents are checked before anything is created or chmodded, and no
+ * step follows a symlink at the runtime directory's name: another uid that
+ * can add entries to a parent (a sticky one, like /tmp) could put a symlink
+ * there between the lstat and the mkdir, and a recursive mkdir accepts it
+ * and a chmod by path follows it.
  */
 export function prepareRuntimeDir(dir: string, proxyUid: number): void {
   const me = myUid();
+  const guarded = !nonRootShape(me, proxyUid);
+  if (lstatOrUndefined(path.dirname(dir)) === undefined) {
+    createMissingParents(path.dirname(dir), guarded);
+  } else if (guarded) {
+    checkAncestors(dir);
+  }
   const st = lstatOrUndefined(dir);
   if (!st) {
-    mkdirSync(dir, { recursive: true, mode: RUNTIME_DIR_MODE });
-    chmodSync(dir, RUNTIME_DIR_MODE);
+    createDir(dir);
   } else if (st.isDirectory() && st.uid === me && groupOrOtherWritable(st) && onlyOwnEntries(dir, me)) {
-    chmodSync(dir, RUNTIME_DIR_MODE);
+    chmodOwnDir(dir, RUNTIME_DIR_MODE, st);
   }
   checkRuntimeDir(dir, proxyUid);
+}
+
+/** meshlet runs as the proxy uid itself: there is no boundary to keep (see checkRuntimeDir). */
+function nonRootShape(me: number, proxyUid: number): boolean {
+  return me === proxyUid && me !== 0;
+}
+
+/**
+ * Creates the missing directories above the runtime directory, top down, one
+ * component at a time, each 0755 and checked like the runtime directory's
+ * own parents before anything is created in it.
+ */
+function createMissingParents(dir: string, guarded: boolean): void {
+  const parent = path.dirname(dir);
+  if (parent !== dir && lstatOrUndefined(parent) === undefined) createMissingParents(parent, guarded);
+  if (guarded) checkAncestors(dir);
+  createDir(dir);
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink() || !st.isDirectory())
+    throw new RuntimeDirError(
+      dir,
+      `appeared as a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'} of uid ${st.uid} while meshlet created it (a parent of the runtime directory)`,
+      `remove it (rm ${dir}), or point proxy.xdsSocket elsewhere`,
+    );
+}
+
+/**
+ * mkdir of one component, which never follows a symlink: when anything is
+ * already at `dir` (EEXIST) it is left alone for the lstat checks that follow.
+ */
+function createDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: RUNTIME_DIR_MODE });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw err;
+  }
+  // The umask may have narrowed the mode; the proxy uid must reach the socket and read the bootstrap.
+  chmodOwnDir(dir, RUNTIME_DIR_MODE);
+}
+
+/**
+ * chmod through a descriptor opened without following symlinks, after
+ * checking through it that `dir` is a directory owned by meshlet's uid (and,
+ * given `expected`, the very one lstat saw): a symlink swapped in at `dir`
+ * cannot redirect the chmod to another directory.
+ */
+export function chmodOwnDir(dir: string, mode: number, expected?: Stats): void {
+  const me = myUid();
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ELOOP' && code !== 'ENOTDIR') throw err;
+    const symlink = lstatOrUndefined(dir)?.isSymbolicLink() === true;
+    throw new RuntimeDirError(
+      dir,
+      symlink ? 'is a symlink' : 'is not a directory',
+      `replace it with a real directory owned by uid ${me}, mode 0755, or point proxy.xdsSocket elsewhere`,
+    );
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isDirectory() || st.uid !== me || (expected !== undefined && (st.ino !== expected.ino || st.dev !== expected.dev))) {
+      throw new RuntimeDirError(
+        dir,
+        `was replaced while meshlet was setting its mode (found a ${st.isDirectory() ? 'directory' : 'non-directory'} of uid ${st.uid})`,
+        `make it a real directory owned by uid ${me}, mode 0755, that no other uid can replace, or point proxy.xdsSocket elsewhere`,
+      );
+    }
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function onlyOwnEntries(dir: string, me: number): boolean {

@@ -3,12 +3,27 @@
 // that root's files stay untouched: the runtime directory is never the proxy
 // uid's, planted symlinks make meshlet refuse to start (naming the path and
 // the fix), and every file meshlet writes lands on a fresh inode.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { cleanupPod, makePod, startMeshlet, until, type MeshletProcess, type Pod, MESHLET } from '../helpers/meshlet.js';
-import { checkRuntimeDir, prepareRuntimeDir } from '../../src/run/runtime-dir.js';
+import { checkRuntimeDir, chmodOwnDir, prepareRuntimeDir, prepareRuntimeDirs } from '../../src/run/runtime-dir.js';
+import type { MeshConfig } from '../../src/config/model.js';
 import { ensureProxyDir } from '../../src/envoy/admin.js';
 import { adminDir } from '../../src/config/constants.js';
 import { writeFileAtomic } from '../../src/fs/safe-write.js';
@@ -168,7 +183,10 @@ describe.skipIf(cannotRun('the proxy uid cannot touch root files through the run
         expect(statSync(dir).mode & 0o7777).toBe(0o755);
         ensureProxyDir(adminDir(path.join(dir, 'xds.sock')), PROXY, PROXY);
         checkRuntimeDir(dir, PROXY);
+        // A loose mode is the proxy uid's to set (ensureProxyDir tightens it again); another owner is refused.
         chmodSync(path.join(dir, 'envoy'), 0o777);
+        checkRuntimeDir(dir, PROXY);
+        chownSync(path.join(dir, 'envoy'), 0, 0);
         expect(() => checkRuntimeDir(dir, PROXY)).toThrow(/envoy must be a directory owned by the proxy uid 1337 with mode 0700/);
       },
     );
@@ -204,5 +222,242 @@ describe.skipIf(cannotRun('files meshlet writes', NEEDS_ROOT))('files meshlet wr
     writeFileAtomic(f, 'new\n', 0o600);
     expect(shape(f)).toBe('0:0 600 new\n');
     expect(shape(target)).toBe(before);
+  });
+});
+
+/** A root-owned temp dir (0755, so uid 1337 can walk into it) under the sticky /tmp, removed after the test. */
+function rootTemp(): string {
+  const base = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+  cleanups.push(() => void spawnSync('rm', ['-rf', base]));
+  chmodSync(base, 0o755);
+  return base;
+}
+
+/** A root-owned directory with mode 0700: what an attack would chmod to 0755. */
+function rootDir(base: string, name = 'target'): string {
+  const d = path.join(base, name);
+  mkdirSync(d);
+  chmodSync(d, 0o700);
+  return d;
+}
+
+/** A 1777 directory of root's, like /tmp, where uid 1337 can add entries but not replace root's. */
+function stickyDir(base: string): string {
+  const d = path.join(base, 'sticky');
+  mkdirSync(d);
+  chmodSync(d, 0o1777);
+  return d;
+}
+
+const modeOf = (f: string): string => {
+  const st = lstatSync(f);
+  return `${st.uid} ${(st.mode & 0o7777).toString(8)}`;
+};
+
+type RuntimeDirModule = typeof import('../../src/run/runtime-dir.js');
+
+/**
+ * A fresh runtime-dir module whose lstatSync runs `after` right after the first lstat of a path that `when`
+ * selects (whether the lstat found it or not): the window between meshlet's lstat and its next step, which a
+ * racing process hits only sometimes, opened deterministically. The module takes node:fs's functions when it
+ * loads, so the wrapper is in place only while it loads and stays with that instance alone.
+ */
+async function withLstatWindow(when: (p: string) => boolean, after: () => void): Promise<RuntimeDirModule> {
+  const fs = process.getBuiltinModule('node:fs') as { lstatSync: typeof lstatSync };
+  const real = fs.lstatSync;
+  let fired = false;
+  const hooked = ((p: string, opts?: object) => {
+    try {
+      return real(p, opts);
+    } finally {
+      if (!fired && when(p)) {
+        fired = true;
+        after();
+      }
+    }
+  }) as typeof lstatSync;
+  fs.lstatSync = hooked;
+  try {
+    vi.resetModules();
+    return await import('../../src/run/runtime-dir.js');
+  } finally {
+    fs.lstatSync = real;
+  }
+}
+
+describe.skipIf(cannotRun('creating the runtime directory never follows a symlink of the proxy uid', NEEDS_ROOT))(
+  'creating the runtime directory never follows a symlink of the proxy uid',
+  () => {
+    it('a symlink uid 1337 plants in a sticky parent right after the lstat found the directory missing is refused; its target keeps its mode', async () => {
+      const base = rootTemp();
+      const target = rootDir(base);
+      const run = path.join(stickyDir(base), 'run');
+      const before = modeOf(target);
+      let planted = '';
+      const mod = await withLstatWindow(
+        (p) => p === run,
+        () => (planted = asProxy(`ln -s ${target} ${run} && echo planted`).out),
+      );
+      expect(() => mod.prepareRuntimeDir(run, PROXY)).toThrow(`runtime directory: ${run} is a symlink; replace it with a real directory`);
+      expect(planted).toContain('planted');
+      expect(lstatSync(run).uid).toBe(PROXY);
+      expect(modeOf(target)).toBe(before);
+    });
+
+    it('a symlink of uid 1337 already where the runtime directory should be is refused, naming it; its target keeps its mode', () => {
+      const base = rootTemp();
+      const target = rootDir(base);
+      const run = path.join(stickyDir(base), 'run');
+      expect(asProxy(`ln -s ${target} ${run} && echo planted`).out).toContain('planted');
+      const before = modeOf(target);
+      expect(() => prepareRuntimeDir(run, PROXY)).toThrow(`runtime directory: ${run} is a symlink; replace it with a real directory owned by uid 0`);
+      expect(modeOf(target)).toBe(before);
+    });
+
+    it('a symlink uid 1337 plants at a missing parent level while meshlet creates it is refused; nothing is created through it', async () => {
+      const base = rootTemp();
+      const target = rootDir(base);
+      const sticky = stickyDir(base);
+      const run = path.join(sticky, 'a', 'run');
+      const before = modeOf(target);
+      let planted = '';
+      const mod = await withLstatWindow(
+        (p) => p.startsWith(`${sticky}/a`) && !existsSync(p),
+        () => (planted = asProxy(`ln -s ${target} ${sticky}/a && echo planted`).out),
+      );
+      expect(() => mod.prepareRuntimeDir(run, PROXY)).toThrow(`runtime directory: ${sticky}/a appeared as a symlink of uid ${PROXY}`);
+      expect(planted).toContain('planted');
+      expect(readdirSync(target)).toEqual([]);
+      expect(modeOf(target)).toBe(before);
+    });
+
+    it('a parent uid 1337 can write (its own, or 0777 without the sticky bit) is refused before anything is created in it', () => {
+      const base = rootTemp();
+      const owned = path.join(base, 'owned');
+      mkdirSync(owned, { mode: 0o755 });
+      chownSync(owned, PROXY, PROXY);
+      const open = path.join(base, 'open');
+      mkdirSync(open);
+      chmodSync(open, 0o777);
+      for (const [parent, problem] of [
+        [owned, `is owned by uid ${PROXY} with mode 0755`],
+        [open, 'is owned by uid 0 with mode 0777'],
+      ] as const) {
+        for (const dir of [path.join(parent, 'run'), path.join(parent, 'a', 'b', 'run')]) {
+          const why = `${problem}, so another uid could replace the runtime directory; make it root-owned`;
+          expect(() => prepareRuntimeDir(dir, PROXY)).toThrow(`runtime directory: ${parent} (a parent of the runtime directory) ${why}`);
+        }
+        expect(readdirSync(parent)).toEqual([]);
+      }
+    });
+
+    it('chmodOwnDir opens with O_NOFOLLOW and checks the owner: a symlink, or a directory meshlet does not own, at the name is never chmodded', () => {
+      const base = rootTemp();
+      const target = rootDir(base);
+      const before = modeOf(target);
+      const link = path.join(base, 'link');
+      symlinkSync(target, link);
+      expect(() => chmodOwnDir(link, 0o755)).toThrow(`runtime directory: ${link} is a symlink`);
+      expect(modeOf(target)).toBe(before);
+      const proxyOwned = path.join(base, 'proxy-owned');
+      mkdirSync(proxyOwned, { mode: 0o700 });
+      chownSync(proxyOwned, PROXY, PROXY);
+      expect(() => chmodOwnDir(proxyOwned, 0o755)).toThrow(`runtime directory: ${proxyOwned} was replaced while meshlet was setting its mode`);
+      expect(modeOf(proxyOwned)).toBe(`${PROXY} 700`);
+    });
+
+    it('an emptyDir swapped for a symlink after the lstat saw a 0777 directory is refused, not tightened through the symlink', async () => {
+      const base = rootTemp();
+      const target = rootDir(base);
+      const before = modeOf(target);
+      const run = path.join(base, 'run');
+      mkdirSync(run);
+      chmodSync(run, 0o777);
+      // In a parent no other uid can write, only root can stand in for the attacker here.
+      const mod = await withLstatWindow(
+        (p) => p === run,
+        () => {
+          renameSync(run, `${run}.old`);
+          symlinkSync(target, run);
+        },
+      );
+      expect(() => mod.prepareRuntimeDir(run, PROXY)).toThrow(`runtime directory: ${run} is a symlink`);
+      expect(modeOf(target)).toBe(before);
+    });
+
+    it('creates each missing level of the path one at a time, root-owned 0755, whatever the umask', () => {
+      const base = rootTemp();
+      const run = path.join(base, 'x', 'y', 'run');
+      const old = process.umask(0o077);
+      try {
+        prepareRuntimeDir(run, PROXY);
+      } finally {
+        process.umask(old);
+      }
+      for (const d of [path.join(base, 'x'), path.join(base, 'x', 'y'), run]) expect([d, modeOf(d)]).toEqual([d, '0 755']);
+      expect(asProxy(`cd ${run} && echo reached`).out).toContain('reached');
+    });
+  },
+);
+
+describe.skipIf(cannotRun('chmods by the proxy uid do not stop later starts', NEEDS_ROOT))('chmods by the proxy uid do not stop later starts', () => {
+  function proxyConfig(run: string): MeshConfig['proxy'] {
+    return {
+      uid: PROXY,
+      gid: PROXY,
+      inboundPort: 15006,
+      outboundPort: 15001,
+      portlessEgressPort: 15002,
+      xdsSocket: path.join(run, 'xds.sock'),
+      bootstrapPath: path.join(run, 'envoy.json'),
+    };
+  }
+
+  /** A Unix socket bound at `file` (by root, kept open until the test ends), then given to the proxy uid as meshlet does. */
+  async function proxySocket(file: string): Promise<void> {
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, resolve);
+    });
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    chownSync(file, PROXY, PROXY);
+  }
+
+  it('after uid 1337 runs chmod 0755 on envoy/ (or 2700) and chmod 0666 on its xds.sock, prepareRuntimeDirs succeeds and envoy/ is 0700 again', async () => {
+    const run = path.join(rootTemp(), 'run');
+    const proxy = proxyConfig(run);
+    prepareRuntimeDirs(proxy);
+    const envoy = path.join(run, 'envoy');
+    expect(modeOf(envoy)).toBe(`${PROXY} 700`);
+    await proxySocket(proxy.xdsSocket);
+    expect(asProxy(`chmod 0755 ${envoy} && chmod 0666 ${proxy.xdsSocket} && echo done`).out).toContain('done');
+    expect([modeOf(envoy), modeOf(proxy.xdsSocket)]).toEqual([`${PROXY} 755`, `${PROXY} 666`]);
+    prepareRuntimeDirs(proxy);
+    expect(modeOf(envoy)).toBe(`${PROXY} 700`);
+    // Bits beyond rwx too: every start leaves exactly 0700.
+    expect(asProxy(`chmod 2700 ${envoy} && echo done`).out).toContain('done');
+    prepareRuntimeDirs(proxy);
+    expect(modeOf(envoy)).toBe(`${PROXY} 700`);
+    expect(modeOf(run)).toBe('0 755');
+  });
+
+  it('still refuses an envoy/ that is not a directory or not the proxy uid’s, and a socket of any other uid', async () => {
+    const run = path.join(rootTemp(), 'run');
+    const proxy = proxyConfig(run);
+    prepareRuntimeDirs(proxy);
+    const envoy = path.join(run, 'envoy');
+    chownSync(envoy, 1000, 1000);
+    expect(() => prepareRuntimeDirs(proxy)).toThrow(
+      `${envoy} must be a directory owned by the proxy uid ${PROXY} with mode 0700 (found a directory of uid 1000`,
+    );
+    spawnSync('rm', ['-rf', envoy]);
+    writeFileSync(envoy, '', { mode: 0o600 });
+    chownSync(envoy, PROXY, PROXY);
+    expect(() => prepareRuntimeDirs(proxy)).toThrow(`${envoy} must be a directory owned by the proxy uid ${PROXY} with mode 0700 (found a non-directory`);
+    spawnSync('rm', ['-f', envoy]);
+    await proxySocket(proxy.xdsSocket);
+    chownSync(proxy.xdsSocket, 1000, 1000);
+    expect(() => prepareRuntimeDirs(proxy)).toThrow(`${proxy.xdsSocket} is owned by uid 1000, not meshlet's uid 0; remove it`);
   });
 });
