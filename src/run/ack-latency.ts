@@ -31,7 +31,7 @@ export class AckLatency {
    * After an ACK. (Comparing versions would miss named SDS under Delta: an
    * Envoy that holds only some secrets ACKs a version over those.)
    */
-  settle(envoys: readonly Pick<EnvoyStatus, 'types'>[]): void {
+  settle(envoys: readonly { types: Readonly<Record<string, Pick<EnvoyStatus['types'][string], 'inSync'> | undefined>> }[]): void {
     if (envoys.length === 0) return;
     const now = this.now();
     this.pending = this.pending.filter((p) => {

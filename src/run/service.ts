@@ -110,7 +110,7 @@ export class Meshlet {
     this.listenersCache = new ListenersCache((p) => this.admin(p), this.now);
     this.ads.onAck((e) => {
       this.metrics.acks.inc({ type: short(e.typeUrl) });
-      this.ackLatency.settle(this.ads.status().envoys);
+      this.ackLatency.settle(this.ads.sync());
       this.warmReadiness();
     });
     this.ads.onNack((e) => this.metrics.nacks.inc({ type: short(e.typeUrl) }));
@@ -356,6 +356,8 @@ export class Meshlet {
    */
   private warmReadiness(): void {
     if (this.warmed || this.opts.noEnvoy || !this.desired) return;
+    // The full status (every subscribed name, sorted) only once every stream is in sync on what it asked for.
+    if (!this.ads.sync().every((e) => Object.values(e.types).every((t) => t.inSync))) return;
     const status = this.ads.status();
     if (!ackedCheck(status).ok) return;
     this.warmed = true;

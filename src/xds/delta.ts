@@ -106,7 +106,7 @@ function initialState(typeUrl: string, req: DeltaDiscoveryRequest): DeltaState {
   st.interest.wildcard = req.resource_names_subscribe.length === 0 && LEGACY_WILDCARD_TYPES.has(typeUrl);
   for (const n of req.resource_names_subscribe) {
     if (n === WILDCARD) st.interest.wildcard = true;
-    else st.interest.names.add(n);
+    else st.interest.subscribe(n);
   }
   // On reconnect Envoy lists what it already holds; matching versions are not resent,
   // and names that no longer exist go back in removed_resources.
@@ -117,7 +117,7 @@ function initialState(typeUrl: string, req: DeltaDiscoveryRequest): DeltaState {
 function applySubscriptions(st: DeltaState, subscribe: readonly string[], unsubscribe: readonly string[]): void {
   for (const n of subscribe) {
     if (n === WILDCARD) st.interest.wildcard = true;
-    else st.interest.names.add(n);
+    else st.interest.subscribe(n);
     // "the server must still provide those resources": Envoy may have forgotten them.
     st.known.delete(n);
   }

@@ -157,7 +157,9 @@ export class ServerCall<Req, Res> extends EventEmitter {
       try {
         decoded = this.method.deserialize(message);
       } catch (err) {
-        return this.protocolError(Status.INTERNAL, `cannot decode the request message: ${(err as Error).message}`);
+        // A deserializer may name the status (RESOURCE_EXHAUSTED for a request over its limits); anything else is INTERNAL.
+        const code = (err as { code?: unknown }).code;
+        return this.protocolError(typeof code === 'number' ? code : Status.INTERNAL, `cannot decode the request message: ${(err as Error).message}`);
       }
       this.emit('data', decoded, 5 + this.bodyLength);
     }

@@ -13,9 +13,26 @@ export const WILDCARD = '*';
  */
 export const LEGACY_WILDCARD_TYPES: ReadonlySet<string> = new Set([TYPE_URL.listener, TYPE_URL.cluster]);
 
+/**
+ * Names one stream may subscribe to for one type. Envoy names only the
+ * secrets it needs (a few) and subscribes to listeners and clusters by
+ * wildcard; a peer naming more is not an Envoy of ours, and every name is
+ * kept for the stream's life and listed in status().
+ */
+export const MAX_SUBSCRIBED_NAMES = 10_000;
+
+/** A stream asked for more than a limit allows; the server ends it with RESOURCE_EXHAUSTED. */
+export class LimitExceeded extends Error {}
+
 export class Interest {
   wildcard = false;
   readonly names = new Set<string>();
+
+  /** Adds an explicit name; past MAX_SUBSCRIBED_NAMES, throws LimitExceeded. */
+  subscribe(name: string): void {
+    this.names.add(name);
+    if (this.names.size > MAX_SUBSCRIBED_NAMES) throw new LimitExceeded(`more than ${MAX_SUBSCRIBED_NAMES} resource names subscribed for one type`);
+  }
 
   includes(name: string): boolean {
     return this.wildcard || this.names.has(name);

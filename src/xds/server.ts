@@ -22,7 +22,8 @@ import {
 } from './events.js';
 import { SotwStream } from './sotw.js';
 import { DeltaStream } from './delta.js';
-import type { StreamContext } from './stream.js';
+import { peerText, type StreamContext } from './stream.js';
+import { LimitExceeded } from './interest.js';
 import { prepareSocketPath, removeSocket, restrictSocket, withSocketUmask } from './socket.js';
 const path = process.getBuiltinModule('node:path');
 
@@ -154,6 +155,11 @@ export class AdsServer {
     return { types, envoys: [...this.streams.values()].map((a) => a.stream.status()) };
   }
 
+  /** Per stream, whether each subscribed type is in sync: status() without the names, for every ACK. */
+  sync(): { types: Record<string, { inSync: boolean }> }[] {
+    return [...this.streams.values()].map((a) => ({ types: a.stream.sync() }));
+  }
+
   /** Ends every stream, stops the server (forcing it after graceMs) and removes the socket. */
   close(graceMs = 2000): Promise<void> {
     this.closing ??= this.shutdown(graceMs);
@@ -213,7 +219,13 @@ export class AdsServer {
       try {
         handle(req);
       } catch (err) {
-        const fields = { streamId: id, nodeId: stream.nodeId, typeUrl: req.type_url, version: '', nonce: req.response_nonce };
+        const fields = { streamId: id, nodeId: stream.nodeId, typeUrl: peerText(req.type_url), version: '', nonce: peerText(req.response_nonce) };
+        if (err instanceof LimitExceeded) {
+          this.log.warn({ ...fields, err: err.message }, 'xDS stream asked for more than meshlet allows; ending it');
+          detach(err.message);
+          call.fail(Status.RESOURCE_EXHAUSTED, `meshlet: ${err.message}`);
+          return;
+        }
         this.log.error({ err, ...fields }, 'xDS stream failed handling a request; ending it so Envoy reconnects');
         detach('internal error');
         call.fail(Status.INTERNAL, 'meshlet: internal error handling the request');
@@ -249,7 +261,10 @@ export class AdsServer {
       }
       held.push(req);
       // Once per stream at info (Envoy's stream opened before the snapshot was built), each further one at debug.
-      this.log[held.length === 1 ? 'info' : 'debug']({ streamId: id, typeUrl: req.type_url, held: held.length }, 'xDS request held until the first snapshot');
+      this.log[held.length === 1 ? 'info' : 'debug'](
+        { streamId: id, typeUrl: peerText(req.type_url), held: held.length },
+        'xDS request held until the first snapshot',
+      );
     });
     // Envoy half-closed its side: finish ours, as the stream is over.
     call.on('end', () => {

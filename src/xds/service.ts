@@ -1,8 +1,8 @@
 // The AggregatedDiscoveryService's two methods, with serializers from the
 // generated wire encoder (no .proto parsing at run time).
-import type { BidiMethod, ServerCall } from './grpc.js';
+import { Status as GrpcStatus, type BidiMethod, type ServerCall } from './grpc.js';
 import { TYPE, type AnyBytes } from './protos.js';
-import { decodeMessage, encodePlain } from './wire.js';
+import { decodeMessage, encodePlain, TooManyElements } from './wire.js';
 
 export interface Node {
   id?: string;
@@ -54,11 +54,26 @@ export interface DeltaDiscoveryResponse {
   nonce: string;
 }
 
-/** Serializers for one message type, in the plain-object form the streams work with. */
-export function codec<T>(typeName: string): { serialize: (value: T) => Buffer; deserialize: (bytes: Buffer) => T } {
+/**
+ * Repeated elements and map entries one request may hold (names to
+ * subscribe, the versions Envoy holds on reconnect...). Envoy's largest
+ * request, the first after a reconnect, lists what it holds of one type: one
+ * entry per resource, 10,000 at bench/'s largest mesh.
+ */
+export const MAX_REQUEST_ELEMENTS = 100_000;
+
+/** Serializers for one message type, in the plain-object form the streams work with; `maxElements` bounds a decode (decodeMessage). */
+export function codec<T>(typeName: string, maxElements?: number): { serialize: (value: T) => Buffer; deserialize: (bytes: Buffer) => T } {
   return {
     serialize: (value: T) => encodePlain(typeName, value as object),
-    deserialize: (bytes: Buffer) => decodeMessage(typeName, bytes) as T,
+    deserialize: (bytes: Buffer) => {
+      try {
+        return decodeMessage(typeName, bytes, maxElements) as T;
+      } catch (err) {
+        if (!(err instanceof TooManyElements)) throw err;
+        throw Object.assign(new Error(`the request holds more than ${maxElements} repeated elements and map entries`), { code: GrpcStatus.RESOURCE_EXHAUSTED });
+      }
+    },
   };
 }
 
@@ -70,9 +85,9 @@ export interface AdsHandlers {
 }
 
 export function adsMethods(h: AdsHandlers): [BidiMethod<DiscoveryRequest, DiscoveryResponse>, BidiMethod<DeltaDiscoveryRequest, DeltaDiscoveryResponse>] {
-  const req = codec<DiscoveryRequest>(TYPE.discoveryRequest);
+  const req = codec<DiscoveryRequest>(TYPE.discoveryRequest, MAX_REQUEST_ELEMENTS);
   const res = codec<DiscoveryResponse>(TYPE.discoveryResponse);
-  const dreq = codec<DeltaDiscoveryRequest>(TYPE.deltaRequest);
+  const dreq = codec<DeltaDiscoveryRequest>(TYPE.deltaRequest, MAX_REQUEST_ELEMENTS);
   const dres = codec<DeltaDiscoveryResponse>(TYPE.deltaResponse);
   return [
     { path: `${SERVICE}/StreamAggregatedResources`, deserialize: req.deserialize, serialize: res.serialize, handler: h.sotw },

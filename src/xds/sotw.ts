@@ -62,7 +62,7 @@ export class SotwStream extends XdsStream<SotwState> {
     st.legacyWildcard = names.length === 0 && LEGACY_WILDCARD_TYPES.has(typeUrl) && (first || st.legacyWildcard);
     st.interest.wildcard = st.legacyWildcard || names.includes(WILDCARD);
     st.interest.names.clear();
-    for (const n of names) if (n !== WILDCARD) st.interest.names.add(n);
+    for (const n of names) if (n !== WILDCARD) st.interest.subscribe(n);
     // An empty list unsubscribes (named types). Envoy drops what it had, so a later
     // subscription must be answered even if the content is what we sent before.
     if (st.interest.isEmpty()) st.mustRespond = true;

@@ -9,6 +9,27 @@ import type { EnvoyStatus, RequestEvent, StreamKind, TypeAckStatus, XdsEventBase
 import type { Interest } from './interest.js';
 import type { TypeTracker } from './tracker.js';
 
+/**
+ * What a peer sends is kept and logged only this long (characters): an error
+ * message, a node id or a type URL may be megabytes on the wire, and each
+ * would otherwise be held for the stream's life and written in every line.
+ */
+export const MAX_PEER_TEXT = 1024;
+
+/** Names logged per request at most; the rest are counted. */
+export const MAX_LOGGED_NAMES = 10;
+
+/** `text` cut to MAX_PEER_TEXT characters, saying how long it was. */
+export function peerText(text: string): string {
+  return text.length <= MAX_PEER_TEXT ? text : `${text.slice(0, MAX_PEER_TEXT)}... (${text.length} characters)`;
+}
+
+/** The first MAX_LOGGED_NAMES names, each cut by peerText, and a count of the rest. */
+function loggedNames(names: readonly string[]): string[] {
+  const shown = names.slice(0, MAX_LOGGED_NAMES).map(peerText);
+  return names.length > MAX_LOGGED_NAMES ? [...shown, `... and ${names.length - MAX_LOGGED_NAMES} more`] : shown;
+}
+
 export interface StreamContext {
   streamId: number;
   log: Logger;
@@ -20,6 +41,11 @@ export interface StreamContext {
 export interface TypeState {
   readonly tracker: TypeTracker;
   readonly interest: Interest;
+}
+
+/** Envoy holds what it should of a type: nothing in flight, and the desired version ACKed (or nothing subscribed). */
+function inSync(st: TypeState, desiredVersion: string): boolean {
+  return st.tracker.pendingNonce === null && (st.interest.isEmpty() || st.tracker.ackedVersion === desiredVersion);
 }
 
 export abstract class XdsStream<S extends TypeState> {
@@ -61,10 +87,17 @@ export abstract class XdsStream<S extends TypeState> {
         nackedVersion: t.nackedVersion,
         lastError: t.lastError,
         nackedAt: t.nackedAt,
-        inSync: t.pendingNonce === null && (st.interest.isEmpty() || t.ackedVersion === desiredVersion),
+        inSync: inSync(st, desiredVersion),
       };
     }
     return { streamId: this.ctx.streamId, nodeId: this.nodeId, kind: this.kind, connectedAt: this.connectedAt, types };
+  }
+
+  /** status()'s inSync per type alone, without listing (and sorting) the subscribed names: what every ACK needs. */
+  sync(): Record<string, { inSync: boolean }> {
+    const types: Record<string, { inSync: boolean }> = {};
+    for (const [typeUrl, st] of this.states) types[typeUrl] = { inSync: inSync(st, this.desiredVersion(typeUrl, st)) };
+    return types;
   }
 
   /** The version of what this stream should hold for `typeUrl` now. */
@@ -107,7 +140,7 @@ export abstract class XdsStream<S extends TypeState> {
   /** Only the first request must carry the node; later ones may omit it. */
   protected noteNode(node: Node | null | undefined): void {
     if (this.nodeId === '' && node?.id) {
-      this.nodeId = node.id;
+      this.nodeId = peerText(node.id);
       this.log.info({ nodeId: this.nodeId, typeUrl: '', version: '', nonce: '' }, 'xDS stream opened');
     }
   }
@@ -130,7 +163,8 @@ export abstract class XdsStream<S extends TypeState> {
     unsubscribe: string[] = [],
   ): void {
     const level = disposition === 'unknown-type' ? 'warn' : 'debug';
-    this.log[level]({ ...this.fields(typeUrl, version, nonce), disposition, subscribe, unsubscribe }, 'xDS request');
+    const logged = { subscribe: loggedNames(subscribe), unsubscribe: loggedNames(unsubscribe) };
+    this.log[level]({ ...this.fields(peerText(typeUrl), version, peerText(nonce)), disposition, ...logged }, 'xDS request');
     this.ctx.signals.request.emit({ ...this.event(typeUrl, version, nonce), subscribe, unsubscribe, disposition });
   }
 
@@ -146,7 +180,8 @@ export abstract class XdsStream<S extends TypeState> {
   }
 
   /** Records a NACK. The caller must not resend: only a new desired state is sent (go-control-plane #582/#962). */
-  protected recordNack(typeUrl: string, st: S, nonce: string, error: string): void {
+  protected recordNack(typeUrl: string, st: S, nonce: string, message: string): void {
+    const error = peerText(message);
     const version = st.tracker.nacked(error, this.ctx.now());
     this.log.warn({ ...this.fields(typeUrl, version, nonce), error }, 'xDS NACK: Envoy rejected the update and keeps its last good config');
     this.ctx.signals.nack.emit({ ...this.event(typeUrl, version, nonce), error });

@@ -478,7 +478,29 @@ function parseDuration(s: string, where: string): { seconds: number; nanos: numb
 // decoding it into objects took about 6 ms on Envoy's path to its first
 // response (interpreted, as meshlet runs without the optimizing compilers).
 // Its other fields are skipped on the wire and get their defaults.
-const DECODE_ONLY: ReadonlyMap<string, ReadonlySet<number>> = new Map([['envoy.config.core.v3.Node', new Set([1, 2])]]);
+//
+// Also, in the requests, what meshlet never reads and a peer could fill with
+// millions of tiny elements (each an object on our heap: 2 bytes on the wire
+// for an empty Any, over 200 on the heap): a NACK's Status keeps its code and
+// message without `details`, and resource locators (xdstp://, which meshlet
+// does not serve) are skipped.
+const DECODE_ONLY: ReadonlyMap<string, ReadonlySet<number>> = new Map([
+  ['envoy.config.core.v3.Node', new Set([1, 2])],
+  ['google.rpc.Status', new Set([1, 2])],
+  ['envoy.service.discovery.v3.DiscoveryRequest', new Set([1, 2, 3, 4, 5, 6])],
+  ['envoy.service.discovery.v3.DeltaDiscoveryRequest', new Set([1, 2, 3, 4, 5, 6, 7])],
+]);
+
+/** Thrown when a message holds more repeated elements and map entries than its decoder allows. */
+export class TooManyElements extends Error {}
+
+/** Repeated elements and map entries the current decode may still make (decodeMessage's maxElements). */
+let elementsLeft = Number.POSITIVE_INFINITY;
+
+function spendElement(): void {
+  elementsLeft -= 1;
+  if (elementsLeft < 0) throw new TooManyElements('too many repeated elements or map entries');
+}
 
 export class Reader {
   pos = 0;
@@ -546,9 +568,20 @@ export class Reader {
 
 type Decoded = Record<string, unknown>;
 
-/** Decodes `bytes` as message `typeName` into a plain object (see above). */
-export function decodeMessage(typeName: string, bytes: Buffer): Decoded {
-  return readMessage(requireMessage(typeName, typeName), new Reader(bytes), bytes, bytes.length);
+/**
+ * Decodes `bytes` as message `typeName` into a plain object (see above). With
+ * `maxElements`, a message holding more repeated elements and map entries
+ * than that (counted through every nested message) throws TooManyElements:
+ * the bytes on the wire are bounded, but a short element costs far more on
+ * the heap than on the wire.
+ */
+export function decodeMessage(typeName: string, bytes: Buffer, maxElements = Number.POSITIVE_INFINITY): Decoded {
+  elementsLeft = maxElements;
+  try {
+    return readMessage(requireMessage(typeName, typeName), new Reader(bytes), bytes, bytes.length);
+  } finally {
+    elementsLeft = Number.POSITIVE_INFINITY;
+  }
 }
 
 function readMessage(info: MessageInfo, r: Reader, buf: Buffer, end: number): Decoded {
@@ -564,6 +597,7 @@ function readMessage(info: MessageInfo, r: Reader, buf: Buffer, end: number): De
       continue;
     }
     if (field.mapKey !== undefined) {
+      spendElement();
       const entry = r.bytes();
       const er = new Reader(entry);
       let key = '';
@@ -580,8 +614,14 @@ function readMessage(info: MessageInfo, r: Reader, buf: Buffer, end: number): De
       if (wireType === 2 && field.kind !== 'message' && field.type !== 'string' && field.type !== 'bytes') {
         const sub = r.bytes();
         const sr = new Reader(sub);
-        while (sr.pos < sub.length) list.push(readValue(field, sr, sub, WIRE_TYPE[field.type] ?? 0));
-      } else list.push(readValue(field, r, buf, wireType));
+        while (sr.pos < sub.length) {
+          spendElement();
+          list.push(readValue(field, sr, sub, WIRE_TYPE[field.type] ?? 0));
+        }
+      } else {
+        spendElement();
+        list.push(readValue(field, r, buf, wireType));
+      }
     } else out[field.name] = readValue(field, r, buf, wireType);
   }
   for (const f of info.fields) if (!(f.name in out)) out[f.name] = defaultOf(f);
