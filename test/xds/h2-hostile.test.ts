@@ -333,7 +333,31 @@ describe('ADS HTTP/2 server against hostile peers', () => {
       for (let s = 1; s < 2 * 3000; s += 2) frames.push(f(T.HEADERS, END_HEADERS, s, requestBlock()), f(T.RST_STREAM, 0, s, u32(8)));
       p.send(...frames);
     });
+    // Streams that end as they open, or are refused for their headers, cost no RST_STREAM from the peer.
+    await attack('streams opened and ended at once', E.ENHANCE_YOUR_CALM, (p) =>
+      p.send(...Array.from({ length: 3000 }, (_, i) => f(T.HEADERS, END_HEADERS | END_STREAM, 2 * i + 1, requestBlock()))),
+    );
+    await attack('streams with invalid headers', E.ENHANCE_YOUR_CALM, (p) =>
+      p.send(...Array.from({ length: 3000 }, (_, i) => f(T.HEADERS, END_HEADERS, 2 * i + 1, literal(':method', 'POST')))),
+    );
     await stillServes(h);
+  });
+
+  it('a connection with no stream open is ended with GOAWAY(NO_ERROR) after LIMITS.idleMs; one with its ADS stream open stays', async () => {
+    await h.start({ clusters: [cluster('c1')] });
+    // Silent: not even the preface. Four such connections would otherwise take every slot the server has.
+    const silent = new RawPeer(h.socketPath);
+    const busy = open();
+    const discovery = codec<Record<string, unknown>>(TYPE.discoveryRequest);
+    busy.send(f(T.HEADERS, END_HEADERS, 1, requestBlock()), f(T.DATA, 0, 1, grpcMessage(discovery.serialize({ node: { id: 'raw' }, type_url: CDS }))));
+    await busy.waitFrame('the CDS response', (fr) => fr.type === T.DATA && fr.stream === 1);
+    expect(await silent.goaway()).toBe(E.NO_ERROR);
+    await silent.waitFrame('the connection closing', () => false).catch((err: Error) => expect(err.message).toMatch(/connection closed/));
+    busy.send(f(T.PING, 0, 0, Buffer.from('stillup!')));
+    await busy.waitFrame('PING ACK', (fr) => fr.type === T.PING && (fr.flags & ACK) !== 0);
+    expect(busy.frames.filter((fr) => fr.type === T.GOAWAY)).toEqual([]);
+    expect(busy.closed).toBe(false);
+    busy.destroy();
   });
 
   it('streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused one by one, the connection stays up', async () => {
@@ -428,7 +452,7 @@ describe('ADS HTTP/2 server against hostile peers', () => {
     await stillServes(h);
   });
 
-  it('a peer that never reads and sends cheap requests answered at once is dropped once our output backlog passes its bound', async () => {
+  it('a peer that never reads and opens cheap streams answered at once is cut off: each stream spends flood budget, our output stays bounded', async () => {
     const server = await h.start({ clusters: [cluster('c1')] });
     const sockets = serverSockets(server);
     const peer = await deafPeer(h.socketPath);
@@ -445,13 +469,16 @@ describe('ADS HTTP/2 server against hostile peers', () => {
     const again = Buffer.from([0xbe, 0xbf, 0xc0, 0xc1]);
     let id = 3;
     let maxBacklog = 0;
+    const serverClosed = new Promise<void>((resolve) => sockets[0]?.once('close', () => resolve()));
     for (let i = 0; i < 40; i++) {
       const batch: Buffer[] = [];
       for (let k = 0; k < 10_000; k++, id += 2) batch.push(f(T.HEADERS, END_HEADERS | END_STREAM, id, again));
       if (!(await peer.send(Buffer.concat(batch)))) break;
       maxBacklog = Math.max(maxBacklog, ...sockets.map((s) => s.writableLength));
     }
-    await within('the server dropping the connection of a peer that never reads', peer.closed);
+    // The peer reads nothing, so it may never see the end; the server's side of the connection closes.
+    await within('the server closing the connection of a peer that opens stream after stream', serverClosed);
+    expect(sockets).toHaveLength(1);
     expect(maxBacklog).toBeLessThanOrEqual(LIMITS.maxSocketBacklog + 64 * 1024);
     await stillServes(h);
   });

@@ -85,6 +85,12 @@ export const LIMITS = {
    * peer that reads never comes near it.
    */
   maxSocketBacklog: 4 * 1024 * 1024,
+  /**
+   * A connection with no open stream for this long (from its start, or since its last stream closed) is ended with
+   * GOAWAY: Envoy opens its ADS stream at once and keeps it, so an idle connection only takes one of the few the
+   * server accepts (a peer holding them all silent would keep Envoy out).
+   */
+  idleMs: 5_000,
 } as const;
 
 /**
@@ -214,6 +220,8 @@ export class H2Connection extends EventEmitter {
   /** Response bytes queued on all streams. */
   queuedBytes = 0;
   private flushing = false;
+  /** Runs while no stream is open (LIMITS.idleMs). */
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -254,6 +262,16 @@ export class H2Connection extends EventEmitter {
     );
     this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(LIMITS.connectionWindow - DEFAULT_WINDOW)));
     this.recvWindow = LIMITS.connectionWindow;
+    this.watchIdle();
+  }
+
+  /** Starts the idle timer when no stream is open, stops it when one is. */
+  private watchIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.dead || this.streams.size > 0) return;
+    this.idleTimer = setTimeout(() => this.guard(() => this.shutdown()), LIMITS.idleMs);
+    this.idleTimer.unref();
   }
 
   /** Graceful end: GOAWAY(NO_ERROR), no new streams, the socket closes once the open ones are done. */
@@ -536,9 +554,13 @@ export class H2Connection extends EventEmitter {
       this.spend('refused stream');
       return this.rst(streamId, ErrorCode.REFUSED_STREAM);
     }
+    // Every stream opened spends budget too: opening streams that end at once (or are refused for their headers)
+    // would otherwise cost us a handler, log lines and frames per 13 bytes, without limit.
+    this.spend('stream-opening HEADERS');
     if (!validRequestHeaders(headers)) return this.rst(streamId, ErrorCode.PROTOCOL_ERROR);
     const stream = new H2Stream(this, streamId, headers);
     this.streams.set(streamId, stream);
+    this.watchIdle();
     // A request without a body is ended before its handler runs, so a response that ends at once closes the stream
     // without a reset; the 'end' event follows once the handler has its listeners on.
     if (endStream) stream.remoteEnded = true;
@@ -658,6 +680,7 @@ export class H2Connection extends EventEmitter {
     stream.queuedBytes = 0;
     this.sendable.delete(stream);
     this.streams.delete(stream.id);
+    this.watchIdle();
     if (!stream.remoteEnded || !stream.localEnded) this.rememberClosed(stream.id);
     if (aborted) stream.emit('aborted');
     stream.emit('close');
@@ -688,6 +711,7 @@ export class H2Connection extends EventEmitter {
    */
   private closed(): void {
     this.dead = true;
+    clearTimeout(this.idleTimer);
     for (const stream of [...this.streams.values()]) this.report(() => this.closeStream(stream, true));
     this.report(() => this.emit('close'));
   }
