@@ -5,6 +5,10 @@
 // GET /ready, and refuses everything else. Envoy's admin itself (config dump,
 // /quitquitquit, /logging, /drain_listeners) stays private to the pod: this
 // server never forwards a path, a query or a method of the caller's choosing.
+// Concurrent scrapes share one admin request and one rendered answer, and that
+// request reads at most MAX_ENVOY_STATS_BYTES of body, so a peer opening every
+// connection at once costs meshlet one bounded copy of Envoy's stats, not one
+// per connection.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { listenDualStack } from './listen.js';
 import type { Metrics } from './metrics.js';
@@ -12,8 +16,22 @@ import { Gauge } from './metrics.js';
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
 const { createServer } = process.getBuiltinModule('node:http');
 
-/** Envoy's admin, behind whatever transport it uses: GET `path`, the answer. */
-export type AdminGet = (path: string) => Promise<{ status: number; body: string }>;
+/** What the public server asks of its admin client on each request. */
+export interface AdminGetLimits {
+  /** Largest body, in bytes, the caller accepts. */
+  readonly maxBytes?: number;
+}
+
+/**
+ * Envoy's admin, behind whatever transport it uses: GET `path`, the answer.
+ *
+ * With `opts.maxBytes`, the client must stop reading once the body passes that
+ * many bytes and reject (src/envoy/admin.ts adminGet does, given the same
+ * `maxBytes`), so an oversized answer is never buffered whole. `opts` is
+ * optional and a client may ignore it: the caller still refuses a larger body
+ * after the fact, it only loses the bound on memory while reading.
+ */
+export type AdminGet = (path: string, opts?: AdminGetLimits) => Promise<{ status: number; body: string }>;
 
 export interface PublicSources {
   /** Envoy's admin client; only ever called with ENVOY_STATS_PATH. */
@@ -29,7 +47,7 @@ export const PUBLIC_PATHS = ['/stats/prometheus', '/ready'] as const;
 /** A scrape must not let a misbehaving Envoy make meshlet buffer without bound. */
 export const MAX_ENVOY_STATS_BYTES = 32 * 1024 * 1024;
 
-function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
   res.end(body);
 }
@@ -51,21 +69,41 @@ export function envoyPart(text: string): string {
   return out === '' ? '' : `${out}\n`;
 }
 
-async function scrape(src: PublicSources, up: Gauge): Promise<string> {
+/**
+ * One read of Envoy's stats, rendered with meshlet's own metrics into the body
+ * every scrape waiting on it sends (one Buffer, shared, never copied per
+ * connection). `up` is set and rendered in the same synchronous step, so the
+ * body carries this read's verdict.
+ */
+async function scrape(src: PublicSources, up: Gauge): Promise<Buffer> {
   let envoy = '';
   try {
-    const r = await src.adminGet(ENVOY_STATS_PATH);
-    if (r.status === 200 && r.body.length <= MAX_ENVOY_STATS_BYTES) {
+    const r = await src.adminGet(ENVOY_STATS_PATH, { maxBytes: MAX_ENVOY_STATS_BYTES });
+    // Checked again, in bytes: a client that ignores maxBytes must not pass a larger body on either.
+    if (r.status === 200 && Buffer.byteLength(r.body) <= MAX_ENVOY_STATS_BYTES) {
       envoy = envoyPart(r.body);
       up.set(1);
     } else up.set(0);
   } catch {
     up.set(0);
   }
-  return `${envoy}${src.metrics.render()}${up.render()}\n`;
+  return Buffer.from(`${envoy}${src.metrics.render()}${up.render()}\n`);
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, src: PublicSources, up: Gauge): Promise<void> {
+/**
+ * Single flight: a call made while an earlier one is under way gets that one's
+ * promise instead of starting another. Nothing is kept once it settles, so a
+ * call made afterwards runs `run` again (every later scrape reads fresh stats).
+ */
+function singleFlight<T>(run: () => Promise<T>): () => Promise<T> {
+  let current: Promise<T> | undefined;
+  return () =>
+    (current ??= run().finally(() => {
+      current = undefined;
+    }));
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, src: PublicSources, stats: () => Promise<Buffer>): Promise<void> {
   // Exact request targets only: no query string reaches anything, no encoded or dotted variants.
   const target = req.url ?? '';
   if (!(PUBLIC_PATHS as readonly string[]).includes(target)) return send(res, 404, `not found; this port serves only GET ${PUBLIC_PATHS.join(' and GET ')}\n`);
@@ -75,7 +113,7 @@ async function route(req: IncomingMessage, res: ServerResponse, src: PublicSourc
     // Only the verdict: the details (node ids, versions, rule names) stay on the loopback debug endpoint.
     return send(res, r.ready ? 200 : 503, r.ready ? 'ready\n' : 'not ready\n');
   }
-  return send(res, 200, await scrape(src, up), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  return send(res, 200, await stats(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
 }
 
 /**
@@ -84,10 +122,11 @@ async function route(req: IncomingMessage, res: ServerResponse, src: PublicSourc
  */
 export async function startPublicServer(port: number, src: PublicSources): Promise<Server> {
   const up = new Gauge('meshlet_envoy_stats_up', "1 when this scrape read Envoy's stats, 0 when Envoy's admin did not answer");
+  const stats = singleFlight(() => scrape(src, up));
   const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (req, res) => {
     // A request body is never read; do not keep the connection for the next request.
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
-    route(req, res, src, up).catch(() => send(res, 500, 'internal error\n'));
+    route(req, res, src, stats).catch(() => send(res, 500, 'internal error\n'));
   });
   server.maxConnections = 64;
   await listenDualStack(server, port, 'metrics port');

@@ -181,7 +181,7 @@ export class Meshlet {
     );
     if (config.metrics) {
       this.servers.push(
-        await late.startPublicServer(config.metrics.port, { adminGet: (p) => this.admin(p), metrics: this.metrics, ready: () => this.ready() }),
+        await late.startPublicServer(config.metrics.port, { adminGet: (p, o) => this.admin(p, o), metrics: this.metrics, ready: () => this.ready() }),
       );
     }
     if (config.probes) {
@@ -312,7 +312,7 @@ export class Meshlet {
   }
 
   /** One request to Envoy's admin; refuses a socket the proxy uid does not own. */
-  admin(urlPath: string, opts: { method?: 'GET' | 'POST'; timeoutMs?: number } = {}): Promise<AdminResponse> {
+  admin(urlPath: string, opts: { method?: 'GET' | 'POST'; timeoutMs?: number; maxBytes?: number } = {}): Promise<AdminResponse> {
     return adminGet(this.adminSocket, urlPath, { timeoutMs: 5_000, ...opts, ownerUid: this.config.proxy.uid });
   }
 

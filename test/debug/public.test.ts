@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/debug/metrics.js';
-import { envoyPart, startPublicServer, type AdminGet } from '../../src/debug/public.js';
+import { envoyPart, MAX_ENVOY_STATS_BYTES, startPublicServer, type AdminGet, type AdminGetLimits } from '../../src/debug/public.js';
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -13,10 +13,30 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(adminGet: AdminGet, ready = true): Promise<{ port: number; asked: string[] }> {
+async function start(adminGet: AdminGet, ready = true): Promise<{ port: number; asked: string[]; limits: (AdminGetLimits | undefined)[] }> {
   const asked: string[] = [];
-  server = await startPublicServer(0, { adminGet: (p) => (asked.push(p), adminGet(p)), metrics: new Metrics(), ready: () => Promise.resolve({ ready }) });
-  return { port: (server.address() as AddressInfo).port, asked };
+  const limits: (AdminGetLimits | undefined)[] = [];
+  const admin: AdminGet = (p, opts) => (asked.push(p), limits.push(opts), adminGet(p, opts));
+  server = await startPublicServer(0, { adminGet: admin, metrics: new Metrics(), ready: () => Promise.resolve({ ready }) });
+  return { port: (server.address() as AddressInfo).port, asked, limits };
+}
+
+/** Resolves once the server has received `n` requests (its 'request' event; the route has run up to its first await by then). */
+function received(n: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    server!.on('request', () => {
+      if (++seen === n) resolve();
+    });
+  });
+}
+
+/** An admin answer the test settles itself; every call gets the same pending promise. */
+function held(): { adminGet: AdminGet; resolve(r: { status: number; body: string }): void; reject(e: Error): void } {
+  let resolve!: (r: { status: number; body: string }) => void;
+  let reject!: (e: Error) => void;
+  const answer = new Promise<{ status: number; body: string }>((res, rej) => ((resolve = res), (reject = rej)));
+  return { adminGet: () => answer, resolve, reject };
 }
 
 function call(port: number, method: string, target: string, host = '127.0.0.1'): Promise<{ status: number; body: string }> {
@@ -93,5 +113,70 @@ describe('public listener', () => {
     expect(r.status).toBe(200);
     expect(r.body).toMatch(/^meshlet_envoy_stats_up 0$/m);
     expect(r.body).not.toContain('envoy_server_live');
+  });
+
+  it('concurrent scrapes share one admin request and get the same answer', async () => {
+    const admin = held();
+    const { port, asked } = await start(admin.adminGet);
+    const arrived = received(20);
+    const scrapes = Array.from({ length: 20 }, () => call(port, 'GET', '/stats/prometheus'));
+    await arrived;
+    admin.resolve({ status: 200, body: ENVOY });
+    const rs = await Promise.all(scrapes);
+    expect(asked).toEqual(['/stats/prometheus']);
+    for (const r of rs) {
+      expect(r.status).toBe(200);
+      expect(r.body.startsWith(ENVOY)).toBe(true);
+      expect(r.body).toMatch(/^meshlet_envoy_stats_up 1$/m);
+      expect(r.body).toBe(rs[0]!.body);
+    }
+  });
+
+  it('a scrape that starts after the previous one settled reads fresh stats', async () => {
+    let n = 0;
+    const { port, asked } = await start(() => Promise.resolve({ status: 200, body: `envoy_scrapes_total ${++n}\n` }));
+    expect((await call(port, 'GET', '/stats/prometheus')).body).toMatch(/^envoy_scrapes_total 1$/m);
+    expect((await call(port, 'GET', '/stats/prometheus')).body).toMatch(/^envoy_scrapes_total 2$/m);
+    expect(asked).toEqual(['/stats/prometheus', '/stats/prometheus']);
+  });
+
+  it('asks the admin client to stop reading past MAX_ENVOY_STATS_BYTES', async () => {
+    const { port, limits } = await start(() => Promise.resolve({ status: 200, body: ENVOY }));
+    expect((await call(port, 'GET', '/stats/prometheus')).status).toBe(200);
+    expect(limits).toEqual([{ maxBytes: MAX_ENVOY_STATS_BYTES }]);
+  });
+
+  it("an admin client that rejects an oversized body: every waiter gets meshlet's metrics and up 0", async () => {
+    const admin = held();
+    const { port, asked } = await start(admin.adminGet);
+    const arrived = received(5);
+    const scrapes = Array.from({ length: 5 }, () => call(port, 'GET', '/stats/prometheus'));
+    await arrived;
+    admin.reject(new Error(`Envoy admin /stats/prometheus: answer larger than ${MAX_ENVOY_STATS_BYTES} bytes`));
+    for (const r of await Promise.all(scrapes)) {
+      expect(r.status).toBe(200);
+      expect(r.body).toMatch(/^meshlet_envoy_stats_up 0$/m);
+      expect(r.body).toMatch(/^# TYPE meshlet_xds_acks_total counter$/m);
+      expect(r.body).not.toContain('envoy_server_live');
+    }
+    expect(asked).toHaveLength(1);
+  });
+
+  it('a client that ignores maxBytes: a body over the limit in bytes is still refused', async () => {
+    // One byte per character would pass a check on length alone; 'é' is two bytes in UTF-8.
+    const body = `envoy_big 1\n# ${'é'.repeat(MAX_ENVOY_STATS_BYTES / 2)}\n`;
+    const { port } = await start(() => Promise.resolve({ status: 200, body }));
+    const r = await call(port, 'GET', '/stats/prometheus');
+    expect(r.status).toBe(200);
+    expect(r.body).toMatch(/^meshlet_envoy_stats_up 0$/m);
+    expect(r.body).not.toContain('envoy_big');
+  });
+
+  it('the up gauge follows each read: down, then up again', async () => {
+    let fail = true;
+    const { port } = await start(() => (fail ? Promise.reject(new Error('connect ECONNREFUSED')) : Promise.resolve({ status: 200, body: ENVOY })));
+    expect((await call(port, 'GET', '/stats/prometheus')).body).toMatch(/^meshlet_envoy_stats_up 0$/m);
+    fail = false;
+    expect((await call(port, 'GET', '/stats/prometheus')).body).toMatch(/^meshlet_envoy_stats_up 1$/m);
   });
 });
