@@ -12,7 +12,8 @@ import type { MeshConfig } from '../config/model.js';
 import { ensureProxyDir } from '../envoy/admin.js';
 import { buildBootstrap, renderBootstrap } from '../envoy/bootstrap.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../fs/safe-write.js';
-const { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync } = process.getBuiltinModule('node:fs');
+const { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync } =
+  process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
 
 export const RUNTIME_DIR_MODE = 0o755;
@@ -49,6 +50,7 @@ function lstatOrUndefined(p: string): Stats | undefined {
  */
 function checkAncestors(dir: string): void {
   const me = myUid();
+  checkLinks(path.dirname(dir), me, 0);
   // Symlinked ancestors (/var/run -> /run) are resolved once; the real path is what the kernel walks.
   let cur = realpathSync(path.dirname(dir));
   for (;;) {
@@ -65,6 +67,34 @@ function checkAncestors(dir: string): void {
     const up = path.dirname(cur);
     if (up === cur) return;
     cur = up;
+  }
+}
+
+/** Symlinks followed on the way to the runtime directory at most, as the kernel's own limit. */
+const MAX_LINKS = 40;
+
+/**
+ * Every symlink on the way to `p` (in `p`'s own path, then in each link's
+ * target, and so on) must belong to root or to meshlet's uid: the real path
+ * checked after this is only where the links lead now, and the owner of a
+ * link can point it elsewhere at any time (in a sticky directory like /tmp,
+ * only its owner can).
+ */
+function checkLinks(p: string, me: number, depth: number): void {
+  for (let cur = p; ; cur = path.dirname(cur)) {
+    const st = lstatOrUndefined(cur);
+    if (st?.isSymbolicLink()) {
+      if (st.uid !== 0 && st.uid !== me) {
+        throw new RuntimeDirError(
+          cur,
+          `(a parent of the runtime directory) is a symlink owned by uid ${st.uid}, who can point it elsewhere at any time`,
+          'use the real path, or a symlink owned by root, or point proxy.xdsSocket elsewhere',
+        );
+      }
+      if (depth >= MAX_LINKS) throw new RuntimeDirError(cur, `leads through more than ${MAX_LINKS} symlinks`, 'use the real path');
+      checkLinks(path.resolve(path.dirname(cur), readlinkSync(cur)), me, depth + 1);
+    }
+    if (path.dirname(cur) === cur) return;
   }
 }
 

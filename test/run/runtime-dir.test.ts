@@ -304,6 +304,27 @@ describe.skipIf(cannotRun('creating the runtime directory never follows a symlin
       expect(modeOf(target)).toBe(before);
     });
 
+    it('a parent that is a symlink of uid 1337 is refused even where it leads to a root-owned directory; a root-owned one is followed', () => {
+      const base = rootTemp();
+      const target = rootDir(base);
+      chmodSync(target, 0o755);
+      const sticky = stickyDir(base);
+      // In a sticky directory only its owner can replace a link: uid 1337 could point its own elsewhere after the check.
+      expect(asProxy(`ln -s ${target} ${sticky}/link && echo planted`).out).toContain('planted');
+      expect(() => prepareRuntimeDir(path.join(sticky, 'link', 'run'), PROXY)).toThrow(
+        `runtime directory: ${sticky}/link (a parent of the runtime directory) is a symlink owned by uid ${PROXY}`,
+      );
+      expect(readdirSync(target)).toEqual([]);
+      // Also when the link of uid 1337 is reached through a root-owned one.
+      symlinkSync(`${sticky}/link`, `${base}/via-root`);
+      expect(() => prepareRuntimeDir(path.join(base, 'via-root', 'run'), PROXY)).toThrow(`${sticky}/link (a parent of the runtime directory) is a symlink`);
+      expect(readdirSync(target)).toEqual([]);
+      // A root-owned link leads the way, as /var/run -> /run does.
+      symlinkSync(target, `${base}/root-link`);
+      prepareRuntimeDir(path.join(base, 'root-link', 'run'), PROXY);
+      expect(modeOf(path.join(target, 'run'))).toBe('0 755');
+    });
+
     it('a symlink of uid 1337 already where the runtime directory should be is refused, naming it; its target keeps its mode', () => {
       const base = rootTemp();
       const target = rootDir(base);
