@@ -125,9 +125,15 @@ describe.skipIf(cannotRun('the proxy uid cannot touch root files through the run
       const before = shape(target);
       const run = path.join(p.dir, 'run');
       mkdirSync(run, { mode: 0o755 });
-      // The attacker hammers the socket name for as long as meshlet starts (bounded: 4000 tries).
+      // The attacker hammers the socket name while meshlet starts: until 200 tries after the socket appeared (meshlet
+      // chowns and chmods it just after), at most 4000. Each try forks ln, so a count alone could outlast the timeout
+      // on a loaded machine.
       const m = meshlet(p);
-      const r = asProxy(`i=0; ok=0; while [ $i -lt 4000 ]; do ln -sf ${target} ${run}/xds.sock 2>/dev/null && ok=$((ok+1)); i=$((i+1)); done; echo swaps=$ok`);
+      const sock = `${run}/xds.sock`;
+      const r = asProxy(
+        `i=0; ok=0; after=0; while [ $i -lt 4000 ] && [ $after -lt 200 ]; do ln -sf ${target} ${sock} 2>/dev/null && ok=$((ok+1)); ` +
+          `[ -S ${sock} ] && after=$((after+1)); i=$((i+1)); done; echo swaps=$ok tries=$i`,
+      );
       expect(r.out).toContain('swaps=0');
       await serving(m);
       expect(shape(target)).toBe(before);
