@@ -10,17 +10,15 @@
 // connection at once costs meshlet one bounded copy of Envoy's stats, not one
 // per connection.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AdminGetOptions } from '../envoy/admin.js';
 import { listenDualStack } from './listen.js';
 import type { Metrics } from './metrics.js';
 import { Gauge } from './metrics.js';
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
 const { createServer } = process.getBuiltinModule('node:http');
 
-/** What the public server asks of its admin client on each request. */
-export interface AdminGetLimits {
-  /** Largest body, in bytes, the caller accepts. */
-  readonly maxBytes?: number;
-}
+/** What the public server asks of its admin client on each request: the largest body, in bytes, it accepts. */
+export type AdminGetLimits = Pick<AdminGetOptions, 'maxBytes'>;
 
 /**
  * Envoy's admin, behind whatever transport it uses: GET `path`, the answer.

@@ -2,7 +2,7 @@
 // counts as ACKed once every connected Envoy is in sync on each of them.
 import { TYPE_URL } from '../xds/protos.js';
 import { typeOf, type Snapshot } from '../xds/snapshot.js';
-import type { EnvoyStatus } from '../xds/events.js';
+import type { TypesInSync } from '../xds/events.js';
 
 /** Changes kept waiting at most: an Envoy that never answers must not grow the list forever. */
 const MAX_PENDING = 100;
@@ -31,7 +31,7 @@ export class AckLatency {
    * After an ACK. (Comparing versions would miss named SDS under Delta: an
    * Envoy that holds only some secrets ACKs a version over those.)
    */
-  settle(envoys: readonly { types: Readonly<Record<string, Pick<EnvoyStatus['types'][string], 'inSync'> | undefined>> }[]): void {
+  settle(envoys: readonly { types: TypesInSync }[]): void {
     if (envoys.length === 0) return;
     const now = this.now();
     this.pending = this.pending.filter((p) => {

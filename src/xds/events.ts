@@ -100,6 +100,9 @@ export interface TypeAckStatus {
   inSync: boolean;
 }
 
+/** Per type URL, whether one Envoy is in sync: the part of its status every ACK needs (AdsServer.sync()). */
+export type TypesInSync = Record<string, Pick<TypeAckStatus, 'inSync'>>;
+
 export interface EnvoyStatus {
   streamId: number;
   nodeId: string;

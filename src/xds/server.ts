@@ -14,6 +14,7 @@ import {
   type AdsStatus,
   type DisconnectEvent,
   type StreamEvent,
+  type TypesInSync,
   type Listener,
   type NackEvent,
   type RequestEvent,
@@ -156,7 +157,7 @@ export class AdsServer {
   }
 
   /** Per stream, whether each subscribed type is in sync: status() without the names, for every ACK. */
-  sync(): { types: Record<string, { inSync: boolean }> }[] {
+  sync(): { types: TypesInSync }[] {
     return [...this.streams.values()].map((a) => ({ types: a.stream.sync() }));
   }
 

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { PUSH_ORDER, type ResourceTypeUrl } from './protos.js';
 import type { Node } from './service.js';
 import type { Snapshot } from './snapshot.js';
-import type { EnvoyStatus, RequestEvent, StreamKind, TypeAckStatus, XdsEventBase, XdsSignals } from './events.js';
+import type { EnvoyStatus, RequestEvent, StreamKind, TypeAckStatus, TypesInSync, XdsEventBase, XdsSignals } from './events.js';
 import type { Interest } from './interest.js';
 import type { TypeTracker } from './tracker.js';
 
@@ -94,8 +94,8 @@ export abstract class XdsStream<S extends TypeState> {
   }
 
   /** status()'s inSync per type alone, without listing (and sorting) the subscribed names: what every ACK needs. */
-  sync(): Record<string, { inSync: boolean }> {
-    const types: Record<string, { inSync: boolean }> = {};
+  sync(): TypesInSync {
+    const types: TypesInSync = {};
     for (const [typeUrl, st] of this.states) types[typeUrl] = { inSync: inSync(st, this.desiredVersion(typeUrl, st)) };
     return types;
   }
