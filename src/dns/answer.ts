@@ -26,6 +26,12 @@ const { isIPv4 } = process.getBuiltinModule('node:net');
 export const EDNS_UDP_SIZE = 1232;
 /** RFC 6891 6.1.3: extended RCODE 16, sent as 1 in the OPT record's upper bits. */
 const BADVERS_HIGH = 1;
+/**
+ * Records a query may carry after its question (an OPT and a TSIG are the
+ * usual ones). More is FORMERR, decided from the header before any name is
+ * read, so a query's decode stays a few names long whatever the app sends.
+ */
+export const MAX_QUERY_RECORDS = 8;
 
 export type Decision =
   | { kind: 'answer'; response: Uint8Array; rcode: number; qname?: string; route?: string }
@@ -43,6 +49,9 @@ export function decide(packet: Uint8Array, opts: AnswerOptions): Decision {
   const head = decodeHeader(packet);
   // Never answer a response: two servers would echo each other forever.
   if (head.qr) return { kind: 'drop', reason: 'a response, not a query' };
+  const [qd, an, ns, ar] = head.counts;
+  // RFC 9619: a query has exactly one question; more, or more records than a query needs, is refused unread.
+  if (qd > 1 || an + ns + ar > MAX_QUERY_RECORDS) return { kind: 'answer', rcode: RCODE.FORMERR, response: reply(head, [], RCODE.FORMERR) };
   let msg: Message;
   try {
     msg = decodeMessage(packet);

@@ -5,11 +5,12 @@
 //
 // These sockets belong to meshlet's uid, which `meshlet init` exempts from
 // the DNS redirection (dns.meshletUid); otherwise each forwarded query would
-// come straight back to us. The local ports of in-flight sockets are kept so
-// that such a loop is recognised and broken instead of amplified.
+// come straight back to us. The local addresses and ports of in-flight
+// sockets are kept so that such a loop is recognised and broken instead of
+// amplified.
 import { FrameReader, frame } from './frame.js';
 import type { Upstream } from './resolv.js';
-import { DnsFormatError, decodeMessage, sameName, type Message } from './wire.js';
+import { DnsFormatError, HEADER_LENGTH, decodeHeader, decodeQuestions, sameName, type Message, type Question } from './wire.js';
 const dgram = process.getBuiltinModule('node:dgram');
 const net = process.getBuiltinModule('node:net');
 
@@ -18,8 +19,8 @@ export type Transport = 'udp' | 'tcp';
 export interface Forwarder {
   /** The reply, or undefined when no resolver gave a valid one in time. */
   forward(packet: Uint8Array, query: Message, transport: Transport): Promise<Uint8Array | undefined>;
-  /** Whether `port` is the local port of one of our own in-flight upstream sockets. */
-  ownsPort(transport: Transport, port: number): boolean;
+  /** Whether `address` and `port` are the local address and port of one of our own in-flight upstream sockets. */
+  owns(transport: Transport, address: string, port: number): boolean;
   readonly inFlight: number;
 }
 
@@ -31,40 +32,49 @@ export interface ForwarderOptions {
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 2000;
 
-/** A reply answers the query: same ID, a response, same question (RFC 5452 section 9.1). */
+/**
+ * A reply answers the query: same ID, a response, same question (RFC 5452
+ * section 9.1). The ID, the QR bit and the question count come from the
+ * header before anything else is read, and only the question is decoded:
+ * whoever can answer the forwarded query (any host on the path) gets no
+ * decoding work out of a reply that is not the one meshlet waits for.
+ */
 export function answersQuery(reply: Uint8Array, query: Message): boolean {
-  let m: Message;
+  if (reply.length < HEADER_LENGTH) return false;
+  const head = decodeHeader(reply);
+  if (!head.qr || head.id !== query.header.id || head.counts[0] > 1) return false;
+  let r: Question | undefined;
   try {
-    m = decodeMessage(reply);
+    r = decodeQuestions(reply)[0];
   } catch (err) {
     if (err instanceof DnsFormatError) return false;
     throw err;
   }
   const q = query.questions[0];
-  const r = m.questions[0];
-  if (!m.header.qr || m.header.id !== query.header.id) return false;
   // A FORMERR/NOTIMP reply may carry no question at all.
-  if (r === undefined) return m.questions.length === 0 && m.header.rcode !== 0;
-  return q !== undefined && m.questions.length === 1 && r.type === q.type && r.class === q.class && sameName(r.name, q.name);
+  if (r === undefined) return head.rcode !== 0;
+  return q !== undefined && r.type === q.type && r.class === q.class && sameName(r.name, q.name);
 }
 
 export function createForwarder(opts: ForwarderOptions): Forwarder {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
-  const ports: Record<Transport, Map<number, number>> = { udp: new Map(), tcp: new Map() };
+  // Keyed by address and port: the app can bind the same port on another address (or family) and must not pass for us.
+  const ends: Record<Transport, Map<string, number>> = { udp: new Map(), tcp: new Map() };
   let inFlight = 0;
-  const hold = (t: Transport, port: number): (() => void) => {
-    ports[t].set(port, (ports[t].get(port) ?? 0) + 1);
+  const hold: Hold = (t, address, port) => {
+    const key = endKey(address, port);
+    ends[t].set(key, (ends[t].get(key) ?? 0) + 1);
     return () => {
-      const n = (ports[t].get(port) ?? 1) - 1;
-      if (n <= 0) ports[t].delete(port);
-      else ports[t].set(port, n);
+      const n = (ends[t].get(key) ?? 1) - 1;
+      if (n <= 0) ends[t].delete(key);
+      else ends[t].set(key, n);
     };
   };
   return {
     get inFlight() {
       return inFlight;
     },
-    ownsPort: (t, port) => ports[t].has(port),
+    owns: (t, address, port) => ends[t].has(endKey(address, port)),
     async forward(packet, query, transport) {
       inFlight++;
       try {
@@ -80,14 +90,19 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   };
 }
 
-type Hold = (t: Transport, port: number) => () => void;
+type Hold = (t: Transport, address: string, port: number) => () => void;
+
+/** One socket end; an IPv4 address the kernel reports IPv4-mapped counts as the same end. */
+function endKey(address: string, port: number): string {
+  return `${address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address} ${port}`;
+}
 
 /** What a transport does with its one try at one resolver. */
 interface Attempt {
   /** Settles the try once: the reply, or undefined to move on to the next resolver. */
   finish: (reply: Uint8Array | undefined) => void;
-  /** Counts the socket's local port as ours (loop detection) until the try settles. */
-  own: (t: Transport, port: number) => void;
+  /** Counts the socket's local address and port as ours (loop detection) until the try settles. */
+  own: (t: Transport, address: string, port: number) => void;
 }
 
 /**
@@ -110,8 +125,8 @@ function attempt(timeoutMs: number, hold: Hold, open: (a: Attempt) => () => void
         close();
         resolve(reply);
       },
-      own: (t, port) => {
-        if (!done) release = hold(t, port);
+      own: (t, address, port) => {
+        if (!done) release = hold(t, address, port);
       },
     };
     const timer = setTimeout(() => a.finish(undefined), timeoutMs);
@@ -130,10 +145,12 @@ function viaUdp(u: Upstream, packet: Uint8Array, query: Message, timeoutMs: numb
       if (answersQuery(msg, query)) finish(new Uint8Array(msg));
     });
     sock.bind(0, () => {
-      own('udp', sock.address().port);
       sock.connect(u.port, u.ip, (err?: Error) => {
-        if (err) finish(undefined);
-        else sock.send(packet, (e) => e && finish(undefined));
+        if (err) return finish(undefined);
+        // Connected, the socket has the local address its query leaves from, which a looped query arrives from.
+        const local = sock.address();
+        own('udp', local.address, local.port);
+        sock.send(packet, (e) => e && finish(undefined));
       });
     });
     return () => sock.close();
@@ -147,7 +164,7 @@ function viaTcp(u: Upstream, packet: Uint8Array, query: Message, timeoutMs: numb
     sock.on('error', () => finish(undefined));
     sock.on('close', () => finish(undefined));
     sock.on('connect', () => {
-      if (sock.localPort !== undefined) own('tcp', sock.localPort);
+      if (sock.localAddress !== undefined && sock.localPort !== undefined) own('tcp', sock.localAddress, sock.localPort);
       sock.write(frame(packet));
     });
     sock.on('data', (chunk: Buffer) => {

@@ -2,24 +2,37 @@
 // RFC 7766). This turns a byte stream into whole messages.
 
 export class FrameReader {
-  private pending = Buffer.alloc(0);
+  /** Received and not yet part of a whole message, in arrival order. */
+  private chunks: Buffer[] = [];
+  private size = 0;
 
-  /** Appends a chunk; returns every message now complete. */
+  /**
+   * Appends a chunk; returns every message now complete. Chunks are joined
+   * only once a message is whole, so a message trickled in a byte at a time
+   * costs its length, not its length squared.
+   */
   push(chunk: Uint8Array): Uint8Array[] {
-    this.pending = this.pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
+    if (chunk.length > 0) {
+      this.chunks.push(Buffer.from(chunk));
+      this.size += chunk.length;
+    }
     const out: Uint8Array[] = [];
-    while (this.pending.length >= 2) {
-      const len = this.pending.readUInt16BE(0);
-      if (this.pending.length < 2 + len) break;
-      out.push(new Uint8Array(this.pending.subarray(2, 2 + len)));
-      this.pending = this.pending.subarray(2 + len);
+    while (this.size >= 2) {
+      const head = this.chunks[0] as Buffer;
+      const len = head.length >= 2 ? head.readUInt16BE(0) : ((head[0] ?? 0) << 8) | (this.chunks[1]?.[0] ?? 0);
+      if (this.size < 2 + len) break;
+      const all = this.chunks.length === 1 ? head : Buffer.concat(this.chunks, this.size);
+      out.push(new Uint8Array(all.subarray(2, 2 + len)));
+      const rest = all.subarray(2 + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.size = rest.length;
     }
     return out;
   }
 
   /** Bytes received that do not form a whole message yet. */
   get buffered(): number {
-    return this.pending.length;
+    return this.size;
   }
 }
 

@@ -186,7 +186,7 @@ export class DnsService {
 
   private async handle(message: Uint8Array, peer: Peer): Promise<Uint8Array | undefined> {
     this.stats.queries++;
-    if (this.forwarder.ownsPort(peer.transport, peer.port)) {
+    if (this.forwarder.owns(peer.transport, peer.address, peer.port)) {
       this.stats.loops++;
       this.log.error({ peer }, `dns: a forwarded query came back to meshlet; its uid is not exempt from the redirection (dns.meshletUid). Dropped`);
       return undefined;

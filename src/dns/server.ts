@@ -35,9 +35,18 @@ export interface ServerLimits {
   messageMs?: number;
   /** Queries in progress on one TCP connection; a client that pipelines more is cut off. */
   maxPipelined: number;
+  /**
+   * Answer bytes one TCP connection gets. The answer that reaches this is the
+   * connection's last: meshlet then closes its side (FIN), and resets the
+   * connection if the client has not closed within messageMs. Answers a
+   * client does not read wait in the kernel's buffers (megabytes per socket,
+   * charged to meshlet's container), so this is what one connection can hold;
+   * a client that wants more opens another connection (RFC 7766 6.2.3).
+   */
+  maxAnswerBytes?: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { maxConnections: 256, idleMs: 10_000, messageMs: 2_000, maxPipelined: 32 };
+export const DEFAULT_LIMITS: ServerLimits = { maxConnections: 256, idleMs: 10_000, messageMs: 2_000, maxPipelined: 32, maxAnswerBytes: 128 * 1024 };
 
 interface ConnState {
   /** Queries handed to the handler and not answered yet. */
@@ -122,14 +131,19 @@ export class DnsListeners {
     }
     if (!victim) return false;
     this.conns.delete(victim);
-    victim.destroy();
+    victim.resetAndDestroy();
     return true;
   }
 
+  /**
+   * Every connection meshlet ends on its own is reset (RST), unless it hangs
+   * up gracefully (below): a plain close would leave whatever the client has
+   * not read in the kernel, sent on for minutes by a socket nobody holds.
+   */
   private onConnection(sock: TcpSocket): void {
     sock.on('error', () => undefined);
     if (!this.makeRoom()) {
-      sock.destroy();
+      sock.resetAndDestroy();
       return;
     }
     const state: ConnState = { pending: 0, lastActive: Date.now() };
@@ -137,14 +151,35 @@ export class DnsListeners {
     const reader = new FrameReader();
     const peer: Peer = { transport: 'tcp', address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
     const messageMs = this.limits.messageMs ?? DEFAULT_LIMITS.messageMs ?? 2_000;
+    const maxAnswerBytes = this.limits.maxAnswerBytes ?? DEFAULT_LIMITS.maxAnswerBytes ?? 128 * 1024;
     let timer: NodeJS.Timeout | undefined;
-    const arm = (ms: number | undefined): void => {
+    const reset = (): void => void sock.resetAndDestroy();
+    const arm = (ms: number | undefined, then = hangUp): void => {
       if (timer) clearTimeout(timer);
-      timer = ms === undefined ? undefined : setTimeout(() => sock.destroy(), ms);
+      timer = ms === undefined ? undefined : setTimeout(then, ms);
     };
+    // Graceful: no more queries are read, FIN goes after the answers, and the client has messageMs to read them and
+    // close; one that does not is reset.
+    let closing = false;
+    function hangUp(): void {
+      if (closing) return;
+      closing = true;
+      sock.pause();
+      sock.end();
+      arm(messageMs, reset);
+    }
     // Waiting for a message with nothing in progress: the idle limit applies.
-    const settle = (): void => arm(state.pending === 0 ? this.limits.idleMs : undefined);
+    const settle = (): void => {
+      if (!closing) arm(state.pending === 0 ? this.limits.idleMs : undefined);
+    };
     let partial = false;
+    let answered = 0;
+    const send = (reply: Uint8Array): void => {
+      const framed = frame(reply);
+      answered += framed.length;
+      sock.write(framed);
+      if (answered >= maxAnswerBytes) hangUp();
+    };
     arm(this.limits.idleMs);
     sock.on('close', () => {
       arm(undefined);
@@ -154,7 +189,7 @@ export class DnsListeners {
       const msgs = reader.push(chunk);
       for (const msg of msgs) {
         if (++state.pending > this.limits.maxPipelined) {
-          sock.destroy();
+          reset();
           return;
         }
         state.lastActive = Date.now();
@@ -162,7 +197,8 @@ export class DnsListeners {
           (reply) => {
             state.pending--;
             state.lastActive = Date.now();
-            if (reply && !sock.destroyed) sock.write(frame(reply));
+            // After a hang-up, later answers are dropped: the client asks again on a new connection.
+            if (reply && !closing && !sock.destroyed) send(reply);
             if (reader.buffered === 0 && !sock.destroyed) settle();
           },
           (err: unknown) => {
@@ -173,8 +209,9 @@ export class DnsListeners {
         );
       }
       // A message has begun: its deadline starts now and later bytes do not extend it.
+      if (closing) return;
       if (reader.buffered > 0) {
-        if (msgs.length > 0 || !partial) arm(messageMs);
+        if (msgs.length > 0 || !partial) arm(messageMs, reset);
         partial = true;
       } else {
         partial = false;
@@ -191,7 +228,7 @@ export class DnsListeners {
 
   async close(): Promise<void> {
     for (const s of this.udp.splice(0)) s.close();
-    for (const c of this.conns.keys()) c.destroy();
+    for (const c of this.conns.keys()) c.resetAndDestroy();
     await Promise.all(this.tcp.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }

@@ -5,8 +5,12 @@
 //
 // Decoding is defensive: every read is bounds-checked, a compression pointer
 // must point strictly before the data it continues (so there are no loops),
-// and names are limited to 255 octets. Any violation is a DnsFormatError,
-// which the server turns into FORMERR.
+// and names are limited to 255 octets. The work is bounded too: a name follows
+// at most MAX_POINTER_JUMPS pointers, and a message's names together take at
+// most MAX_NAME_STEPS_PER_BYTE steps (labels read and pointers followed) per
+// byte of the message, so no input costs more to decode than a plain message
+// of its size. Any violation is a DnsFormatError, which the server turns into
+// FORMERR.
 
 export const TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, HTTPS: 65, ANY: 255 } as const;
 export const CLASS = { IN: 1, ANY: 255 } as const;
@@ -16,6 +20,18 @@ export const HEADER_LENGTH = 12;
 /** RFC 1035 2.3.4. */
 export const MAX_NAME_OCTETS = 255;
 export const MAX_LABEL_OCTETS = 63;
+/**
+ * A name has at most 127 labels, and an encoder writes at most one pointer
+ * per label it leaves out; more pointers than that is a chain built to make
+ * the decoder walk (each jump costs nothing toward the 255 octets).
+ */
+export const MAX_POINTER_JUMPS = 127;
+/**
+ * Labels read plus pointers followed, over all the names of one message, per
+ * byte of it. An uncompressed label is at least 2 bytes; a record whose name
+ * is one pointer is at least 12 bytes; real messages stay under 1.
+ */
+export const MAX_NAME_STEPS_PER_BYTE = 2;
 
 export class DnsFormatError extends Error {
   constructor(message: string) {
@@ -69,10 +85,20 @@ export interface Message {
 // ---- decoding ----
 
 class Reader {
+  /** Name steps (labels and pointers) this message may still take: MAX_NAME_STEPS_PER_BYTE per byte. */
+  private steps: number;
+
   constructor(
     readonly buf: Uint8Array,
     public pos = 0,
-  ) {}
+  ) {
+    this.steps = MAX_NAME_STEPS_PER_BYTE * buf.length;
+  }
+
+  /** One label read or one pointer followed. */
+  step(): void {
+    if (--this.steps < 0) throw new DnsFormatError(`names take more than ${MAX_NAME_STEPS_PER_BYTE} steps per byte of the message to read`);
+  }
 
   need(n: number, what: string): void {
     if (this.pos + n > this.buf.length)
@@ -134,15 +160,18 @@ function readName(r: Reader): Name {
   // Every pointer must aim strictly before the segment it is found in, so
   // the walk moves backwards at each jump and ends within the message.
   let segmentStart = pos;
+  let jumps = 0;
   for (;;) {
     if (pos >= r.buf.length) throw new DnsFormatError(`message ends inside a name (offset ${pos})`);
     const len = r.buf[pos] ?? 0;
     const kind = len & 0xc0;
+    if (len !== 0) r.step();
     if (kind === 0xc0) {
       if (pos + 1 >= r.buf.length) throw new DnsFormatError(`message ends inside a compression pointer (offset ${pos})`);
       const target = ((len & 0x3f) << 8) | (r.buf[pos + 1] ?? 0);
       if (target >= segmentStart) throw new DnsFormatError(`compression pointer at offset ${pos} points forward or into itself (to ${target})`);
       if (target < HEADER_LENGTH) throw new DnsFormatError(`compression pointer at offset ${pos} points into the header (to ${target})`);
+      if (++jumps > MAX_POINTER_JUMPS) throw new DnsFormatError(`name at offset ${r.pos} follows more than ${MAX_POINTER_JUMPS} compression pointers`);
       resume ??= pos + 2;
       pos = target;
       segmentStart = target;
@@ -184,8 +213,7 @@ export function decodeMessage(buf: Uint8Array): Message {
   const { counts, ...header } = decodeHeader(buf);
   const r = new Reader(buf, HEADER_LENGTH);
   const [qd, an, ns, ar] = counts;
-  const questions: Question[] = [];
-  for (let i = 0; i < qd; i++) questions.push(readQuestion(r));
+  const questions = readQuestions(r, qd);
   const section = (n: number): ResourceRecord[] => {
     const out: ResourceRecord[] = [];
     for (let i = 0; i < n; i++) out.push(readRecord(r));
@@ -195,6 +223,17 @@ export function decodeMessage(buf: Uint8Array): Message {
   const authorities = section(ns);
   const additionals = section(ar);
   return { header, questions, answers, authorities, additionals };
+}
+
+/** The question section only: all a reply is checked against (its records are relayed, not read). */
+export function decodeQuestions(buf: Uint8Array): Question[] {
+  return readQuestions(new Reader(buf, HEADER_LENGTH), decodeHeader(buf).counts[0]);
+}
+
+function readQuestions(r: Reader, count: number): Question[] {
+  const questions: Question[] = [];
+  for (let i = 0; i < count; i++) questions.push(readQuestion(r));
+  return questions;
 }
 
 // ---- encoding ----

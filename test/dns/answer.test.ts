@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { decide, serverFailure } from '../../src/dns/answer.js';
 import { buildNameTable } from '../../src/dns/table.js';
-import { RCODE, TYPE, decodeMessage, encodeMessage, optRecord } from '../../src/dns/wire.js';
+import { CLASS, RCODE, TYPE, decodeMessage, encodeMessage, nameFromString, optRecord, type ResourceRecord } from '../../src/dns/wire.js';
 import type { EgressRoute } from '../../src/config/model.js';
-import { query, summary } from './helpers.js';
+import { pointerChain, query, summary } from './helpers.js';
 
 const routes: EgressRoute[] = [{ name: 'emoji', listenIp: '127.137.0.1', remoteHost: 'emoji-svc', expectedSans: [], names: ['emoji-svc'] }];
 const opts = { table: buildNameTable(routes, ['demo.svc.cluster.local']), ttl: 5 };
@@ -108,6 +108,26 @@ describe('errors and drops', () => {
     const opt = optRecord({ udpSize: 1232, extendedRcode: 0, version: 0, dnssecOk: false });
     expect(answered(encodeMessage({ ...base, additionals: [opt, opt] })).rcode).toBe(RCODE.FORMERR);
     expect(answered(encodeMessage({ ...base, additionals: [{ ...opt, name: [new Uint8Array([0x61])] }] })).rcode).toBe(RCODE.FORMERR);
+  });
+
+  it('FORMERR, from the header alone, for a query with more records than a query carries', () => {
+    const base = decodeMessage(query('emoji-svc'));
+    const txt = (i: number): ResourceRecord => ({ name: [], type: TYPE.TXT, class: CLASS.IN, ttl: 0, data: new Uint8Array([1, i]) });
+    // Eight well-formed records after the question still go on (forwarded, as the name is not a route's)...
+    const eight = encodeMessage({
+      ...base,
+      questions: [{ ...base.questions[0]!, name: nameFromString('other.test') }],
+      additionals: [0, 1, 2, 3, 4, 5, 6, 7].map(txt),
+    });
+    expect(decide(eight, opts).kind).toBe('forward');
+    // ...nine are refused unread.
+    const nine = encodeMessage({ ...base, additionals: [0, 1, 2, 3, 4, 5, 6, 7, 8].map(txt) });
+    expect(answered(nine)).toMatchObject({ rcode: RCODE.FORMERR, answers: [] });
+    expect(answered(nine).question).toBeUndefined();
+    // A 64 KB datagram of records whose names walk a pointer chain: refused before a name is read.
+    const bomb = pointerChain(8000, 4000);
+    expect(bomb.length).toBeGreaterThan(60_000);
+    expect(answered(bomb)).toMatchObject({ id: 0xbeef, rcode: RCODE.FORMERR });
   });
 
   it('BADVERS for EDNS version 1: extended RCODE 16, sent as 1 in the OPT', () => {

@@ -15,6 +15,8 @@ export interface FakeUpstream {
   /** The exact bytes of the last reply sent. */
   lastReply: Uint8Array | undefined;
   behave: (qname: string, transport: 'udp' | 'tcp') => Behaviour;
+  /** Called with each query's source: the forwarding socket's local address and port. */
+  onQuery?: (from: { transport: 'udp' | 'tcp'; address: string; port: number }) => void;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,8 @@ export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstrea
       await new Promise<void>((r) => tcp.close(() => r()));
     },
   };
-  const respond = (bytes: Uint8Array, transport: 'udp' | 'tcp', send: (b: Uint8Array) => void): void => {
+  const respond = (bytes: Uint8Array, transport: 'udp' | 'tcp', send: (b: Uint8Array) => void, address: string, port: number): void => {
+    fake.onQuery?.({ transport, address, port });
     const q = decodeMessage(bytes);
     const name = Buffer.from(q.questions[0]?.name.map((l) => Buffer.from(l).toString('latin1')).join('.') ?? '').toString();
     fake.seen.push(`${transport} ${name}`);
@@ -58,7 +61,8 @@ export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstrea
     fake.lastReply = reply;
     send(reply);
   };
-  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => respond(new Uint8Array(msg), 'udp', (b) => udp.send(b, rinfo.port, rinfo.address));
+  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void =>
+    respond(new Uint8Array(msg), 'udp', (b) => udp.send(b, rinfo.port, rinfo.address), rinfo.address, rinfo.port);
   udp.on('message', onMessage);
   tcp.on('connection', (s) => {
     conns.add(s);
@@ -66,7 +70,7 @@ export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstrea
     s.on('error', () => undefined);
     const reader = new FrameReader();
     s.on('data', (chunk: Buffer) => {
-      for (const m of reader.push(chunk)) respond(m, 'tcp', (b) => s.write(frame(b)));
+      for (const m of reader.push(chunk)) respond(m, 'tcp', (b) => s.write(frame(b)), s.remoteAddress ?? '', s.remotePort ?? 0);
     });
   });
   // DNS serves UDP and TCP on one port. The ephemeral UDP port may already be

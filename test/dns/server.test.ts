@@ -8,12 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { validConfig } from '../helpers/config.js';
 import type { MeshConfig } from '../../src/config/model.js';
 import { DnsService, chooseUpstreams, uidProblem, type DnsDeps } from '../../src/dns/index.js';
-import { frame } from '../../src/dns/frame.js';
+import { FrameReader, frame } from '../../src/dns/frame.js';
+import { DEFAULT_LIMITS, DnsListeners } from '../../src/dns/server.js';
 import { parseResolvConf } from '../../src/dns/resolv.js';
-import { RCODE, TYPE } from '../../src/dns/wire.js';
+import { RCODE, TYPE, decodeMessage } from '../../src/dns/wire.js';
+import { answersQuery } from '../../src/dns/forward.js';
 import { createRootLogger } from '../../src/log.js';
 import { startFakeUpstream, tcpExchange, udpExchange, type FakeUpstream } from './fake-upstream.js';
-import { freeDnsPort, query, summary } from './helpers.js';
+import { freeDnsPort, pointerChain, query, summary } from './helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const log = createRootLogger('silent');
@@ -194,6 +196,8 @@ describe('dns server', () => {
       const s = net.connect({ host: '127.0.0.1', port }, () => s.write(many));
       let bytes = 0;
       s.on('data', (d: Buffer) => (bytes += d.length));
+      // Cut off with a reset: nothing of what it sent or was sent stays in the kernel.
+      s.on('error', () => undefined);
       s.on('close', () => resolve(bytes));
     });
     expect(closed).toBeLessThan(many.length);
@@ -258,12 +262,118 @@ describe('dns server', () => {
     }
   });
 
+  it('gives a TCP connection 128 KiB of answers, then hangs up: FIN after the last one, RST if the client stays', async () => {
+    // 60 KB answers, as a large RRset from a resolver would be. Unread answers wait in the kernel's buffers, megabytes
+    // per socket, which is why a connection's share is bounded at all.
+    const big = new Uint8Array(60_000);
+    const listeners = new DnsListeners(() => Promise.resolve(big), log, { ...DEFAULT_LIMITS, messageMs: 300 });
+    const port = await freePort();
+    await listeners.listen({ ip: '127.0.0.1', port });
+    cleanups.push(() => listeners.close());
+    // Five queries in one write; the third answer passes 128 KiB, so it is the last, and FIN follows it. The client
+    // keeps its own side open (allowHalfOpen), as one that never closes would: 300 ms later it is reset.
+    const events: string[] = [];
+    const answers = await new Promise<number>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () =>
+        s.write(Buffer.concat([1, 2, 3, 4, 5].map((id) => frame(query('big.test', { id }))))),
+      );
+      cleanups.push(() => Promise.resolve(void s.destroy()));
+      const reader = new FrameReader();
+      let got = 0;
+      s.on('data', (d: Buffer) => (got += reader.push(d).length));
+      s.on('end', () => {
+        events.push(`end after ${got}`);
+        // More than the kernel's buffers take while the server reads nothing: the write waits, and so it sees the RST.
+        s.write(Buffer.alloc(16 * 1024 * 1024));
+      });
+      s.on('error', (e: NodeJS.ErrnoException) => events.push(e.code ?? e.message));
+      s.on('close', () => resolve(got));
+    });
+    expect(answers).toBe(3);
+    // The reset shows on the client's pending write as ECONNRESET, or as EPIPE once the socket is already closed.
+    expect(events).toHaveLength(2);
+    expect(events[0]).toBe('end after 3');
+    expect(['ECONNRESET', 'EPIPE']).toContain(events[1]);
+    // A new connection is served as usual.
+    const [again] = await tcpExchange('127.0.0.1', port, [frame(query('big.test', { id: 6 }))], 1);
+    expect(again?.length).toBe(big.length);
+  });
+
+  it('takes a query for one of its own forwards only from the address and port the forward left from, not from that port elsewhere', async () => {
+    const up = await fake();
+    up.behave = (name) => (name.startsWith('slow') ? 'silent' : 'answer');
+    const { svc, port } = await start([up], {}, { upstreamTimeoutMs: 1_500 });
+    const forwarded = (transport: 'udp' | 'tcp'): Promise<number> =>
+      new Promise((resolve) => (up.onQuery = (from) => from.transport === transport && resolve(from.port)));
+    // UDP: meshlet's forwarding socket is IPv4; the app, in the same network namespace, binds its port on IPv6 loopback.
+    let from = forwarded('udp');
+    const slowUdp = udpExchange('127.0.0.1', port, query('slow-udp.test', { id: 1 }), 5_000);
+    const udpPort = await from;
+    const spoof6 = dgram.createSocket('udp6');
+    cleanups.push(() => new Promise<void>((r) => spoof6.close(() => r())));
+    await new Promise<void>((r) => spoof6.bind(udpPort, '::1', () => r()));
+    const reply6 = new Promise<Uint8Array>((resolve) => spoof6.once('message', (m) => resolve(new Uint8Array(m))));
+    spoof6.send(query('emoji-svc', { id: 2 }), port, '::1');
+    expect(summary(await reply6)).toMatchObject({ id: 2, rcode: RCODE.NOERROR, answers: [{ data: '127.137.0.1' }] });
+    // TCP: the forwarding connection leaves from 127.0.0.1; the app connects from another loopback address, same port.
+    from = forwarded('tcp');
+    const slowTcp = tcpExchange('127.0.0.1', port, [frame(query('slow-tcp.test', { id: 3 }))], 1, 5_000);
+    const tcpPort = await from;
+    const [replyTcp] = await new Promise<Uint8Array[]>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2', localPort: tcpPort }, () => s.write(frame(query('emoji-svc', { id: 4 }))));
+      const reader = new FrameReader();
+      s.on('data', (d: Buffer) => {
+        const got = reader.push(d);
+        if (got.length > 0) {
+          s.destroy();
+          resolve(got);
+        }
+      });
+      s.on('error', reject);
+    });
+    expect(summary(replyTcp!)).toMatchObject({ id: 4, rcode: RCODE.NOERROR });
+    expect(svc.stats.loops).toBe(0);
+    // The slow queries end as any unanswered forward does.
+    expect(summary((await slowUdp)!).rcode).toBe(RCODE.SERVFAIL);
+    expect(summary((await slowTcp)[0]!).rcode).toBe(RCODE.SERVFAIL);
+  });
+
   it('refuses to start on a port that is taken', async () => {
     const port = await freePort();
     const squat = dgram.createSocket('udp4');
     await new Promise<void>((r) => squat.bind(port, '127.0.0.1', () => r()));
     cleanups.push(() => new Promise<void>((r) => squat.close(() => r())));
     await expect(DnsService.start(configFor(port, ['198.18.0.53']), log, deps())).rejects.toThrow(/EADDRINUSE/);
+  });
+});
+
+describe('replies from a resolver', () => {
+  const q = decodeMessage(query('slow.test', { id: 0x1234 }));
+  const asReply = (bytes: Uint8Array): Uint8Array => {
+    const b = Buffer.from(bytes);
+    b[2] = (b[2] ?? 0) | 0x80;
+    return new Uint8Array(b);
+  };
+
+  it('checks the ID, QR and question count from the header before it reads any name', () => {
+    // The 64 KB pointer-chain message (test/dns/helpers.ts) as a reply: its ID or its question count is wrong, so
+    // nothing past the header is read (an earlier check decoded all of it, for seconds, before comparing the ID).
+    expect(answersQuery(pointerChain(8000, 4000, { id: 0x4321, qr: true }), q)).toBe(false);
+    const twoQuestions = Buffer.from(pointerChain(8000, 4000, { id: 0x1234, qr: true }));
+    twoQuestions.writeUInt16BE(2, 4);
+    expect(answersQuery(new Uint8Array(twoQuestions), q)).toBe(false);
+    expect(answersQuery(asReply(query('slow.test', { id: 0x1234 })).subarray(0, 11), q)).toBe(false);
+    expect(answersQuery(query('slow.test', { id: 0x1234 }), q)).toBe(false);
+  });
+
+  it('reads the question only: the records are relayed to the app as they came, unread', () => {
+    const answer = asReply(query('slow.test', { id: 0x1234 }));
+    expect(answersQuery(answer, q)).toBe(true);
+    expect(answersQuery(asReply(query('other.test', { id: 0x1234 })), q)).toBe(false);
+    // One answer promised, none there: the app's resolver judges the records, as it would the resolver's own.
+    const promised = Buffer.from(answer);
+    promised.writeUInt16BE(1, 6);
+    expect(answersQuery(new Uint8Array(promised), q)).toBe(true);
   });
 });
 

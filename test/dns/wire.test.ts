@@ -15,6 +15,8 @@ import {
   sameName,
   type Message,
 } from '../../src/dns/wire.js';
+import { FrameReader, frame } from '../../src/dns/frame.js';
+import { pointerChain } from './helpers.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -89,6 +91,26 @@ describe('dns wire format', () => {
     expect(() => decodeMessage(hex(bytes))).toThrow(why);
   });
 
+  it('follows at most 127 compression pointers in one name: a longer chain costs the decoder work and no octets', () => {
+    // The last record's name is one pointer to the chain's end: 1 + chain jumps.
+    const ok = decodeMessage(pointerChain(126, 1));
+    expect(ok.answers.map((a) => a.name)).toEqual([[], []]);
+    expect(() => decodeMessage(pointerChain(127, 1))).toThrow(/follows more than 127 compression pointers/);
+  });
+
+  it('bounds the work of a whole message: its names take at most 2 steps (labels and pointers) per byte', () => {
+    // 600 records of 12 bytes, each walking 101 pointers: 60,600 steps in 7,428 bytes. (An earlier decoder walked a
+    // 64 KB message built this way for seconds.)
+    const chain = pointerChain(100, 600);
+    expect(chain.length).toBe(7428);
+    expect(() => decodeMessage(chain)).toThrow(/more than 2 steps per byte/);
+    // Real messages stay far below: a reply of 100 records named by a pointer to the question's three labels.
+    const q = decodeMessage(QUERY);
+    const a = { name: nameFromString('www.example.test'), type: TYPE.A, class: CLASS.IN, ttl: 5, data: new Uint8Array(4) };
+    const reply = encodeMessage({ ...q, questions: [{ ...q.questions[0]!, name: a.name }], answers: Array.from({ length: 100 }, () => a) });
+    expect(decodeMessage(reply).answers).toHaveLength(100);
+  });
+
   it('accepts a name of exactly 255 octets, and ignores bytes after the last record', () => {
     // 3 x 63-octet labels + a 61-octet label: 4*1 + 3*63 + 61 + 1 (root) = 255
     const name = `${('3f' + '61'.repeat(63)).repeat(3)}3d${'61'.repeat(61)}00`;
@@ -149,5 +171,32 @@ describe('dns wire format', () => {
     });
     expect(() => encodeMessage(m([new Uint8Array(64)]))).toThrow(/1-63/);
     expect(() => encodeMessage(m(Array.from({ length: 5 }, () => new Uint8Array(63))))).toThrow(/255/);
+  });
+});
+
+describe('dns over tcp framing', () => {
+  const messages = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(300).fill(7), new Uint8Array([9])];
+  const stream = Buffer.concat(messages.map((m) => frame(m)));
+
+  it('gives back every message whole, however the stream is cut: at any one byte, or a byte at a time with empty chunks between', () => {
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const r = new FrameReader();
+      const got = [...r.push(stream.subarray(0, cut)), ...r.push(stream.subarray(cut))];
+      expect(got.map((m) => toHex(m))).toEqual(messages.map((m) => toHex(m)));
+      expect(r.buffered).toBe(0);
+    }
+    const r = new FrameReader();
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < stream.length; i++) {
+      got.push(...r.push(new Uint8Array(0)), ...r.push(stream.subarray(i, i + 1)));
+    }
+    expect(r.buffered).toBe(0);
+    expect(got.map((m) => toHex(m))).toEqual(messages.map((m) => toHex(m)));
+  });
+
+  it('counts the bytes of a message still to come', () => {
+    const r = new FrameReader();
+    expect(r.push(stream.subarray(0, 4))).toEqual([]);
+    expect(r.buffered).toBe(4);
   });
 });
