@@ -6,13 +6,13 @@
 // This port answers nothing else: no other path, method or query, and never
 // the app's own response, only meshlet's verdict.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { listenDualStack } from './listen.js';
+import { guardedServer, listenDualStack, MAX_HTTP_CONNECTIONS } from './listen.js';
 import type { AppProbe } from '../config/model.js';
 import { Counter } from './metrics.js';
 const { connect } = process.getBuiltinModule('node:net');
 const { networkInterfaces } = process.getBuiltinModule('node:os');
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
-const { createServer, request } = process.getBuiltinModule('node:http');
+const { request } = process.getBuiltinModule('node:http');
 
 export const PROBE_PATH_PREFIX = '/app-health/';
 
@@ -229,11 +229,10 @@ export async function startProbeServer(port: number, src: ProbeSources): Promise
     src.counter?.inc({ probe: probe.name, result: o.ok ? 'pass' : 'fail' });
     return send(res, o.ok ? 200 : 503, `${o.ok ? 'ok' : 'failed'}: ${o.reason}\n`);
   };
-  const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 70_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  const server = guardedServer({ maxHeaderSize: 8 * 1024, requestTimeout: 70_000, keepAliveTimeout: 5_000 }, MAX_HTTP_CONNECTIONS, (req, res) => {
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
     route(req, res).catch(() => send(res, 500, 'internal error\n'));
   });
-  server.maxConnections = 64;
   await listenDualStack(server, port, 'probes port');
   return server;
 }

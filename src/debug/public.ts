@@ -11,11 +11,10 @@
 // per connection.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AdminGetOptions } from '../envoy/admin.js';
-import { listenDualStack } from './listen.js';
+import { guardedServer, listenDualStack, MAX_HTTP_CONNECTIONS } from './listen.js';
 import type { Metrics } from './metrics.js';
 import { Gauge } from './metrics.js';
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
-const { createServer } = process.getBuiltinModule('node:http');
 
 /** What the public server asks of its admin client on each request: the largest body, in bytes, it accepts. */
 export type AdminGetLimits = Pick<AdminGetOptions, 'maxBytes'>;
@@ -121,12 +120,11 @@ async function route(req: IncomingMessage, res: ServerResponse, src: PublicSourc
 export async function startPublicServer(port: number, src: PublicSources): Promise<Server> {
   const up = new Gauge('meshlet_envoy_stats_up', "1 when this scrape read Envoy's stats, 0 when Envoy's admin did not answer");
   const stats = singleFlight(() => scrape(src, up));
-  const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  const server = guardedServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, keepAliveTimeout: 5_000 }, MAX_HTTP_CONNECTIONS, (req, res) => {
     // A request body is never read; do not keep the connection for the next request.
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
     route(req, res, src, stats).catch(() => send(res, 500, 'internal error\n'));
   });
-  server.maxConnections = 64;
   await listenDualStack(server, port, 'metrics port');
   return server;
 }

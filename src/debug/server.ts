@@ -3,12 +3,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Metrics } from './metrics.js';
 import { redact } from './redact.js';
+import { guardedServer, MAX_HTTP_CONNECTIONS } from './listen.js';
 const { isIP } = process.getBuiltinModule('node:net');
-
-// Not `import … from 'node:http'`: the ESM wrapper of node:http reads every
-// export, and its lazy ones load undici, http2, zlib, worker_threads and more,
-// about 10 MiB that stays resident in every pod.
-const { createServer } = process.getBuiltinModule('node:http');
 
 export interface ReadyCheck {
   ok: boolean;
@@ -62,7 +58,7 @@ export async function startDebugServer(address: { ip: string; port: number }, sr
   if (!(address.ip.startsWith('127.') || address.ip === '::1') || isIP(address.ip) === 0) {
     throw new Error(`debug endpoint must bind to loopback, not ${address.ip}`);
   }
-  const server = createServer((req, res) => {
+  const server = guardedServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, keepAliveTimeout: 5_000 }, MAX_HTTP_CONNECTIONS, (req, res) => {
     route(req, res, src).catch((err: unknown) => send(res, 500, json({ error: (err as Error).message })));
   });
   await new Promise<void>((resolve, reject) => {
