@@ -11,13 +11,18 @@ export interface RulesState {
   missing: string[];
 }
 
-/** How long a positive rules check is trusted. */
+/** How long a rules check is trusted, whatever it found. */
 export const RULES_OK_TTL_MS = 1_000;
 
 /**
- * Concurrent requests share one check, and a positive answer is kept for
+ * Concurrent requests share one check, and its answer is kept for
  * RULES_OK_TTL_MS only, so a change that lets traffic past the rules shows on
- * /ready within that time plus one check. A change of state is logged once.
+ * /ready within that time plus one check. A negative answer is kept as long:
+ * /ready is public (the metrics port), and a peer polling it while the rules
+ * are missing would otherwise make meshlet spawn iptables-save back to back
+ * (about 80 processes a second, measured); the rules come back only when
+ * `meshlet init` runs again, which a second's delay does not hurt. A change
+ * of state is logged once.
  */
 export class RulesCache {
   private readonly kept: KeptAnswer<MeshConfig, RulesState>;
@@ -28,7 +33,7 @@ export class RulesCache {
     private readonly log: Logger,
     now: () => number = Date.now,
   ) {
-    this.kept = new KeptAnswer((r) => r.ok, RULES_OK_TTL_MS, now);
+    this.kept = new KeptAnswer((r) => r.ok, RULES_OK_TTL_MS, now, RULES_OK_TTL_MS);
   }
 
   get(config: MeshConfig): Promise<RulesState> {

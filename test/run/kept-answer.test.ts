@@ -1,7 +1,8 @@
 // The shared, kept answer behind /ready's costly checks (the iptables rules,
 // Envoy's listeners): one check for concurrent callers, a positive answer kept
-// for the TTL and the same key, a negative or failed one never kept. And the
-// rules' cache on top of it, which logs each change of state once.
+// for the TTL and the same key, a negative one only when asked, a failed one
+// never. And the rules' cache on top of it, which keeps missing rules as long
+// as intact ones and logs each change of state once.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -61,7 +62,22 @@ describe('KeptAnswer', () => {
     expect(check.runs()).toBe(3);
   });
 
-  it('keeps no negative answer and no failure: each is checked again at the next call', async () => {
+  it('keeps a negative answer only as long as asked, and a failure never', async () => {
+    const c = clock();
+    const kept = new KeptAnswer<string, boolean>((ok) => ok, 60_000, c.now, 1_000);
+    const check = counted<boolean>(false, new Error('admin unreachable'), new Error('admin unreachable'), true);
+    expect(await kept.get('k', check.check)).toBe(false);
+    c.advance(999);
+    expect(await kept.get('k', check.check)).toBe(false);
+    expect(check.runs()).toBe(1);
+    c.advance(1);
+    await expect(kept.get('k', check.check)).rejects.toThrow('admin unreachable');
+    await expect(kept.get('k', check.check)).rejects.toThrow('admin unreachable');
+    expect(await kept.get('k', check.check)).toBe(true);
+    expect(check.runs()).toBe(4);
+  });
+
+  it('keeps no negative answer and no failure by default: each is checked again at the next call', async () => {
     const kept = new KeptAnswer<string, boolean>((ok) => ok, 60_000);
     const check = counted<boolean>(false, new Error('admin unreachable'), true);
     expect(await kept.get('k', check.check)).toBe(false);
@@ -73,7 +89,7 @@ describe('KeptAnswer', () => {
 });
 
 describe('RulesCache', () => {
-  it('keeps the rules answer for RULES_OK_TTL_MS and logs a change of state once', async () => {
+  it('keeps the rules answer, missing rules too, for RULES_OK_TTL_MS and logs a change of state once', async () => {
     const dir = tmpDirFor(cleanups, 'meshlet-rules-cache-');
     const file = path.join(dir, 'log.jsonl');
     const fd = openSync(file, 'a');
@@ -88,7 +104,12 @@ describe('RulesCache', () => {
       expect(check.runs()).toBe(1);
       c.advance(RULES_OK_TTL_MS);
       expect(await cache.get(config)).toEqual(missing);
+      // A flood of /ready while the rules are missing: one check per RULES_OK_TTL_MS, not one per request.
+      for (let i = 0; i < 50; i++) expect(await cache.get(config)).toEqual(missing);
+      expect(check.runs()).toBe(2);
+      c.advance(RULES_OK_TTL_MS);
       expect(await cache.get(config)).toEqual(missing);
+      c.advance(RULES_OK_TTL_MS);
       expect((await cache.get(config)).ok).toBe(true);
       expect(check.runs()).toBe(4);
     } finally {
