@@ -48,6 +48,9 @@ export function guardedServer(opts: ServerOptions, maxConnections: number, handl
       handler(req, res);
     },
   );
+  // A failed accept (descriptors or buffers running out) is the one client's loss; the server keeps listening. Without
+  // a listener, node would throw it and end meshlet.
+  server.on('error', () => undefined);
   server.on('connection', (sock: Socket) => {
     if (open.size >= maxConnections) {
       let victim: Socket | undefined;

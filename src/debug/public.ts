@@ -12,6 +12,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AdminGetOptions } from '../envoy/admin.js';
 import { guardedServer, listenDualStack, MAX_HTTP_CONNECTIONS } from './listen.js';
+import { singleFlight } from './single-flight.js';
 import type { Metrics } from './metrics.js';
 import { Gauge } from './metrics.js';
 // Through getBuiltinModule: the ESM wrapper of node:http keeps undici, http2 and zlib resident (src/debug/server.ts).
@@ -85,19 +86,6 @@ async function scrape(src: PublicSources, up: Gauge): Promise<Buffer> {
     up.set(0);
   }
   return Buffer.from(`${envoy}${src.metrics.render()}${up.render()}\n`);
-}
-
-/**
- * Single flight: a call made while an earlier one is under way gets that one's
- * promise instead of starting another. Nothing is kept once it settles, so a
- * call made afterwards runs `run` again (every later scrape reads fresh stats).
- */
-function singleFlight<T>(run: () => Promise<T>): () => Promise<T> {
-  let current: Promise<T> | undefined;
-  return () =>
-    (current ??= run().finally(() => {
-      current = undefined;
-    }));
 }
 
 async function route(req: IncomingMessage, res: ServerResponse, src: PublicSources, stats: () => Promise<Buffer>): Promise<void> {

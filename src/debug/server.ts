@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Metrics } from './metrics.js';
 import { redact } from './redact.js';
 import { guardedServer, MAX_HTTP_CONNECTIONS } from './listen.js';
+import { singleFlight } from './single-flight.js';
 const { isIP } = process.getBuiltinModule('node:net');
 
 export interface ReadyCheck {
@@ -58,12 +59,17 @@ export async function startDebugServer(address: { ip: string; port: number }, sr
   if (!(address.ip.startsWith('127.') || address.ip === '::1') || isIP(address.ip) === 0) {
     throw new Error(`debug endpoint must bind to loopback, not ${address.ip}`);
   }
+  // Envoy's whole config dump is one admin request on its main thread: requests that come together share it.
+  const sources: DebugSources = src.envoyConfigDump ? { ...src, envoyConfigDump: singleFlight(src.envoyConfigDump) } : src;
   const server = guardedServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, keepAliveTimeout: 5_000 }, MAX_HTTP_CONNECTIONS, (req, res) => {
-    route(req, res, src).catch((err: unknown) => send(res, 500, json({ error: (err as Error).message })));
+    route(req, res, sources).catch((err: unknown) => send(res, 500, json({ error: (err as Error).message })));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(address.port, address.ip, () => resolve());
+    server.listen(address.port, address.ip, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return server;
 }

@@ -134,6 +134,30 @@ describe('the servers meshlet serves', () => {
     expect(responses(raw)).toBeLessThanOrEqual(1);
   });
 
+  it.each(starts)('%s outlives a failed accept: the error is the one client\'s, and the server goes on listening', async (_what, path, start) => {
+    const server = await start();
+    const port = await listening(server);
+    // What node emits when accept() fails (descriptors or buffers running out); with no listener left, it would throw.
+    for (let i = 0; i < 2; i++) expect(() => server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }))).not.toThrow();
+    expect(await exchange(port, GET(path), /\r\n\r\n/)).toMatch(/^HTTP\/1\.1 (200|404)/);
+  });
+
+  it('the debug endpoint asks Envoy for one config dump at a time, however many clients ask', async () => {
+    let asked = 0;
+    let answer!: (v: unknown) => void;
+    const dump = (): Promise<unknown> => (asked++, new Promise((r) => (answer = r)));
+    const server = await startDebugServer({ ip: '127.0.0.1', port: 0 }, { ready, xds: () => ({}), metrics, envoyConfigDump: dump });
+    let requests = 0;
+    server.on('request', () => requests++);
+    const port = await listening(server);
+    const clients = Array.from({ length: 10 }, () => exchange(port, GET('/config_dump'), /\r\n0\r\n\r\n$/));
+    // All ten are in progress before Envoy's answer comes.
+    await until(() => requests === 10);
+    answer({ configs: [] });
+    for (const raw of await Promise.all(clients)) expect(raw).toMatch(/^HTTP\/1\.1 200[\s\S]*"configs": \[\]/);
+    expect(asked).toBe(1);
+  });
+
   it.each(starts)(`%s answers a new client while ${MAX_HTTP_CONNECTIONS} idle connections hold every slot`, async (_what, path, start) => {
     const port = await listening(await start());
     const held = await Promise.all(Array.from({ length: MAX_HTTP_CONNECTIONS }, () => idle(port)));
