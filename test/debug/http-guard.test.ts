@@ -134,7 +134,7 @@ describe('the servers meshlet serves', () => {
     expect(responses(raw)).toBeLessThanOrEqual(1);
   });
 
-  it.each(starts)('%s outlives a failed accept: the error is the one client\'s, and the server goes on listening', async (_what, path, start) => {
+  it.each(starts)("%s outlives a failed accept: the error is the one client's, and the server goes on listening", async (_what, path, start) => {
     const server = await start();
     const port = await listening(server);
     // What node emits when accept() fails (descriptors or buffers running out); with no listener left, it would throw.
