@@ -24,15 +24,16 @@ export const HEADERS_TIMEOUT_MS = 2_000;
  *   never reads could queue a request, a response and a pending check each,
  *   without bound, behind a slow one.
  * - At most `maxConnections` connections. At the cap, a new client takes the
- *   slot of the oldest connection with no request in progress, so clients
- *   that only hold connections (idle, or sending headers a byte at a time)
- *   cannot lock the kubelet out; only when every slot is answering is the
- *   new one turned away.
+ *   slot of the oldest connection with no request in progress, or whose
+ *   answer is all written (a client that does not read it would otherwise
+ *   hold its slot for good), so clients that only hold connections (idle,
+ *   sending headers a byte at a time, or not reading) cannot lock the kubelet
+ *   out; only when every slot is still answering is the new one turned away.
  * - Headers within HEADERS_TIMEOUT_MS.
  */
 export function guardedServer(opts: ServerOptions, maxConnections: number, handler: RequestListener): Server {
-  /** Open connections, oldest first (a Map keeps insertion order), and whether each has a request in progress. */
-  const open = new Map<Socket, { busy: boolean }>();
+  /** Open connections, oldest first (a Map keeps insertion order): whether each has a request in progress, and its answer. */
+  const open = new Map<Socket, { busy: boolean; res?: ServerResponse }>();
   const server = createServer(
     { ...opts, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
     (req: IncomingMessage, res: ServerResponse) => {
@@ -42,6 +43,7 @@ export function guardedServer(opts: ServerOptions, maxConnections: number, handl
         return;
       }
       state.busy = true;
+      state.res = res;
       const done = (): void => void (state.busy = false);
       res.once('finish', done);
       res.once('close', done);
@@ -55,7 +57,8 @@ export function guardedServer(opts: ServerOptions, maxConnections: number, handl
     if (open.size >= maxConnections) {
       let victim: Socket | undefined;
       for (const [s, state] of open) {
-        if (!state.busy) {
+        // An answer all written is as good as done: a client that never reads it must not keep its slot.
+        if (!state.busy || state.res?.writableEnded) {
           victim = s;
           break;
         }

@@ -25,14 +25,14 @@ export interface DebugSources {
   envoyConfigDump?: () => Promise<unknown>;
 }
 
-function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
+function send(res: ServerResponse, status: number, body: string | Buffer, type = 'application/json'): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
   res.end(body);
 }
 
 const json = (v: unknown): string => `${JSON.stringify(redact(v), null, 2)}\n`;
 
-async function route(req: IncomingMessage, res: ServerResponse, src: DebugSources): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, src: DebugSources, configDump?: () => Promise<Buffer>): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   switch (url.pathname) {
     case '/healthz':
@@ -47,9 +47,8 @@ async function route(req: IncomingMessage, res: ServerResponse, src: DebugSource
     case '/metrics':
       return send(res, 200, src.metrics.render(), 'text/plain; version=0.0.4');
     case '/config_dump':
-      if (!src.envoyConfigDump)
-        return send(res, 404, json({ error: 'Envoy config_dump passthrough is off; start meshlet run with --debug-envoy-config-dump' }));
-      return send(res, 200, json(await src.envoyConfigDump()));
+      if (!configDump) return send(res, 404, json({ error: 'Envoy config_dump passthrough is off; start meshlet run with --debug-envoy-config-dump' }));
+      return send(res, 200, await configDump());
     default:
       return send(res, 404, json({ error: 'not found', paths: ['/healthz', '/ready', '/xds', '/metrics', '/config_dump'] }));
   }
@@ -59,10 +58,12 @@ export async function startDebugServer(address: { ip: string; port: number }, sr
   if (!(address.ip.startsWith('127.') || address.ip === '::1') || isIP(address.ip) === 0) {
     throw new Error(`debug endpoint must bind to loopback, not ${address.ip}`);
   }
-  // Envoy's whole config dump is one admin request on its main thread: requests that come together share it.
-  const sources: DebugSources = src.envoyConfigDump ? { ...src, envoyConfigDump: singleFlight(src.envoyConfigDump) } : src;
+  // Envoy's whole config dump is one admin request on its main thread, and megabytes once rendered: requests that come
+  // together share both.
+  const dump = src.envoyConfigDump;
+  const configDump = dump ? singleFlight(async () => Buffer.from(json(await dump()))) : undefined;
   const server = guardedServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, keepAliveTimeout: 5_000 }, MAX_HTTP_CONNECTIONS, (req, res) => {
-    route(req, res, sources).catch((err: unknown) => send(res, 500, json({ error: (err as Error).message })));
+    route(req, res, src, configDump).catch((err: unknown) => send(res, 500, json({ error: (err as Error).message })));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

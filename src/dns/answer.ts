@@ -50,8 +50,12 @@ export function decide(packet: Uint8Array, opts: AnswerOptions): Decision {
   // Never answer a response: two servers would echo each other forever.
   if (head.qr) return { kind: 'drop', reason: 'a response, not a query' };
   const [qd, an, ns, ar] = head.counts;
-  // RFC 9619: a query has exactly one question; more, or more records than a query needs, is refused unread.
-  if (qd > 1 || an + ns + ar > MAX_QUERY_RECORDS) return { kind: 'answer', rcode: RCODE.FORMERR, response: reply(head, [], RCODE.FORMERR) };
+  // RFC 9619: a query has exactly one question; more, or more records than a query needs, is refused unread (NOTIMP
+  // still for an opcode other than QUERY, which is never served).
+  if (qd > 1 || an + ns + ar > MAX_QUERY_RECORDS) {
+    const rcode = head.opcode === OPCODE_QUERY ? RCODE.FORMERR : RCODE.NOTIMP;
+    return { kind: 'answer', rcode, response: reply(head, [], rcode) };
+  }
   let msg: Message;
   try {
     msg = decodeMessage(packet);

@@ -5,6 +5,12 @@
 // when the caller says for how long (default: not at all, so a check that
 // fails is made again at the next call); a failure is never kept.
 
+/** Milliseconds on a clock that only goes forward: a wall clock set back would keep an answer until it caught up. */
+export function monotonicMs(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
 export class KeptAnswer<K, R> {
   private kept: { key: K; at: number; answer: R; ttlMs: number } | undefined;
   private inFlight: { key: K; promise: Promise<R> } | undefined;
@@ -13,7 +19,7 @@ export class KeptAnswer<K, R> {
     private readonly isOk: (answer: R) => boolean,
     /** How long a positive answer is kept. */
     private readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicMs,
     /** How long a negative answer is kept. */
     private readonly negativeTtlMs = 0,
   ) {}

@@ -7,7 +7,7 @@ import type { ReadyCheck, ReadyReport } from '../debug/server.js';
 import type { AdminResponse } from '../envoy/admin.js';
 import type { AdsStatus } from '../xds/events.js';
 import { TYPE_URL } from '../xds/protos.js';
-import { KeptAnswer } from './kept-answer.js';
+import { KeptAnswer, monotonicMs } from './kept-answer.js';
 
 export interface ReadinessSources {
   /** Absent when the operator turned the iptables check off. */
@@ -133,7 +133,7 @@ export class ListenersCache {
 
   constructor(
     private readonly admin: ReadinessSources['admin'],
-    now: () => number = Date.now,
+    now: () => number = monotonicMs,
   ) {
     this.kept = new KeptAnswer((r) => r.ok, LISTENERS_OK_TTL_MS, now);
   }

@@ -4,7 +4,7 @@
 // should not do that many times a second.
 import type { Logger } from '../log.js';
 import type { MeshConfig } from '../config/model.js';
-import { KeptAnswer } from './kept-answer.js';
+import { KeptAnswer, monotonicMs } from './kept-answer.js';
 
 export interface RulesState {
   ok: boolean;
@@ -31,7 +31,7 @@ export class RulesCache {
   constructor(
     private readonly check: (config: MeshConfig) => Promise<RulesState>,
     private readonly log: Logger,
-    now: () => number = Date.now,
+    now: () => number = monotonicMs,
   ) {
     this.kept = new KeptAnswer((r) => r.ok, RULES_OK_TTL_MS, now, RULES_OK_TTL_MS);
   }

@@ -33,6 +33,7 @@ import { checkProxyAccess, handSocketToProxy } from './proxy-access.js';
 import { ackedCheck, ListenersCache, readiness } from './readiness.js';
 import type { Desired, Outcome } from './reload.js';
 import { RulesCache } from './rules-cache.js';
+import { monotonicMs } from './kept-answer.js';
 import { AckLatency, versions } from './ack-latency.js';
 import type { ReloadKind, ReloadLog } from './watch.js';
 import type * as AfterSpawn from './after-spawn.js';
@@ -103,11 +104,13 @@ export class Meshlet {
     this.now = opts.now ?? Date.now;
     this.ackLatency = new AckLatency((s) => this.metrics.changeToAck.observe(s), this.now);
     // Reading the rules needs most of the iptables modules: loaded on the first /ready, not before Envoy starts.
-    this.rules = new RulesCache(async (c) => (await import('./rules-check.js')).rulesReady(c, this.iptables), this.log, this.now);
+    // The kept /ready answers age on a clock that only goes forward (the test clock when one is given).
+    const kept = opts.now ?? monotonicMs;
+    this.rules = new RulesCache(async (c) => (await import('./rules-check.js')).rulesReady(c, this.iptables), this.log, kept);
     // No snapshot yet: Envoy's streams wait in the server until start() installs the first one.
     this.ads = new AdsServer({ socketPath: opts.loaded.config.proxy.xdsSocket, logger: opts.logger.child({ component: 'xds' }) });
     this.ads.onResponse((e) => this.metrics.pushes.inc({ type: short(e.typeUrl) }));
-    this.listenersCache = new ListenersCache((p) => this.admin(p), this.now);
+    this.listenersCache = new ListenersCache((p) => this.admin(p), kept);
     this.ads.onAck((e) => {
       this.metrics.acks.inc({ type: short(e.typeUrl) });
       this.ackLatency.settle(this.ads.sync());

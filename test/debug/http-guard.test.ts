@@ -90,6 +90,24 @@ describe('guardedServer', () => {
     expect(s.destroyed).toBe(false);
   });
 
+  it('at the cap, a connection whose answer is all written gives way, even though its client never reads it', async () => {
+    let ended = 0;
+    // 32 MiB: more than the kernel's buffers take, so the answer never finishes while its client does not read.
+    const body = Buffer.alloc(32 * 1024 * 1024);
+    const server = guardedServer({}, 1, (_req, res) => {
+      res.end(body);
+      ended++;
+    });
+    const port = await listening(server);
+    const stalled = await idle(port);
+    stalled.pause();
+    stalled.write(GET('/big'));
+    await until(() => ended === 1);
+    // (The stalled client, paused, does not read the close either; the new one is served in its slot.)
+    expect(await exchange(port, GET('/next'), /\r\n\r\n/)).toMatch(/^HTTP\/1\.1 200/);
+    expect(ended).toBe(2);
+  });
+
   it('at the cap, a new client takes the slot of the oldest connection with no request in progress', async () => {
     const h = heldServer(3);
     const port = await listening(h.server);

@@ -124,6 +124,9 @@ describe('errors and drops', () => {
     const nine = encodeMessage({ ...base, additionals: [0, 1, 2, 3, 4, 5, 6, 7, 8].map(txt) });
     expect(answered(nine)).toMatchObject({ rcode: RCODE.FORMERR, answers: [] });
     expect(answered(nine).question).toBeUndefined();
+    // An opcode other than QUERY stays NOTIMP, however many records it carries.
+    const update = encodeMessage({ ...base, header: { ...base.header, opcode: 5 }, additionals: [0, 1, 2, 3, 4, 5, 6, 7, 8].map(txt) });
+    expect(answered(update)).toMatchObject({ rcode: RCODE.NOTIMP, answers: [] });
     // A 64 KB datagram of records whose names walk a pointer chain: refused before a name is read.
     const bomb = pointerChain(8000, 4000);
     expect(bomb.length).toBeGreaterThan(60_000);

@@ -355,13 +355,34 @@ describe('replies from a resolver', () => {
     return new Uint8Array(b);
   };
 
+  /** The reply's bytes, and the highest offset answersQuery read of them. */
+  const watched = (bytes: Uint8Array): { reply: Uint8Array; furthest: () => number } => {
+    let furthest = -1;
+    const reply = new Proxy(bytes, {
+      get(target, key) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) furthest = Math.max(furthest, Number(key));
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return { reply, furthest: () => furthest };
+  };
+
   it('checks the ID, QR and question count from the header before it reads any name', () => {
     // The 64 KB pointer-chain message (test/dns/helpers.ts) as a reply: its ID or its question count is wrong, so
-    // nothing past the header is read (an earlier check decoded all of it, for seconds, before comparing the ID).
-    expect(answersQuery(pointerChain(8000, 4000, { id: 0x4321, qr: true }), q)).toBe(false);
-    const twoQuestions = Buffer.from(pointerChain(8000, 4000, { id: 0x1234, qr: true }));
-    twoQuestions.writeUInt16BE(2, 4);
-    expect(answersQuery(new Uint8Array(twoQuestions), q)).toBe(false);
+    // nothing past the 12-byte header is read (an earlier check decoded all of it, for seconds, before comparing the ID).
+    const wrongId = watched(pointerChain(8000, 4000, { id: 0x4321, qr: true }));
+    expect(answersQuery(wrongId.reply, q)).toBe(false);
+    expect(wrongId.furthest()).toBeLessThan(12);
+    const bytes = Buffer.from(pointerChain(8000, 4000, { id: 0x1234, qr: true }));
+    bytes.writeUInt16BE(2, 4);
+    const twoQuestions = watched(new Uint8Array(bytes));
+    expect(answersQuery(twoQuestions.reply, q)).toBe(false);
+    expect(twoQuestions.furthest()).toBeLessThan(12);
+    // The right ID and one question: the question is read (to offset 16 here), the 64 KB of records are not.
+    const one = watched(pointerChain(8000, 4000, { id: 0x1234, qr: true }));
+    expect(answersQuery(one.reply, q)).toBe(false);
+    expect(one.furthest()).toBeLessThan(17);
     expect(answersQuery(asReply(query('slow.test', { id: 0x1234 })).subarray(0, 11), q)).toBe(false);
     expect(answersQuery(query('slow.test', { id: 0x1234 }), q)).toBe(false);
   });

@@ -5,7 +5,7 @@
 // as intact ones and logs each change of state once.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { KeptAnswer } from '../../src/run/kept-answer.js';
 import { RULES_OK_TTL_MS, RulesCache, type RulesState } from '../../src/run/rules-cache.js';
 import { createRootLogger } from '../../src/log.js';
@@ -75,6 +75,23 @@ describe('KeptAnswer', () => {
     await expect(kept.get('k', check.check)).rejects.toThrow('admin unreachable');
     expect(await kept.get('k', check.check)).toBe(true);
     expect(check.runs()).toBe(4);
+  });
+
+  it('ages answers on a clock that only goes forward, not the wall clock (which can be set back)', async () => {
+    const wall = vi.spyOn(Date, 'now').mockImplementation(() => {
+      throw new Error('the wall clock was read');
+    });
+    try {
+      const kept = new KeptAnswer<string, boolean>((ok) => ok, 60_000);
+      const check = counted(true);
+      expect(await kept.get('k', check.check)).toBe(true);
+      expect(await kept.get('k', check.check)).toBe(true);
+      expect(check.runs()).toBe(1);
+      const cache = new RulesCache(() => Promise.resolve({ ok: true, missing: [] }), createRootLogger('silent'));
+      expect((await cache.get({} as MeshConfig)).ok).toBe(true);
+    } finally {
+      wall.mockRestore();
+    }
   });
 
   it('keeps no negative answer and no failure by default: each is checked again at the next call', async () => {
