@@ -208,8 +208,8 @@ export class DnsListeners {
           },
         );
       }
-      // A message has begun: its deadline starts now and later bytes do not extend it.
       if (closing) return;
+      // A message has begun: its deadline starts now and later bytes do not extend it.
       if (reader.buffered > 0) {
         if (msgs.length > 0 || !partial) arm(messageMs, reset);
         partial = true;
