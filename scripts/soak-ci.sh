@@ -54,9 +54,11 @@ for i in $(seq 1 "$n"); do
         if (f.status === "failed" && failed.length === 0) console.log(`run ${process.argv[3]}: ${file} (failed to load: ${(f.message ?? "").split("\n")[0]})`);
         for (const a of failed) {
           console.log(`run ${process.argv[3]}: ${file} > ${a.fullName}`);
-          // The clone is removed below, so keep enough of the failure to tell a flake from a bug.
+          // The clone is removed below, so keep enough of the failure to tell a flake from a bug: its start, and its
+          // end too when it is long (a custom message such as a child process output ends with its stderr).
           const lines = (a.failureMessages ?? []).join("\n").split("\n").filter((l) => l.trim() !== "");
-          for (const l of lines.slice(0, 25)) console.log(`      ${l.slice(0, 300)}`);
+          const kept = lines.length <= 45 ? lines : [...lines.slice(0, 25), "…", ...lines.slice(-20)];
+          for (const l of kept) console.log(`      ${l.slice(0, 300)}`);
         }
       }
     ' "$report" "$clone" "$i" >>"$failures"
