@@ -52,7 +52,11 @@ describe.skipIf(cannotRun('npm run bench on the tiny size', isRoot ? undefined :
         const out = path.join(dir, 'RESULTS.md');
         // The spawn's timeout bounds the run (a killed run has no exit status); how long it took is the bench's own log line.
         const r = spawnSync(process.execPath, [MAIN, '--tiny', '--out', out], { encoding: 'utf8', timeout: 110_000 });
-        expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+        // A failed row is named first (its "[bench] row … failed:" line and the error under it), as a long report
+        // would push it out of a shortened failure message.
+        const failed = r.stderr.slice(Math.max(0, r.stderr.search(/\[bench\] row \S+ failed:/)));
+        const head = `exit ${r.status} ${r.signal ?? ''}\n${/failed:/.test(failed) ? failed : ''}`;
+        expect(r.status, `${head}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
         for (const title of [
           '1. Baseline',
           '2. Start to ready',
