@@ -9,6 +9,7 @@ import { emit } from './output.js';
 import type { Command } from './main.js';
 const { readFileSync, writeFileSync } = process.getBuiltinModule('node:fs');
 const { createPublicKey } = process.getBuiltinModule('node:crypto');
+const { isUtf8 } = process.getBuiltinModule('node:buffer');
 
 export const signCommand: Command = {
   run(values, positionals) {
@@ -30,6 +31,8 @@ export const signCommand: Command = {
     const [file, ...extra] = positionals;
     if (file === undefined || extra.length > 0) throw new UsageError('sign: give exactly one config file: meshlet sign --key KEY [--out FILE.sig] CONFIG');
     const bytes = readFileSync(file);
+    // meshlet reads a config as UTF-8 text: other bytes would verify at start but not once the file is watched.
+    if (!isUtf8(bytes)) throw new UsageError(`sign: ${file} is not UTF-8 text; save it as UTF-8, then sign it`);
     const text = bytes.toString('utf8');
     loadConfigText(text, file);
     const version = versionOf(text);

@@ -228,7 +228,12 @@ export const ENV_DOCS: { name: string; text: string }[] = [
   { name: 'MESHLET_CONFIG', text: "The whole YAML config (covered by a confidential pod's policy); excludes --config, the pins and CONTRAST_*" },
   { name: 'MESHLET_CONFIG_SHA256', text: 'Hex SHA-256 the config file must have at start (same as --config-sha256)' },
   { name: 'MESHLET_CONFIG_PUBKEY', text: 'PEM public key; a changed config file is applied only when signed by it (meshlet sign) with a higher version' },
-  { name: 'MESHLET_CONFIG_MIN_VERSION', text: 'Lowest signed version a new pod accepts (revokes older signed configs)' },
+  {
+    name: 'MESHLET_CONFIG_MIN_VERSION',
+    text:
+      'Lowest signed version accepted, at start and while running (revokes older signed configs); with a hash pinned too, it also lets a new pod ' +
+      'start on a signed config at or above it instead of the pinned one',
+  },
   { name: 'MESHLET_CONFIG_STATE', text: 'Where run keeps the highest signed version this pod applied (default /var/run/meshlet/config-state.json)' },
   { name: 'MESHLET_LOG_LEVEL', text: 'Log level when --log-level is not given (an invalid value is a usage error)' },
   { name: 'MESHLET_ENVOY', text: 'The Envoy binary when --envoy is not given' },

@@ -30,11 +30,19 @@ export function sanitize(text: string, max = 200): string {
   return cut.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-function show(value: unknown): string {
+/** A PEM private key anywhere in a value: never printed, not even its start. */
+const PRIVATE_KEY = /PRIVATE KEY/;
+
+function show(value: unknown, root = false): string {
   if (value === undefined) return 'nothing';
+  // The whole document is not quoted: when it is not a mapping, it may be any file the path led to.
+  if (root) return typeof value === 'string' ? `a string of ${value.length} characters` : Array.isArray(value) ? 'a list' : typeof value;
   let s: string;
   try {
-    s = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 77)}...` : v)) ?? typeof value;
+    s =
+      JSON.stringify(value, (_k, v: unknown) =>
+        typeof v === 'string' && PRIVATE_KEY.test(v) ? '(a private key, not shown)' : typeof v === 'string' && v.length > 80 ? `${v.slice(0, 77)}...` : v,
+      ) ?? typeof value;
   } catch {
     s = Array.isArray(value) ? '[...]' : '{...}';
   }
@@ -42,7 +50,7 @@ function show(value: unknown): string {
 }
 
 export function formatError(e: ConfigError): string {
-  return `${sanitize(e.path, 120)}: ${sanitize(e.rule, 300)} (got ${show(e.value)})`;
+  return `${sanitize(e.path, 120)}: ${sanitize(e.rule, 300)} (got ${show(e.value, e.path === '(root)')})`;
 }
 
 /** The first MAX_SHOWN_ERRORS errors, formatted, then "and N more". */

@@ -10,7 +10,8 @@ import { parseResolvConf } from '../dns/resolv.js';
 import { fastYaml } from './yaml-fast.js';
 import { yamlLibrary } from './yaml-lib.js';
 import { admitPinnedFile, hasPins, readPins, sha256Hex, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
-const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { existsSync, readFileSync, realpathSync } = process.getBuiltinModule('node:fs');
+const { dirname } = process.getBuiltinModule('node:path');
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
 
@@ -21,6 +22,10 @@ export interface LoadedConfig {
   /** The file to watch for reloads, when the config came from one. */
   file?: string;
   warnings: string[];
+  /** The text in use, when it came from a file: what the watcher compares the file with. */
+  text?: string;
+  /** The real path of the file's directory: the file is read only inside it (configDir). */
+  within?: string;
   /** What vouches for the config (src/config/trust.ts). */
   trust: ConfigTrust;
   /** For a pinned file: decides which updates may be applied while running. */
@@ -150,16 +155,30 @@ export function loadConfigFile(path: string): MeshConfig {
   return readConfigFile(path).config;
 }
 
-function readConfigFile(path: string): { config: MeshConfig; warnings: string[] } {
+/**
+ * The real path of the directory a config file is named in: the file must lie
+ * inside it. A ConfigMap's keys are symlinks into its own `..data/`; one that
+ * leads elsewhere was planted, and would have meshlet quote another file in its
+ * errors. Undefined when the directory is missing (the read then says so).
+ */
+export function configDir(path: string): string | undefined {
+  try {
+    return realpathSync(dirname(path));
+  } catch {
+    return undefined;
+  }
+}
+
+function readConfigFile(path: string): { config: MeshConfig; warnings: string[]; text: string } {
   let text: string;
   try {
-    text = readInputFile(path);
+    text = readInputFile(path, undefined, configDir(path));
   } catch (err) {
     if (!(err instanceof InputFileError)) throw err;
     const why = err.code === 'ENOENT' ? 'file not found; pass --config FILE or set CONTRAST_* variables' : err.message.slice(path.length + 2);
     throw new ConfigInvalidError(path, [{ path: '(file)', value: path, rule: why }]);
   }
-  return parseConfigText(text, path);
+  return { ...parseConfigText(text, path), text };
 }
 
 export const NO_CONFIG_SOURCE = `defaults (no --config, no ${DEFAULT_CONFIG_PATH}, no CONTRAST_* variables)`;
@@ -177,6 +196,8 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   const inEnv = env[TRUST_ENV.config];
   if (inEnv !== undefined) return loadFromEnvYaml(inEnv, path, env);
   if (path !== undefined) return loadFile(path, env);
+  // Pins are for a file: with them, the file must be there (never Contrast's variables or the defaults instead).
+  if (env[TRUST_ENV.sha256] !== undefined || env[TRUST_ENV.pubkey] !== undefined) return loadFile(DEFAULT_CONFIG_PATH, env);
   if (hasContrastEnv(env)) {
     const { raw, warnings, errors, source } = contrastToRaw(env);
     const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
@@ -204,13 +225,24 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
 /** A config file: checked against the pins when there are any. */
 function loadFile(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const pins = readPins(env);
+  const within = configDir(path);
   if (!hasPins(pins)) {
     const trust = unpinnedFileTrust(path);
-    const { config, warnings } = readConfigFile(path);
-    return { config, source: path, file: path, warnings: [...(trust.mode === 'volume' ? [`${path}: ${trust.detail}`] : []), ...warnings], trust };
+    const { config, warnings, text } = readConfigFile(path);
+    const volume = trust.mode === 'volume' ? [`${path}: ${trust.detail}`] : [];
+    return { config, source: path, file: path, text, ...(within ? { within } : {}), warnings: [...volume, ...warnings], trust };
   }
-  const { text, gate, trust } = admitPinnedFile(path, pins);
-  return { ...parseConfigText(text, path), source: path, file: path, trust, gate };
+  const { text, gate, trust } = admitPinnedFile(path, pins, within);
+  const parsed = parseConfigText(text, path);
+  // With a key and no hash pinned, a new pod takes any signed config at or above the minimum: say so when there is none.
+  const anySigned =
+    pins.key && pins.sha256 === undefined && !pins.minVersionSet
+      ? [
+          `${path}: ${TRUST_ENV.pubkey} without ${TRUST_ENV.sha256} or ${TRUST_ENV.minVersion}: a new pod starts on any config ever signed with ` +
+            `this key; set ${TRUST_ENV.minVersion} to the lowest version still acceptable`,
+        ]
+      : [];
+  return { ...parsed, warnings: [...anySigned, ...parsed.warnings], source: path, file: path, text, ...(within ? { within } : {}), trust, gate };
 }
 
 /** MESHLET_CONFIG: the YAML itself in the environment, covered by the pod's policy. */

@@ -25,6 +25,7 @@ import { ConfigInvalidError, type ConfigError } from './errors.js';
 // config that is not pinned needs no hash, key or signature.
 const crypto = (): typeof Crypto => process.getBuiltinModule('node:crypto');
 const { mkdirSync, statSync } = process.getBuiltinModule('node:fs');
+const { isUtf8 } = process.getBuiltinModule('node:buffer');
 const path = process.getBuiltinModule('node:path');
 
 export const TRUST_ENV = {
@@ -75,6 +76,8 @@ export interface Pins {
   key?: KeyObject;
   keyFingerprint?: string;
   minVersion: number;
+  /** MESHLET_CONFIG_MIN_VERSION was given (0 included): the operator said which signed versions a new pod may start on. */
+  minVersionSet: boolean;
   statePath: string;
 }
 
@@ -132,7 +135,7 @@ export function keyFingerprint(key: KeyObject): string {
 /** The pins in the environment (the CLI maps --config-sha256 onto MESHLET_CONFIG_SHA256). */
 export function readPins(env: Env): Pins {
   const errors: ConfigError[] = [];
-  const pins: Pins = { minVersion: 0, statePath: env[TRUST_ENV.state] || DEFAULT_STATE_PATH };
+  const pins: Pins = { minVersion: 0, minVersionSet: false, statePath: env[TRUST_ENV.state] || DEFAULT_STATE_PATH };
   const sha = env[TRUST_ENV.sha256];
   if (sha !== undefined) {
     const s = sha.trim().toLowerCase();
@@ -146,8 +149,10 @@ export function readPins(env: Env): Pins {
   }
   const min = env[TRUST_ENV.minVersion];
   if (min !== undefined) {
-    if (/^[0-9]{1,15}$/.test(min.trim())) pins.minVersion = Number(min.trim());
-    else errors.push({ path: TRUST_ENV.minVersion, value: min, rule: 'must be a non-negative integer' });
+    if (/^[0-9]{1,15}$/.test(min.trim())) {
+      pins.minVersion = Number(min.trim());
+      pins.minVersionSet = true;
+    } else errors.push({ path: TRUST_ENV.minVersion, value: min, rule: 'must be a non-negative integer' });
     if (!pins.key) errors.push({ path: TRUST_ENV.minVersion, value: min, rule: `only means something with ${TRUST_ENV.pubkey} set` });
   }
   if (errors.length > 0) invalid('environment', errors);
@@ -164,11 +169,12 @@ export function sigPath(file: string): string {
 
 /**
  * Reads a regular file of bounded size. Symlinks are followed on purpose: a
- * ConfigMap mount presents every key as a symlink into `..data/`.
+ * ConfigMap mount presents every key as a symlink into `..data/`. With
+ * `within`, the file read must lie inside that directory (read-limited.ts).
  */
-export function readBounded(file: string, max: number, what: string): Buffer | undefined {
+export function readBounded(file: string, max: number, what: string, within?: string): Buffer | undefined {
   try {
-    return readInputBytes(file, max);
+    return readInputBytes(file, max, within);
   } catch (err) {
     if (!(err instanceof InputFileError)) throw err;
     if (err.code === 'ENOENT') return undefined;
@@ -258,7 +264,7 @@ export function writeState(file: string, state: PodState): void {
 
 export type Admission =
   { kind: 'apply'; text: string; version: number; sha256: string } | { kind: 'same' } | { kind: 'refuse'; reason: RefusalReason; error: string };
-export type RefusalReason = 'pinned' | 'unsigned' | 'bad-signature' | 'no-version' | 'rollback';
+export type RefusalReason = 'pinned' | 'unsigned' | 'bad-signature' | 'no-version' | 'rollback' | 'state';
 
 /**
  * Decides, for a pinned config file, which updates may be applied while
@@ -300,7 +306,9 @@ export class ConfigGate {
     if (bad)
       return this.refuse(
         sigText === undefined ? 'unsigned' : 'bad-signature',
-        `${this.file} changed (SHA-256 ${sha}) without a valid signature in ${this.sigFile}: ${bad}`,
+        `${this.file} changed (SHA-256 ${sha}) without a valid signature in ${this.sigFile}: ${bad}` +
+          // The watcher hands over text: bytes that are not UTF-8 came through as U+FFFD, and no longer match what was signed.
+          (text.includes('\ufffd') ? '; the config must be UTF-8 text, which this one may not be' : ''),
       );
     const v = versionOf(text);
     if (v === undefined || typeof v === 'object')
@@ -314,13 +322,37 @@ export class ConfigGate {
         'rollback',
         `${this.file}: signed version ${v} is not higher than the version in use (${floor}); an older or replayed signed config is not accepted`,
       );
+    // The pod may run a pinned config below the minimum (the pin is the policy's own word), but a signed update below
+    // it is one the operator revoked.
+    if (v < this.pins.minVersion)
+      return this.refuse(
+        'rollback',
+        `${this.file}: signed version ${v} is below ${TRUST_ENV.minVersion} (${this.pins.minVersion}); a revoked signed config is not accepted`,
+      );
     return { kind: 'apply', text, version: v, sha256: sha };
   }
 
-  /** After the update was applied: it becomes the floor, here and across sidecar restarts. */
-  commit(a: { version: number; sha256: string }): void {
+  /**
+   * Takes an admitted update that is about to be served: it becomes the floor,
+   * here and across sidecar restarts. The state file is written first, so an
+   * update whose floor cannot be recorded is never served (a later restart
+   * would accept a rollback below it). Returns why not, counted as a refusal;
+   * the config in use stays.
+   */
+  commit(a: { version: number; sha256: string }): string | undefined {
+    if (this.pins.key) {
+      try {
+        writeState(this.pins.statePath, { version: a.version, sha256: a.sha256 });
+      } catch (err) {
+        this.refuse('state', '');
+        return (
+          `${this.file}: signed version ${a.version} is not applied: its version could not be recorded in the replay-protection state ` +
+          `${this.pins.statePath} (${(err as Error).message}); the config in use stays, and the update is taken once the state can be written`
+        );
+      }
+    }
     this.current = { sha256: a.sha256, version: a.version, mode: 'signed' };
-    this.persist();
+    return undefined;
   }
 
   /** Records the start config's version, so a sidecar restart cannot go below it. */
@@ -352,35 +384,22 @@ export function describeFileTrust(mode: TrustMode, pins: Pins, sha256: string, v
  * Start-up check of a config file under a pin. Accepts the file when its
  * SHA-256 is the pinned one, or when a key is pinned and the file is signed
  * with a version at or above every floor (the pinned minimum, and whatever this
- * pod already ran). Otherwise refuses, naming both hashes.
+ * pod already ran). With a hash pinned too, a new pod (no replay-protection
+ * state yet) starts on the pinned config, not on a signed one, unless
+ * MESHLET_CONFIG_MIN_VERSION says which signed versions a new pod may start
+ * on: otherwise whoever controls the volume could start every new pod on the
+ * oldest config ever signed. Otherwise refuses, naming both hashes. Nothing
+ * of the file is parsed before its bytes are shown to be the pinned or a
+ * signed ones: the YAML parser is not fed what the host wrote.
  */
-export function admitPinnedFile(file: string, pins: Pins): { text: string; gate: ConfigGate; trust: ConfigTrust } {
-  const bytes = readBounded(file, MAX_CONFIG_BYTES, 'the config file');
+export function admitPinnedFile(file: string, pins: Pins, within?: string): { text: string; gate: ConfigGate; trust: ConfigTrust } {
+  const bytes = readBounded(file, MAX_CONFIG_BYTES, 'the config file', within);
   if (!bytes) invalid(file, [{ path: '(file)', value: file, rule: 'file not found; the config is pinned, so it must exist at start' }]);
-  const text = bytes.toString('utf8');
   const sha = sha256Hex(bytes);
   const state = pins.key ? readState(pins.statePath) : undefined;
-  const version = versionOf(text);
-  if (typeof version === 'object') invalid(file, [{ path: 'version', value: undefined, rule: version.error }]);
-  if (pins.key && version === undefined) {
-    invalid(file, [
-      { path: 'version', value: undefined, rule: `required when ${TRUST_ENV.pubkey} is set: a top-level integer that every signed update raises` },
-    ]);
-  }
   let mode: TrustMode;
   if (pins.sha256 !== undefined && sha === pins.sha256) {
     mode = 'pinned';
-    if (state && version !== undefined && state.version > version) {
-      invalid(file, [
-        {
-          path: 'version',
-          value: version,
-          rule:
-            `this pod already ran signed version ${state.version}; going back to the pinned config (version ${version}) is refused; roll the pod to ` +
-            `start over`,
-        },
-      ]);
-    }
   } else {
     const pinned = pins.sha256 ? `, but ${TRUST_ENV.sha256} (or --config-sha256) pins ${pins.sha256}` : '';
     if (!pins.key)
@@ -399,6 +418,44 @@ export function admitPinnedFile(file: string, pins: Pins): { text: string; gate:
       invalid(file, [
         { path: '(file)', value: sha, rule: `SHA-256 of the file is ${sha}${pinned}, and it has no valid signature in ${sigPath(file)} (${bad})` },
       ]);
+    if (pins.sha256 !== undefined && !state && !pins.minVersionSet) {
+      invalid(file, [
+        {
+          path: '(file)',
+          value: sha,
+          rule:
+            `is signed but not the pinned config (${pins.sha256.slice(0, 12)}...), and a new pod starts on the pinned one: put the file's hash in ` +
+            `the pod spec (which rolls the pods), or set ${TRUST_ENV.minVersion} to the lowest signed version a new pod may start on`,
+        },
+      ]);
+    }
+    mode = 'signed';
+  }
+  // The bytes are the pinned or a signed ones from here on.
+  if (!isUtf8(bytes)) {
+    invalid(file, [{ path: '(file)', value: sha, rule: 'is not UTF-8 text; save the config as UTF-8 (and sign it again)' }]);
+  }
+  const text = bytes.toString('utf8');
+  const version = versionOf(text);
+  if (typeof version === 'object') invalid(file, [{ path: 'version', value: undefined, rule: version.error }]);
+  if (pins.key && version === undefined) {
+    invalid(file, [
+      { path: 'version', value: undefined, rule: `required when ${TRUST_ENV.pubkey} is set: a top-level integer that every signed update raises` },
+    ]);
+  }
+  if (mode === 'pinned') {
+    if (state && version !== undefined && state.version > version) {
+      invalid(file, [
+        {
+          path: 'version',
+          value: version,
+          rule:
+            `this pod already ran signed version ${state.version}; going back to the pinned config (version ${version}) is refused; roll the pod to ` +
+            `start over`,
+        },
+      ]);
+    }
+  } else {
     const v = version ?? 0;
     const floor = Math.max(pins.minVersion, state?.version ?? 0);
     if (v < floor || (state && v === state.version && sha !== state.sha256)) {
@@ -412,7 +469,6 @@ export function admitPinnedFile(file: string, pins: Pins): { text: string; gate:
         },
       ]);
     }
-    mode = 'signed';
   }
   const gate = new ConfigGate(file, pins, { sha256: sha, version, mode });
   return { text, gate, trust: gate.trust() };

@@ -64,13 +64,13 @@ interface FileState {
 
 type Snapshot = Map<string, FileState>;
 
-function readAll(files: readonly string[]): Snapshot {
+function readAll(files: readonly string[], within: string | undefined): Snapshot {
   const out: Snapshot = new Map();
   for (const f of files) {
     try {
       // Non-regular or oversized files are refused without reading them
-      // (a FIFO would hang, /dev/zero would fill memory on every poll).
-      const { text, stat } = readInputFileStat(f);
+      // (a FIFO would hang, /dev/zero would fill memory on every poll), and so is one outside `within`.
+      const { text, stat } = readInputFileStat(f, undefined, within);
       out.set(f, { text, real: realpathSync(f), ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs });
     } catch {
       /* missing or refused: whoever validates the contents reports it */
@@ -112,9 +112,11 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
   private closed = false;
   private readonly opts: Required<WatchOptions>;
 
+  /** `within`: every file must be read inside this directory (a real path); one that leads elsewhere reads as missing. */
   constructor(
     private readonly files: readonly string[],
     opts: WatchOptions = {},
+    private readonly within?: string,
   ) {
     super();
     this.opts = {
@@ -127,7 +129,7 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
 
   /** Starts watching. `initial` is what the caller already applied (defaults to what is on disk now). */
   start(initial?: Map<string, string>): Promise<void> {
-    this.last = readAll(this.files);
+    this.last = readAll(this.files, this.within);
     this.lastDigest = initial ? digestText(initial) : digest(this.last);
     for (const dir of new Set(this.files.map((f) => path.dirname(f)))) {
       try {
@@ -187,14 +189,14 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     }
     this.running = true;
     try {
-      const first = readAll(this.files);
+      const first = readAll(this.files, this.within);
       const d = digest(first);
       if (d === this.lastDigest) {
         this.candidate = undefined;
         this.last = first;
       } else if (this.arrivedByRename(first)) {
         await sleep(this.opts.recheckMs);
-        const second = readAll(this.files);
+        const second = readAll(this.files, this.within);
         if (signature(second) !== signature(first)) this.again = true;
         else this.report(second, d);
       } else {
@@ -232,6 +234,16 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     const at = this.firstEventAt || Date.now();
     this.firstEventAt = 0;
     this.emit('change', new Map([...s].map(([f, c]) => [f, c.text])), at);
+  }
+
+  /**
+   * Reports the files again at the next check (the next poll at the latest),
+   * even unchanged: for an update the caller could not take yet, which would
+   * otherwise wait for the next change.
+   */
+  retry(): void {
+    this.lastDigest = '';
+    this.candidate = undefined;
   }
 
   close(): void {

@@ -28,26 +28,34 @@ export async function watchSources(deps: WatchDeps): Promise<FileWatcher[]> {
     const gate = loaded.gate;
     // A pinned config: the start version becomes the floor a sidecar restart cannot go below.
     gate?.persist();
-    const cw = new FileWatcher(gate ? [source, gate.sigFile] : [source], w);
+    const cw = new FileWatcher(gate ? [source, gate.sigFile] : [source], w, loaded.within);
     cw.on('change', (contents, at) => {
       const text = contents.get(source);
-      if (text === undefined) onOutcome('config', at, { ok: false, error: `${source}: file disappeared; keeping the last good config` });
-      else if (gate) gated(gate, text, contents.get(gate.sigFile), deps, at);
+      if (text === undefined) onOutcome('config', at, { ok: false, error: `${source}: file disappeared or unreadable; keeping the last good config` });
+      else if (gate) gated(gate, text, contents.get(gate.sigFile), deps, at, cw);
       else onOutcome('config', at, reloadConfig(text, source, deps.current()));
     });
-    await cw.start();
+    watchErrors(cw, 'config', deps.log);
+    // Compared with the text in use, not with the file now: an update that landed while meshlet started is still seen.
+    await cw.start(loaded.text !== undefined ? new Map([[source, loaded.text]]) : undefined);
     out.push(cw);
   }
   const { certs } = deps.current().config;
   const kw = new FileWatcher([certs.ca, certs.certChain, certs.key], w);
   kw.on('change', (_contents, at) => onOutcome('certs', at, reloadCerts(deps.current())));
+  watchErrors(kw, 'certs', deps.log);
   await kw.start();
   out.push(kw);
   return out;
 }
 
+/** A failure while handling a change (a bug, not a refused update) is logged, never lost. */
+function watchErrors(w: FileWatcher, kind: ReloadKind, log: Logger): void {
+  w.on('error', (err) => log.error({ kind, err: err.message }, 'handling a file change failed; the config in use stays'));
+}
+
 /** A pinned config's update: the gate admits it (signature, version) before it is even parsed. */
-function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: WatchDeps, at: number): void {
+function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: WatchDeps, at: number, watcher: FileWatcher): void {
   const a = gate.admit(text, sig);
   if (a.kind === 'same') return;
   if (a.kind === 'refuse') {
@@ -56,8 +64,15 @@ function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: Wa
     return;
   }
   const outcome = reloadConfig(a.text, gate.file, deps.current());
-  // Only an update that is actually served raises the version floor.
-  if (outcome.ok) gate.commit(a);
+  // Only an update that is actually served raises the version floor, and it is served only once the floor is recorded.
+  const failed = outcome.ok ? gate.commit(a) : undefined;
+  if (failed !== undefined) {
+    deps.log.error({ reason: 'state', trust: gate.trust().mode }, 'config update not applied: its version cannot be recorded');
+    deps.onOutcome('config', at, { ok: false, error: failed });
+    // Taken once the state can be written: the same update is offered again at the next poll.
+    watcher.retry();
+    return;
+  }
   deps.onOutcome('config', at, outcome);
 }
 

@@ -217,9 +217,13 @@ describe('pins at start', () => {
     const v2 = text(p, 2, 'tls');
     vol.publish(v2, signed(key, v2));
     expect(() => loadConfig(file, env)).toThrow(/signed version 2 is below the lowest accepted \(3/);
-    // A new pod (no state) takes a signed config at or above MESHLET_CONFIG_MIN_VERSION only.
+    // A new pod (no state) starts on the pinned config: the host cannot pick which signed one. Only when the operator
+    // names the lowest signed version a new pod may start on (MESHLET_CONFIG_MIN_VERSION) does a signed one at or above it do.
     rmSync(env.MESHLET_CONFIG_STATE);
-    expect(loadConfig(file, env).trust.mode).toBe('signed');
+    expect(() => loadConfig(file, env)).toThrow(
+      /is signed but not the pinned config .*and a new pod starts on the pinned one: put the file's hash in the pod spec/,
+    );
+    expect(loadConfig(file, { ...env, MESHLET_CONFIG_MIN_VERSION: '2' }).trust).toMatchObject({ mode: 'signed', version: 2 });
     expect(() => loadConfig(file, { ...env, MESHLET_CONFIG_MIN_VERSION: '3' })).toThrow(/signed version 2 is below the lowest accepted \(3/);
   });
 
