@@ -10,8 +10,8 @@ import { parseResolvConf } from '../dns/resolv.js';
 import { fastYaml } from './yaml-fast.js';
 import { yamlLibrary } from './yaml-lib.js';
 import { admitPinnedFile, hasPins, readPins, sha256Hex, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
-const { existsSync, readFileSync, realpathSync } = process.getBuiltinModule('node:fs');
-const { dirname } = process.getBuiltinModule('node:path');
+const { existsSync, lstatSync, readFileSync, realpathSync } = process.getBuiltinModule('node:fs');
+const { dirname, resolve: resolvePath } = process.getBuiltinModule('node:path');
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
 
@@ -156,16 +156,22 @@ export function loadConfigFile(path: string): MeshConfig {
 }
 
 /**
- * The real path of the directory a config file is named in: the file must lie
- * inside it. A ConfigMap's keys are symlinks into its own `..data/`; one that
- * leads elsewhere was planted, and would have meshlet quote another file in its
- * errors. Undefined when the directory is missing (the read then says so).
+ * The directory a config file must lie inside: the real path of the nearest
+ * directory on its named path that is not itself a symlink (for a ConfigMap,
+ * the volume: its keys, and the folders of keys given a sub-path, are symlinks
+ * into its own `..data/`). A link that leads elsewhere was planted, and would
+ * have meshlet quote another file in its errors. Undefined when that directory
+ * is missing (the read then says the file is not found); any other failure to
+ * resolve it refuses the file.
  */
 export function configDir(path: string): string | undefined {
+  let dir = resolvePath(dirname(path));
   try {
-    return realpathSync(dirname(path));
-  } catch {
-    return undefined;
+    while (dir !== '/' && lstatSync(dir).isSymbolicLink()) dir = dirname(dir);
+    return realpathSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigInvalidError(path, [{ path: '(file)', value: path, rule: `cannot resolve the directory it is in (${(err as Error).message})` }]);
   }
 }
 
@@ -186,7 +192,8 @@ export const NO_CONFIG_SOURCE = `defaults (no --config, no ${DEFAULT_CONFIG_PATH
 /**
  * MESHLET_CONFIG (the YAML in the environment) if set; the config file if one
  * is given, checked against MESHLET_CONFIG_SHA256 / MESHLET_CONFIG_PUBKEY when
- * set (src/config/trust.ts); otherwise Contrast's environment variables
+ * set (src/config/trust.ts); with a pin and no file given, the default file,
+ * which must exist (pins are for a file); otherwise Contrast's environment variables
  * if any is set; otherwise the default file path; and when that does not
  * exist either, Contrast's meaning of a pod without mesh annotations (its
  * variables are only set for non-empty annotations): mTLS on every inbound
@@ -197,7 +204,20 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   if (inEnv !== undefined) return loadFromEnvYaml(inEnv, path, env);
   if (path !== undefined) return loadFile(path, env);
   // Pins are for a file: with them, the file must be there (never Contrast's variables or the defaults instead).
-  if (env[TRUST_ENV.sha256] !== undefined || env[TRUST_ENV.pubkey] !== undefined) return loadFile(DEFAULT_CONFIG_PATH, env);
+  if (env[TRUST_ENV.sha256] !== undefined || env[TRUST_ENV.pubkey] !== undefined) {
+    if (hasContrastEnv(env)) {
+      throw new ConfigInvalidError('environment', [
+        {
+          path: `${TRUST_ENV.sha256} / ${TRUST_ENV.pubkey}`,
+          value: 'CONTRAST_* variables',
+          rule:
+            "pin a config file, but none is given and Contrast's variables are set: give the config one way only (--config FILE with the pins, " +
+            'or the CONTRAST_* variables without them)',
+        },
+      ]);
+    }
+    return loadFile(DEFAULT_CONFIG_PATH, env);
+  }
   if (hasContrastEnv(env)) {
     const { raw, warnings, errors, source } = contrastToRaw(env);
     const result = errors.length === 0 ? validateConfig(raw) : { ok: false as const, errors: [] };
@@ -236,7 +256,7 @@ function loadFile(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const parsed = parseConfigText(text, path);
   // With a key and no hash pinned, a new pod takes any signed config at or above the minimum: say so when there is none.
   const anySigned =
-    pins.key && pins.sha256 === undefined && !pins.minVersionSet
+    pins.key && pins.sha256 === undefined && pins.minVersion === 0
       ? [
           `${path}: ${TRUST_ENV.pubkey} without ${TRUST_ENV.sha256} or ${TRUST_ENV.minVersion}: a new pod starts on any config ever signed with ` +
             `this key; set ${TRUST_ENV.minVersion} to the lowest version still acceptable`,

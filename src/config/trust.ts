@@ -75,9 +75,8 @@ export interface Pins {
   sha256?: string;
   key?: KeyObject;
   keyFingerprint?: string;
+  /** MESHLET_CONFIG_MIN_VERSION, 0 when unset; 1 or more also says which signed versions a new pod may start on. */
   minVersion: number;
-  /** MESHLET_CONFIG_MIN_VERSION was given (0 included): the operator said which signed versions a new pod may start on. */
-  minVersionSet: boolean;
   statePath: string;
 }
 
@@ -135,7 +134,7 @@ export function keyFingerprint(key: KeyObject): string {
 /** The pins in the environment (the CLI maps --config-sha256 onto MESHLET_CONFIG_SHA256). */
 export function readPins(env: Env): Pins {
   const errors: ConfigError[] = [];
-  const pins: Pins = { minVersion: 0, minVersionSet: false, statePath: env[TRUST_ENV.state] || DEFAULT_STATE_PATH };
+  const pins: Pins = { minVersion: 0, statePath: env[TRUST_ENV.state] || DEFAULT_STATE_PATH };
   const sha = env[TRUST_ENV.sha256];
   if (sha !== undefined) {
     const s = sha.trim().toLowerCase();
@@ -149,10 +148,8 @@ export function readPins(env: Env): Pins {
   }
   const min = env[TRUST_ENV.minVersion];
   if (min !== undefined) {
-    if (/^[0-9]{1,15}$/.test(min.trim())) {
-      pins.minVersion = Number(min.trim());
-      pins.minVersionSet = true;
-    } else errors.push({ path: TRUST_ENV.minVersion, value: min, rule: 'must be a non-negative integer' });
+    if (/^[0-9]{1,15}$/.test(min.trim())) pins.minVersion = Number(min.trim());
+    else errors.push({ path: TRUST_ENV.minVersion, value: min, rule: 'must be a non-negative integer' });
     if (!pins.key) errors.push({ path: TRUST_ENV.minVersion, value: min, rule: `only means something with ${TRUST_ENV.pubkey} set` });
   }
   if (errors.length > 0) invalid('environment', errors);
@@ -336,18 +333,17 @@ export class ConfigGate {
    * Takes an admitted update that is about to be served: it becomes the floor,
    * here and across sidecar restarts. The state file is written first, so an
    * update whose floor cannot be recorded is never served (a later restart
-   * would accept a rollback below it). Returns why not, counted as a refusal;
-   * the config in use stays.
+   * would accept a rollback below it). Returns why not (the caller counts it,
+   * once per update); the config in use stays.
    */
   commit(a: { version: number; sha256: string }): string | undefined {
     if (this.pins.key) {
       try {
         writeState(this.pins.statePath, { version: a.version, sha256: a.sha256 });
       } catch (err) {
-        this.refuse('state', '');
         return (
           `${this.file}: signed version ${a.version} is not applied: its version could not be recorded in the replay-protection state ` +
-          `${this.pins.statePath} (${(err as Error).message}); the config in use stays, and the update is taken once the state can be written`
+          `${this.pins.statePath} (${(err as Error).message}); the config in use stays, and the update is tried again until the state can be written`
         );
       }
     }
@@ -360,8 +356,13 @@ export class ConfigGate {
     if (this.pins.key && this.current.version !== undefined) writeState(this.pins.statePath, { version: this.current.version, sha256: this.current.sha256 });
   }
 
-  private refuse(reason: RefusalReason, error: string): Admission {
+  /** Counts a refusal the gate did not decide itself (an update whose state could not be written). */
+  count(reason: RefusalReason): void {
     this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+  }
+
+  private refuse(reason: RefusalReason, error: string): Admission {
+    this.count(reason);
     return { kind: 'refuse', reason, error };
   }
 }
@@ -412,20 +413,20 @@ export function admitPinnedFile(file: string, pins: Pins, within?: string): { te
             `spec (which rolls the pod)`,
         },
       ]);
-    const sigText = readBounded(sigPath(file), MAX_SIG_BYTES, 'the signature file')?.toString('utf8');
+    const sigText = readBounded(sigPath(file), MAX_SIG_BYTES, 'the signature file', within)?.toString('utf8');
     const bad = checkSignature(pins.key, bytes, sigText);
     if (bad)
       invalid(file, [
         { path: '(file)', value: sha, rule: `SHA-256 of the file is ${sha}${pinned}, and it has no valid signature in ${sigPath(file)} (${bad})` },
       ]);
-    if (pins.sha256 !== undefined && !state && !pins.minVersionSet) {
+    if (pins.sha256 !== undefined && !state && pins.minVersion === 0) {
       invalid(file, [
         {
           path: '(file)',
           value: sha,
           rule:
             `is signed but not the pinned config (${pins.sha256.slice(0, 12)}...), and a new pod starts on the pinned one: put the file's hash in ` +
-            `the pod spec (which rolls the pods), or set ${TRUST_ENV.minVersion} to the lowest signed version a new pod may start on`,
+            `the pod spec (which rolls the pods), or set ${TRUST_ENV.minVersion} (1 or more) to the lowest signed version a new pod may start on`,
         },
       ]);
     }

@@ -66,13 +66,18 @@ function readInputBytesStat(file: string, limit: number, within?: string): { byt
   }
   try {
     if (within !== undefined) {
-      const real = readlinkSync(`/proc/self/fd/${fd}`);
+      let real: string;
+      try {
+        real = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch (err) {
+        throw new InputFileError(file, 'EOTHER', `cannot tell where it leads (/proc/self/fd: ${(err as Error).message}); refused`);
+      }
       if (!real.startsWith(within.endsWith('/') ? within : `${within}/`)) {
         throw new InputFileError(
           file,
           'EOUTSIDE',
-          `leads to ${real}, outside ${within}; a config file is read only inside the directory it is named in (a symlink there must not lead ` +
-            `meshlet to another file), so name the file itself`,
+          `leads to ${real}, outside ${within}; a config file is read only inside the directory it is named in (the nearest on its path ` +
+            `that is no symlink: a link there must not lead meshlet to another file), so name the file itself`,
         );
       }
     }

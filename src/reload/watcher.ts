@@ -10,7 +10,7 @@
 //    for seconds), so it is reported only once its size, mtime and content
 //    hash have stayed the same for the settle window.
 import type { FSWatcher } from 'node:fs';
-import { readInputFileStat } from '../fs/read-limited.js';
+import { InputFileError, readInputFileStat } from '../fs/read-limited.js';
 const { watch, realpathSync } = process.getBuiltinModule('node:fs');
 const { createHash } = process.getBuiltinModule('node:crypto');
 const path = process.getBuiltinModule('node:path');
@@ -48,13 +48,18 @@ export const DEFAULT_DEBOUNCE_MS = 3;
 export const DEFAULT_RECHECK_MS = 5;
 
 export interface WatcherEvents {
-  /** Stable new contents of every watched file (missing files are absent). */
-  change: [contents: Map<string, string>, changedAt: number];
+  /**
+   * Stable new contents of every watched file (missing and refused files are
+   * absent), and why each refused one was (a FIFO, too large, outside `within`).
+   */
+  change: [contents: Map<string, string>, changedAt: number, refused: Map<string, string>];
   error: [err: Error];
 }
 
 interface FileState {
   text: string;
+  /** Why the file was refused, not read (it exists, but is no file to read). */
+  problem?: string;
   /** Resolved path: changes when a `..data`-style symlink is swapped. */
   real: string;
   ino: number;
@@ -72,8 +77,9 @@ function readAll(files: readonly string[], within: string | undefined): Snapshot
       // (a FIFO would hang, /dev/zero would fill memory on every poll), and so is one outside `within`.
       const { text, stat } = readInputFileStat(f, undefined, within);
       out.set(f, { text, real: realpathSync(f), ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs });
-    } catch {
-      /* missing or refused: whoever validates the contents reports it */
+    } catch (err) {
+      // Missing: absent, and whoever validates the contents reports it. Refused: kept with the reason, which says nothing of the contents.
+      if (err instanceof InputFileError && err.code !== 'ENOENT') out.set(f, { text: '', problem: err.message, real: '', ino: 0, size: 0, mtimeMs: 0 });
     }
   }
   return out;
@@ -81,7 +87,7 @@ function readAll(files: readonly string[], within: string | undefined): Snapshot
 
 function digest(s: Snapshot): string {
   const h = createHash('sha256');
-  for (const [f, c] of [...s].sort(byName)) h.update(`${f}\0${c.text.length}\0${c.text}\0`);
+  for (const [f, c] of [...s].sort(byName)) h.update(`${f}\0${c.problem ?? ''}\0${c.text.length}\0${c.text}\0`);
   return h.digest('hex');
 }
 
@@ -107,6 +113,8 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
   private renamed = new Set<string>();
   private written = new Set<string>();
   private firstEventAt = 0;
+  /** retry() asked for a report of the files as they are, without the settle window of an in-place edit. */
+  private forced = false;
   private running = false;
   private again = false;
   private closed = false;
@@ -194,6 +202,8 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
       if (d === this.lastDigest) {
         this.candidate = undefined;
         this.last = first;
+      } else if (this.forced) {
+        this.report(first, d);
       } else if (this.arrivedByRename(first)) {
         await sleep(this.opts.recheckMs);
         const second = readAll(this.files, this.within);
@@ -226,6 +236,7 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
 
   private report(s: Snapshot, d: string): void {
     if (this.closed) return;
+    this.forced = false;
     this.last = s;
     this.lastDigest = d;
     this.candidate = undefined;
@@ -233,17 +244,21 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     this.written.clear();
     const at = this.firstEventAt || Date.now();
     this.firstEventAt = 0;
-    this.emit('change', new Map([...s].map(([f, c]) => [f, c.text])), at);
+    const read = [...s].filter(([, c]) => c.problem === undefined);
+    const refused = [...s].flatMap(([f, c]): [string, string][] => (c.problem === undefined ? [] : [[f, c.problem]]));
+    this.emit('change', new Map(read.map(([f, c]) => [f, c.text])), at, new Map(refused));
   }
 
   /**
-   * Reports the files again at the next check (the next poll at the latest),
-   * even unchanged: for an update the caller could not take yet, which would
+   * Reports the files again, as they are now and even unchanged, after the
+   * debounce: for an update the caller could not take yet, which would
    * otherwise wait for the next change.
    */
   retry(): void {
     this.lastDigest = '';
     this.candidate = undefined;
+    this.forced = true;
+    this.poke();
   }
 
   close(): void {

@@ -29,10 +29,12 @@ export async function watchSources(deps: WatchDeps): Promise<FileWatcher[]> {
     // A pinned config: the start version becomes the floor a sidecar restart cannot go below.
     gate?.persist();
     const cw = new FileWatcher(gate ? [source, gate.sigFile] : [source], w, loaded.within);
-    cw.on('change', (contents, at) => {
+    const retry: StateRetry = { sha256: '', delayMs: 0, timer: undefined };
+    cw.on('change', (contents, at, refused) => {
       const text = contents.get(source);
-      if (text === undefined) onOutcome('config', at, { ok: false, error: `${source}: file disappeared or unreadable; keeping the last good config` });
-      else if (gate) gated(gate, text, contents.get(gate.sigFile), deps, at, cw);
+      if (text === undefined)
+        onOutcome('config', at, { ok: false, error: `${refused.get(source) ?? `${source}: file disappeared`}; keeping the last good config` });
+      else if (gate) gated(gate, text, contents.get(gate.sigFile), deps, at, { watcher: cw, retry });
       else onOutcome('config', at, reloadConfig(text, source, deps.current()));
     });
     watchErrors(cw, 'config', deps.log);
@@ -54,8 +56,20 @@ function watchErrors(w: FileWatcher, kind: ReloadKind, log: Logger): void {
   w.on('error', (err) => log.error({ kind, err: err.message }, 'handling a file change failed; the config in use stays'));
 }
 
+/** Retrying an update whose version could not be recorded: which one, and the next wait. */
+interface StateRetry {
+  sha256: string;
+  delayMs: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** The first wait before an update whose state could not be written is tried again, doubling up to the most. */
+export const STATE_RETRY_MS = { first: 1_000, most: 30_000 };
+
 /** A pinned config's update: the gate admits it (signature, version) before it is even parsed. */
-function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: WatchDeps, at: number, watcher: FileWatcher): void {
+function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: WatchDeps, at: number, again: { watcher: FileWatcher; retry: StateRetry }): void {
+  const { retry } = again;
+  clearTimeout(retry.timer);
   const a = gate.admit(text, sig);
   if (a.kind === 'same') return;
   if (a.kind === 'refuse') {
@@ -67,12 +81,19 @@ function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: Wa
   // Only an update that is actually served raises the version floor, and it is served only once the floor is recorded.
   const failed = outcome.ok ? gate.commit(a) : undefined;
   if (failed !== undefined) {
-    deps.log.error({ reason: 'state', trust: gate.trust().mode }, 'config update not applied: its version cannot be recorded');
-    deps.onOutcome('config', at, { ok: false, error: failed });
-    // Taken once the state can be written: the same update is offered again at the next poll.
-    watcher.retry();
+    // Logged, recorded and counted once per update; tried again with a growing wait (the file as it is then), so a
+    // volume kept full neither floods the log and /xds's reload list nor loses the update.
+    if (retry.sha256 !== a.sha256) {
+      retry.sha256 = a.sha256;
+      retry.delayMs = STATE_RETRY_MS.first;
+      gate.count('state');
+      deps.log.error({ reason: 'state', trust: gate.trust().mode, err: failed }, 'config update not applied: its version cannot be recorded');
+      deps.onOutcome('config', at, { ok: false, error: failed });
+    } else retry.delayMs = Math.min(retry.delayMs * 2, STATE_RETRY_MS.most);
+    retry.timer = setTimeout(() => again.watcher.retry(), retry.delayMs).unref();
     return;
   }
+  retry.sha256 = '';
   deps.onOutcome('config', at, outcome);
 }
 

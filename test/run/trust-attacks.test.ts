@@ -98,20 +98,26 @@ describe('the trusted config against whoever writes its volume', () => {
     const old = text(p, 1, 'tls');
     vol.publish(old, sign(old));
     const env = { MESHLET_CONFIG_SHA256: sha256Hex(text(p, 5, 'mtls')), MESHLET_CONFIG_PUBKEY: publicPem, MESHLET_CONFIG_STATE: state };
-    expect(() => loadConfig(vol.file, env)).toThrow(/is signed but not the pinned config .*set MESHLET_CONFIG_MIN_VERSION to the lowest signed version/);
+    expect(() => loadConfig(vol.file, env)).toThrow(/is signed but not the pinned config .*set MESHLET_CONFIG_MIN_VERSION \(1 or more\) to the lowest signed version/);
+    // A minimum of 0 is no floor, so it opens nothing either.
+    expect(() => loadConfig(vol.file, { ...env, MESHLET_CONFIG_MIN_VERSION: '0' })).toThrow(/is signed but not the pinned config/);
     // The operator's explicit floor lets a new pod start on a signed config at or above it, and no lower.
     expect(() => loadConfig(vol.file, { ...env, MESHLET_CONFIG_MIN_VERSION: '2' })).toThrow(/signed version 1 is below the lowest accepted \(2/);
     expect(loadConfig(vol.file, { ...env, MESHLET_CONFIG_MIN_VERSION: '1' }).trust).toMatchObject({ mode: 'signed', version: 1 });
     // A key alone has no pinned config to fall back on: the start says what a new pod accepts.
-    const keyOnly = loadConfig(vol.file, { MESHLET_CONFIG_PUBKEY: publicPem, MESHLET_CONFIG_STATE: state });
-    expect(keyOnly.warnings.join('\n')).toMatch(/a new pod starts on any config ever signed with this key; set MESHLET_CONFIG_MIN_VERSION/);
+    for (const min of [{}, { MESHLET_CONFIG_MIN_VERSION: '0' }]) {
+      const keyOnly = loadConfig(vol.file, { MESHLET_CONFIG_PUBKEY: publicPem, MESHLET_CONFIG_STATE: state, ...min });
+      expect(keyOnly.warnings.join('\n')).toMatch(/a new pod starts on any config ever signed with this key; set MESHLET_CONFIG_MIN_VERSION/);
+    }
   });
 
   it('pins with no --config require the default file: never the built-in defaults instead', () => {
-    // The machine has no /etc/meshlet/config.yaml (as a fresh one has none).
-    expect(existsSync(DEFAULT_CONFIG_PATH)).toBe(false);
+    expect(existsSync(DEFAULT_CONFIG_PATH), `this test needs a machine without ${DEFAULT_CONFIG_PATH}, as a fresh one is`).toBe(false);
     expect(() => loadConfig(undefined, { MESHLET_CONFIG_SHA256: 'ab'.repeat(32) })).toThrow(/file not found; the config is pinned, so it must exist at start/);
-    expect(() => loadConfig(undefined, { MESHLET_CONFIG_PUBKEY: publicPem, CONTRAST_INGRESS: 'web#8080#false' })).toThrow(/the config is pinned/);
+    // Pins and Contrast's variables, both in the policy: which one was meant is not guessed.
+    expect(() => loadConfig(undefined, { MESHLET_CONFIG_PUBKEY: publicPem, CONTRAST_INGRESS_PROXY_CONFIG: 'web#8080#false' })).toThrow(
+      /pin a config file, but none is given and Contrast's variables are set: give the config one way only/,
+    );
     // Without pins, the defaults stay what a pod without a config gets.
     expect(loadConfig(undefined, {}).trust.mode).toBe('defaults');
   });
@@ -190,7 +196,7 @@ describe('the trusted config against whoever writes its volume', () => {
       const v = meshlet.xdsView() as View;
       return v.reloads.some((r) => !r.ok) ? v : undefined;
     });
-    expect(view.reloads.at(-1)?.error).toMatch(/file disappeared or unreadable; keeping the last good config/);
+    expect(view.reloads.at(-1)?.error).toMatch(/config\.yaml: leads to .*\/seed, outside .*\/cfg; .*; keeping the last good config/);
     expect(log()).not.toContain('beefbeef');
   });
 
@@ -217,7 +223,7 @@ describe('the trusted config against whoever writes its volume', () => {
     );
     expect(refused.trust).toMatchObject({ mode: 'pinned', version: 1 });
     expect(log()).toMatch(/config update not applied: its version cannot be recorded/);
-    expect(loaded.gate?.refused.get('state')).toBeGreaterThanOrEqual(1);
+    expect(loaded.gate?.refused.get('state')).toBe(1);
     expect(meshlet.config.ingress.mode === 'mapped' && meshlet.config.ingress.ports[0]?.policy).toBe('tls');
     // Space again: the same update is taken without being published again, and becomes the floor.
     rmSync(stateDir);
@@ -228,6 +234,30 @@ describe('the trusted config against whoever writes its volume', () => {
     expect(applied.trust.mode).toBe('signed');
     expect(meshlet.config.ingress.mode === 'mapped' && meshlet.config.ingress.ports[0]?.policy).toBe('mtls');
     expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({ version: 2, sha256: sha256Hex(v2) });
+    // Recorded and counted once for the update, however often it was tried.
+    expect(applied.reloads.filter((r) => !r.ok)).toHaveLength(1);
+    expect(loaded.gate?.refused.get('state')).toBe(1);
+  });
+
+  it('a ConfigMap key given a sub-path (its folder a symlink into ..data too) is still read, and reloaded after a swap', async () => {
+    const { p } = await pod();
+    // items: [{ key: config.yaml, path: sub/config.yaml }]: the kubelet links sub -> ..data/sub.
+    const dir = path.join(p.dir, 'nested');
+    const publish = (n: number, body: string): void => {
+      mkdirSync(path.join(dir, `..v${n}`, 'sub'), { recursive: true });
+      writeFileSync(path.join(dir, `..v${n}`, 'sub', 'config.yaml'), body);
+      symlinkSync(`..v${n}`, path.join(dir, '..data_tmp'));
+      renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      if (n === 1) symlinkSync('..data/sub', path.join(dir, 'sub'));
+    };
+    publish(1, text(p, 1, 'tls'));
+    const file = path.join(dir, 'sub', 'config.yaml');
+    const { meshlet } = await serve(p, loadConfig(file, {}));
+    publish(2, text(p, 2, 'mtls'));
+    await until('the update applied', () =>
+      meshlet.config.ingress.mode === 'mapped' && meshlet.config.ingress.ports[0]?.policy === 'mtls' ? true : undefined,
+    );
+    expect((meshlet.xdsView() as View).reloads.every((r) => r.ok)).toBe(true);
   });
 
   it('an update published while meshlet starts (after the config was read, before the watcher) is still applied', async () => {
