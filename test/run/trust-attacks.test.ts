@@ -98,7 +98,9 @@ describe('the trusted config against whoever writes its volume', () => {
     const old = text(p, 1, 'tls');
     vol.publish(old, sign(old));
     const env = { MESHLET_CONFIG_SHA256: sha256Hex(text(p, 5, 'mtls')), MESHLET_CONFIG_PUBKEY: publicPem, MESHLET_CONFIG_STATE: state };
-    expect(() => loadConfig(vol.file, env)).toThrow(/is signed but not the pinned config .*set MESHLET_CONFIG_MIN_VERSION \(1 or more\) to the lowest signed version/);
+    expect(() => loadConfig(vol.file, env)).toThrow(
+      /is signed but not the pinned config .*set MESHLET_CONFIG_MIN_VERSION \(1 or more\) to the lowest signed version/,
+    );
     // A minimum of 0 is no floor, so it opens nothing either.
     expect(() => loadConfig(vol.file, { ...env, MESHLET_CONFIG_MIN_VERSION: '0' })).toThrow(/is signed but not the pinned config/);
     // The operator's explicit floor lets a new pod start on a signed config at or above it, and no lower.
