@@ -43,8 +43,8 @@ const CONFIG: FlagDoc = {
   arg: 'FILE',
   text:
     'Config file (YAML). Without it: the YAML in MESHLET_CONFIG if set, else /etc/meshlet/config.yaml if a pin (MESHLET_CONFIG_SHA256 or ' +
-    "_PUBKEY) is set, else Contrast's CONTRAST_*/EDG_* variables if any is set, else /etc/meshlet/config.yaml, else Contrast's meaning of a pod " +
-    'without mesh annotations (mTLS on every inbound port)',
+    "_PUBKEY) is set (which must exist; pins with Contrast's variables are an error), else Contrast's CONTRAST_*/EDG_* variables if any is set, " +
+    "else /etc/meshlet/config.yaml, else Contrast's meaning of a pod without mesh annotations (mTLS on every inbound port)",
 };
 const CONFIG_SHA256: FlagDoc = {
   name: 'config-sha256',

@@ -10,7 +10,7 @@ import { parseResolvConf } from '../dns/resolv.js';
 import { fastYaml } from './yaml-fast.js';
 import { yamlLibrary } from './yaml-lib.js';
 import { admitPinnedFile, hasPins, readPins, sha256Hex, TRUST_ENV, unpinnedFileTrust, type ConfigGate, type ConfigTrust } from './trust.js';
-const { existsSync, lstatSync, readFileSync, realpathSync } = process.getBuiltinModule('node:fs');
+const { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } = process.getBuiltinModule('node:fs');
 const { dirname, resolve: resolvePath } = process.getBuiltinModule('node:path');
 
 export const DEFAULT_CONFIG_PATH = '/etc/meshlet/config.yaml';
@@ -156,29 +156,41 @@ export function loadConfigFile(path: string): MeshConfig {
 }
 
 /**
- * The directory a config file must lie inside: the real path of the nearest
- * directory on its named path that is not itself a symlink (for a ConfigMap,
- * the volume: its keys, and the folders of keys given a sub-path, are symlinks
- * into its own `..data/`). A link that leads elsewhere was planted, and would
- * have meshlet quote another file in its errors. Undefined when that directory
- * is missing (the read then says the file is not found); any other failure to
- * resolve it refuses the file.
+ * The directory a config file must lie inside, as a real path: the folder
+ * that holds the highest relative symlink on the file's named path, or its own
+ * folder when there is none. A ConfigMap volume's key is a relative link into
+ * its own `..data`, and a key given a sub-path sits below such a link too, so
+ * the volume's root is what this finds; system links above it (/var/run ->
+ * /run) are absolute and do not count. A link that leads out of it was
+ * planted, and would have meshlet quote another file in its errors.
+ * Undefined when the file is not there (the caller says so and reads
+ * nothing); any other failure to resolve it refuses the file.
  */
 export function configDir(path: string): string | undefined {
-  let dir = resolvePath(dirname(path));
+  const abs = resolvePath(path);
   try {
-    while (dir !== '/' && lstatSync(dir).isSymbolicLink()) dir = dirname(dir);
-    return realpathSync(dir);
+    let root = dirname(abs);
+    let cur = '';
+    for (const part of abs.split('/').filter((p) => p !== '')) {
+      cur = `${cur}/${part}`;
+      if (lstatSync(cur).isSymbolicLink() && !readlinkSync(cur).startsWith('/')) {
+        root = dirname(cur);
+        break;
+      }
+    }
+    return realpathSync(root);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigInvalidError(path, [{ path: '(file)', value: path, rule: `cannot resolve the directory it is in (${(err as Error).message})` }]);
+    throw new ConfigInvalidError(path, [{ path: '(file)', value: path, rule: `cannot resolve where it is (${(err as Error).message})` }]);
   }
 }
 
-function readConfigFile(path: string): { config: MeshConfig; warnings: string[]; text: string } {
+/** The file's text, read only inside `within`; not read at all when `within` is undefined (the file is not there). */
+function readConfigFile(path: string, within = configDir(path)): { config: MeshConfig; warnings: string[]; text: string } {
   let text: string;
   try {
-    text = readInputFile(path, undefined, configDir(path));
+    if (within === undefined) throw new InputFileError(path, 'ENOENT', 'not found');
+    text = readInputFile(path, undefined, within);
   } catch (err) {
     if (!(err instanceof InputFileError)) throw err;
     const why = err.code === 'ENOENT' ? 'file not found; pass --config FILE or set CONTRAST_* variables' : err.message.slice(path.length + 2);
@@ -209,10 +221,10 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
       throw new ConfigInvalidError('environment', [
         {
           path: `${TRUST_ENV.sha256} / ${TRUST_ENV.pubkey}`,
-          value: 'CONTRAST_* variables',
+          value: "Contrast's variables (CONTRAST_* or EDG_*)",
           rule:
             "pin a config file, but none is given and Contrast's variables are set: give the config one way only (--config FILE with the pins, " +
-            'or the CONTRAST_* variables without them)',
+            "or Contrast's variables without them)",
         },
       ]);
     }
@@ -245,10 +257,11 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
 /** A config file: checked against the pins when there are any. */
 function loadFile(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const pins = readPins(env);
+  // Worked out once: the file is read, and later watched, inside this directory only.
   const within = configDir(path);
   if (!hasPins(pins)) {
     const trust = unpinnedFileTrust(path);
-    const { config, warnings, text } = readConfigFile(path);
+    const { config, warnings, text } = readConfigFile(path, within);
     const volume = trust.mode === 'volume' ? [`${path}: ${trust.detail}`] : [];
     return { config, source: path, file: path, text, ...(within ? { within } : {}), warnings: [...volume, ...warnings], trust };
   }
@@ -258,8 +271,8 @@ function loadFile(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const anySigned =
     pins.key && pins.sha256 === undefined && pins.minVersion === 0
       ? [
-          `${path}: ${TRUST_ENV.pubkey} without ${TRUST_ENV.sha256} or ${TRUST_ENV.minVersion}: a new pod starts on any config ever signed with ` +
-            `this key; set ${TRUST_ENV.minVersion} to the lowest version still acceptable`,
+          `${path}: ${TRUST_ENV.pubkey} without ${TRUST_ENV.sha256} or a ${TRUST_ENV.minVersion} of 1 or more: a new pod starts on any config ` +
+            `ever signed with this key; set ${TRUST_ENV.minVersion} to the lowest version still acceptable`,
         ]
       : [];
   return { ...parsed, warnings: [...anySigned, ...parsed.warnings], source: path, file: path, text, ...(within ? { within } : {}), trust, gate };

@@ -393,8 +393,9 @@ export function describeFileTrust(mode: TrustMode, pins: Pins, sha256: string, v
  * of the file is parsed before its bytes are shown to be the pinned or a
  * signed ones: the YAML parser is not fed what the host wrote.
  */
-export function admitPinnedFile(file: string, pins: Pins, within?: string): { text: string; gate: ConfigGate; trust: ConfigTrust } {
-  const bytes = readBounded(file, MAX_CONFIG_BYTES, 'the config file', within);
+export function admitPinnedFile(file: string, pins: Pins, within: string | undefined): { text: string; gate: ConfigGate; trust: ConfigTrust } {
+  // No directory to read it inside: the file is not there (load.ts configDir); nothing is read.
+  const bytes = within === undefined ? undefined : readBounded(file, MAX_CONFIG_BYTES, 'the config file', within);
   if (!bytes) invalid(file, [{ path: '(file)', value: file, rule: 'file not found; the config is pinned, so it must exist at start' }]);
   const sha = sha256Hex(bytes);
   const state = pins.key ? readState(pins.statePath) : undefined;

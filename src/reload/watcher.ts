@@ -202,7 +202,9 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
       if (d === this.lastDigest) {
         this.candidate = undefined;
         this.last = first;
-      } else if (this.forced) {
+      } else if (this.forced && signature(first) === signature(this.last)) {
+        // Asked again (retry) and still what was last reported: complete, so no settle window. A file that changed
+        // since goes the usual way below.
         this.report(first, d);
       } else if (this.arrivedByRename(first)) {
         await sleep(this.opts.recheckMs);
@@ -220,6 +222,7 @@ export class FileWatcher extends EventEmitter<WatcherEvents> {
     } catch (err) {
       if (this.listenerCount('error') > 0) this.emit('error', err as Error);
     } finally {
+      this.forced = false;
       this.running = false;
       if (this.again) {
         this.again = false;

@@ -31,10 +31,13 @@ export async function watchSources(deps: WatchDeps): Promise<FileWatcher[]> {
     const cw = new FileWatcher(gate ? [source, gate.sigFile] : [source], w, loaded.within);
     const retry: StateRetry = { sha256: '', delayMs: 0, timer: undefined };
     cw.on('change', (contents, at, refused) => {
+      // Whatever the files hold now replaces an update still being retried.
+      clearTimeout(retry.timer);
       const text = contents.get(source);
-      if (text === undefined)
+      if (text === undefined) {
+        retry.sha256 = '';
         onOutcome('config', at, { ok: false, error: `${refused.get(source) ?? `${source}: file disappeared`}; keeping the last good config` });
-      else if (gate) gated(gate, text, contents.get(gate.sigFile), deps, at, { watcher: cw, retry });
+      } else if (gate) gated(gate, { text, sig: contents.get(gate.sigFile), sigRefused: refused.get(gate.sigFile) }, deps, at, { watcher: cw, retry });
       else onOutcome('config', at, reloadConfig(text, source, deps.current()));
     });
     watchErrors(cw, 'config', deps.log);
@@ -67,14 +70,21 @@ interface StateRetry {
 export const STATE_RETRY_MS = { first: 1_000, most: 30_000 };
 
 /** A pinned config's update: the gate admits it (signature, version) before it is even parsed. */
-function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: WatchDeps, at: number, again: { watcher: FileWatcher; retry: StateRetry }): void {
+function gated(
+  gate: ConfigGate,
+  files: { text: string; sig: string | undefined; sigRefused: string | undefined },
+  deps: WatchDeps,
+  at: number,
+  again: { watcher: FileWatcher; retry: StateRetry },
+): void {
   const { retry } = again;
-  clearTimeout(retry.timer);
-  const a = gate.admit(text, sig);
+  const a = gate.admit(files.text, files.sig);
+  if (a.kind !== 'apply') retry.sha256 = '';
   if (a.kind === 'same') return;
   if (a.kind === 'refuse') {
     deps.log.warn({ reason: a.reason, trust: gate.trust().mode }, "config update refused: not covered by the pod's policy");
-    deps.onOutcome('config', at, { ok: false, error: a.error });
+    // A signature file that is there but was refused (outside the directory, a FIFO) says why, not "no signature file".
+    deps.onOutcome('config', at, { ok: false, error: files.sigRefused ? `${a.error} (${files.sigRefused})` : a.error });
     return;
   }
   const outcome = reloadConfig(a.text, gate.file, deps.current());
@@ -89,7 +99,10 @@ function gated(gate: ConfigGate, text: string, sig: string | undefined, deps: Wa
       gate.count('state');
       deps.log.error({ reason: 'state', trust: gate.trust().mode, err: failed }, 'config update not applied: its version cannot be recorded');
       deps.onOutcome('config', at, { ok: false, error: failed });
-    } else retry.delayMs = Math.min(retry.delayMs * 2, STATE_RETRY_MS.most);
+    } else {
+      retry.delayMs = Math.min(retry.delayMs * 2, STATE_RETRY_MS.most);
+      deps.log.debug({ reason: 'state', retryInMs: retry.delayMs, err: failed }, 'config update retried: its version still cannot be recorded');
+    }
     retry.timer = setTimeout(() => again.watcher.retry(), retry.delayMs).unref();
     return;
   }

@@ -13,6 +13,7 @@ import { createRootLogger } from '../../src/log.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../../src/config/load.js';
 import { sha256Hex, signConfig } from '../../src/config/trust.js';
 import { Meshlet } from '../../src/run/service.js';
+import { STATE_RETRY_MS } from '../../src/run/watch.js';
 import { cleanupPod, makePod, until, MESHLET, type Pod } from '../helpers/meshlet.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 
@@ -214,6 +215,10 @@ describe('the trusted config against whoever writes its volume', () => {
     const stateDir = path.dirname(state);
     rmSync(stateDir, { recursive: true });
     writeFileSync(stateDir, '');
+    // Retries within the test's time (1 s doubling to 30 s in a pod).
+    const waits = { ...STATE_RETRY_MS };
+    Object.assign(STATE_RETRY_MS, { first: 50, most: 100 });
+    cleanups.push(() => void Object.assign(STATE_RETRY_MS, waits));
     const v2 = text(p, 2, 'mtls');
     vol.publish(v2, sign(v2));
     const refused = await until('the update refused', () => {
@@ -227,6 +232,9 @@ describe('the trusted config against whoever writes its volume', () => {
     expect(log()).toMatch(/config update not applied: its version cannot be recorded/);
     expect(loaded.gate?.refused.get('state')).toBe(1);
     expect(meshlet.config.ingress.mode === 'mapped' && meshlet.config.ingress.ports[0]?.policy).toBe('tls');
+    // Tried again while the volume stays full: at debug level only, not one more error, record or count each time.
+    await until('three more tries', () => (log().split('config update retried: its version still cannot be recorded').length > 3 ? true : undefined));
+    expect(log().split('config update not applied: its version cannot be recorded').length).toBe(2);
     // Space again: the same update is taken without being published again, and becomes the floor.
     rmSync(stateDir);
     const applied = await until('the update applied', () => {
@@ -241,19 +249,19 @@ describe('the trusted config against whoever writes its volume', () => {
     expect(loaded.gate?.refused.get('state')).toBe(1);
   });
 
-  it('a ConfigMap key given a sub-path (its folder a symlink into ..data too) is still read, and reloaded after a swap', async () => {
+  it('a ConfigMap key given a sub-path (below a folder that is a link into ..data) is still read, and reloaded after a swap', async () => {
     const { p } = await pod();
-    // items: [{ key: config.yaml, path: sub/config.yaml }]: the kubelet links sub -> ..data/sub.
+    // items: [{ key: config.yaml, path: a/b/config.yaml }]: the kubelet links a -> ..data/a; b is a real folder in there.
     const dir = path.join(p.dir, 'nested');
     const publish = (n: number, body: string): void => {
-      mkdirSync(path.join(dir, `..v${n}`, 'sub'), { recursive: true });
-      writeFileSync(path.join(dir, `..v${n}`, 'sub', 'config.yaml'), body);
+      mkdirSync(path.join(dir, `..v${n}`, 'a', 'b'), { recursive: true });
+      writeFileSync(path.join(dir, `..v${n}`, 'a', 'b', 'config.yaml'), body);
       symlinkSync(`..v${n}`, path.join(dir, '..data_tmp'));
       renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
-      if (n === 1) symlinkSync('..data/sub', path.join(dir, 'sub'));
+      if (n === 1) symlinkSync('..data/a', path.join(dir, 'a'));
     };
     publish(1, text(p, 1, 'tls'));
-    const file = path.join(dir, 'sub', 'config.yaml');
+    const file = path.join(dir, 'a', 'b', 'config.yaml');
     const { meshlet } = await serve(p, loadConfig(file, {}));
     publish(2, text(p, 2, 'mtls'));
     await until('the update applied', () =>
