@@ -16,6 +16,7 @@ import { Meshlet } from '../../src/run/service.js';
 import { STATE_RETRY_MS } from '../../src/run/watch.js';
 import { cleanupPod, makePod, until, MESHLET, type Pod } from '../helpers/meshlet.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { ConfigVolume } from '../helpers/config-volume.js';
 
 const cleanups = cleanupAfterEach();
 
@@ -29,31 +30,10 @@ function text(p: Pod, version: number, policy: 'mtls' | 'tls'): string {
   return stringify({ version, ...p.config, ingress: { mode: 'mapped', ports: [{ name: 'app', port: p.base + 50, mappedPort: p.base + 51, policy }] } });
 }
 
-/** A config volume laid out as the kubelet does: config.yaml and its .sig are symlinks into `..data`, swapped atomically. */
-class Volume {
-  private n = 0;
-  readonly file: string;
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    this.file = path.join(dir, 'config.yaml');
-  }
-
-  publish(body: string | Buffer, sig?: string): void {
-    this.n += 1;
-    const v = path.join(this.dir, `..v${this.n}`);
-    mkdirSync(v);
-    writeFileSync(path.join(v, 'config.yaml'), body);
-    if (sig !== undefined) writeFileSync(path.join(v, 'config.yaml.sig'), sig);
-    symlinkSync(`..v${this.n}`, path.join(this.dir, '..data_tmp'));
-    renameSync(path.join(this.dir, '..data_tmp'), path.join(this.dir, '..data'));
-    if (this.n === 1) for (const f of ['config.yaml', 'config.yaml.sig']) symlinkSync(`..data/${f}`, path.join(this.dir, f));
-  }
-}
-
-async function pod(): Promise<{ p: Pod; vol: Volume; state: string }> {
+async function pod(): Promise<{ p: Pod; vol: ConfigVolume; state: string }> {
   const p = await makePod();
   cleanups.push(() => cleanupPod(p));
-  const vol = new Volume(path.join(p.dir, 'cfg'));
+  const vol = new ConfigVolume(path.join(p.dir, 'cfg'));
   return { p, vol, state: path.join(p.dir, 'run', 'state', 'config-state.json') };
 }
 

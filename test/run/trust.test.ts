@@ -5,7 +5,7 @@
 // not hold the signing key. Real meshlet, real Envoy, loopback only (mapped
 // mode needs no iptables).
 import { describe, expect, it } from 'vitest';
-import { chownSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { TYPE_URL } from '../../src/xds/protos.js';
 import { cleanupPod, getJson, getText, makePod, startMeshlet, until, waitReady, type Pod, MESHLET } from '../helpers/meshlet.js';
 import { startEchoApp, tlsExchange } from '../helpers/traffic.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { ConfigVolume } from '../helpers/config-volume.js';
 
 const cleanups = cleanupAfterEach();
 
@@ -31,28 +32,6 @@ function keys(type: 'ed25519' | 'ec' = 'ed25519'): Keys {
   const k = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = (o: KeyObject, t: 'pkcs8' | 'spki'): string => o.export({ type: t, format: 'pem' }).toString();
   return { privatePem: pem(k.privateKey, 'pkcs8'), publicPem: pem(k.publicKey, 'spki') };
-}
-
-/** The config volume, laid out as the kubelet lays out a ConfigMap: keys are symlinks into `..data`, swapped atomically. */
-class ConfigVolume {
-  private n = 0;
-  readonly file: string;
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    this.file = path.join(dir, 'config.yaml');
-  }
-
-  publish(text: string, sig?: string): void {
-    this.n += 1;
-    const v = path.join(this.dir, `..v${this.n}`);
-    mkdirSync(v);
-    writeFileSync(path.join(v, 'config.yaml'), text);
-    if (sig !== undefined) writeFileSync(path.join(v, 'config.yaml.sig'), sig);
-    symlinkSync(`..v${this.n}`, path.join(this.dir, '..data_tmp'));
-    renameSync(path.join(this.dir, '..data_tmp'), path.join(this.dir, '..data'));
-    if (this.n === 1) for (const f of ['config.yaml', 'config.yaml.sig']) symlinkSync(`..data/${f}`, path.join(this.dir, f));
-    if (this.n > 1) rmSync(path.join(this.dir, `..v${this.n - 1}`), { recursive: true, force: true });
-  }
 }
 
 const mapped =
