@@ -24,7 +24,7 @@ export interface LoadedConfig {
   warnings: string[];
   /** The text in use, when it came from a file: what the watcher compares the file with. */
   text?: string;
-  /** The real path of the file's directory: the file is read only inside it (configDir). */
+  /** The directory the file is read (and watched) inside only, as a real path (configDir). */
   within?: string;
   /** What vouches for the config (src/config/trust.ts). */
   trust: ConfigTrust;
