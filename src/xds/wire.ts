@@ -77,8 +77,12 @@ function enumValues(name: string): ReadonlyMap<string, number> {
 }
 
 // ---------------------------------------------------------------------------
-// Writer: one growing buffer; a nested message is written in place and its
-// length prefix inserted after it, shifting the bytes once.
+// Writer: one growing buffer; a nested message is written in place after one
+// byte kept for its length. Under 128 bytes (most of them) the length fits that
+// byte; a longer one shifts the message's bytes once, by the length's extra
+// bytes. (Inserting the whole prefix after every nested message, as before,
+// copied each resource's bytes once per level of nesting: encoding the 2,005
+// resources of 1,000 ports + 1,000 routes took 4-17% longer.)
 
 export class Writer {
   private buf = Buffer.allocUnsafe(1024);
@@ -164,16 +168,21 @@ export class Writer {
 
   /** Starts a length-delimited value; pass the result to ldelim. */
   fork(): number {
-    return this.pos;
+    this.ensure(1);
+    return this.pos++;
   }
 
   ldelim(start: number): void {
-    const len = this.pos - start;
+    const len = this.pos - start - 1;
+    if (len < 128) {
+      this.buf[start] = len;
+      return;
+    }
     let n = 1;
     for (let v = len; v > 127; v >>>= 7) n++;
-    this.ensure(n);
-    this.buf.copy(this.buf, start + n, start, this.pos);
-    const end = this.pos + n;
+    this.ensure(n - 1);
+    this.buf.copy(this.buf, start + n, start + 1, this.pos);
+    const end = this.pos + n - 1;
     this.pos = start;
     this.uint32(len);
     this.pos = end;

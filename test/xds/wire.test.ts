@@ -103,6 +103,27 @@ describe('generated encoder', () => {
     expect(fields).toBeGreaterThan(500);
   });
 
+  it('writes the length of a nested message at every varint size, at each size boundary, as reflection does', () => {
+    // A nested message's length is written in the byte reserved before it when it is under 128, and its bytes are shifted
+    // once when it needs more (src/xds/wire.ts Writer.ldelim). load_assignment holds only cluster_name here: its
+    // length is the name's plus 2 (tag and one length byte) or 3 (two length bytes) or 4.
+    const sizes: number[] = [];
+    for (const nested of [0, 1, 126, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_151, 2_097_152]) {
+      const name = 'n'.repeat(Math.max(0, nested - (nested >= 16_384 + 3 ? 4 : nested >= 128 + 2 ? 3 : 2)));
+      const c = {
+        '@type': `type.googleapis.com/${TYPE.cluster}`,
+        name: 'c',
+        // Nested twice, so an outer length is written after an inner one shifted its bytes.
+        transport_socket: { name: 't', typed_config: { '@type': 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment', cluster_name: name } },
+        load_assignment: nested === 0 ? {} : { cluster_name: name },
+      };
+      const mine = Buffer.from(encodeResource(c));
+      expect(mine.equals(Buffer.from(reflect.encodeResource(c))), `nested message of ${nested} bytes`).toBe(true);
+      sizes.push(mine.length);
+    }
+    expect(sizes[sizes.length - 1]).toBeGreaterThan(2 * 2_097_152);
+  });
+
   it('refuses, naming it, a field or a packed type that is not in the table, as reflection does', () => {
     const bad = { '@type': `type.googleapis.com/${TYPE.cluster}`, name: 'c', no_such_field: 1 };
     expect(() => encodeResource(bad)).toThrow(/envoy.config.cluster.v3.Cluster has no field "no_such_field"/);
