@@ -12,11 +12,13 @@
 #     instead of 9, and node keeps it in memory while it runs.
 #  2. Checks that `meshlet version` from the blob says what DIST/src/cli.js
 #     says, with nothing on stderr.
-#  3. With LAUNCHER: writes it, the `#!` line of DIST/src/cli.js (node's flags
-#     and environment; src/cli.ts says why) with `--snapshot-blob
-#     DIST/meshlet.blob` added. The kernel runs that line with LAUNCHER's own
-#     path after it, and node, started from a snapshot, runs the snapshot's
-#     entry instead of reading a script: LAUNCHER's path is only argv[1].
+#  3. With LAUNCHER: writes it, a sh script (src/envoy/early.ts) that starts
+#     node as the `#!` line of DIST/src/cli.js does (node's flags and
+#     environment; src/cli.ts says why) with `--snapshot-blob
+#     DIST/meshlet.blob` added, and LAUNCHER's own path after it: node,
+#     started from a snapshot, runs the snapshot's entry instead of reading a
+#     script, so that path is only argv[1]. For `meshlet run` it starts Envoy
+#     first (src/envoy/early.ts says how and why).
 set -eu
 [ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: sh scripts/install-snapshot.sh DIST [LAUNCHER]" >&2; exit 2; }
 dist=$1
@@ -41,19 +43,13 @@ if [ "$got" != "$want" ] || [ -n "$problem" ]; then
 fi
 
 [ $# -eq 2 ] || exit 0
-out=$2
-IFS= read -r first < "$dist/src/cli.js" || true
-case $first in
-  '#!/usr/bin/env -S '*' node '* | '#!/usr/bin/env -S node '*) ;;
-  *) echo "install-snapshot: $dist/src/cli.js does not start with a '#!/usr/bin/env -S … node' line" >&2; exit 1 ;;
-esac
-line="$first --snapshot-blob $dist/meshlet.blob"
-# The kernel reads 255 bytes of the #! line, newline included; a longer line would lose its end without an error.
-[ ${#line} -le 254 ] || { echo "install-snapshot: the #! line would be ${#line} bytes; the kernel reads 254 and a newline" >&2; exit 1; }
-{
-  printf '%s\n' "$line"
-  printf '%s\n' "# meshlet, started from its V8 startup snapshot (src/snapshot.ts); node never reads this file."
-  printf '%s\n' "# Written by scripts/install-snapshot.sh; $dist/src/cli.js is the same CLI without the snapshot."
-} > "$out.tmp"
-chmod 0755 "$out.tmp"
-mv -f "$out.tmp" "$out"
+# The launcher is a sh script (src/envoy/early.ts writes it): for `meshlet run` it starts Envoy before node, on a
+# bootstrap node sends through a pipe once it has read the config; then it execs node with the #! line's
+# environment and flags of DIST/src/cli.js and --snapshot-blob DIST/meshlet.blob, with its own path as argv[1].
+node --input-type=module -e '
+const [dist, out] = process.argv.slice(1);
+const { writeLauncher } = await import(`${dist}/src/envoy/early.js`);
+const { flagsOf } = await import(`${dist}/src/cli/usage.js`);
+const { DEFAULTS } = await import(`${dist}/src/config/constants.js`);
+writeLauncher(out, dist, { runFlags: flagsOf("run"), proxyUid: DEFAULTS.proxy.uid, proxyGid: DEFAULTS.proxy.gid });
+' "$dist" "$2"

@@ -62,7 +62,7 @@ if (packages.length > 0) {
 }
 
 // The blob itself, made and checked as the image build makes it, with this node.
-const made = spawnSync('sh', [path.join(ROOT, 'scripts', 'install-snapshot.sh'), DIST], {
+const made = spawnSync('sh', [path.join(ROOT, 'scripts', 'install-snapshot.sh'), DIST, path.join(DIST, 'meshlet')], {
   env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}` },
   encoding: 'utf8',
 });

@@ -3,6 +3,7 @@
 // when a reload was applied. Times are the harness's clock at line arrival.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { alive, Proc, trackPid, untrackPid, type Line } from './procs.js';
 import { is200, pollUntil } from './http.js';
 
@@ -44,13 +45,23 @@ export function launcher(script = CLI): { env: Record<string, string>; nodeArgs:
 /** The startup snapshot `npm run build` writes (scripts/snapshot.mjs), which the image's `meshlet` starts from. */
 export const BLOB = fileURLToPath(new URL('../../meshlet.blob', import.meta.url));
 
+/** The `meshlet` launcher `npm run build` writes (scripts/install-snapshot.sh, src/envoy/early.ts), as the image installs it. */
+export const LAUNCHER = fileURLToPath(new URL('../../meshlet', import.meta.url));
+
 /**
  * Spawn options and argv prefix for `meshlet` as the image starts it: the
- * `#!` line's settings and the startup snapshot (scripts/install-snapshot.sh).
- * `snapshot: false` starts dist/src/cli.js itself, as `npx meshlet` does.
+ * launcher, which for `meshlet run` starts Envoy before node, then node with
+ * the `#!` line's settings and the startup snapshot. It runs the `node` on
+ * PATH, so this bench's node goes first there. `launcher: false` starts node
+ * from the snapshot directly (Envoy then spawned by node, as before the
+ * launcher did it); `snapshot: false` starts dist/src/cli.js itself, as
+ * `npx meshlet` does.
  */
-export function asMeshlet(opts: { snapshot?: boolean } = {}): { argv: string[]; env: NodeJS.ProcessEnv } {
+export function asMeshlet(opts: { snapshot?: boolean; launcher?: boolean } = {}): { argv: string[]; env: NodeJS.ProcessEnv } {
   const l = launcher();
+  if (opts.snapshot !== false && opts.launcher !== false) {
+    return { argv: [LAUNCHER], env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}` } };
+  }
   const snapshot = opts.snapshot === false ? [] : ['--snapshot-blob', BLOB];
   return { argv: [process.execPath, ...l.nodeArgs, ...snapshot, CLI], env: { ...process.env, ...l.env } };
 }
@@ -66,6 +77,8 @@ export interface StartOptions {
   args?: string[];
   /** false: dist/src/cli.js without the startup snapshot. */
   snapshot?: boolean;
+  /** false: node from the startup snapshot, without the launcher (no Envoy before node). */
+  launcher?: boolean;
 }
 
 export class MeshletRun {
@@ -77,7 +90,7 @@ export class MeshletRun {
     readonly debugUrl: string,
     opts: StartOptions,
   ) {
-    const m = asMeshlet({ snapshot: opts.snapshot ?? true });
+    const m = asMeshlet({ snapshot: opts.snapshot ?? true, launcher: opts.launcher ?? true });
     const argv = [...m.argv, 'run', '--config', configPath, '--skip-iptables-check', '--drain-seconds', '0', '--envoy', opts.envoy, ...(opts.args ?? [])];
     this.proc = new Proc('meshlet run', opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv, { env: m.env });
     this.proc.onLine((l) => {

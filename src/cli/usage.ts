@@ -238,6 +238,12 @@ export const ENV_DOCS: { name: string; text: string }[] = [
   { name: 'MESHLET_CONFIG_STATE', text: 'Where run keeps the highest signed version this pod applied (default /var/run/meshlet/config-state.json)' },
   { name: 'MESHLET_LOG_LEVEL', text: 'Log level when --log-level is not given (an invalid value is a usage error)' },
   { name: 'MESHLET_ENVOY', text: 'The Envoy binary when --envoy is not given' },
+  {
+    name: 'MESHLET_LAUNCHER_ENVOY',
+    text:
+      'Set by the `meshlet` launcher for run, never by hand: PID:FIFO of the Envoy it started before node (src/envoy/early.ts); run adopts it ' +
+      'only if it is its own child running the Envoy command this config needs, and ignores anything else',
+  },
   { name: 'MESHLET_DRAIN_SECONDS', text: 'contrast mode: seconds Envoy drains its listeners on SIGTERM (default 5; run takes --drain-seconds)' },
   { name: 'MESHLET_READY_FILE', text: "contrast mode: the file written once meshlet is ready (default /ready, what Contrast's startupProbe tests)" },
   { name: 'MESHLET_IPTABLES_BACKEND', text: 'auto|nft|legacy when --backend is not given' },

@@ -16,6 +16,7 @@
 //   Root lends no privilege: the worst a faked argv achieves is a proxy-uid
 //   process killing another proxy-uid process, which it can do directly.
 import type { Logger } from '../log.js';
+import { statFields } from './proc.js';
 const { execFile } = process.getBuiltinModule('node:child_process');
 const { readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
@@ -37,11 +38,8 @@ function read(file: string): string | undefined {
 
 /** Field 22 of /proc/PID/stat, and whether the process is a zombie (already dead). */
 function statOf(procRoot: string, pid: number): { start: string; zombie: boolean } | undefined {
-  const stat = read(`${procRoot}/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // comm (field 2) may hold spaces and parentheses; fields after it are plain.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { start: rest[19] ?? '', zombie: rest[0] === 'Z' || rest[0] === 'X' };
+  const rest = statFields(pid, procRoot);
+  return rest && { start: rest[19] ?? '', zombie: rest[0] === 'Z' || rest[0] === 'X' };
 }
 
 /** True when real, effective, saved and filesystem uid are all `uid`. */

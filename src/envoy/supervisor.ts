@@ -4,6 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log.js';
 import { adminGet, type AdminGetOptions, type AdminResponse } from './admin.js';
+import { exitOf } from './proc.js';
 const { spawn } = process.getBuiltinModule('node:child_process');
 const { EventEmitter } = process.getBuiltinModule('node:events');
 
@@ -112,8 +113,22 @@ export function asProxyUid(uid: number, gid: number): string[] {
   ];
 }
 
+/** How often the supervisor looks in /proc for the exit of an Envoy it adopted (early.ts), and how often while stopping it. */
+const ADOPTED_POLL_MS = 100;
+const ADOPTED_STOP_POLL_MS = 10;
+
+/** An adopted Envoy: node did not spawn it, so no ChildProcess tells of its exit; /proc does. */
+interface Adopted {
+  pid: number;
+  timer: NodeJS.Timeout | undefined;
+  ended: Promise<void>;
+  end: () => void;
+  done: boolean;
+}
+
 export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
   private child: ChildProcess | undefined;
+  private adopted: Adopted | undefined;
   private restarts = 0;
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
@@ -129,8 +144,13 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
     this.delayMs = this.backoff.initialMs;
   }
 
+  /** What the supervisor starts Envoy with (envoyCommand's input). */
+  get options(): Pick<SupervisorOptions, 'envoyPath' | 'bootstrapPath' | 'uid' | 'gid' | 'logLevel' | 'extraArgs'> {
+    return this.opts;
+  }
+
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.child?.pid ?? this.adopted?.pid;
   }
 
   get restartCount(): number {
@@ -153,9 +173,43 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
     child.once('exit', (code, signal) => this.onExit(child, code, signal));
   }
 
+  /**
+   * Supervises an Envoy this process did not spawn: the launcher's (early.ts),
+   * which node is the parent of. It is restarted, drained and stopped as a
+   * spawned one is; its exit is read from /proc, every ADOPTED_POLL_MS.
+   */
+  adopt(pid: number): void {
+    let end = (): void => undefined;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const a: Adopted = { pid, timer: undefined, ended, end, done: false };
+    this.adopted = a;
+    this.startedAt = this.sys.now();
+    this.opts.logger.info({ pid, restarts: this.restarts, startedBy: 'launcher' }, 'envoy started');
+    this.emit('start', pid, this.restarts);
+    this.pollAdopted(a, ADOPTED_POLL_MS);
+  }
+
+  private pollAdopted(a: Adopted, everyMs: number): void {
+    if (a.timer) clearInterval(a.timer);
+    a.timer = setInterval(() => {
+      const end = exitOf(a.pid);
+      if (!end) return;
+      clearInterval(a.timer);
+      a.done = true;
+      a.end();
+      if (this.adopted !== a) return;
+      this.adopted = undefined;
+      this.exited(end.code, end.signal);
+    }, everyMs);
+  }
+
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
     this.child = undefined;
+    this.exited(code, signal);
+  }
+
+  private exited(code: number | null, signal: NodeJS.Signals | null): void {
     this.emit('exit', code, signal);
     if (this.stopping) return;
     if (this.sys.now() - this.startedAt > this.backoff.resetAfterMs) this.delayMs = this.backoff.initialMs;
@@ -175,9 +229,9 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
   async stop(drainMs = 5_000, killMs = 5_000): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const running = this.running();
+    if (!running) return;
+    const { exited, kill } = running;
     if (drainMs > 0) {
       try {
         await this.sys.admin(this.opts.adminSocket, '/drain_listeners?graceful', { method: 'POST', timeoutMs: 1_000, ownerUid: this.opts.uid });
@@ -186,10 +240,31 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
         this.opts.logger.warn({ err: (err as Error).message }, 'envoy drain request failed; stopping it anyway');
       }
     }
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), killMs);
+    kill('SIGTERM');
+    const killer = setTimeout(() => kill('SIGKILL'), killMs);
     await exited;
     clearTimeout(killer);
+  }
+
+  /** The Envoy that runs now, spawned or adopted: how to signal it and when it has exited. */
+  private running(): { exited: Promise<void>; kill: (signal: NodeJS.Signals) => void } | undefined {
+    const child = this.child;
+    if (child) {
+      if (child.exitCode !== null) return undefined;
+      return { exited: new Promise<void>((resolve) => child.once('exit', () => resolve())), kill: (sig) => child.kill(sig) };
+    }
+    const a = this.adopted;
+    if (!a || a.done) return undefined;
+    this.pollAdopted(a, ADOPTED_STOP_POLL_MS);
+    const kill = (sig: NodeJS.Signals): void => {
+      try {
+        // Safe by pid: a child that node has not reaped keeps its pid, even once it has exited.
+        process.kill(a.pid, sig);
+      } catch (err) {
+        this.opts.logger.error({ err: (err as Error).message, pid: a.pid }, 'envoy process error');
+      }
+    };
+    return { exited: a.ended, kill };
   }
 
   /** Resolves when Envoy reports no active downstream connections, or after ms. */

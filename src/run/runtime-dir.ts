@@ -284,9 +284,10 @@ export function prepareRuntimeDirs(proxy: MeshConfig['proxy']): void {
   ensureProxyDir(adminDir(xdsSocket), uid, gid);
 }
 
-/** Envoy (another uid) must read the bootstrap; it holds the socket path and ports, no secret. */
-export function writeBootstrapFile(config: MeshConfig, opts: { nodeId: string; delta: boolean }): void {
+/** Envoy (another uid) must read the bootstrap; it holds the socket path and ports, no secret. Returns the text written. */
+export function writeBootstrapFile(config: MeshConfig, opts: { nodeId: string; delta: boolean }): string {
   const text = renderBootstrap(buildBootstrap(config, { nodeId: opts.nodeId, cluster: 'meshlet', delta: opts.delta }));
   // Rewritten at every start, before Envoy is spawned to read it: no fsync on the way to the spawn.
   writeFileAtomic(config.proxy.bootstrapPath, text, PUBLIC_MODE, { sync: false });
+  return text;
 }

@@ -19,7 +19,8 @@ import type { CertState } from '../certs/types.js';
 import { AdsServer } from '../xds/server.js';
 import { TYPE_URL } from '../xds/protos.js';
 import { typeOf } from '../xds/snapshot.js';
-import { EnvoySupervisor } from '../envoy/supervisor.js';
+import { EnvoySupervisor, envoyCommand } from '../envoy/supervisor.js';
+import { closeEarly, notAdoptable, sendBootstrap, type EarlyEnvoy } from '../envoy/early.js';
 import { adminGet, adminReachProblem, type AdminResponse } from '../envoy/admin.js';
 import { endStaleEnvoys } from '../envoy/stale.js';
 import { Metrics } from '../debug/metrics.js';
@@ -70,6 +71,8 @@ export interface RunOptions {
   now?: () => number;
   /** How long the start waits for Envoy's ADS stream before it checks the proxy uid's access itself (ACCESS_CHECK_AFTER_MS). */
   accessCheckAfterMs?: number;
+  /** The Envoy the `meshlet` launcher started before node, waiting for its bootstrap (src/envoy/early.ts). */
+  early?: EarlyEnvoy;
 }
 
 export class Meshlet {
@@ -96,12 +99,15 @@ export class Meshlet {
   private stopping = false;
   /** Ends proxyAccessProven's wait (stop() during a start). */
   private endAccessWait: (() => void) | undefined;
+  /** The launcher's Envoy until startEnvoy adopts or ends it. */
+  private early: EarlyEnvoy | undefined;
 
   constructor(private readonly opts: RunOptions) {
     this.log = opts.logger;
     this.iptables = opts.iptables ?? { runner: execFileRunner };
     this.uid = opts.currentUid ?? process.getuid?.() ?? 0;
     this.now = opts.now ?? Date.now;
+    this.early = opts.early;
     this.ackLatency = new AckLatency((s) => this.metrics.changeToAck.observe(s), this.now);
     // Reading the rules needs most of the iptables modules: loaded on the first /ready, not before Envoy starts.
     // The kept /ready answers age on a clock that only goes forward (the test clock when one is given).
@@ -154,8 +160,9 @@ export class Meshlet {
     prepareRuntimeDirs(config.proxy);
     // A socket left by a dead meshlet goes now; one still in use stops the start before any Envoy runs.
     await this.ads.prepare();
-    writeBootstrapFile(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, delta: this.opts.delta ?? true });
-    if (!this.opts.noEnvoy) await this.startEnvoy();
+    const bootstrap = writeBootstrapFile(config, { nodeId: this.opts.nodeId ?? `meshlet~${hostname()}`, delta: this.opts.delta ?? true });
+    if (!this.opts.noEnvoy) await this.startEnvoy(bootstrap);
+    this.endEarly('meshlet runs without Envoy (--no-envoy)');
     // Bound after the spawn, which it does not need: Envoy first connects tens of ms later, once its own start is
     // done, and the bootstrap's retry back-off (ADS_RETRY_BACK_OFF) would cover a bind that came later still.
     await this.ads.bind();
@@ -283,7 +290,21 @@ export class Meshlet {
     });
   }
 
-  private async startEnvoy(): Promise<void> {
+  /** Kills the launcher's Envoy (still waiting for its bootstrap, or left over) when it is not adopted. */
+  private endEarly(why: string): void {
+    const early = this.early;
+    if (!early) return;
+    this.early = undefined;
+    try {
+      process.kill(early.pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+    closeEarly(early);
+    this.log.info({ pid: early.pid, why }, 'ended the Envoy the launcher started; meshlet starts its own');
+  }
+
+  private async startEnvoy(bootstrap: string): Promise<void> {
     const { proxy } = this.opts.loaded.config;
     if (!this.opts.envoyPath) throw new Error('internal: envoyPath missing');
     const logger = this.log.child({ component: 'supervisor' });
@@ -303,8 +324,34 @@ export class Meshlet {
     s.on('start', (_pid, restarts) => {
       if (restarts > 0) this.metrics.envoyRestarts.inc();
     });
-    s.start();
     this.supervisor = s;
+    const early = this.early;
+    if (early) {
+      // Adopted only when it runs exactly what this config would spawn, with the FIFO for the bootstrap file.
+      const want = envoyCommand({ ...s.options, bootstrapPath: early.fifo }, this.uid);
+      const problem = notAdoptable(early.pid, want, proxy);
+      if (problem === undefined) {
+        this.early = undefined;
+        s.adopt(early.pid);
+        // Not awaited: Envoy opens the FIFO once its own start reaches the bootstrap, while meshlet goes on.
+        const asked = monotonicMs();
+        sendBootstrap(early, bootstrap, () => s.pid === early.pid)
+          .then(() => this.log.info({ pid: early.pid, waitedMs: Math.round((monotonicMs() - asked) * 10) / 10 }, 'envoy read its bootstrap'))
+          .catch((err: unknown) => {
+            this.log.error({ pid: early.pid, err: (err as Error).message }, 'could not give the Envoy the launcher started its bootstrap; restarting it');
+            if (s.pid === early.pid) {
+              try {
+                process.kill(early.pid, 'SIGKILL');
+              } catch {
+                // Gone already.
+              }
+            }
+          });
+        return;
+      }
+      this.endEarly(problem);
+    }
+    s.start();
     // The spawn is reported on the next tick ("envoy started"); let that line come before the snapshot work, in the order things happened.
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
@@ -402,6 +449,7 @@ export class Meshlet {
   async stop(drainMs = 5_000): Promise<void> {
     this.stopping = true;
     this.endAccessWait?.();
+    this.endEarly('meshlet stopped before it started Envoy');
     for (const w of this.watchers) w.close();
     await this.supervisor?.stop(drainMs);
     for (const server of this.servers) await new Promise<void>((r) => server.close(() => r()));

@@ -77,7 +77,7 @@ describe.skipIf(skip !== undefined)('Envoy belongs to meshlet (network namespace
 
   /** The pid of the Envoy the current meshlet started last. */
   function envoyPid(): number {
-    const all = [...(web.meshlet?.output() ?? '').matchAll(/"pid":(\d+),"restarts":\d+,"msg":"envoy started"/g)];
+    const all = [...(web.meshlet?.output() ?? '').matchAll(/"pid":(\d+),"restarts":\d+,(?:"startedBy":"launcher",)?"msg":"envoy started"/g)];
     const pid = Number(all.at(-1)?.[1]);
     if (!(pid > 0)) throw new Error(`no "envoy started" line in meshlet's output:\n${web.meshlet?.output() ?? ''}`);
     return pid;

@@ -28,6 +28,13 @@ export const BLOB = path.resolve('dist/meshlet.blob');
  * cover dist/src/cli.js without the snapshot (`npx meshlet`).
  */
 export const MESHLET: readonly string[] = ['--snapshot-blob', BLOB, CLI];
+/**
+ * The `meshlet` launcher `npm run build` writes (scripts/install-snapshot.sh,
+ * src/envoy/early.ts), as the image installs it: for `meshlet run` it starts
+ * Envoy before node. It runs the `node` on PATH (this test's node goes first).
+ */
+export const LAUNCHER = path.resolve('dist/meshlet');
+export const LAUNCHER_ENV = { PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}` };
 // `npm run build` writes the bundle, then the snapshot made from it. A snapshot older than the bundle (tsc or the
 // bundle step run alone) would run the code of an earlier build under every test that starts meshlet.
 if (existsSync(BLOB) && existsSync(CLI) && statSync(BLOB).mtimeMs < statSync(CLI).mtimeMs) {
@@ -134,12 +141,21 @@ export interface MeshletProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** `wrap` goes before node, e.g. setpriv to narrow meshlet's capabilities; `snapshot: false` runs dist/src/cli.js itself. */
-export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string; wrap?: string[]; snapshot?: boolean } = {}): MeshletProcess {
+/**
+ * `wrap` goes before meshlet, e.g. setpriv to narrow its capabilities. By
+ * default meshlet starts as the image starts it, through the launcher;
+ * `launcher: false` starts node from the snapshot directly (node spawns
+ * Envoy), and `snapshot: false` runs dist/src/cli.js itself.
+ */
+export function startMeshlet(
+  pod: Pod,
+  args: string[] = [],
+  opts: { ns?: string; wrap?: string[]; snapshot?: boolean; launcher?: boolean; env?: Record<string, string> } = {},
+): MeshletProcess {
+  const viaLauncher = opts.snapshot !== false && opts.launcher !== false;
   const argv = [
     ...(opts.wrap ?? []),
-    process.execPath,
-    ...(opts.snapshot === false ? [CLI] : MESHLET),
+    ...(viaLauncher ? [LAUNCHER] : [process.execPath, ...(opts.snapshot === false ? [CLI] : MESHLET)]),
     'run',
     '--config',
     pod.configPath,
@@ -150,7 +166,8 @@ export function startMeshlet(pod: Pod, args: string[] = [], opts: { ns?: string;
   ];
   const [cmd = '', ...rest] = argv;
   const [bin, full] = opts.ns ? ['ip', ['netns', 'exec', opts.ns, ...argv]] : [cmd, rest];
-  const child = spawn(bin, full, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHLET_LOG_LEVEL: 'debug' } });
+  const env = { ...process.env, MESHLET_LOG_LEVEL: 'debug', ...(viaLauncher ? LAUNCHER_ENV : {}), ...opts.env };
+  const child = spawn(bin, full, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

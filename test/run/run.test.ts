@@ -179,7 +179,7 @@ describe('meshlet run with a real Envoy', () => {
     await app(appPortOf(p));
     const first = track(startMeshlet(p, ['--envoy', findEnvoy()]));
     await waitReady(p);
-    const envoyPid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(first.logs())?.[1]);
+    const envoyPid = Number(/"pid":(\d+),"restarts":0,(?:"startedBy":"launcher",)?"msg":"envoy started"/.exec(first.logs())?.[1]);
     expect(envoyPid).toBeGreaterThan(0);
     cleanups.push(() => {
       try {

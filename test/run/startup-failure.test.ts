@@ -38,7 +38,7 @@ describe('meshlet run exits 1 after a startup failure, with what it started stop
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         // An Envoy it had started would outlive it; it runs this pod's bootstrap, so it is ours to stop.
-        const pid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(out)?.[1]);
+        const pid = Number(/"pid":(\d+),"restarts":0,(?:"startedBy":"launcher",)?"msg":"envoy started"/.exec(out)?.[1]);
         if (pid > 0 && envoyOf(pid, p)) process.kill(pid, 'SIGKILL');
         reject(new Error(`meshlet run did not exit within 30 s after a startup failure; output:\n${out}`));
       }, 30_000);
@@ -78,7 +78,7 @@ describe('meshlet run exits 1 after a startup failure, with what it started stop
     expect(r.code).toBe(1);
     expect(r.out).toContain('envoy started');
     expect(r.out).toMatch(/EADDRINUSE/);
-    const pid = Number(/"pid":(\d+),"restarts":0,"msg":"envoy started"/.exec(r.out)?.[1]);
+    const pid = Number(/"pid":(\d+),"restarts":0,(?:"startedBy":"launcher",)?"msg":"envoy started"/.exec(r.out)?.[1]);
     expect(pid).toBeGreaterThan(0);
     // Envoy was stopped before meshlet exited: that pid no longer runs this pod's Envoy.
     expect(envoyOf(pid, p)).toBe(false);
