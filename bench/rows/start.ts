@@ -59,10 +59,10 @@ async function floorStart(ctx: Ctx, pod: BenchPod): Promise<number> {
   }
 }
 
-async function meshletStart(ctx: Ctx, pod: BenchPod, snapshot = true): Promise<MeshletStart> {
+async function meshletStart(ctx: Ctx, pod: BenchPod, snapshot = true, launcher = true): Promise<MeshletStart> {
   const ports = await freshPorts();
   writeConfig(pod, featureConfig(pod, ports, loopbackBlock(), await freePort()));
-  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy, snapshot });
+  const m = new MeshletRun(pod.configPath, `http://127.0.0.1:${ports.debug}`, { envoy: ctx.envoy, snapshot, launcher });
   try {
     const readyAt = await m.waitReady();
     const ready = readyAt - m.proc.spawnedAt;
@@ -85,23 +85,26 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
       await staticStart(ctx, pod, -1);
       await meshletStart(ctx, pod);
       await meshletStart(ctx, pod, false);
+      await meshletStart(ctx, pod, true, false);
       await floorStart(ctx, pod);
     }
     const stat: number[] = [];
     const mesh: MeshletStart[] = [];
     const floor: number[] = [];
     const plain: number[] = [];
+    const noLauncher: number[] = [];
     for (let i = 0; i < ctx.size.startReps; i++) {
-      // The four kinds take turns, in an order that changes every round, so drift hits each alike.
+      // The five kinds take turns, in an order that changes every round, so drift hits each alike.
       const kinds = [
         async () => void stat.push(await staticStart(ctx, pod, i)),
         async () => void mesh.push(await meshletStart(ctx, pod)),
         async () => void floor.push(await floorStart(ctx, pod)),
         async () => void plain.push((await meshletStart(ctx, pod, false)).ready),
+        async () => void noLauncher.push((await meshletStart(ctx, pod, true, false)).ready),
       ];
       for (let k = 0; k < kinds.length; k++) await kinds[(i + k) % kinds.length]?.();
       ctx.log(
-        `start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}, floor ${ms(floor.at(-1) ?? NaN)}, plain ${ms(plain.at(-1) ?? NaN)}`,
+        `start ${i + 1}/${ctx.size.startReps}: static ${ms(stat.at(-1) ?? NaN)}, meshlet ${ms(mesh.at(-1)?.ready ?? NaN)}, floor ${ms(floor.at(-1) ?? NaN)}, plain ${ms(plain.at(-1) ?? NaN)}, no launcher ${ms(noLauncher.at(-1) ?? NaN)}`,
       );
     }
     const s = row.metric('static Envoy: spawn → LIVE and a listener accepts', 'ms', stat);
@@ -111,17 +114,17 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
       mesh.map((r) => r.ready),
     );
     row.metric(
-      '  phase: node start, config, certificate files, bootstrap → Envoy spawned',
+      "  phase: node start, config, certificate files, bootstrap → the launcher's Envoy adopted (it was spawned before node)",
       'ms',
       mesh.map((r) => r.envoyStarted),
     );
     row.metric(
-      '  phase: Envoy spawned → xDS socket listening (meshlet, while Envoy boots)',
+      '  phase: Envoy adopted → xDS socket listening (meshlet, while Envoy boots)',
       'ms',
       mesh.map((r) => r.listening - r.envoyStarted),
     );
     row.metric(
-      '  phase: Envoy spawned → its ADS stream opened',
+      '  phase: Envoy adopted → its ADS stream opened',
       'ms',
       mesh.map((r) => r.streamOpened - r.envoyStarted),
     );
@@ -135,19 +138,22 @@ export async function startRow(ctx: Ctx): Promise<RowResult> {
       'ms',
       mesh.map((r) => r.ready - r.lastAck),
     );
+    const n = row.metric('meshlet run from the startup snapshot without the launcher (node spawns Envoy): spawn → /ready 200', 'ms', noLauncher);
     const p = row.metric('meshlet run without the startup snapshot (dist/src/cli.js, as `npx meshlet`): spawn → /ready 200', 'ms', plain);
     row.noteLargest('phase:', "phase of meshlet's start (measured from its log lines)");
     const f = row.metric('floor: Envoy on the ADS bootstrap, the xDS server already serving: spawn → LIVE and a listener accepts', 'ms', floor);
     const r = row.ratio('meshlet start / static start', ratio(m.median, s.median), 'median / median');
     row.ratio('floor / static start (what the dynamic config costs Envoy)', ratio(f.median, s.median), 'median / median');
     row.ratio('meshlet start / floor (what meshlet adds)', ratio(m.median, f.median), 'median / median');
+    row.ratio('meshlet start / the same without the launcher', ratio(m.median, n.median), 'median / median');
+    row.ratio('the same without the launcher / static start', ratio(n.median, s.median), 'median / median');
     row.ratio('meshlet start / the same without the startup snapshot', ratio(m.median, p.median), 'median / median');
     // Each round starts both within a second or two, so this ratio sees less of the machine's drift than the medians do.
     const paired = summarize(mesh.map((r, i) => ratio(r.ready, stat[i] ?? Number.NaN)));
     row.ratio('meshlet start / static start, round by round', paired.median, `median of ${paired.n} rounds, range ${x(paired.min)}-${x(paired.max)}`);
     row.target('start to ready', '≤ 2× static (aim 1.2×)', `${x(r)} (${ms(m.median)} vs ${ms(s.median)})`, r <= 2);
     row.note(
-      "Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor's exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row. Floor: `meshlet run --no-envoy` on the same config is serving first, then Envoy is spawned on the ADS bootstrap it wrote, timed as the static one. meshlet starts as the image starts it, from its startup snapshot (scripts/install-snapshot.sh); the plain line starts dist/src/cli.js, without it. The four kinds take turns.",
+      "Config: tproxy ingress (3 ports, one with a SAN allow-list), 2 egress routes with a port, 1 portless route, capture with exclusions; remotes are IP literals. Static side: `meshlet bootstrap --static` of the same config, started with the supervisor's exact argv (setpriv to uid 1337, CAP_NET_ADMIN only), ready when admin /ready is 200 and a route listener accepts. Both polled every 5 ms. --skip-iptables-check on meshlet: no `meshlet init` runs in this row. Floor: `meshlet run --no-envoy` on the same config is serving first, then Envoy is spawned on the ADS bootstrap it wrote, timed as the static one. meshlet starts as the image starts it: the launcher (dist/meshlet, scripts/install-snapshot.sh, src/envoy/early.ts) starts Envoy on a FIFO, then node from the startup snapshot, which adopts that Envoy and writes its bootstrap into the FIFO; the line without the launcher starts node from the snapshot directly (node spawns Envoy, as before the launcher did); the plain line starts dist/src/cli.js, without snapshot or launcher. The five kinds take turns.",
     );
     return row.result((performance.now() - started) / 1000);
   } catch (err) {

@@ -22,10 +22,11 @@ export const CLI = path.resolve('dist/src/cli.js');
 /** The startup snapshot `npm run build` writes (scripts/snapshot.mjs). */
 export const BLOB = path.resolve('dist/meshlet.blob');
 /**
- * node's arguments that run `meshlet` as the image does: from the startup
- * snapshot, with CLI as argv[1] (scripts/install-snapshot.sh). The tests run
- * meshlet this way; test/run/bundle.test.ts and test/run/snapshot.test.ts
- * cover dist/src/cli.js without the snapshot (`npx meshlet`).
+ * node's arguments that run `meshlet` from the startup snapshot, with CLI as
+ * argv[1], as the launcher does (scripts/install-snapshot.sh): the tests run
+ * meshlet through the launcher (LAUNCHER), or this way without it;
+ * test/run/bundle.test.ts and test/run/snapshot.test.ts cover
+ * dist/src/cli.js without the snapshot (`npx meshlet`).
  */
 export const MESHLET: readonly string[] = ['--snapshot-blob', BLOB, CLI];
 /**
