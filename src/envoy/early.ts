@@ -132,6 +132,8 @@ export function launcherScript(o: LauncherOptions): string {
     '    *) return 1 ;;',
     '  esac',
     '  fifo=/dev/shm/meshlet-envoy.$$.json',
+    // Named by this pid, it can only be left by an earlier process of that pid (a start that failed before run took it).
+    '  if [ -p "$fifo" ] && [ -O "$fifo" ]; then rm -f "$fifo"; fi',
     '  mkfifo -m 0644 "$fifo" 2>/dev/null || return 1',
     `  TZ=UTC "$@" "$envoy" ${envoyArgs.join(' ')} </dev/null &`,
     `  ${EARLY_ENV}=$!:$fifo`,

@@ -114,7 +114,7 @@ export function asProxyUid(uid: number, gid: number): string[] {
 }
 
 /** How often the supervisor looks in /proc for the exit of an Envoy it adopted (early.ts), and how often while stopping it. */
-const ADOPTED_POLL_MS = 100;
+const ADOPTED_POLL_MS = 500;
 const ADOPTED_STOP_POLL_MS = 10;
 
 /** An adopted Envoy: node did not spawn it, so no ChildProcess tells of its exit; /proc does. */
@@ -176,7 +176,7 @@ export class EnvoySupervisor extends EventEmitter<SupervisorEvents> {
   /**
    * Supervises an Envoy this process did not spawn: the launcher's (early.ts),
    * which node is the parent of. It is restarted, drained and stopped as a
-   * spawned one is; its exit is read from /proc, every ADOPTED_POLL_MS.
+   * spawned one is; its exit is read from /proc, every ADOPTED_POLL_MS (a restart waits 200 ms or more anyway).
    */
   adopt(pid: number): void {
     let end = (): void => undefined;

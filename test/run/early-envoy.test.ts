@@ -148,6 +148,17 @@ describe('Envoy started by the launcher before node', () => {
     expect((await tlsExchange(p.base + 51, 'own')).reply).toBe('echo:own');
   });
 
+  it('a FIFO left at its name by an earlier process of the same pid (a start that failed early) is replaced, and the Envoy adopted', async () => {
+    const p = await pod();
+    // sh makes the leftover at the name the launcher will use, then becomes the launcher: the same pid.
+    const m = start(p, { wrap: ['sh', '-c', 'mkfifo -m 0644 /dev/shm/meshlet-envoy.$$.json && exec "$0" "$@"'] });
+    await waitReady(p);
+    const started = envoysStarted(m);
+    expect(started.map((x) => x.startedBy)).toEqual(['launcher']);
+    killLater(started[0]?.pid ?? 0);
+    expect(existsSync(`/dev/shm/meshlet-envoy.${m.child.pid}.json`)).toBe(false);
+  });
+
   it('not started for a command line the launcher does not know (--no-envoy): no Envoy at all', async () => {
     const p = await pod();
     const m = startMeshlet(p, ['--no-envoy']);
