@@ -25,7 +25,7 @@
 #     uid and capabilities of meshlet and Envoy; SIGTERM; `cleanup`. Also:
 #     `version` as the default user runs from the startup snapshot the build
 #     made, and the running sidecar's Node carries the flags and the snapshot
-#     of the `#!` line of /usr/local/bin/meshlet (its other V8 flags, set at
+#     that /usr/local/bin/meshlet (a sh launcher) starts it with (its other V8 flags, set at
 #     run time, leave no trace in /proc; the build refuses an image whose node
 #     reports one of them unknown).
 #  5. Builds deploy/contrast.Dockerfile on that image and runs it the way
@@ -259,13 +259,14 @@ log "config: data[config.yaml] of deploy/kubernetes/configmap.yaml"
 out=$(P run --rm --network none "${RUN_OPTS[@]}" "$IMAGE" version 2>&1) && ok "meshlet version: $out" || bad "version: $out"
 
 # The image's meshlet starts from the startup snapshot the build made with
-# the image's node (scripts/install-snapshot.sh): the launcher names it, the
+# the image's node (scripts/install-snapshot.sh): the launcher (a sh script,
+# src/envoy/early.ts) execs node on it, the
 # default user runs it with nothing on stderr, and the snapshot and its
 # launcher, code that root runs, are root's and nobody else may write them.
 if out=$(P run --rm --network none "${RUN_OPTS[@]}" --entrypoint sh "$IMAGE" \
-    -c 'id -u; head -1 /usr/local/bin/meshlet; meshlet version; stat -c "%u:%g %a" /opt/meshlet/dist/meshlet.blob /usr/local/bin/meshlet' \
+    -c 'id -u; grep "^exec node " /usr/local/bin/meshlet; meshlet version; stat -c "%u:%g %a" /opt/meshlet/dist/meshlet.blob /usr/local/bin/meshlet' \
     2>"$WORK/snapshot.err"); then
-  if [ "$(sed -n 1p <<<"$out")" = 1337 ] && grep -q -- ' --snapshot-blob /opt/meshlet/dist/meshlet.blob$' <<<"$(sed -n 2p <<<"$out")" \
+  if [ "$(sed -n 1p <<<"$out")" = 1337 ] && grep -q -- " --snapshot-blob '/opt/meshlet/dist/meshlet.blob' \"\$0\" \"\$@\"\$" <<<"$(sed -n 2p <<<"$out")" \
       && grep -q '^meshlet ' <<<"$(sed -n 3p <<<"$out")" && [ ! -s "$WORK/snapshot.err" ] \
       && [ "$(sed -n 4p <<<"$out")" = '0:0 644' ] && [ "$(sed -n 5p <<<"$out")" = '0:0 755' ]; then
     ok "as the default user (uid 1337), from the startup snapshot (root's, 0644; launcher 0755): $(sed -n 3p <<<"$out")"
@@ -349,12 +350,15 @@ procs() {
         "$(sed -n "s/^CapEff:\t//p" "$s")" "$(sed -n "s/^CapAmb:\t//p" "$s")"
     done' 2>/dev/null
 }
-# Checks that meshlet's Node in container $1 runs with the `#!` line of the
-# image's meshlet (dist/src/cli.js's, plus the startup snapshot): its node
-# flags and the snapshot on the command line, its variables in the environment.
+# Checks that meshlet's Node in container $1 runs as the image's meshlet
+# launcher starts it (src/envoy/early.ts: the variables and node flags of
+# dist/src/cli.js's `#!` line, plus the startup snapshot): its node flags and
+# the snapshot on the command line, its variables in the environment.
 node_flags() {
   local name=$1 line want got
-  line=$(P exec "$name" sed -n '1s|^#!/usr/bin/env -S ||p' /usr/local/bin/meshlet)
+  P exec "$name" cat /usr/local/bin/meshlet >"$WORK/$name.launcher"
+  line="$(sed -n "s/^\([A-Z_][A-Z0-9_]*\)='\([^']*\)'; export .*/\1=\2/p" "$WORK/$name.launcher" | tr '\n' ' ')"
+  line+="$(sed -n 's/^exec \(node .*\) "\$0" "\$@"$/\1/p' "$WORK/$name.launcher" | tr -d "'")"
   got=$(P exec "$name" sh -c 'for d in /proc/[0-9]*; do
       case "$(cat "$d/comm" 2>/dev/null)" in node|node-MainThread) ;; *) continue;; esac
       tr "\0" " " <"$d/cmdline"; echo; tr "\0" "\n" <"$d/environ"; break
@@ -369,9 +373,9 @@ node_flags() {
     esac
   done
   if [ -n "$line" ] && [ -z "$missing" ]; then
-    ok "$name: meshlet's Node runs with the #! line of /usr/local/bin/meshlet: $line"
+    ok "$name: meshlet's Node runs as /usr/local/bin/meshlet starts it: $line"
   else
-    bad "$name: Node lacks${missing:- (no #! line found)} from the #! line; its command line: $(head -1 <<<"$got")"
+    bad "$name: Node lacks${missing:- (no exec line found)} from /usr/local/bin/meshlet's exec line; its command line: $(head -1 <<<"$got")"
   fi
 }
 
@@ -394,6 +398,10 @@ run_sidecar() {
   listen=$(ip netns exec "$NETNS" ss -Hltn | awk '{print $4}' | sort -u | tr '\n' ' ')
   grep -q ':15006 ' <<<"$listen " && ok "$name: listening: $listen" || bad "$name: no inbound listener on 15006: $listen"
   node_flags "$name"
+  # The launcher started Envoy before node, and run adopted it (src/envoy/early.ts).
+  P logs "$name" 2>&1 | grep -q '"startedBy":"launcher","msg":"envoy started"' \
+    && ok "$name: Envoy was started by the launcher before node and adopted by meshlet run" \
+    || bad "$name: no Envoy started by the launcher: $(P logs "$name" 2>&1 | grep -E 'envoy started|launcher' | head -3)"
   P stop -t 20 "$name" >/dev/null
   local code
   code=$(P inspect --format '{{.State.ExitCode}}' "$name")
