@@ -114,7 +114,9 @@ export class MeshletRun {
   /** Polls /ready (host network namespace only); resolves with the time of the first 200. */
   waitReady(timeoutMs = 30_000, everyMs = 5, requestMs = 1_000): Promise<number> {
     return Promise.race([
-      pollUntil('meshlet /ready 200', () => is200(`${this.debugUrl}/ready`, requestMs), timeoutMs, everyMs),
+      pollUntil('meshlet /ready 200', () => is200(`${this.debugUrl}/ready`, requestMs), timeoutMs, everyMs).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message} (${this.debugUrl}); meshlet's last lines:\n${this.proc.tail()}`);
+      }),
       this.proc.exited.then((code) => {
         throw new Error(`meshlet exited (${code}) before ready:\n${this.proc.tail()}`);
       }),
