@@ -5,7 +5,8 @@
 // Which processes qualify, and why a hostile proxy-uid process cannot use this
 // to make root kill something else:
 // - every uid of the process (real, effective, saved, filesystem) is the proxy
-//   uid, its argv has `-c <our bootstrap path>`, and it lives in our network
+//   uid, its argv has `-c <our bootstrap path>` (or the FIFO of an Envoy the
+//   launcher started for a meshlet that is gone), and it lives in our network
 //   namespace (an Envoy anywhere else cannot hold our ports, and may be
 //   another pod's when pods share a pid namespace). Anything running as the
 //   proxy uid can fake that argv, so this only narrows the search to "ours";
@@ -55,6 +56,20 @@ export function runsBootstrap(cmdline: string, bootstrapPath: string): boolean {
   return argv.some((a, i) => (a === '-c' || a === '--config-path') && argv[i + 1] === bootstrapPath);
 }
 
+/**
+ * argv has `-c /dev/shm/meshlet-envoy.N.json`, the FIFO of an Envoy the
+ * `meshlet` launcher started (early.ts), and its parent is not process N: N
+ * is the launcher's pid, which its meshlet keeps (the launcher execs node), so
+ * such an Envoy whose parent is not N has outlived that meshlet. A live
+ * meshlet's own early Envoy (this one's included) has N as its parent.
+ */
+export function orphanedEarlyEnvoy(cmdline: string, parent: number | undefined): boolean {
+  const argv = cmdline.split('\0');
+  const i = argv.indexOf('-c');
+  const m = i >= 0 ? /^\/dev\/shm\/meshlet-envoy\.([0-9]+)\.json$/.exec(argv[i + 1] ?? '') : null;
+  return m !== null && Number(m[1]) !== parent;
+}
+
 /** The inode of a network namespace (a /proc/PID/ns/net or /run/netns/NAME path), or undefined. */
 export function netnsId(nsPath: string): number | undefined {
   try {
@@ -64,7 +79,11 @@ export function netnsId(nsPath: string): number | undefined {
   }
 }
 
-/** Live processes that look like an Envoy of ours: proxy uid throughout, our bootstrap, our network namespace. */
+/**
+ * Live processes that look like an Envoy of ours: proxy uid throughout, our
+ * bootstrap (or the launcher's FIFO, with the meshlet that made it gone),
+ * our network namespace.
+ */
 export function findStaleEnvoys(bootstrapPath: string, uid: number, procRoot = '/proc', netns = netnsId('/proc/self/ns/net')): ProcInfo[] {
   const found: ProcInfo[] = [];
   for (const name of readdirSync(procRoot)) {
@@ -74,7 +93,7 @@ export function findStaleEnvoys(bootstrapPath: string, uid: number, procRoot = '
     // The command line first: a short read, empty for kernel threads, and it rules out nearly every process; the
     // status file (a long text the kernel formats) only for those that run our bootstrap. Runs before Envoy starts.
     const cmdline = read(`${procRoot}/${pid}/cmdline`);
-    if (cmdline === undefined || !runsBootstrap(cmdline, bootstrapPath)) continue;
+    if (cmdline === undefined || !(runsBootstrap(cmdline, bootstrapPath) || orphanedEarlyEnvoy(cmdline, Number(statFields(pid, procRoot)?.[1])))) continue;
     const status = read(`${procRoot}/${pid}/status`);
     if (status === undefined || !allUids(status, uid)) continue;
     if (netns !== undefined && netnsId(`${procRoot}/${pid}/ns/net`) !== netns) continue;

@@ -10,7 +10,7 @@ import { createServer as createNetServer } from 'node:net';
 import path from 'node:path';
 import { adminGet, ensureProxyDir } from '../../src/envoy/admin.js';
 import { adminDir, adminSocketPath } from '../../src/config/constants.js';
-import { allUids, runsBootstrap } from '../../src/envoy/stale.js';
+import { allUids, orphanedEarlyEnvoy, runsBootstrap } from '../../src/envoy/stale.js';
 
 const root = process.getuid?.() === 0;
 const dirs: string[] = [];
@@ -194,5 +194,11 @@ describe('stale Envoy matching', () => {
     expect(runsBootstrap('envoy\0--config-path\0/var/run/meshlet/envoy.json\0', '/var/run/meshlet/envoy.json')).toBe(true);
     expect(runsBootstrap('envoy\0-c\0/var/run/meshlet/envoy.json.old\0', '/var/run/meshlet/envoy.json')).toBe(false);
     expect(runsBootstrap('cat\0/var/run/meshlet/envoy.json\0', '/var/run/meshlet/envoy.json')).toBe(false);
+    // The launcher's FIFO names its meshlet's pid: an Envoy whose parent is another process has outlived that meshlet.
+    expect(orphanedEarlyEnvoy('/usr/local/bin/envoy\0-c\0/dev/shm/meshlet-envoy.42.json\0--disable-hot-restart\0', 1)).toBe(true);
+    expect(orphanedEarlyEnvoy('/usr/local/bin/envoy\0-c\0/dev/shm/meshlet-envoy.42.json\0--disable-hot-restart\0', 42)).toBe(false);
+    expect(orphanedEarlyEnvoy('/usr/local/bin/envoy\0-c\0/dev/shm/meshlet-envoy.42.json.x\0', 1)).toBe(false);
+    expect(orphanedEarlyEnvoy('/usr/local/bin/envoy\0-c\0/var/run/meshlet/envoy.json\0', 1)).toBe(false);
+    expect(orphanedEarlyEnvoy('cat\0/dev/shm/meshlet-envoy.42.json\0', 1)).toBe(false);
   });
 });

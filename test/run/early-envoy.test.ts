@@ -14,6 +14,7 @@ import { cleanupPod, makePod, startMeshlet, until, waitReady, writeConfig, type 
 import { startEchoApp, tlsExchange } from '../helpers/traffic.js';
 import { procGone } from '../helpers/wait.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { NetLab, netnsUnavailable } from '../helpers/netns.js';
 
 const cleanups = cleanupAfterEach();
 
@@ -158,6 +159,34 @@ describe('Envoy started by the launcher before node', () => {
     killLater(started[0]?.pid ?? 0);
     expect(existsSync(`/dev/shm/meshlet-envoy.${m.child.pid}.json`)).toBe(false);
   });
+
+  it.skipIf(netnsUnavailable() !== undefined)(
+    'an early Envoy that outlived its meshlet (its parent-death signal lost) is ended by the next meshlet in that network namespace',
+    async () => {
+      const lab = new NetLab('mle');
+      cleanups.push(() => lab.cleanup());
+      const ns = await lab.netns('stale');
+      const p = await pod();
+      // The FIFO of a launcher whose pid no process has (above the kernel's pid_max), as an Envoy it started waits on it.
+      const fifo = '/dev/shm/meshlet-envoy.4194399.json';
+      execFileSync('mkfifo', ['-m', '0644', fifo]);
+      cleanups.push(() => rmSync(fifo, { force: true }));
+      // That Envoy, as the proxy uid, without a parent-death signal; its parent is this test, not process 4194399.
+      const orphan = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', '--', findEnvoy(), '-c', fifo], {
+        stdio: 'ignore',
+      });
+      cleanups.push(() => void orphan.kill('SIGKILL'));
+      const pid = orphan.pid ?? 0;
+      await until('the orphan runs Envoy as uid 1337', () => (argvOf(pid)[1] === '-c' && uidsOf(pid).startsWith('1337') ? true : undefined));
+      const m = start(p, { ns });
+      await until('meshlet ends it', () => (m.logs().includes(`"pids":[${pid}],"bootstrap"`) ? true : undefined));
+      expect(m.logs()).toContain('"msg":"ending a stale Envoy left by an earlier meshlet"');
+      await until(`Envoy ${pid} gone`, () => (procGone(pid) ? true : undefined), 10_000);
+      // meshlet's own early Envoy, waiting on its own FIFO with meshlet as its parent, was not taken for a stale one.
+      await until('meshlet serving', () => (m.logs().includes('"msg":"meshlet serving"') ? true : undefined));
+      expect(envoysStarted(m).map((x) => x.startedBy)).toEqual(['launcher']);
+    },
+  );
 
   it('not started for a command line the launcher does not know (--no-envoy): no Envoy at all', async () => {
     const p = await pod();
