@@ -172,9 +172,13 @@ describe('Envoy started by the launcher before node', () => {
       execFileSync('mkfifo', ['-m', '0644', fifo]);
       cleanups.push(() => rmSync(fifo, { force: true }));
       // That Envoy, as the proxy uid, without a parent-death signal; its parent is this test, not process 4194399.
-      const orphan = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', '--', findEnvoy(), '-c', fifo], {
-        stdio: 'ignore',
-      });
+      const orphan = spawn(
+        'ip',
+        ['netns', 'exec', ns, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', '--', findEnvoy(), '-c', fifo, '--disable-hot-restart'],
+        {
+          stdio: 'ignore',
+        },
+      );
       cleanups.push(() => void orphan.kill('SIGKILL'));
       const pid = orphan.pid ?? 0;
       await until('the orphan runs Envoy as uid 1337', () => (argvOf(pid)[1] === '-c' && uidsOf(pid).startsWith('1337') ? true : undefined));
