@@ -10,7 +10,7 @@ import { backendFromEnv } from '../iptables/backend.js';
 import { execFileRunner } from '../iptables/runner.js';
 import type { Command } from './main.js';
 import type { Logger } from '../log.js';
-import { closeEarly, takeEarlyEnvoy, type EarlyEnvoy } from '../envoy/early.js';
+import { endEarlyEnvoy, takeEarlyEnvoy } from '../envoy/early.js';
 
 export const runCommand: Command = {
   async run(values) {
@@ -21,22 +21,13 @@ export const runCommand: Command = {
       meshlet = prepare(values, taken);
     } catch (err) {
       // The launcher's Envoy waits for a bootstrap that will not come: end it now, not at exit.
-      if (taken.early) endUnused(taken.early);
+      if (taken.early) endEarlyEnvoy(taken.early);
       throw err;
     }
     await meshlet.meshlet.start();
     return stopOnSignals(meshlet.meshlet, meshlet.logger, drainMs(values)).done;
   },
 };
-
-function endUnused(early: EarlyEnvoy): void {
-  try {
-    process.kill(early.pid, 'SIGKILL');
-  } catch {
-    // Gone already.
-  }
-  closeEarly(early);
-}
 
 function drainMs(values: Parameters<Command['run']>[0]): number {
   const drainText = (values['drain-seconds'] as string | undefined) ?? '5';

@@ -35,7 +35,7 @@
 // Envoy is adopted; restarts are spawned by node.
 import { asProxyUid, ENVOY_LOG_FORMAT } from './supervisor.js';
 import type { FlagDoc } from '../cli/usage.js';
-import { commandLineOf, parentOf } from './proc.js';
+import { commandLineOf, idsOf, parentOf } from './proc.js';
 const { closeSync, constants, lstatSync, openSync, readFileSync, unlinkSync, writeSync } = process.getBuiltinModule('node:fs');
 
 /** How the script tells node about the Envoy it started: `PID:FIFO`. */
@@ -45,7 +45,13 @@ export const EARLY_ENV = 'MESHLET_LAUNCHER_ENVOY';
  * with a read-only root filesystem, sticky, so nobody else can rename or
  * remove it. `.json` tells Envoy the bootstrap's format.
  */
-const FIFO_PATTERN = /^\/dev\/shm\/meshlet-envoy\.[0-9]+\.json$/;
+const FIFO_PATTERN = /^\/dev\/shm\/meshlet-envoy\.([0-9]+)\.json$/;
+
+/** The launcher pid a FIFO path of the launcher's names (its meshlet's pid too: the launcher execs node), or undefined for any other path. */
+export function launcherPidOf(fifo: string): number | undefined {
+  const m = FIFO_PATTERN.exec(fifo);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
 /** Larger than this and the write could wait for Envoy's read: the pipe's buffer is 64 KiB. */
 const MAX_PIPED_BOOTSTRAP = 60 * 1024;
 /** How often run tries to open the FIFO for writing, until Envoy has opened it for reading. */
@@ -194,7 +200,8 @@ export function takeEarlyEnvoy(env: NodeJS.ProcessEnv = process.env): { early?: 
   delete env[EARLY_ENV];
   if (value === undefined || value === '') return {};
   const m = /^([0-9]+):(.*)$/.exec(value);
-  if (!m?.[1] || m[2] === undefined || !FIFO_PATTERN.test(m[2])) return { problem: `${EARLY_ENV}="${value}" is not PID:/dev/shm/meshlet-envoy.N.json` };
+  if (!m?.[1] || m[2] === undefined || launcherPidOf(m[2]) === undefined)
+    return { problem: `${EARLY_ENV}="${value}" is not PID:/dev/shm/meshlet-envoy.N.json` };
   const pid = Number(m[1]);
   const fifo = m[2];
   let st;
@@ -238,8 +245,8 @@ export function notAdoptable(pid: number, want: readonly string[], ids: { uid: n
     ['Uid', ids.uid],
     ['Gid', ids.gid],
   ] as const) {
-    const values = new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1]?.trim().split(/\s+/) ?? [];
-    if (values.length !== 4 || values.some((v) => Number(v) !== id))
+    const values = idsOf(status, key);
+    if (values.length !== 4 || values.some((v) => v !== id))
       return `it runs as ${key.toLowerCase()} ${values.join('/')}, and this config's proxy ${key.toLowerCase()} is ${id}`;
   }
   return undefined;
@@ -277,7 +284,13 @@ export async function sendBootstrap(early: EarlyEnvoy, text: string, alive: () =
   }
 }
 
-/** Removes the FIFO of an early Envoy that is not adopted (it is being killed). */
-export function closeEarly(early: EarlyEnvoy): void {
+/** Ends an early Envoy that is not adopted, or whose bootstrap could not be given: SIGKILL (it is meshlet's child), and its FIFO removed. */
+export function endEarlyEnvoy(early: EarlyEnvoy): void {
+  try {
+    // Safe by pid: a child that node has not reaped keeps its pid, even once it has exited.
+    process.kill(early.pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
   removeFifo(early.fifo);
 }

@@ -54,3 +54,15 @@ export function exitOf(pid: number): { code: number | null; signal: NodeJS.Signa
   const name = Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] as NodeJS.Signals | undefined;
   return { code: null, signal: name ?? null };
 }
+
+/** The four ids (real, effective, saved, filesystem) on a /proc/PID/status line, `Uid:` or `Gid:`. */
+export function idsOf(status: string, key: 'Uid' | 'Gid'): number[] {
+  const line = status.split('\n').find((l) => l.startsWith(`${key}:`));
+  return (
+    line
+      ?.slice(key.length + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number) ?? []
+  );
+}

@@ -17,7 +17,8 @@
 //   Root lends no privilege: the worst a faked argv achieves is a proxy-uid
 //   process killing another proxy-uid process, which it can do directly.
 import type { Logger } from '../log.js';
-import { statFields } from './proc.js';
+import { idsOf, statFields } from './proc.js';
+import { launcherPidOf } from './early.js';
 const { execFile } = process.getBuiltinModule('node:child_process');
 const { readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
@@ -45,9 +46,8 @@ function statOf(procRoot: string, pid: number): { start: string; zombie: boolean
 
 /** True when real, effective, saved and filesystem uid are all `uid`. */
 export function allUids(status: string, uid: number): boolean {
-  const line = status.split('\n').find((l) => l.startsWith('Uid:'));
-  const ids = line?.slice(4).trim().split(/\s+/) ?? [];
-  return ids.length === 4 && ids.every((v) => Number(v) === uid);
+  const ids = idsOf(status, 'Uid');
+  return ids.length === 4 && ids.every((v) => v === uid);
 }
 
 /** argv has `-c PATH` (or `--config-path PATH`) with exactly this path. */
@@ -66,8 +66,8 @@ export function runsBootstrap(cmdline: string, bootstrapPath: string): boolean {
 export function orphanedEarlyEnvoy(cmdline: string, parent: number | undefined): boolean {
   const argv = cmdline.split('\0');
   const i = argv.indexOf('-c');
-  const m = i >= 0 ? /^\/dev\/shm\/meshlet-envoy\.([0-9]+)\.json$/.exec(argv[i + 1] ?? '') : null;
-  return m !== null && Number(m[1]) !== parent;
+  const launcher = i >= 0 ? launcherPidOf(argv[i + 1] ?? '') : undefined;
+  return launcher !== undefined && launcher !== parent;
 }
 
 /** The inode of a network namespace (a /proc/PID/ns/net or /run/netns/NAME path), or undefined. */

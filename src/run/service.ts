@@ -20,7 +20,7 @@ import { AdsServer } from '../xds/server.js';
 import { TYPE_URL } from '../xds/protos.js';
 import { typeOf } from '../xds/snapshot.js';
 import { EnvoySupervisor, envoyCommand } from '../envoy/supervisor.js';
-import { closeEarly, notAdoptable, sendBootstrap, type EarlyEnvoy } from '../envoy/early.js';
+import { endEarlyEnvoy, notAdoptable, sendBootstrap, type EarlyEnvoy } from '../envoy/early.js';
 import { adminGet, adminReachProblem, type AdminResponse } from '../envoy/admin.js';
 import { endStaleEnvoys } from '../envoy/stale.js';
 import { Metrics } from '../debug/metrics.js';
@@ -295,12 +295,7 @@ export class Meshlet {
     const early = this.early;
     if (!early) return;
     this.early = undefined;
-    try {
-      process.kill(early.pid, 'SIGKILL');
-    } catch {
-      // Gone already.
-    }
-    closeEarly(early);
+    endEarlyEnvoy(early);
     this.log.info({ pid: early.pid, why }, 'ended the Envoy the launcher started; meshlet starts its own');
   }
 
@@ -339,13 +334,7 @@ export class Meshlet {
           .then(() => this.log.info({ pid: early.pid, waitedMs: Math.round((monotonicMs() - asked) * 10) / 10 }, 'envoy read its bootstrap'))
           .catch((err: unknown) => {
             this.log.error({ pid: early.pid, err: (err as Error).message }, 'could not give the Envoy the launcher started its bootstrap; restarting it');
-            if (s.pid === early.pid) {
-              try {
-                process.kill(early.pid, 'SIGKILL');
-              } catch {
-                // Gone already.
-              }
-            }
+            if (s.pid === early.pid) endEarlyEnvoy(early);
           });
         return;
       }
