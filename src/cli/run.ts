@@ -16,7 +16,7 @@ export const runCommand: Command = {
   async run(values) {
     // First, so that the variable is gone from the environment Envoy and every other child inherits.
     const taken = takeEarlyEnvoy();
-    let meshlet: { meshlet: Meshlet; logger: Logger };
+    let meshlet: Prepared;
     try {
       meshlet = prepare(values, taken);
     } catch (err) {
@@ -25,7 +25,7 @@ export const runCommand: Command = {
       throw err;
     }
     await meshlet.meshlet.start();
-    return stopOnSignals(meshlet.meshlet, meshlet.logger, drainMs(values)).done;
+    return stopOnSignals(meshlet.meshlet, meshlet.logger, meshlet.drainMs).done;
   },
 };
 
@@ -36,12 +36,19 @@ function drainMs(values: Parameters<Command['run']>[0]): number {
   return drainSeconds * 1000;
 }
 
-function prepare(values: Parameters<Command['run']>[0], taken: ReturnType<typeof takeEarlyEnvoy>): { meshlet: Meshlet; logger: Logger } {
+interface Prepared {
+  meshlet: Meshlet;
+  logger: Logger;
+  drainMs: number;
+}
+
+/** Checks the flags, loads the config and makes the Meshlet; nothing has started yet. */
+function prepare(values: Parameters<Command['run']>[0], taken: ReturnType<typeof takeEarlyEnvoy>): Prepared {
   const envoyLogLevel = values['envoy-log-level'] as string | undefined;
   if (envoyLogLevel !== undefined && !ENVOY_LOG_LEVELS.includes(envoyLogLevel)) {
     throw new UsageError(`--envoy-log-level must be one of ${ENVOY_LOG_LEVELS.join('|')}, not "${envoyLogLevel}"`);
   }
-  drainMs(values);
+  const drain = drainMs(values);
   const logger = createRootLogger(logLevel(values['log-level']));
   const loaded = loadConfig(values['config'] as string | undefined);
   for (const w of loaded.warnings) logger.warn({ source: loaded.source }, w);
@@ -61,5 +68,5 @@ function prepare(values: Parameters<Command['run']>[0], taken: ReturnType<typeof
     ...(taken.early ? { early: taken.early } : {}),
   });
   if (taken.problem) logger.warn({ problem: taken.problem }, 'left alone an Envoy the launcher did not start');
-  return { meshlet, logger };
+  return { meshlet, logger, drainMs: drain };
 }
