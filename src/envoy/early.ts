@@ -253,34 +253,68 @@ export function notAdoptable(pid: number, want: readonly string[], ids: { uid: n
 }
 
 /**
- * Gives the early Envoy its bootstrap: opens the FIFO for writing once Envoy
- * has opened it for reading (a non-blocking open fails until then; tried
- * every OPEN_RETRY_MS while `alive` says Envoy runs), writes the text, closes
- * it (Envoy reads to the end) and removes the FIFO. Rejects when Envoy ends
- * first or the text would not fit the pipe.
+ * Gives the early Envoy its bootstrap. Envoy opens the FIFO for reading once
+ * its own start reaches the bootstrap; until then a non-blocking open for
+ * writing fails (ENXIO). Once it opens: write the text, close (Envoy reads to
+ * the end), remove the FIFO; `done` then resolves. It rejects when Envoy ends
+ * first (`alive` says whether it runs) or the text would not fit the pipe.
+ *
+ * Each try is one open that does not wait. A timer tries every
+ * OPEN_RETRY_MS, but a timer runs only when meshlet gives the event loop a
+ * turn, and `meshlet run` does the steps that follow the adoption (the
+ * certificates' checks, the first snapshot) in one stretch: Envoy, which
+ * reaches its open a few ms after the adoption, or before it, would wait for
+ * all of them (about 20 ms, measured from both logs). So run also calls
+ * poke() between those steps: Envoy waits for one step at most.
  */
-export async function sendBootstrap(early: EarlyEnvoy, text: string, alive: () => boolean): Promise<void> {
-  const bytes = Buffer.from(text);
-  try {
-    if (bytes.length > MAX_PIPED_BOOTSTRAP) throw new Error(`the bootstrap (${bytes.length} bytes) is larger than the pipe takes at once`);
-    let fd: number | undefined;
-    while (fd === undefined) {
-      try {
-        fd = openSync(early.fifo, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
-        if (!alive()) throw new Error('Envoy exited before it read its bootstrap');
-        await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
-      }
+export class BootstrapHandoff {
+  readonly done: Promise<void>;
+  private readonly bytes: Buffer;
+  private timer: NodeJS.Timeout | undefined;
+  private settled = false;
+  private settle!: (err?: Error) => void;
+
+  constructor(
+    private readonly early: EarlyEnvoy,
+    text: string,
+    private readonly alive: () => boolean,
+  ) {
+    this.bytes = Buffer.from(text);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => {
+        this.settled = true;
+        clearTimeout(this.timer);
+        removeFifo(this.early.fifo);
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    if (this.bytes.length > MAX_PIPED_BOOTSTRAP) this.settle(new Error(`the bootstrap (${this.bytes.length} bytes) is larger than the pipe takes at once`));
+    else this.poke();
+  }
+
+  /** Tries once, now, unless Envoy has its bootstrap already (or it failed); schedules the next try if Envoy is not there yet. */
+  poke(): void {
+    if (this.settled) return;
+    clearTimeout(this.timer);
+    let fd: number;
+    try {
+      fd = openSync(this.early.fifo, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') return this.settle(err as Error);
+      if (!this.alive()) return this.settle(new Error('Envoy exited before it read its bootstrap'));
+      this.timer = setTimeout(() => this.poke(), OPEN_RETRY_MS);
+      return;
     }
     try {
       let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      while (off < this.bytes.length) off += writeSync(fd, this.bytes, off, this.bytes.length - off);
+    } catch (err) {
+      return this.settle(err as Error);
     } finally {
       closeSync(fd);
     }
-  } finally {
-    removeFifo(early.fifo);
+    this.settle();
   }
 }
 

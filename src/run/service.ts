@@ -20,7 +20,7 @@ import { AdsServer } from '../xds/server.js';
 import { TYPE_URL } from '../xds/protos.js';
 import { typeOf } from '../xds/snapshot.js';
 import { EnvoySupervisor, envoyCommand } from '../envoy/supervisor.js';
-import { endEarlyEnvoy, notAdoptable, sendBootstrap, type EarlyEnvoy } from '../envoy/early.js';
+import { BootstrapHandoff, endEarlyEnvoy, notAdoptable, type EarlyEnvoy } from '../envoy/early.js';
 import { adminGet, adminReachProblem, type AdminResponse } from '../envoy/admin.js';
 import { endStaleEnvoys } from '../envoy/stale.js';
 import { Metrics } from '../debug/metrics.js';
@@ -101,6 +101,8 @@ export class Meshlet {
   private endAccessWait: (() => void) | undefined;
   /** The launcher's Envoy until startEnvoy adopts or ends it. */
   private early: EarlyEnvoy | undefined;
+  /** The adopted Envoy's bootstrap on its way through the FIFO (BootstrapHandoff); poked between the start's steps. */
+  private handoff: BootstrapHandoff | undefined;
 
   constructor(private readonly opts: RunOptions) {
     this.log = opts.logger;
@@ -167,6 +169,7 @@ export class Meshlet {
     // done, and the bootstrap's retry back-off (ADS_RETRY_BACK_OFF) would cover a bind that came later still.
     await this.ads.bind();
     handSocketToProxy(config.proxy, this.uid);
+    this.handoff?.poke();
     // Waits for Envoy's ADS stream, which proves the proxy uid's access; awaited last, so that nothing waits on it.
     const access = this.opts.noEnvoy ? undefined : this.proxyAccessProven();
     access?.catch(() => undefined);
@@ -176,7 +179,9 @@ export class Meshlet {
     const { certs: files } = config;
     checkReadCerts(certs, files);
     this.log.info({ ca: files.ca, certChain: files.certChain }, 'certificates checked');
+    this.handoff?.poke();
     await this.installFirstSnapshot(certs);
+    this.handoff?.poke();
     const late = await import('./after-spawn.js');
     this.late = late;
     if (this.dns) this.metrics.addCollector(late.dnsCounters(this.dns));
@@ -328,9 +333,15 @@ export class Meshlet {
       if (problem === undefined) {
         this.early = undefined;
         s.adopt(early.pid);
-        // Not awaited: Envoy opens the FIFO once its own start reaches the bootstrap, while meshlet goes on.
+        // Not awaited: Envoy opens the FIFO once its own start reaches the bootstrap, while meshlet goes on (and pokes
+        // the handoff between its steps, startSteps).
         const asked = monotonicMs();
-        sendBootstrap(early, bootstrap, () => s.pid === early.pid)
+        const handoff = new BootstrapHandoff(early, bootstrap, () => s.pid === early.pid);
+        this.handoff = handoff;
+        handoff.done
+          .finally(() => {
+            if (this.handoff === handoff) this.handoff = undefined;
+          })
           .then(() => this.log.info({ pid: early.pid, waitedMs: Math.round((monotonicMs() - asked) * 10) / 10 }, 'envoy read its bootstrap'))
           .catch((err: unknown) => {
             this.log.error({ pid: early.pid, err: (err as Error).message }, 'could not give the Envoy the launcher started its bootstrap; restarting it');
