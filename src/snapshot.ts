@@ -63,6 +63,14 @@ import('./cli/main.js')
     if (!run) throw new Error('src/snapshot.ts: no run command');
     await run();
     restore();
+    // Built-ins the run path loads only after it has handed Envoy its bootstrap, but every start loads: node:crypto
+    // (the certificates' checks, the snapshot's hashes) and node:dns (the debug server's listen on an address). Loaded
+    // from a start, each compiles from source, as node's cached code for its built-ins does not fit meshlet's V8
+    // flags (src/cli.ts): node:crypto alone took 7-14 ms there, on the way to Envoy's first answer. Here they are in the
+    // heap already. Both are among the built-ins node supports in a user snapshot (it warns about any other, and the
+    // build then fails on that output); node:http is not, and its users stay loaded at run time.
+    process.getBuiltinModule('node:crypto');
+    process.getBuiltinModule('node:dns');
     snapshot.setDeserializeMainFunction(() => {
       // src/cli.ts says why these are set at run time rather than on node's command line.
       for (const flag of MESHLET_V8_FLAGS.split(' ')) v8.setFlagsFromString(flag);
