@@ -8,8 +8,12 @@
 # through scripts/snapshot.mjs; the image build calls it again with the
 # image's node, Dockerfile). A blob only runs on the node that built it.
 #  1. DIST/meshlet.blob from DIST/snapshot.cjs (src/snapshot.ts, bundled by
-#     scripts/snapshot.mjs), without V8's code cache: the blob is then 4 MB
-#     instead of 9, and node keeps it in memory while it runs.
+#     scripts/snapshot.mjs). The build rehearses a start on a sample config
+#     and a throwaway PKI made here (src/snapshot-rehearsal.ts), and keeps
+#     V8's code, so the blob holds the bytecode of what a start runs; then
+#     node's code cache for its built-ins, which it appends to such a blob,
+#     is cut off (src/snapshot-blob.ts): node keeps the blob in memory, and
+#     that cache would be 4 MB of it, of no use under meshlet's V8 flags.
 #  2. Checks that `meshlet version` from the blob says what DIST/src/cli.js
 #     says, with nothing on stderr.
 #  3. With LAUNCHER: writes it, a sh script (src/envoy/early.ts) that starts
@@ -28,9 +32,17 @@ for f in "$dist/snapshot.cjs" "$dist/src/cli.js"; do
 done
 
 config=$(mktemp)
-trap 'rm -f "$config" "$dist/meshlet.blob.tmp"' EXIT
-printf '{"builder":"%s","withoutCodeCache":true}\n' "$dist/snapshot.cjs" > "$config"
-node --snapshot-blob "$dist/meshlet.blob.tmp" --build-snapshot-config "$config"
+rehearsal=$(mktemp -d)
+trap 'rm -rf "$config" "$rehearsal" "$dist/meshlet.blob.tmp"' EXIT
+node "$dist/src/cli.js" dev-pki --out "$rehearsal/certs" --san rehearsal >/dev/null
+printf '{"builder":"%s","withoutCodeCache":false}\n' "$dist/snapshot.cjs" > "$config"
+MESHLET_SNAPSHOT_REHEARSAL=$rehearsal node --snapshot-blob "$dist/meshlet.blob.tmp" --build-snapshot-config "$config"
+node --input-type=module -e '
+const [dist, file] = process.argv.slice(1);
+const { readFileSync, writeFileSync } = await import("node:fs");
+const { stripBuiltinCodeCache } = await import(`${dist}/src/snapshot-blob.js`);
+writeFileSync(file, stripBuiltinCodeCache(readFileSync(file)).blob);
+' "$dist" "$dist/meshlet.blob.tmp"
 mv -f "$dist/meshlet.blob.tmp" "$dist/meshlet.blob"
 
 want=$(node "$dist/src/cli.js" version)

@@ -62,6 +62,8 @@ import('./cli/main.js')
     const run = COMMANDS['run'];
     if (!run) throw new Error('src/snapshot.ts: no run command');
     await run();
+    // Loaded while guarded, like every module here; run once the guard is off (it reads files and the clock).
+    const { rehearseStart } = await import('./snapshot-rehearsal.js');
     restore();
     // Built-ins the run path loads only after it has handed Envoy its bootstrap, but every start loads: node:crypto
     // (the certificates' checks, the snapshot's hashes) and node:dns (the debug server's listen on an address). Loaded
@@ -71,6 +73,10 @@ import('./cli/main.js')
     // build then fails on that output); node:http is not, and its users stay loaded at run time.
     process.getBuiltinModule('node:crypto');
     process.getBuiltinModule('node:dns');
+    // What a start runs, run once here, so that the blob keeps its bytecode (src/snapshot-rehearsal.ts).
+    const rehearsalDir = process.env['MESHLET_SNAPSHOT_REHEARSAL'];
+    if (!rehearsalDir) throw new Error('MESHLET_SNAPSHOT_REHEARSAL is not set: build the snapshot with scripts/install-snapshot.sh');
+    rehearseStart(rehearsalDir);
     snapshot.setDeserializeMainFunction(() => {
       // src/cli.ts says why these are set at run time rather than on node's command line.
       for (const flag of MESHLET_V8_FLAGS.split(' ')) v8.setFlagsFromString(flag);

@@ -254,6 +254,12 @@ export const ENV_DOCS: { name: string; text: string }[] = [
       "`node dist/src/cli.js` (`npx meshlet`); the image's meshlet starts from its startup snapshot and loads no modules",
   },
   {
+    name: 'MESHLET_SNAPSHOT_REHEARSAL',
+    text:
+      "set by scripts/install-snapshot.sh, for the startup snapshot's build only: the directory where the build rehearses a start (a sample " +
+      'config, a throwaway PKI) so that the blob keeps its bytecode; the build refuses to run without it',
+  },
+  {
     name: 'CONTRAST_*',
     text:
       "CONTRAST_INGRESS_PROXY_CONFIG, CONTRAST_EGRESS_PROXY_CONFIG, CONTRAST_ADMIN_PORT (or the older EDG_* names): Contrast's config, used when no " +

@@ -103,6 +103,13 @@ function buildType(typeUrl: ResourceTypeUrl, list: readonly JsonObject[], bucket
 let built = new Map<string, SnapshotResource>();
 let building: Map<string, SnapshotResource> | undefined;
 
+/** Drops the reusable entries of the latest build (the startup snapshot's rehearsal, src/snapshot-rehearsal.ts); returns how many there were. */
+export function forgetBuilt(): number {
+  const n = built.size;
+  built = new Map();
+  return n;
+}
+
 /**
  * Resources by the builder object itself, for the frozen objects a builder
  * memo hands back unchanged (src/xds/builders/memo.ts): known without even

@@ -9,6 +9,8 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { guardProcess, SnapshotStateError } from '../../src/snapshot-guard.js';
+import { endsWithEmptyCodeCache, findBuiltinCodeCache, stripBuiltinCodeCache } from '../../src/snapshot-blob.js';
+import { rehearsalConfig } from '../../src/snapshot-rehearsal.js';
 import { BLOB, CLI } from '../helpers/meshlet.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -26,6 +28,35 @@ const node = (args: string[], env: NodeJS.ProcessEnv = {}): Ran =>
 const fromSnapshot = (args: string[], env?: NodeJS.ProcessEnv): Ran => node(['--snapshot-blob', BLOB, CLI, ...args], env);
 const plain = (args: string[], env?: NodeJS.ProcessEnv): Ran => node([CLI, ...args], env);
 const same = (r: Ran): Ran => ({ status: r.status, stdout: r.stdout, stderr: r.stderr });
+
+/** What scripts/install-snapshot.sh gives the builder: a directory with a throwaway PKI in certs/ (src/snapshot-rehearsal.ts). */
+function rehearsalDir(): string {
+  const dir = mkdtempSync(path.join(work, 'rehearsal-'));
+  const made = node([CLI, 'dev-pki', '--out', path.join(dir, 'certs'), '--san', 'rehearsal']);
+  expect(made.status, made.stderr).toBe(0);
+  return dir;
+}
+
+/** Builds a blob from dist/snapshot.cjs as scripts/install-snapshot.sh does, without its last step (the cut). */
+function buildBlob(name: string, withoutCodeCache: boolean): { blob: string; run: Ran } {
+  const config = path.join(work, `${name}.json`);
+  writeFileSync(config, JSON.stringify({ builder: path.join(DIST, 'snapshot.cjs'), withoutCodeCache }));
+  const blob = path.join(work, `${name}.blob`);
+  const run = node(['--snapshot-blob', blob, '--build-snapshot-config', config], { MESHLET_SNAPSHOT_REHEARSAL: rehearsalDir() });
+  return { blob, run };
+}
+
+/** The names of the functions V8 compiled to bytecode while `args` ran (V8's function events log). */
+function compiledWhile(args: string[], name: string): Set<string> {
+  const log = path.join(work, `${name}.v8.log`);
+  const r = node(['--log-function-events', `--logfile=${log}`, '--no-logfile-per-isolate', ...args]);
+  expect(r.status, r.stderr).toBe(0);
+  const names = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('function,interpreter,'))
+    .map((l) => l.slice(l.lastIndexOf(',') + 1));
+  return new Set(names);
+}
 
 describe('the startup snapshot', () => {
   it.each([
@@ -105,11 +136,53 @@ describe('the startup snapshot', () => {
     expect(r.stderr).toContain('process.env.MESHLET_SNAPSHOT_PROBE was read while the startup snapshot was built');
     expect(() => readFileSync(blob)).toThrow();
     // The same bundle unchanged builds.
-    const ok = path.join(work, 'ok.json');
-    writeFileSync(ok, JSON.stringify({ builder: path.join(DIST, 'snapshot.cjs'), withoutCodeCache: true }));
-    const built = node(['--snapshot-blob', path.join(work, 'ok.blob'), '--build-snapshot-config', ok]);
+    const built = buildBlob('ok', true).run;
     expect(built.stderr).toBe('');
     expect(built.status).toBe(0);
+  });
+
+  it('refuses to build without the rehearsal directory scripts/install-snapshot.sh makes', () => {
+    const config = path.join(work, 'no-rehearsal.json');
+    writeFileSync(config, JSON.stringify({ builder: path.join(DIST, 'snapshot.cjs'), withoutCodeCache: false }));
+    const r = node(['--snapshot-blob', path.join(work, 'no-rehearsal.blob'), '--build-snapshot-config', config], { MESHLET_SNAPSHOT_REHEARSAL: '' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('MESHLET_SNAPSHOT_REHEARSAL is not set: build the snapshot with scripts/install-snapshot.sh');
+  });
+
+  it('keeps the bytecode of the start it rehearsed: checking a config and its certificates compiles none of those functions again', () => {
+    // The rehearsal's own sample, as a pod's config: block YAML, the throwaway PKI.
+    const dir = rehearsalDir();
+    const config = path.join(dir, 'config.yaml');
+    writeFileSync(config, rehearsalConfig(dir));
+    const rehearsed = ['loadConfig', 'readConfigFile', 'parseConfigText', 'validateConfig', 'parseCertificates', 'checkMaterial'];
+    // Without the snapshot, each is compiled on its first call: the log sees them.
+    const plainRun = compiledWhile([CLI, 'check', '--config', config], 'plain');
+    expect(rehearsed.filter((f) => plainRun.has(f))).toEqual(rehearsed);
+    // From the snapshot, none is: the blob has their bytecode.
+    const fromBlob = compiledWhile(['--snapshot-blob', BLOB, CLI, 'check', '--config', config], 'blob');
+    expect(fromBlob.size).toBeGreaterThan(0);
+    expect(rehearsed.filter((f) => fromBlob.has(f))).toEqual([]);
+  });
+
+  it("holds no code cache of node's built-ins: the one node appends is cut off, and the blob still starts", () => {
+    expect(endsWithEmptyCodeCache(readFileSync(BLOB))).toBe(true);
+    expect(findBuiltinCodeCache(readFileSync(BLOB))).toBeUndefined();
+    // A blob as node writes it: the cache is there, found where it ends the file, and cut.
+    const { blob, run } = buildBlob('uncut', false);
+    expect(run.status, run.stderr).toBe(0);
+    const uncut = readFileSync(blob);
+    const found = findBuiltinCodeCache(uncut);
+    expect(found?.entries).toBeGreaterThan(100);
+    expect(found?.bytes).toBeGreaterThan(1024 * 1024);
+    const cut = stripBuiltinCodeCache(uncut);
+    expect(cut.removed).toEqual(found);
+    expect(cut.blob.length).toBe((found?.offset ?? 0) + 8);
+    writeFileSync(blob, cut.blob);
+    // (A blob finds package.json beside it, src/snapshot.ts, and there is none in this directory: "unknown".)
+    const r = node(['--snapshot-blob', blob, CLI, 'version']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('meshlet unknown\n');
   });
 });
 
@@ -185,5 +258,35 @@ describe('the launcher the image installs (scripts/install-snapshot.sh)', () => 
     const missing = spawnSync('sh', [path.join(ROOT, 'scripts', 'install-snapshot.sh'), work], { encoding: 'utf8' });
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain(`${work}/snapshot.cjs is missing`);
+  });
+});
+
+describe('stripBuiltinCodeCache', () => {
+  /** A blob's tail as node writes it: a count, then (id length, id, code length, code) per module, lengths u64 LE. */
+  function cache(ids: string[]): Buffer {
+    const u64 = (n: number): Buffer => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(BigInt(n));
+      return b;
+    };
+    return Buffer.concat([u64(ids.length), ...ids.flatMap((id, i) => [u64(id.length), Buffer.from(id), u64(i + 3), Buffer.alloc(i + 3, 0xab)])]);
+  }
+  const ids = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? `internal/m${i}` : `m${i}`));
+
+  it('finds the cache that ends the blob and cuts it to an empty one', () => {
+    const head = Buffer.from('everything before the cache, as node wrote it');
+    const { blob, removed } = stripBuiltinCodeCache(Buffer.concat([head, cache(ids)]));
+    expect(removed.offset).toBe(head.length);
+    expect(removed.entries).toBe(30);
+    expect(blob.subarray(0, head.length).equals(head)).toBe(true);
+    expect(blob.length).toBe(head.length + 8);
+    expect(endsWithEmptyCodeCache(blob)).toBe(true);
+  });
+
+  it('refuses a blob whose end reads as no cache, naming what to do', () => {
+    expect(() => stripBuiltinCodeCache(Buffer.alloc(4096, 7))).toThrow(/withoutCodeCache/);
+    // Cut once already, or too short to be node's: a handful of modules, none of node's internal ones.
+    expect(() => stripBuiltinCodeCache(Buffer.concat([Buffer.from('head'), cache(['a', 'b', 'c'])]))).toThrow(/no code cache/);
+    expect(() => stripBuiltinCodeCache(Buffer.concat([Buffer.from('head'), cache(Array.from({ length: 30 }, (_, i) => `m${i}`))]))).toThrow(/no code cache/);
   });
 });
