@@ -94,7 +94,9 @@ COPY --from=build /build/config /opt/meshlet/config
 # only runs on the node that made it, so it is made here, with this image's
 # node, and /usr/local/bin/meshlet is the launcher that starts from it
 # (scripts/install-snapshot.sh; it checks the snapshot answers as
-# dist/src/cli.js does): a sh script that, for `meshlet run`, starts Envoy
+# dist/src/cli.js does; the build rehearses a start on a sample config and a
+# throwaway PKI it makes and removes, so the snapshot holds that code
+# compiled, src/snapshot-rehearsal.ts): a sh script that, for `meshlet run`, starts Envoy
 # before node, on a bootstrap node writes into a FIFO in /dev/shm
 # (src/envoy/early.ts). `meshlet version` must write nothing to stderr: V8
 # reports a flag of src/cli.ts's V8_FLAGS that this node does not know only

@@ -76,7 +76,7 @@ import('./cli/main.js')
     // What a start runs, run once here, so that the blob keeps its bytecode (src/snapshot-rehearsal.ts).
     const rehearsalDir = process.env['MESHLET_SNAPSHOT_REHEARSAL'];
     if (!rehearsalDir) throw new Error('MESHLET_SNAPSHOT_REHEARSAL is not set: build the snapshot with scripts/install-snapshot.sh');
-    rehearseStart(rehearsalDir);
+    await rehearseStart(rehearsalDir);
     snapshot.setDeserializeMainFunction(() => {
       // src/cli.ts says why these are set at run time rather than on node's command line.
       for (const flag of MESHLET_V8_FLAGS.split(' ')) v8.setFlagsFromString(flag);

@@ -222,6 +222,8 @@ export class H2Connection extends EventEmitter {
   private flushing = false;
   /** Runs while no stream is open (LIMITS.idleMs). */
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Cuts off a peer that does not read what the ending connection still sends (endSocket). */
+  private endTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -694,12 +696,17 @@ export class H2Connection extends EventEmitter {
     }
   }
 
-  /** Closes the socket after what is queued (and `last`) is written; a peer that stops reading is cut off after a second. */
+  /**
+   * Closes the socket after what is queued (and `last`) is written; a peer that stops reading is cut off after a
+   * second. The timer goes when the socket closes, however it closed (a peer that resets it first never lets the
+   * end's callback run): no timer outlives its connection.
+   */
   private endSocket(last?: Buffer): void {
-    const timer = setTimeout(() => this.socket.destroy(), 1000);
-    timer.unref();
+    clearTimeout(this.endTimer);
+    this.endTimer = setTimeout(() => this.socket.destroy(), 1000);
+    this.endTimer.unref();
     this.socket.end(last ?? Buffer.alloc(0), () => {
-      clearTimeout(timer);
+      clearTimeout(this.endTimer);
       this.socket.destroy();
     });
   }
@@ -712,6 +719,7 @@ export class H2Connection extends EventEmitter {
   private closed(): void {
     this.dead = true;
     clearTimeout(this.idleTimer);
+    clearTimeout(this.endTimer);
     for (const stream of [...this.streams.values()]) this.report(() => this.closeStream(stream, true));
     this.report(() => this.emit('close'));
   }
