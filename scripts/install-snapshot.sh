@@ -14,6 +14,7 @@
 #     node's code cache for its built-ins, which it appends to such a blob,
 #     is cut off (src/snapshot-blob.ts): node keeps the blob in memory, and
 #     that cache would be 4 MB of it, of no use under meshlet's V8 flags.
+#     The build fails if the blob holds a PEM block (the rehearsal's PKI).
 #  2. Checks that `meshlet version` from the blob says what DIST/src/cli.js
 #     says, with nothing on stderr.
 #  3. With LAUNCHER: writes it, a sh script (src/envoy/early.ts) that starts
@@ -40,8 +41,11 @@ MESHLET_SNAPSHOT_REHEARSAL=$rehearsal node --snapshot-blob "$dist/meshlet.blob.t
 node --input-type=module -e '
 const [dist, file] = process.argv.slice(1);
 const { readFileSync, writeFileSync } = await import("node:fs");
-const { stripBuiltinCodeCache } = await import(`${dist}/src/snapshot-blob.js`);
-writeFileSync(file, stripBuiltinCodeCache(readFileSync(file)).blob);
+const { pemBlockIn, stripBuiltinCodeCache } = await import(`${dist}/src/snapshot-blob.js`);
+const { blob } = stripBuiltinCodeCache(readFileSync(file));
+const pem = pemBlockIn(blob);
+if (pem) throw new Error(`the snapshot holds a PEM block (${pem}): its build kept some of the certificate files of the rehearsal`);
+writeFileSync(file, blob);
 ' "$dist" "$dist/meshlet.blob.tmp"
 mv -f "$dist/meshlet.blob.tmp" "$dist/meshlet.blob"
 

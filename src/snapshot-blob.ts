@@ -101,3 +101,13 @@ export function stripBuiltinCodeCache(blob: Buffer): { blob: Buffer; removed: Co
   const count0 = Buffer.alloc(8);
   return { blob: Buffer.concat([blob.subarray(0, removed.offset), count0]), removed };
 }
+
+/**
+ * The start of the first PEM block in `blob` (a BEGIN line followed by base64), or undefined. A startup snapshot must
+ * hold none: the build's rehearsal reads a throwaway PKI, and what a snapshot keeps of the heap goes into every image
+ * (src/snapshot-rehearsal.ts). meshlet's own messages name the BEGIN lines but never follow one with base64.
+ */
+export function pemBlockIn(blob: Buffer): string | undefined {
+  const m = /-----BEGIN [A-Z0-9 ]+-----\r?\n[A-Za-z0-9+/=]{16}/.exec(blob.toString('latin1'));
+  return m?.[0].slice(0, m[0].indexOf('-----', 5) + 5);
+}

@@ -257,9 +257,29 @@ async function withTimersWatched<T>(fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
+/**
+ * Runs `fn` with node's Buffer pool off. Small Buffers (allocUnsafe, from,
+ * concat, a file read) are slices of one shared pool, and the snapshot keeps
+ * the current pool with whatever bytes it last held: the rehearsal's
+ * certificate files, its private key (a throwaway one, made for the build and
+ * removed after it, but a key all the same) and their encodings would be in
+ * the blob of every image. With the pool off, each Buffer has its own memory,
+ * which the snapshot drops with the Buffer. scripts/install-snapshot.sh checks
+ * that the blob holds no PEM block (src/snapshot-blob.ts pemBlockIn).
+ */
+async function withoutBufferPool<T>(fn: () => Promise<T>): Promise<T> {
+  const poolSize = Buffer.poolSize;
+  Buffer.poolSize = 0;
+  try {
+    return await fn();
+  } finally {
+    Buffer.poolSize = poolSize;
+  }
+}
+
 /** Runs a start's config, certificate, snapshot and ADS steps on the sample in `dir` (which holds certs/ from `meshlet dev-pki`). */
 export function rehearseStart(dir: string): Promise<RehearsalReport> {
-  return withTimersWatched(() => rehearse(dir));
+  return withoutBufferPool(() => withTimersWatched(() => rehearse(dir)));
 }
 
 async function rehearse(dir: string): Promise<RehearsalReport> {

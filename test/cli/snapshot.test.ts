@@ -9,7 +9,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { guardProcess, SnapshotStateError } from '../../src/snapshot-guard.js';
-import { endsWithEmptyCodeCache, findBuiltinCodeCache, stripBuiltinCodeCache } from '../../src/snapshot-blob.js';
+import { endsWithEmptyCodeCache, findBuiltinCodeCache, pemBlockIn, stripBuiltinCodeCache } from '../../src/snapshot-blob.js';
 import { rehearsalConfig } from '../../src/snapshot-rehearsal.js';
 import { BLOB, CLI } from '../helpers/meshlet.js';
 
@@ -162,6 +162,17 @@ describe('the startup snapshot', () => {
     const fromBlob = compiledWhile(['--snapshot-blob', BLOB, CLI, 'check', '--config', config], 'blob');
     expect(fromBlob.size).toBeGreaterThan(0);
     expect(rehearsed.filter((f) => fromBlob.has(f))).toEqual([]);
+  });
+
+  it("holds nothing of the rehearsal's PKI: no PEM block, no key", () => {
+    const blob = readFileSync(BLOB);
+    expect(pemBlockIn(blob)).toBeUndefined();
+    // The finder sees a block when there is one (a certificate file's first line and the base64 after it).
+    expect(pemBlockIn(Buffer.concat([blob.subarray(0, 1000), Buffer.from('-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEG\n')]))).toBe(
+      '-----BEGIN PRIVATE KEY-----',
+    );
+    // meshlet's own messages name the lines, and stay.
+    expect(blob.includes('-----BEGIN CERTIFICATE-----')).toBe(true);
   });
 
   it("holds no code cache of node's built-ins: the one node appends is cut off, and the blob still starts", () => {
