@@ -121,12 +121,13 @@ function grpcMessage(bytes: Buffer): Buffer {
 async function rehearseAds(dir: string, snapshot: Snapshot): Promise<RehearsalReport['ads']> {
   // Logs at info, as a start does, into nothing: the formatting runs, nothing is written.
   const logger = createLogger({ level: 'info', sink: { write: () => undefined } });
-  const ads = new AdsServer({ socketPath: path.join(dir, 'run', 'xds.sock'), logger, snapshot });
+  const socketPath = path.join(dir, 'run', 'xds.sock');
+  const ads = new AdsServer({ socketPath, logger, snapshot });
   await ads.listen();
   let acks = 0;
   let responses = 0;
   const secrets = [...typeOf(snapshot, TYPE_URL.secret).resources.keys()];
-  const socket = net.connect(path.join(dir, 'run', 'xds.sock'));
+  const socket = net.connect(socketPath);
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the ADS rehearsal did not finish in ${ADS_REHEARSAL_MS} ms`)), ADS_REHEARSAL_MS);
